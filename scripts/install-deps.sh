@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the Debian packages the build, the tests and the demo need, only
+# when one is missing.  Used by make, the Dockerfile and CI alike.
+set -eu
+
+PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
+libcbor-dev libjansson-dev libssl-dev openssl curl \
+python3 python3-pytest python3-cryptography python3-cbor2}"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=sudo
+    else
+        echo "install-deps: missing packages:$missing (run as root)" >&2
+        exit 1
+    fi
+else
+    SUDO=
+fi
+
+echo "install-deps: installing$missing"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends $missing

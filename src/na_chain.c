@@ -1,0 +1,309 @@
+/*
+ * na_chain.c: the COSE ES384 signature and the certificate path, CONTRACT 2.1
+ * and 2.3.
+ *
+ * Trusts only the pinned root.  The path is the one the document states,
+ * root -> cabundle[1] -> ... -> certificate, checked in that order; OpenSSL
+ * then verifies signatures, validity, basicConstraints and pathLen at the
+ * caller's time.
+ */
+
+#include "na_internal.h"
+
+#include <string.h>
+#include <time.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+
+#define NA_ES384_HALF  48
+
+
+static size_t na_cbor_head(uint8_t *out, uint8_t major, uint64_t n);
+static int na_es384_der(const na_bytes_t *sig, unsigned char **der,
+    size_t *len);
+static int na_is_p384(EVP_PKEY *pkey);
+static nitro_attest_reason_e na_check_path(const na_document_t *doc);
+static int64_t na_not_after_ms(X509 *x);
+
+
+/*
+ * ES384 over Sig_structure = ["Signature1", protected, h'', payload], built
+ * from the protected and payload bytes exactly as received and hashed in
+ * pieces, so the payload is never copied or re-encoded.
+ */
+nitro_attest_reason_e
+na_verify_signature(const na_document_t *doc)
+{
+    int             ok;
+    size_t          n, der_len;
+    uint8_t         head[16];
+    EVP_PKEY       *pkey;
+    EVP_MD_CTX     *md;
+    unsigned char  *der;
+
+    static const uint8_t  context[] = {
+        0x84, 0x6a, 'S', 'i', 'g', 'n', 'a', 't', 'u', 'r', 'e', '1'
+    };
+
+    pkey = X509_get0_pubkey(doc->leaf);
+    if (pkey == NULL || !na_is_p384(pkey)) {
+        ERR_clear_error();
+        return NITRO_ATTEST_BAD_SIGNATURE;
+    }
+
+    if (na_es384_der(&doc->signature, &der, &der_len) != 0) {
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        OPENSSL_free(der);
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    ok = EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, pkey) == 1
+         && EVP_DigestVerifyUpdate(md, context, sizeof(context)) == 1;
+
+    n = na_cbor_head(head, 2, doc->protected_hdr.len);
+    ok = ok && EVP_DigestVerifyUpdate(md, head, n) == 1
+         && EVP_DigestVerifyUpdate(md, doc->protected_hdr.p,
+                                   doc->protected_hdr.len) == 1;
+
+    head[0] = 0x40;  /* external_aad: empty bstr */
+    n = 1 + na_cbor_head(head + 1, 2, doc->payload.len);
+    ok = ok && EVP_DigestVerifyUpdate(md, head, n) == 1
+         && EVP_DigestVerifyUpdate(md, doc->payload.p, doc->payload.len) == 1
+         && EVP_DigestVerifyFinal(md, der, der_len) == 1;
+
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(der);
+    ERR_clear_error();
+
+    return ok ? NITRO_ATTEST_OK : NITRO_ATTEST_BAD_SIGNATURE;
+}
+
+
+nitro_attest_reason_e
+na_verify_chain(const nitro_attest_root_t *root, const na_document_t *doc,
+    int64_t now_ms, int64_t *not_after_ms)
+{
+    int                     i, n, rc, err;
+    int64_t                 t;
+    X509                   *x;
+    X509_STORE_CTX         *ctx;
+    STACK_OF(X509)         *chain, *untrusted;
+    nitro_attest_reason_e   reason;
+
+    if (doc->root_der.len != root->der_len
+        || memcmp(doc->root_der.p, root->der, root->der_len) != 0)
+    {
+        return NITRO_ATTEST_UNTRUSTED_ROOT;
+    }
+
+    reason = na_check_path(doc);
+    if (reason != NITRO_ATTEST_OK) {
+        return reason;
+    }
+
+    /* cabundle[1..n-1]: cabundle[0] is the pinned root, taken from store */
+    n = sk_X509_num(doc->cabundle);
+    untrusted = sk_X509_new_reserve(NULL, n);
+    ctx = X509_STORE_CTX_new();
+
+    if (untrusted == NULL || ctx == NULL) {
+        reason = NITRO_ATTEST_INTERNAL_ERROR;
+        goto done;
+    }
+
+    for (i = 1; i < n; i++) {
+        sk_X509_push(untrusted, sk_X509_value(doc->cabundle, i));
+    }
+
+    if (X509_STORE_CTX_init(ctx, root->store, doc->leaf, untrusted) != 1) {
+        reason = NITRO_ATTEST_INTERNAL_ERROR;
+        goto done;
+    }
+
+    /* the floor of the time in seconds: ms before a boundary stay inside */
+    t = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
+    X509_STORE_CTX_set_time(ctx, 0, (time_t) t);
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+
+    rc = X509_verify_cert(ctx);
+
+    if (rc != 1) {
+        err = X509_STORE_CTX_get_error(ctx);
+
+        switch (err) {
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            reason = NITRO_ATTEST_CERTIFICATE_EXPIRED;
+            break;
+        case X509_V_ERR_OUT_OF_MEM:
+            reason = NITRO_ATTEST_INTERNAL_ERROR;
+            break;
+        default:
+            reason = NITRO_ATTEST_CHAIN_INVALID;
+        }
+
+        goto done;
+    }
+
+    /* the path OpenSSL built must be the stated one, leaf first */
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    if (sk_X509_num(chain) != n + 1
+        || X509_cmp(sk_X509_value(chain, 0), doc->leaf) != 0)
+    {
+        reason = NITRO_ATTEST_CHAIN_INVALID;
+        goto done;
+    }
+
+    *not_after_ms = na_not_after_ms(doc->leaf);
+
+    for (i = 0; i < n; i++) {
+        x = sk_X509_value(doc->cabundle, i);
+
+        if (X509_cmp(sk_X509_value(chain, n - i), x) != 0) {
+            reason = NITRO_ATTEST_CHAIN_INVALID;
+            goto done;
+        }
+
+        t = na_not_after_ms(x);
+        if (t < *not_after_ms) {
+            *not_after_ms = t;
+        }
+    }
+
+    reason = NITRO_ATTEST_OK;
+
+done:
+
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted);
+    ERR_clear_error();
+
+    return reason;
+}
+
+
+/*
+ * Each entry issued by the one before it, in order; every issuer below the
+ * root carries keyUsage keyCertSign; the leaf is not a CA.
+ */
+static nitro_attest_reason_e
+na_check_path(const na_document_t *doc)
+{
+    int    i, n;
+    X509  *issuer, *subject;
+
+    n = sk_X509_num(doc->cabundle);
+
+    for (i = 1; i <= n; i++) {
+        issuer = sk_X509_value(doc->cabundle, i - 1);
+        subject = (i == n) ? doc->leaf : sk_X509_value(doc->cabundle, i);
+
+        if (X509_check_issued(issuer, subject) != X509_V_OK) {
+            return NITRO_ATTEST_CHAIN_INVALID;
+        }
+
+        if (i > 1
+            && (!(X509_get_extension_flags(issuer) & EXFLAG_KUSAGE)
+                || !(X509_get_key_usage(issuer) & KU_KEY_CERT_SIGN)))
+        {
+            return NITRO_ATTEST_CHAIN_INVALID;
+        }
+    }
+
+    if (X509_check_ca(doc->leaf) != 0) {
+        return NITRO_ATTEST_CHAIN_INVALID;
+    }
+
+    return NITRO_ATTEST_OK;
+}
+
+
+/* A CBOR head of major type major for argument n, minimal encoding. */
+static size_t
+na_cbor_head(uint8_t *out, uint8_t major, uint64_t n)
+{
+    size_t  i, len;
+
+    major <<= 5;
+
+    if (n < 24) {
+        out[0] = major | (uint8_t) n;
+        return 1;
+    }
+
+    len = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffff ? 4 : 8;
+    out[0] = major | (len == 1 ? 24 : len == 2 ? 25 : len == 4 ? 26 : 27);
+
+    for (i = 0; i < len; i++) {
+        out[len - i] = (uint8_t) (n >> (8 * i));
+    }
+
+    return len + 1;
+}
+
+
+/* COSE's raw r||s to the DER ECDSA-Sig-Value OpenSSL verifies. */
+static int
+na_es384_der(const na_bytes_t *sig, unsigned char **der, size_t *len)
+{
+    int         n;
+    BIGNUM     *r, *s;
+    ECDSA_SIG  *es;
+
+    *der = NULL;
+    r = BN_bin2bn(sig->p, NA_ES384_HALF, NULL);
+    s = BN_bin2bn(sig->p + NA_ES384_HALF, NA_ES384_HALF, NULL);
+    es = ECDSA_SIG_new();
+
+    if (r == NULL || s == NULL || es == NULL || ECDSA_SIG_set0(es, r, s) != 1)
+    {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+        return -1;
+    }
+
+    n = i2d_ECDSA_SIG(es, der);
+    ECDSA_SIG_free(es);
+
+    if (n <= 0) {
+        return -1;
+    }
+
+    *len = (size_t) n;
+    return 0;
+}
+
+
+static int
+na_is_p384(EVP_PKEY *pkey)
+{
+    char  group[64];
+
+    return EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC
+           && EVP_PKEY_get_utf8_string_param(pkey,
+                                             OSSL_PKEY_PARAM_GROUP_NAME,
+                                             group, sizeof(group), NULL) == 1
+           && strcmp(group, "secp384r1") == 0;
+}
+
+
+static int64_t
+na_not_after_ms(X509 *x)
+{
+    struct tm  tm;
+
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {
+        return INT64_MIN;
+    }
+
+    return (int64_t) timegm(&tm) * 1000;
+}

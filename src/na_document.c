@@ -1,0 +1,587 @@
+/*
+ * na_document.c: COSE_Sign1 envelope and Nitro payload, per CONTRACT 2.1-2.2.
+ *
+ * Owns every structural rule: types, sizes, duplicate keys, trailing bytes.
+ * Trusts nothing it is given; every byte is read through na_cbor.c.  The
+ * result points into the caller's buffer and is not yet authenticated.
+ */
+
+#include "na_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+#define NA_COSE_TAG         18
+#define NA_COSE_ALG         1
+#define NA_ALG_ES384        -35
+#define NA_SIGNATURE_LEN    96
+
+/* Top-level payload keys we read; each bit is set once, so a repeat fails. */
+enum {
+    NA_KEY_MODULE_ID = 0,
+    NA_KEY_DIGEST,
+    NA_KEY_TIMESTAMP,
+    NA_KEY_PCRS,
+    NA_KEY_CERTIFICATE,
+    NA_KEY_CABUNDLE,
+    NA_KEY_PUBLIC_KEY,
+    NA_KEY_USER_DATA,
+    NA_KEY_NONCE,
+    NA_KEY_COUNT
+};
+
+#define NA_REQUIRED_KEYS  0x3f    /* module_id .. cabundle */
+
+static const char  *na_payload_keys[NA_KEY_COUNT] = {
+    "module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle",
+    "public_key", "user_data", "nonce"
+};
+
+/* the encodings of the unknown keys of one map, to find repeats */
+typedef struct {
+    na_bytes_t                *keys;
+    size_t                     n;
+    size_t                     cap;
+} na_key_set_t;
+
+
+static int na_parse_protected(na_bytes_t hdr, int *alg_ok);
+static int na_parse_payload(na_document_t *doc);
+static int na_parse_field(na_document_t *doc, unsigned key,
+    na_cbor_reader_t *r);
+static int na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r);
+static int na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r);
+static int na_parse_optional(na_cbor_reader_t *r, int *present,
+    na_bytes_t *out);
+static int na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max,
+    na_bytes_t *out);
+static X509 *na_parse_cert(na_bytes_t der);
+static int na_key_set_add(na_key_set_t *set, const uint8_t *p, size_t len);
+static int na_key_set_has_repeat(na_key_set_t *set);
+
+
+nitro_attest_reason_e
+na_document_parse(na_document_t *doc, const uint8_t *bytes, size_t len)
+{
+    int               alg_ok;
+    uint64_t          left;
+    na_cbor_item_t    item;
+    na_cbor_reader_t  r;
+
+    memset(doc, 0, sizeof(*doc));
+    na_cbor_init(&r, bytes, len);
+
+    if (na_cbor_next(&r, &item) != 0) {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    if (item.type == NA_CBOR_TAG) {
+        if (item.value != NA_COSE_TAG || na_cbor_next(&r, &item) != 0) {
+            return NITRO_ATTEST_MALFORMED_DOCUMENT;
+        }
+    }
+
+    if (item.type != NA_CBOR_ARRAY
+        || (!item.indefinite && item.value != 4))
+    {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    left = item.value;
+
+    /* [protected bstr, unprotected map, payload bstr, signature bstr] */
+
+    if (na_cbor_more(&r, &item, &left) != 1
+        || na_read_bytes(&r, 0, SIZE_MAX, &doc->protected_hdr) != 0)
+    {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    if (na_cbor_more(&r, &item, &left) != 1) {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    {
+        na_cbor_item_t  unprotected;
+
+        if (na_cbor_next(&r, &unprotected) != 0
+            || unprotected.type != NA_CBOR_MAP
+            || na_cbor_skip_contents(&r, &unprotected, 0) != 0)
+        {
+            return NITRO_ATTEST_MALFORMED_DOCUMENT;
+        }
+    }
+
+    if (na_cbor_more(&r, &item, &left) != 1
+        || na_read_bytes(&r, 1, NITRO_ATTEST_PAYLOAD_MAX, &doc->payload) != 0
+        || na_cbor_more(&r, &item, &left) != 1
+        || na_read_bytes(&r, 0, SIZE_MAX, &doc->signature) != 0
+        || na_cbor_more(&r, &item, &left) != 0
+        || r.pos != r.end)
+    {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    if (na_parse_protected(doc->protected_hdr, &alg_ok) != 0) {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    if (na_parse_payload(doc) != 0) {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    /*
+     * The signature length is an ES384 rule: with another algorithm the
+     * document is well formed for that algorithm, which we do not support.
+     */
+    if (!alg_ok) {
+        return NITRO_ATTEST_UNSUPPORTED_ALGORITHM;
+    }
+
+    if (doc->signature.len != NA_SIGNATURE_LEN) {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    return NITRO_ATTEST_OK;
+}
+
+
+void
+na_document_free(na_document_t *doc)
+{
+    X509_free(doc->leaf);
+    sk_X509_pop_free(doc->cabundle, X509_free);
+    doc->leaf = NULL;
+    doc->cabundle = NULL;
+}
+
+
+int
+nitro_attest_document_peek(const uint8_t *bytes, size_t len,
+    int64_t *timestamp_ms, char *module_id, size_t module_id_size)
+{
+    size_t                 n;
+    na_document_t          doc;
+    nitro_attest_reason_e  reason;
+
+    reason = na_document_parse(&doc, bytes, len);
+
+    if (reason == NITRO_ATTEST_OK
+        || reason == NITRO_ATTEST_UNSUPPORTED_ALGORITHM)
+    {
+        *timestamp_ms = doc.timestamp > (uint64_t) INT64_MAX
+                        ? INT64_MAX : (int64_t) doc.timestamp;
+
+        if (module_id_size > 0) {
+            n = doc.module_id.len < module_id_size - 1
+                ? doc.module_id.len : module_id_size - 1;
+            memcpy(module_id, doc.module_id.p, n);
+            module_id[n] = '\0';
+        }
+    }
+
+    na_document_free(&doc);
+
+    return (reason == NITRO_ATTEST_OK
+            || reason == NITRO_ATTEST_UNSUPPORTED_ALGORITHM) ? 0 : -1;
+}
+
+
+/*
+ * The protected header must decode to exactly {1: alg}.  An integer or text
+ * alg other than ES384 parses fine and clears *alg_ok.
+ */
+static int
+na_parse_protected(na_bytes_t hdr, int *alg_ok)
+{
+    uint64_t          left;
+    na_cbor_item_t    map, key, alg;
+    na_cbor_reader_t  r;
+
+    *alg_ok = 0;
+    na_cbor_init(&r, hdr.p, hdr.len);
+
+    if (na_cbor_next(&r, &map) != 0 || map.type != NA_CBOR_MAP
+        || (!map.indefinite && map.value != 1))
+    {
+        return -1;
+    }
+
+    left = map.value;
+
+    if (na_cbor_more(&r, &map, &left) != 1
+        || na_cbor_next(&r, &key) != 0
+        || key.type != NA_CBOR_UINT || key.value != NA_COSE_ALG
+        || na_cbor_next(&r, &alg) != 0
+        || na_cbor_more(&r, &map, &left) != 0
+        || r.pos != r.end)
+    {
+        return -1;
+    }
+
+    switch (alg.type) {
+
+    case NA_CBOR_NEGINT:
+        *alg_ok = (alg.value == (uint64_t) (-1 - NA_ALG_ES384));
+        return 0;
+
+    case NA_CBOR_UINT:
+    case NA_CBOR_TEXT:
+        return 0;
+
+    default:
+        return -1;
+    }
+}
+
+
+static int
+na_parse_payload(na_document_t *doc)
+{
+    int               rc, more;
+    unsigned          k, seen;
+    uint64_t          left;
+    const uint8_t    *key_start;
+    na_key_set_t      unknown;
+    na_cbor_item_t    map, key;
+    na_cbor_reader_t  r;
+
+    na_cbor_init(&r, doc->payload.p, doc->payload.len);
+
+    if (na_cbor_next(&r, &map) != 0 || map.type != NA_CBOR_MAP) {
+        return -1;
+    }
+
+    memset(&unknown, 0, sizeof(unknown));
+    left = map.value;
+    seen = 0;
+    rc = -1;
+
+    while ((more = na_cbor_more(&r, &map, &left)) == 1) {
+        key_start = r.pos;
+
+        if (na_cbor_next(&r, &key) != 0) {
+            goto done;
+        }
+
+        for (k = 0; k < NA_KEY_COUNT; k++) {
+            if (key.type == NA_CBOR_TEXT
+                && key.len == strlen(na_payload_keys[k])
+                && memcmp(key.data, na_payload_keys[k], key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == NA_KEY_COUNT) {
+            /* unknown keys are ignored, but not repeated ones */
+            if (na_cbor_skip_contents(&r, &key, 1) != 0
+                || na_key_set_add(&unknown, key_start,
+                                  (size_t) (r.pos - key_start)) != 0
+                || na_cbor_skip(&r, 1) != 0)
+            {
+                goto done;
+            }
+
+            continue;
+        }
+
+        if ((seen & (1u << k)) || na_parse_field(doc, k, &r) != 0) {
+            goto done;
+        }
+
+        seen |= 1u << k;
+    }
+
+    if (more == 0 && r.pos == r.end
+        && (seen & NA_REQUIRED_KEYS) == NA_REQUIRED_KEYS
+        && !na_key_set_has_repeat(&unknown))
+    {
+        rc = 0;
+    }
+
+done:
+
+    free(unknown.keys);
+    return rc;
+}
+
+
+static int
+na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r)
+{
+    size_t          i;
+    na_cbor_item_t  item;
+
+    switch (key) {
+
+    case NA_KEY_MODULE_ID:
+        if (na_cbor_next(r, &item) != 0 || item.type != NA_CBOR_TEXT
+            || item.len == 0 || item.len > NITRO_ATTEST_MODULE_ID_MAX)
+        {
+            return -1;
+        }
+
+        /* it ends up in headers and logs: printable ASCII only */
+        for (i = 0; i < item.len; i++) {
+            if (item.data[i] < 0x20 || item.data[i] > 0x7e) {
+                return -1;
+            }
+        }
+
+        doc->module_id.p = item.data;
+        doc->module_id.len = item.len;
+        return 0;
+
+    case NA_KEY_DIGEST:
+        if (na_cbor_next(r, &item) != 0 || item.type != NA_CBOR_TEXT
+            || item.len != 6 || memcmp(item.data, "SHA384", 6) != 0)
+        {
+            return -1;
+        }
+
+        doc->digest.p = item.data;
+        doc->digest.len = item.len;
+        return 0;
+
+    case NA_KEY_TIMESTAMP:
+        if (na_cbor_next(r, &item) != 0 || item.type != NA_CBOR_UINT
+            || item.value == 0)
+        {
+            return -1;
+        }
+
+        doc->timestamp = item.value;
+        return 0;
+
+    case NA_KEY_PCRS:
+        return na_parse_pcrs(doc, r);
+
+    case NA_KEY_CERTIFICATE:
+        if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &doc->certificate)
+            != 0)
+        {
+            return -1;
+        }
+
+        doc->leaf = na_parse_cert(doc->certificate);
+        return doc->leaf ? 0 : -1;
+
+    case NA_KEY_CABUNDLE:
+        return na_parse_cabundle(doc, r);
+
+    case NA_KEY_PUBLIC_KEY:
+        return na_parse_optional(r, &doc->has_public_key, &doc->public_key);
+
+    case NA_KEY_USER_DATA:
+        return na_parse_optional(r, &doc->has_user_data, &doc->user_data);
+
+    default: /* NA_KEY_NONCE */
+        return na_parse_optional(r, &doc->has_nonce, &doc->nonce);
+    }
+}
+
+
+static int
+na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r)
+{
+    int             more;
+    size_t          count;
+    uint64_t        left;
+    na_bytes_t      value;
+    na_cbor_item_t  map, key;
+
+    if (na_cbor_next(r, &map) != 0 || map.type != NA_CBOR_MAP) {
+        return -1;
+    }
+
+    left = map.value;
+    count = 0;
+
+    while ((more = na_cbor_more(r, &map, &left)) == 1) {
+        if (++count > NITRO_ATTEST_PCR_COUNT
+            || na_cbor_next(r, &key) != 0
+            || key.type != NA_CBOR_UINT
+            || key.value >= NITRO_ATTEST_PCR_COUNT
+            || (doc->pcr_mask & (1u << key.value))
+            || na_read_bytes(r, 32, 64, &value) != 0
+            || (value.len != 32 && value.len != 48 && value.len != 64))
+        {
+            return -1;
+        }
+
+        doc->pcr_mask |= 1u << key.value;
+        doc->pcr[key.value] = value;
+    }
+
+    return (more == 0 && count > 0) ? 0 : -1;
+}
+
+
+static int
+na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r)
+{
+    int             more;
+    X509           *x;
+    uint64_t        left;
+    na_bytes_t      der;
+    na_cbor_item_t  array;
+
+    if (na_cbor_next(r, &array) != 0 || array.type != NA_CBOR_ARRAY) {
+        return -1;
+    }
+
+    doc->cabundle = sk_X509_new_null();
+    if (doc->cabundle == NULL) {
+        return -1;
+    }
+
+    left = array.value;
+
+    while ((more = na_cbor_more(r, &array, &left)) == 1) {
+        if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &der) != 0) {
+            return -1;
+        }
+
+        x = na_parse_cert(der);
+        if (x == NULL) {
+            return -1;
+        }
+
+        if (sk_X509_push(doc->cabundle, x) <= 0) {
+            X509_free(x);
+            return -1;
+        }
+
+        if (sk_X509_num(doc->cabundle) == 1) {
+            doc->root_der = der;
+        }
+    }
+
+    return (more == 0 && sk_X509_num(doc->cabundle) > 0) ? 0 : -1;
+}
+
+
+/* public_key, user_data, nonce: absent, null, or a bstr of 0..1024 bytes */
+static int
+na_parse_optional(na_cbor_reader_t *r, int *present, na_bytes_t *out)
+{
+    const uint8_t  *start;
+    na_cbor_item_t  item;
+
+    start = r->pos;
+
+    if (na_cbor_next(r, &item) != 0) {
+        return -1;
+    }
+
+    if (item.type == NA_CBOR_NULL) {
+        return 0;
+    }
+
+    r->pos = start;
+
+    if (na_read_bytes(r, 0, NITRO_ATTEST_FIELD_MAX, out) != 0) {
+        return -1;
+    }
+
+    *present = 1;
+    return 0;
+}
+
+
+/* A definite-length byte string of min..max bytes. */
+static int
+na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max, na_bytes_t *out)
+{
+    na_cbor_item_t  item;
+
+    if (na_cbor_next(r, &item) != 0 || item.type != NA_CBOR_BYTES
+        || item.len < min || item.len > max)
+    {
+        return -1;
+    }
+
+    out->p = item.data;
+    out->len = item.len;
+    return 0;
+}
+
+
+/* DER that is exactly one certificate, nothing before or after. */
+static X509 *
+na_parse_cert(na_bytes_t der)
+{
+    X509                 *x;
+    const unsigned char  *p;
+
+    p = der.p;
+    x = d2i_X509(NULL, &p, (long) der.len);
+
+    if (x != NULL && p != der.p + der.len) {
+        X509_free(x);
+        return NULL;
+    }
+
+    return x;
+}
+
+
+static int
+na_key_set_add(na_key_set_t *set, const uint8_t *p, size_t len)
+{
+    size_t       cap;
+    na_bytes_t  *keys;
+
+    if (set->n == set->cap) {
+        cap = set->cap ? 2 * set->cap : 8;
+        keys = realloc(set->keys, cap * sizeof(na_bytes_t));
+        if (keys == NULL) {
+            return -1;
+        }
+
+        set->keys = keys;
+        set->cap = cap;
+    }
+
+    set->keys[set->n].p = p;
+    set->keys[set->n].len = len;
+    set->n++;
+
+    return 0;
+}
+
+
+static int
+na_bytes_cmp(const void *a, const void *b)
+{
+    const na_bytes_t  *x = a, *y = b;
+
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+
+    return memcmp(x->p, y->p, x->len);
+}
+
+
+static int
+na_key_set_has_repeat(na_key_set_t *set)
+{
+    size_t  i;
+
+    if (set->n < 2) {
+        return 0;
+    }
+
+    qsort(set->keys, set->n, sizeof(na_bytes_t), na_bytes_cmp);
+
+    for (i = 1; i < set->n; i++) {
+        if (na_bytes_cmp(&set->keys[i - 1], &set->keys[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -1,0 +1,266 @@
+/*
+ * na_extension.c: finds the document in a client certificate (CONTRACT 1)
+ * and turns tool input (raw, hex, base64) into document bytes.
+ *
+ * Owns the CMW record rules; trusts OpenSSL's X.509 parser for the
+ * certificate itself.  Returns pointers into the certificate's storage.
+ */
+
+#include "na_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+
+#define NA_CMW_EVIDENCE  4
+
+
+static nitro_attest_reason_e na_cmw_decode(const uint8_t *p, size_t len,
+    const uint8_t **doc, size_t *doc_len);
+
+
+nitro_attest_extension_t *
+nitro_attest_extension_new(const char *oid, nitro_attest_format_e format,
+    char *err, size_t errlen)
+{
+    nitro_attest_extension_t  *ext;
+
+    ext = calloc(1, sizeof(*ext));
+    if (ext == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    if (oid == NULL) {
+        oid = NITRO_ATTEST_DEFAULT_OID;
+    }
+
+    /* numeric dotted form only: names are ambiguous across OpenSSL builds */
+    ext->oid = OBJ_txt2obj(oid, 1);
+    if (ext->oid == NULL || OBJ_length(ext->oid) == 0) {
+        snprintf(err, errlen, "invalid OID \"%s\"", oid);
+        ERR_clear_error();
+        nitro_attest_extension_free(ext);
+        return NULL;
+    }
+
+    ext->format = format;
+    return ext;
+}
+
+
+void
+nitro_attest_extension_free(nitro_attest_extension_t *ext)
+{
+    if (ext == NULL) {
+        return;
+    }
+
+    ASN1_OBJECT_free(ext->oid);
+    free(ext);
+}
+
+
+nitro_attest_reason_e
+nitro_attest_cert_document(const nitro_attest_extension_t *ext, X509 *cert,
+    const uint8_t **doc, size_t *len)
+{
+    int                   i;
+    long                  inner_len;
+    ASN1_OBJECT          *oid;
+    X509_EXTENSION       *x;
+    const unsigned char  *p, *end;
+    ASN1_OCTET_STRING    *value;
+    int                   tag, class;
+
+    static ASN1_OBJECT   *default_oid;
+
+    if (ext != NULL) {
+        oid = ext->oid;
+
+    } else {
+        if (default_oid == NULL) {
+            default_oid = OBJ_txt2obj(NITRO_ATTEST_DEFAULT_OID, 1);
+            if (default_oid == NULL) {
+                return NITRO_ATTEST_INTERNAL_ERROR;
+            }
+        }
+
+        oid = default_oid;
+    }
+
+    if (cert == NULL) {
+        return NITRO_ATTEST_NO_CERTIFICATE;
+    }
+
+    i = X509_get_ext_by_OBJ(cert, oid, -1);
+    if (i < 0) {
+        return NITRO_ATTEST_NO_EXTENSION;
+    }
+
+    /* never pick one of several */
+    if (X509_get_ext_by_OBJ(cert, oid, i) >= 0) {
+        return NITRO_ATTEST_MALFORMED_EXTENSION;
+    }
+
+    x = X509_get_ext(cert, i);
+    value = X509_EXTENSION_get_data(x);
+    p = ASN1_STRING_get0_data(value);
+    end = p + ASN1_STRING_length(value);
+
+    if (ext != NULL && ext->format == NITRO_ATTEST_FORMAT_RAW) {
+        if (p == end) {
+            return NITRO_ATTEST_MALFORMED_EXTENSION;
+        }
+
+        *doc = p;
+        *len = (size_t) (end - p);
+        return NITRO_ATTEST_OK;
+    }
+
+    /* CMW ::= CHOICE { json UTF8String, cbor OCTET STRING }: cbor only */
+    if (ASN1_get_object(&p, &inner_len, &tag, &class, (long) (end - p))
+            & 0x80
+        || tag != V_ASN1_OCTET_STRING || class != V_ASN1_UNIVERSAL
+        || inner_len != end - p)
+    {
+        ERR_clear_error();
+        return NITRO_ATTEST_MALFORMED_EXTENSION;
+    }
+
+    return na_cmw_decode(p, (size_t) inner_len, doc, len);
+}
+
+
+/* [ media type, evidence bstr, ?indicator with the evidence bit ] */
+static nitro_attest_reason_e
+na_cmw_decode(const uint8_t *p, size_t len, const uint8_t **doc,
+    size_t *doc_len)
+{
+    uint64_t          left;
+    na_cbor_item_t    array, type, value, ind;
+    na_cbor_reader_t  r;
+
+    static const char  media[] = NITRO_ATTEST_CMW_TYPE;
+
+    na_cbor_init(&r, p, len);
+
+    if (na_cbor_next(&r, &array) != 0 || array.type != NA_CBOR_ARRAY
+        || array.indefinite || (array.value != 2 && array.value != 3))
+    {
+        return NITRO_ATTEST_MALFORMED_EXTENSION;
+    }
+
+    left = array.value;
+
+    if (na_cbor_next(&r, &type) != 0 || type.type != NA_CBOR_TEXT
+        || type.len != sizeof(media) - 1
+        || memcmp(type.data, media, type.len) != 0
+        || na_cbor_next(&r, &value) != 0 || value.type != NA_CBOR_BYTES
+        || value.len == 0)
+    {
+        return NITRO_ATTEST_MALFORMED_EXTENSION;
+    }
+
+    if (left == 3) {
+        if (na_cbor_next(&r, &ind) != 0 || ind.type != NA_CBOR_UINT
+            || !(ind.value & NA_CMW_EVIDENCE))
+        {
+            return NITRO_ATTEST_MALFORMED_EXTENSION;
+        }
+    }
+
+    if (r.pos != r.end) {
+        return NITRO_ATTEST_MALFORMED_EXTENSION;
+    }
+
+    *doc = value.data;
+    *doc_len = value.len;
+    return NITRO_ATTEST_OK;
+}
+
+
+/*
+ * Tool input: hex or base64 text when every byte is such text (whitespace
+ * ignored), else the raw bytes.  A COSE document always starts with 0x84 or
+ * 0xd2, neither of which is text, so raw input is never misread.
+ */
+int
+nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
+    size_t *outlen)
+{
+    int       is_hex, is_b64, decoded;
+    size_t    i, n, pad;
+    uint8_t  *text, *b64;
+
+    /* decoding shrinks: text is large enough for every outcome */
+    text = malloc(len + 4);
+    if (text == NULL) {
+        return -1;
+    }
+
+    is_hex = 1;
+    is_b64 = 1;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (isspace(in[i])) {
+            continue;
+        }
+
+        is_hex = is_hex && isxdigit(in[i]);
+        is_b64 = is_b64 && (isalnum(in[i])
+                           || (in[i] != 0 && strchr("+/=-_", in[i])));
+        text[n++] = in[i];
+    }
+
+    *out = text;
+
+    if (n > 0 && n % 2 == 0 && is_hex) {
+        for (i = 0; i < n; i += 2) {
+            char  pair[3] = { (char) text[i], (char) text[i + 1], 0 };
+
+            text[i / 2] = (uint8_t) strtoul(pair, NULL, 16);
+        }
+
+        *outlen = n / 2;
+        return 0;
+    }
+
+    if (n > 0 && is_b64) {
+        b64 = malloc(n + 4);
+        if (b64 == NULL) {
+            free(text);
+            return -1;
+        }
+
+        /* base64url to base64, padded */
+        for (i = 0; i < n; i++) {
+            b64[i] = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
+        }
+
+        while (n % 4) {
+            b64[n++] = '=';
+        }
+
+        for (pad = 0; pad < 2 && b64[n - 1 - pad] == '='; pad++) {
+            /* counted: EVP_DecodeBlock returns padding as zero bytes */
+        }
+
+        decoded = EVP_DecodeBlock(text, b64, (int) n);
+        free(b64);
+
+        if (decoded >= (int) pad) {
+            *outlen = (size_t) decoded - pad;
+            return 0;
+        }
+    }
+
+    memcpy(text, in, len);
+    *outlen = len;
+    return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * na_internal.h: types shared by the stages of the core, never installed.
+ *
+ * A parsed document only points into the bytes it was parsed from; the
+ * X509 objects it holds are its own and are released by na_document_free().
+ */
+
+#ifndef NA_INTERNAL_H
+#define NA_INTERNAL_H
+
+#include "nitro_attest.h"
+
+
+#define NA_CBOR_MAX_DEPTH  16
+
+typedef struct {
+    const uint8_t             *p;
+    size_t                     len;
+} na_bytes_t;
+
+
+/* na_cbor.c: the one reader of untrusted CBOR. */
+
+typedef enum {
+    NA_CBOR_UINT,
+    NA_CBOR_NEGINT,            /* value is n where the integer is -1 - n */
+    NA_CBOR_BYTES,             /* definite length, data/len set */
+    NA_CBOR_TEXT,              /* definite length, data/len set */
+    NA_CBOR_CHUNKED,           /* an indefinite-length byte or text string */
+    NA_CBOR_ARRAY,
+    NA_CBOR_MAP,
+    NA_CBOR_TAG,
+    NA_CBOR_NULL,
+    NA_CBOR_SIMPLE,            /* false, true, undefined, floats */
+    NA_CBOR_BREAK
+} na_cbor_type_e;
+
+typedef struct {
+    na_cbor_type_e             type;
+    int                        indefinite;  /* arrays and maps */
+    uint64_t                   value;       /* int, tag, item count */
+    const uint8_t             *data;
+    size_t                     len;
+} na_cbor_item_t;
+
+typedef struct {
+    const uint8_t             *pos;
+    const uint8_t             *end;
+} na_cbor_reader_t;
+
+void na_cbor_init(na_cbor_reader_t *r, const uint8_t *p, size_t len);
+/* Reads one item head (and a definite string's bytes): 0, or -1. */
+int na_cbor_next(na_cbor_reader_t *r, na_cbor_item_t *item);
+/* Skips what an item already read contains (array, map, tag, chunks). */
+int na_cbor_skip_contents(na_cbor_reader_t *r, const na_cbor_item_t *item,
+    unsigned depth);
+/* Reads and skips one whole item. */
+int na_cbor_skip(na_cbor_reader_t *r, unsigned depth);
+/*
+ * Container iteration: for a definite container, counts down *left; for an
+ * indefinite one, consumes the break.  Returns 1 when another entry follows,
+ * 0 at the end, -1 on error.
+ */
+int na_cbor_more(na_cbor_reader_t *r, const na_cbor_item_t *container,
+    uint64_t *left);
+
+
+/* na_document.c: COSE_Sign1 and the attestation payload. */
+
+typedef struct {
+    na_bytes_t                 protected_hdr;  /* bstr contents */
+    na_bytes_t                 payload;        /* bstr contents */
+    na_bytes_t                 signature;
+    na_bytes_t                 module_id;
+    na_bytes_t                 digest;
+    uint64_t                   timestamp;
+    uint32_t                   pcr_mask;
+    na_bytes_t                 pcr[NITRO_ATTEST_PCR_COUNT];
+    na_bytes_t                 certificate;
+    int                        has_public_key;
+    int                        has_user_data;
+    int                        has_nonce;
+    na_bytes_t                 public_key;
+    na_bytes_t                 user_data;
+    na_bytes_t                 nonce;
+    X509                      *leaf;
+    STACK_OF(X509)            *cabundle;       /* root first */
+    na_bytes_t                 root_der;       /* cabundle[0] as carried */
+} na_document_t;
+
+nitro_attest_reason_e na_document_parse(na_document_t *doc,
+    const uint8_t *bytes, size_t len);
+void na_document_free(na_document_t *doc);
+
+
+/* na_chain.c: signature and chain. */
+
+struct nitro_attest_root_s {
+    X509                      *cert;
+    X509_STORE                *store;
+    unsigned char             *der;
+    size_t                     der_len;
+};
+
+nitro_attest_reason_e na_verify_signature(const na_document_t *doc);
+nitro_attest_reason_e na_verify_chain(const nitro_attest_root_t *root,
+    const na_document_t *doc, int64_t now_ms, int64_t *not_after_ms);
+
+
+/* na_policy.c */
+
+typedef struct {
+    const char                *name;
+    int                        allowed;      /* the policy verdict */
+    nitro_attest_reason_e      reason;       /* debug, denied, pcr mismatch */
+} na_policy_result_t;
+
+void na_policy_evaluate(const nitro_attest_policy_t *policy, int allow_debug,
+    const na_document_t *doc, na_policy_result_t *res);
+
+
+/* na_extension.c */
+
+struct nitro_attest_extension_s {
+    ASN1_OBJECT               *oid;
+    nitro_attest_format_e      format;
+};
+
+#endif /* NA_INTERNAL_H */

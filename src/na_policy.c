@@ -1,0 +1,631 @@
+/*
+ * na_policy.c: the policy file (CONTRACT section 3) and its judgement
+ * (CONTRACT 2.5: debug rule, then deny-list, then allow-list).
+ *
+ * The file is configuration: it is parsed strictly, and every error names
+ * the file and the place.  Judging a document never allocates.
+ */
+
+#include "na_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+
+typedef struct {
+    uint8_t                    index;
+    uint8_t                    len;
+    uint8_t                    value[NITRO_ATTEST_PCR_MAX_LEN];
+} na_pcr_rule_t;
+
+typedef struct {
+    char                      *name;
+    int64_t                    expect_every_ms;
+    size_t                     nrules;
+    na_pcr_rule_t              rules[NITRO_ATTEST_PCR_COUNT];
+} na_pcr_set_t;
+
+struct nitro_attest_policy_s {
+    na_pcr_set_t              *allow;
+    size_t                     nallow;
+    na_pcr_set_t              *deny;
+    size_t                     ndeny;
+    int                        allow_debug;
+    uint8_t                    digest[SHA256_DIGEST_LENGTH];
+};
+
+
+static int na_policy_sets(nitro_attest_policy_t *policy, json_t *list,
+    const char *what, const char *source, char *err, size_t errlen);
+static int na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
+    const char *source, char *err, size_t errlen);
+static int na_name_taken(const nitro_attest_policy_t *policy,
+    const na_pcr_set_t *set);
+static int na_hex_decode(const char *hex, uint8_t *out, size_t *len);
+static int na_set_matches(const na_pcr_set_t *set, const na_document_t *doc);
+static int na_fail(char *err, size_t errlen, const char *fmt, ...);
+
+
+nitro_attest_policy_t *
+nitro_attest_policy_load(const char *path, char *err, size_t errlen)
+{
+    long                    size;
+    FILE                   *f;
+    char                   *text;
+    size_t                  n;
+    nitro_attest_policy_t  *policy;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        na_fail(err, errlen, "cannot open policy \"%s\": %s", path,
+                strerror(errno));
+        return NULL;
+    }
+
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) != 0 || size > 16 * 1024 * 1024)
+    {
+        fclose(f);
+        na_fail(err, errlen, "cannot read policy \"%s\"", path);
+        return NULL;
+    }
+
+    text = malloc((size_t) size + 1);
+    if (text == NULL) {
+        fclose(f);
+        na_fail(err, errlen, "out of memory reading policy \"%s\"", path);
+        return NULL;
+    }
+
+    n = fread(text, 1, (size_t) size, f);
+    fclose(f);
+
+    if (n != (size_t) size) {
+        free(text);
+        na_fail(err, errlen, "cannot read policy \"%s\"", path);
+        return NULL;
+    }
+
+    policy = nitro_attest_policy_parse(text, n, path, err, errlen);
+    free(text);
+
+    return policy;
+}
+
+
+nitro_attest_policy_t *
+nitro_attest_policy_parse(const char *json, size_t len, const char *source,
+    char *err, size_t errlen)
+{
+    json_t                 *root, *value;
+    const char             *key;
+    json_error_t            jerr;
+    nitro_attest_policy_t  *policy;
+
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        na_fail(err, errlen, "policy \"%s\" line %d: %s", source, jerr.line,
+                jerr.text);
+        return NULL;
+    }
+
+    policy = calloc(1, sizeof(*policy));
+    if (policy == NULL) {
+        json_decref(root);
+        na_fail(err, errlen, "out of memory loading policy \"%s\"", source);
+        return NULL;
+    }
+
+    SHA256((const unsigned char *) json, len, policy->digest);
+
+    if (!json_is_object(root)) {
+        na_fail(err, errlen, "policy \"%s\": not a JSON object", source);
+        goto failed;
+    }
+
+    json_object_foreach(root, key, value) {
+        if (strcmp(key, "allow") != 0 && strcmp(key, "deny") != 0
+            && strcmp(key, "allow_debug") != 0)
+        {
+            na_fail(err, errlen, "policy \"%s\": unknown key \"%s\"", source,
+                    key);
+            goto failed;
+        }
+    }
+
+    value = json_object_get(root, "allow_debug");
+    if (value != NULL) {
+        if (!json_is_boolean(value)) {
+            na_fail(err, errlen, "policy \"%s\": \"allow_debug\" must be "
+                    "true or false", source);
+            goto failed;
+        }
+
+        policy->allow_debug = json_is_true(value);
+    }
+
+    if (na_policy_sets(policy, json_object_get(root, "allow"), "allow",
+                       source, err, errlen) != 0
+        || na_policy_sets(policy, json_object_get(root, "deny"), "deny",
+                          source, err, errlen) != 0)
+    {
+        goto failed;
+    }
+
+    json_decref(root);
+    return policy;
+
+failed:
+
+    json_decref(root);
+    nitro_attest_policy_free(policy);
+    return NULL;
+}
+
+
+void
+nitro_attest_policy_free(nitro_attest_policy_t *policy)
+{
+    size_t  i;
+
+    if (policy == NULL) {
+        return;
+    }
+
+    for (i = 0; i < policy->nallow; i++) {
+        free(policy->allow[i].name);
+    }
+
+    for (i = 0; i < policy->ndeny; i++) {
+        free(policy->deny[i].name);
+    }
+
+    free(policy->allow);
+    free(policy->deny);
+    free(policy);
+}
+
+
+size_t
+nitro_attest_policy_allow_count(const nitro_attest_policy_t *policy)
+{
+    return policy->nallow;
+}
+
+
+const char *
+nitro_attest_policy_allow_name(const nitro_attest_policy_t *policy, size_t i)
+{
+    return i < policy->nallow ? policy->allow[i].name : NULL;
+}
+
+
+int64_t
+nitro_attest_policy_allow_expect_every(const nitro_attest_policy_t *policy,
+    size_t i)
+{
+    return i < policy->nallow ? policy->allow[i].expect_every_ms : 0;
+}
+
+
+const uint8_t *
+nitro_attest_policy_digest(const nitro_attest_policy_t *policy)
+{
+    return policy->digest;
+}
+
+
+/*
+ * The policy's verdict on a document whose signature and chain held.  The
+ * name is reported whatever the outcome: the deny set that matched, else
+ * the first allow set that matched.
+ */
+void
+na_policy_evaluate(const nitro_attest_policy_t *policy, int allow_debug,
+    const na_document_t *doc, na_policy_result_t *res)
+{
+    size_t               i;
+    unsigned             k;
+    const na_pcr_set_t  *deny, *allow;
+
+    res->name = NULL;
+    res->allowed = 1;
+    res->reason = NITRO_ATTEST_OK;
+    deny = NULL;
+    allow = NULL;
+
+    if (policy != NULL) {
+        allow_debug = allow_debug || policy->allow_debug;
+
+        for (i = 0; deny == NULL && i < policy->ndeny; i++) {
+            if (na_set_matches(&policy->deny[i], doc)) {
+                deny = &policy->deny[i];
+            }
+        }
+
+        for (i = 0; allow == NULL && i < policy->nallow; i++) {
+            if (na_set_matches(&policy->allow[i], doc)) {
+                allow = &policy->allow[i];
+            }
+        }
+
+        res->name = deny ? deny->name : allow ? allow->name : NULL;
+    }
+
+    if (!allow_debug) {
+        /* a debug enclave: PCR0, PCR1 and PCR2 all zero (or absent) */
+        int  debug = 1;
+
+        for (k = 0; debug && k < 3; k++) {
+            for (i = 0; i < doc->pcr[k].len; i++) {
+                if (doc->pcr[k].p[i] != 0) {
+                    debug = 0;
+                    break;
+                }
+            }
+        }
+
+        if (debug) {
+            res->allowed = 0;
+            res->reason = NITRO_ATTEST_DEBUG_ENCLAVE;
+            return;
+        }
+    }
+
+    if (policy == NULL) {
+        return;
+    }
+
+    if (deny != NULL) {
+        res->allowed = 0;
+        res->reason = NITRO_ATTEST_DENIED;
+
+    } else if (allow == NULL) {
+        res->allowed = 0;
+        res->reason = NITRO_ATTEST_PCR_MISMATCH;
+    }
+}
+
+
+static int
+na_set_matches(const na_pcr_set_t *set, const na_document_t *doc)
+{
+    size_t               i;
+    const na_pcr_rule_t  *rule;
+
+    for (i = 0; i < set->nrules; i++) {
+        rule = &set->rules[i];
+
+        if (!(doc->pcr_mask & (1u << rule->index))
+            || doc->pcr[rule->index].len != rule->len
+            || memcmp(doc->pcr[rule->index].p, rule->value, rule->len) != 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+na_policy_sets(nitro_attest_policy_t *policy, json_t *list, const char *what,
+    const char *source, char *err, size_t errlen)
+{
+    int            is_allow;
+    char           where[64];
+    size_t         i, n;
+    na_pcr_set_t  *sets;
+
+    is_allow = (strcmp(what, "allow") == 0);
+
+    if (list == NULL && !is_allow) {
+        return 0;
+    }
+
+    if (list == NULL || !json_is_array(list)) {
+        return na_fail(err, errlen, "policy \"%s\": \"%s\" must be an array",
+                       source, what);
+    }
+
+    n = json_array_size(list);
+    if (n == 0 && is_allow) {
+        return na_fail(err, errlen, "policy \"%s\": \"allow\" must not be "
+                       "empty", source);
+    }
+
+    sets = calloc(n ? n : 1, sizeof(na_pcr_set_t));
+    if (sets == NULL) {
+        return na_fail(err, errlen, "out of memory loading policy \"%s\"",
+                       source);
+    }
+
+    if (is_allow) {
+        policy->allow = sets;
+    } else {
+        policy->deny = sets;
+    }
+
+    for (i = 0; i < n; i++) {
+        snprintf(where, sizeof(where), "%s[%zu]", what, i);
+
+        /* counted first: a set that fails half-way is still freed */
+        if (is_allow) {
+            policy->nallow++;
+        } else {
+            policy->ndeny++;
+        }
+
+        if (na_policy_set(&sets[i], json_array_get(list, i), where, source,
+                          err, errlen) != 0)
+        {
+            return -1;
+        }
+
+        if (!is_allow && sets[i].expect_every_ms) {
+            return na_fail(err, errlen, "policy \"%s\": %s: \"expect_every\" "
+                           "is for allow sets only", source, where);
+        }
+
+        if (na_name_taken(policy, &sets[i])) {
+            return na_fail(err, errlen, "policy \"%s\": %s: duplicate name "
+                           "\"%s\"", source, where, sets[i].name);
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
+    const char *source, char *err, size_t errlen)
+{
+    char           *end;
+    size_t          i, n;
+    json_t         *name, *pcrs, *every, *value;
+    const char     *key, *s;
+    unsigned long   index;
+    na_pcr_rule_t  *rule;
+
+    if (!json_is_object(obj)) {
+        return na_fail(err, errlen, "policy \"%s\": %s: not an object",
+                       source, where);
+    }
+
+    json_object_foreach(obj, key, value) {
+        if (strcmp(key, "name") != 0 && strcmp(key, "pcrs") != 0
+            && strcmp(key, "expect_every") != 0)
+        {
+            return na_fail(err, errlen, "policy \"%s\": %s: unknown key "
+                           "\"%s\"", source, where, key);
+        }
+    }
+
+    name = json_object_get(obj, "name");
+    s = json_string_value(name);
+    n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > NITRO_ATTEST_POLICY_NAME_MAX
+        || n != json_string_length(name))
+    {
+        return na_fail(err, errlen, "policy \"%s\": %s: \"name\" must be a "
+                       "string of 1..%d printable characters", source, where,
+                       NITRO_ATTEST_POLICY_NAME_MAX);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            return na_fail(err, errlen, "policy \"%s\": %s: \"name\" must be "
+                           "printable ASCII", source, where);
+        }
+    }
+
+    set->name = strdup(s);
+    if (set->name == NULL) {
+        return na_fail(err, errlen, "out of memory loading policy \"%s\"",
+                       source);
+    }
+
+    every = json_object_get(obj, "expect_every");
+    if (every != NULL) {
+        s = json_string_value(every);
+        set->expect_every_ms = s ? nitro_attest_parse_duration(s) : -1;
+
+        if (set->expect_every_ms <= 0) {
+            return na_fail(err, errlen, "policy \"%s\": %s: \"expect_every\" "
+                           "must be a time such as \"30s\" or \"5m\"", source,
+                           where);
+        }
+    }
+
+    pcrs = json_object_get(obj, "pcrs");
+    if (!json_is_object(pcrs) || json_object_size(pcrs) == 0) {
+        return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): \"pcrs\" "
+                       "must be a non-empty object", source, where, set->name);
+    }
+
+    json_object_foreach(pcrs, key, value) {
+        errno = 0;
+        index = strtoul(key, &end, 10);
+
+        if (!isdigit((unsigned char) key[0]) || *end != '\0' || errno != 0
+            || index >= NITRO_ATTEST_PCR_COUNT
+            || (key[0] == '0' && key[1] != '\0'))
+        {
+            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
+                           "index \"%s\" is not 0..31", source, where,
+                           set->name, key);
+        }
+
+        for (i = 0; i < set->nrules; i++) {
+            if (set->rules[i].index == index) {
+                return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
+                               "%lu given twice", source, where, set->name,
+                               index);
+            }
+        }
+
+        rule = &set->rules[set->nrules];
+        rule->index = (uint8_t) index;
+
+        s = json_string_value(value);
+        if (s == NULL || na_hex_decode(s, rule->value, &n) != 0) {
+            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR %lu "
+                           "must be 64, 96 or 128 hex digits", source, where,
+                           set->name, index);
+        }
+
+        rule->len = (uint8_t) n;
+        set->nrules++;
+    }
+
+    return 0;
+}
+
+
+/* Names are unique across both lists. */
+static int
+na_name_taken(const nitro_attest_policy_t *policy, const na_pcr_set_t *set)
+{
+    size_t  i;
+
+    for (i = 0; i < policy->nallow; i++) {
+        if (&policy->allow[i] != set
+            && strcmp(policy->allow[i].name, set->name) == 0)
+        {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < policy->ndeny; i++) {
+        if (&policy->deny[i] != set
+            && strcmp(policy->deny[i].name, set->name) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* 64, 96 or 128 hex digits, either case. */
+static int
+na_hex_decode(const char *hex, uint8_t *out, size_t *len)
+{
+    size_t  i, n;
+    int     hi, lo;
+
+    n = strlen(hex);
+    if (n != 64 && n != 96 && n != 128) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i += 2) {
+        hi = isxdigit((unsigned char) hex[i]) ? hex[i] : -1;
+        lo = isxdigit((unsigned char) hex[i + 1]) ? hex[i + 1] : -1;
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        hi = isdigit(hi) ? hi - '0' : (tolower(hi) - 'a' + 10);
+        lo = isdigit(lo) ? lo - '0' : (tolower(lo) - 'a' + 10);
+        out[i / 2] = (uint8_t) (hi << 4 | lo);
+    }
+
+    *len = n / 2;
+    return 0;
+}
+
+
+/*
+ * nginx time syntax: one or more number+unit parts, optionally separated by
+ * spaces, units ms s m h d w M y, a bare number meaning seconds.
+ */
+int64_t
+nitro_attest_parse_duration(const char *text)
+{
+    int64_t      total, n, unit;
+    const char  *p;
+
+    total = 0;
+    p = text;
+
+    while (*p == ' ') {
+        p++;
+    }
+
+    if (*p == '\0') {
+        return -1;
+    }
+
+    while (*p != '\0') {
+        if (!isdigit((unsigned char) *p)) {
+            return -1;
+        }
+
+        for (n = 0; isdigit((unsigned char) *p); p++) {
+            if (n > (INT64_MAX / 10 - 9)) {
+                return -1;
+            }
+
+            n = n * 10 + (*p - '0');
+        }
+
+        switch (*p) {
+        case 'y': unit = 365LL * 86400000; p++; break;
+        case 'M': unit = 30LL * 86400000; p++; break;
+        case 'w': unit = 7LL * 86400000; p++; break;
+        case 'd': unit = 86400000; p++; break;
+        case 'h': unit = 3600000; p++; break;
+        case 'm':
+            if (p[1] == 's') {
+                unit = 1;
+                p += 2;
+            } else {
+                unit = 60000;
+                p++;
+            }
+            break;
+        case 's': unit = 1000; p++; break;
+        case ' ':
+        case '\0': unit = 1000; break;
+        default: return -1;
+        }
+
+        if (n > (INT64_MAX - total) / unit) {
+            return -1;
+        }
+
+        total += n * unit;
+
+        while (*p == ' ') {
+            p++;
+        }
+    }
+
+    return total;
+}
+
+
+static int
+na_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  args;
+
+    if (err != NULL && errlen > 0) {
+        va_start(args, fmt);
+        vsnprintf(err, errlen, fmt, args);
+        va_end(args);
+    }
+
+    return -1;
+}

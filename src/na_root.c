@@ -1,0 +1,146 @@
+/*
+ * na_root.c: the pinned root, the only trust anchor the chain may end in.
+ *
+ * The built-in root is AWS Nitro Enclaves Root-G1 (DER SHA-256
+ * 641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b), as
+ * published in aws-nitro-enclaves-nsm-api docs/attestation_process.md.
+ */
+
+#include "na_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+
+static const char  na_aws_root_g1[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIICETCCAZagAwIBAgIRAPkxdWgbkK/hHUbMtOTn+FYwCgYIKoZIzj0EAwMwSTEL\n"
+    "MAkGA1UEBhMCVVMxDzANBgNVBAoMBkFtYXpvbjEMMAoGA1UECwwDQVdTMRswGQYD\n"
+    "VQQDDBJhd3Mubml0cm8tZW5jbGF2ZXMwHhcNMTkxMDI4MTMyODA1WhcNNDkxMDI4\n"
+    "MTQyODA1WjBJMQswCQYDVQQGEwJVUzEPMA0GA1UECgwGQW1hem9uMQwwCgYDVQQL\n"
+    "DANBV1MxGzAZBgNVBAMMEmF3cy5uaXRyby1lbmNsYXZlczB2MBAGByqGSM49AgEG\n"
+    "BSuBBAAiA2IABPwCVOumCMHzaHDimtqQvkY4MpJzbolL//Zy2YlES1BR5TSksfbb\n"
+    "48C8WBoyt7F2Bw7eEtaaP+ohG2bnUs990d0JX28TcPQXCEPZ3BABIeTPYwEoCWZE\n"
+    "h8l5YoQwTcU/9KNCMEAwDwYDVR0TAQH/BAUwAwEB/zAdBgNVHQ4EFgQUkCW1DdkF\n"
+    "R+eWw5b6cp3PmanfS5YwDgYDVR0PAQH/BAQDAgGGMAoGCCqGSM49BAMDA2kAMGYC\n"
+    "MQCjfy+Rocm9Xue4YnwWmNJVA44fA0P5W2OpYow9OYCVRaEevL8uO1XYru5xtMPW\n"
+    "rfMCMQCi85sWBbJwKKXdS6BptQFuZbT73o/gBh1qUxl/nNr12UO8Yfwr6wPLb+6N\n"
+    "IwLz3/Y=\n"
+    "-----END CERTIFICATE-----\n";
+
+
+static nitro_attest_root_t *na_root_from_bio(BIO *bio, const char *source,
+    char *err, size_t errlen);
+
+
+nitro_attest_root_t *
+nitro_attest_root_default(char *err, size_t errlen)
+{
+    BIO                  *bio;
+    nitro_attest_root_t  *root;
+
+    bio = BIO_new_mem_buf(na_aws_root_g1, sizeof(na_aws_root_g1) - 1);
+    if (bio == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    root = na_root_from_bio(bio, "built-in AWS Nitro root", err, errlen);
+    BIO_free(bio);
+
+    return root;
+}
+
+
+nitro_attest_root_t *
+nitro_attest_root_load(const char *path, char *err, size_t errlen)
+{
+    BIO                  *bio;
+    nitro_attest_root_t  *root;
+
+    bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        snprintf(err, errlen, "cannot open root certificate \"%s\"", path);
+        ERR_clear_error();
+        return NULL;
+    }
+
+    root = na_root_from_bio(bio, path, err, errlen);
+    BIO_free(bio);
+
+    return root;
+}
+
+
+void
+nitro_attest_root_free(nitro_attest_root_t *root)
+{
+    if (root == NULL) {
+        return;
+    }
+
+    X509_STORE_free(root->store);
+    X509_free(root->cert);
+    OPENSSL_free(root->der);
+    OPENSSL_free(root);
+}
+
+
+/* Exactly one PEM certificate, a CA; it becomes the store's only anchor. */
+static nitro_attest_root_t *
+na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
+{
+    int                   len;
+    X509                 *extra;
+    nitro_attest_root_t  *root;
+
+    root = OPENSSL_zalloc(sizeof(*root));
+    if (root == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    root->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (root->cert == NULL) {
+        snprintf(err, errlen, "no PEM certificate in \"%s\"", source);
+        goto failed;
+    }
+
+    extra = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (extra != NULL) {
+        X509_free(extra);
+        snprintf(err, errlen, "more than one certificate in \"%s\": "
+                 "pin exactly one root", source);
+        goto failed;
+    }
+
+    if (X509_check_ca(root->cert) == 0) {
+        snprintf(err, errlen, "the certificate in \"%s\" is not a CA",
+                 source);
+        goto failed;
+    }
+
+    len = i2d_X509(root->cert, &root->der);
+    root->store = X509_STORE_new();
+
+    if (len <= 0 || root->store == NULL
+        || X509_STORE_add_cert(root->store, root->cert) != 1)
+    {
+        snprintf(err, errlen, "cannot use the certificate in \"%s\"", source);
+        goto failed;
+    }
+
+    root->der_len = (size_t) len;
+    ERR_clear_error();
+
+    return root;
+
+failed:
+
+    ERR_clear_error();
+    nitro_attest_root_free(root);
+    return NULL;
+}

@@ -1,0 +1,484 @@
+/*
+ * na_verify.c: runs the stages in CONTRACT section 2 order and fills the
+ * verdict.  The first failing stage decides the reason; measurements enter
+ * the verdict only once the signature and the chain have held.
+ */
+
+#include "na_internal.h"
+
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/sha.h>
+
+
+static void na_verdict_reset(nitro_attest_verdict_t *v, int64_t now_ms);
+static nitro_attest_reason_e na_verdict_finish(nitro_attest_verdict_t *v,
+    nitro_attest_reason_e reason);
+static int na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
+    const void *p, size_t len);
+static nitro_attest_reason_e na_verify_parsed(const nitro_attest_config_t *cf,
+    const na_document_t *doc, X509 *bind_cert, int64_t now_ms,
+    nitro_attest_verdict_t *v);
+static int na_measure(nitro_attest_verdict_t *v, const na_document_t *doc);
+static nitro_attest_reason_e na_check_binding(nitro_attest_binding_e mode,
+    const na_document_t *doc, X509 *cert);
+
+
+static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
+    "",
+    "no_certificate",
+    "no_extension",
+    "malformed_extension",
+    "malformed_document",
+    "unsupported_algorithm",
+    "bad_signature",
+    "untrusted_root",
+    "chain_invalid",
+    "certificate_expired",
+    "stale",
+    "future",
+    "debug_enclave",
+    "denied",
+    "pcr_mismatch",
+    "binding_mismatch",
+    "internal_error"
+};
+
+static const char  *na_binding_names[] = {
+    NULL, "public_key", "user_data_spki", "user_data_sha256",
+    "user_data_sha384"
+};
+
+
+void
+nitro_attest_config_init(nitro_attest_config_t *cf)
+{
+    memset(cf, 0, sizeof(*cf));
+    cf->max_age_ms = NITRO_ATTEST_DEFAULT_MAX_AGE_MS;
+    cf->clock_skew_ms = NITRO_ATTEST_DEFAULT_CLOCK_SKEW_MS;
+    cf->binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
+}
+
+
+nitro_attest_reason_e
+nitro_attest_verify_cert(const nitro_attest_config_t *cf, X509 *cert,
+    int64_t now_ms, nitro_attest_verdict_t *v)
+{
+    size_t                 len;
+    unsigned int           md_len;
+    const uint8_t         *bytes;
+    na_document_t          doc;
+    nitro_attest_reason_e  reason;
+
+    na_verdict_reset(v, now_ms);
+
+    if (cert == NULL) {
+        return na_verdict_finish(v, NITRO_ATTEST_NO_CERTIFICATE);
+    }
+
+    v->binding = (uint8_t) cf->binding;
+
+    if (X509_digest(cert, EVP_sha256(), v->cert_sha256, &md_len) != 1) {
+        ERR_clear_error();
+        return na_verdict_finish(v, NITRO_ATTEST_INTERNAL_ERROR);
+    }
+
+    v->flags |= NITRO_ATTEST_F_CERT;
+
+    reason = nitro_attest_cert_document(cf->extension, cert, &bytes, &len);
+    if (reason != NITRO_ATTEST_OK) {
+        return na_verdict_finish(v, reason);
+    }
+
+    SHA384(bytes, len, v->doc_sha384);
+    v->flags |= NITRO_ATTEST_F_DOC;
+
+    reason = na_document_parse(&doc, bytes, len);
+    if (reason == NITRO_ATTEST_OK) {
+        reason = na_verify_parsed(cf, &doc, cert, now_ms, v);
+    }
+
+    na_document_free(&doc);
+    return na_verdict_finish(v, reason);
+}
+
+
+nitro_attest_reason_e
+nitro_attest_verify_cert_der(const nitro_attest_config_t *cf,
+    const uint8_t *der, size_t len, int64_t now_ms, nitro_attest_verdict_t *v)
+{
+    X509                   *cert;
+    const unsigned char    *p;
+    nitro_attest_reason_e   reason;
+
+    p = der;
+    cert = d2i_X509(NULL, &p, (long) len);
+
+    if (cert == NULL || p != der + len) {
+        X509_free(cert);
+        ERR_clear_error();
+        na_verdict_reset(v, now_ms);
+        return na_verdict_finish(v, NITRO_ATTEST_NO_CERTIFICATE);
+    }
+
+    reason = nitro_attest_verify_cert(cf, cert, now_ms, v);
+    X509_free(cert);
+
+    return reason;
+}
+
+
+nitro_attest_reason_e
+nitro_attest_verify_document(const nitro_attest_config_t *cf,
+    const uint8_t *bytes, size_t len, X509 *bind_cert, int64_t now_ms,
+    nitro_attest_verdict_t *v)
+{
+    unsigned int           md_len;
+    na_document_t          doc;
+    nitro_attest_reason_e  reason;
+
+    na_verdict_reset(v, now_ms);
+
+    if (bind_cert != NULL) {
+        v->binding = (uint8_t) cf->binding;
+
+        if (X509_digest(bind_cert, EVP_sha256(), v->cert_sha256, &md_len)
+            != 1)
+        {
+            ERR_clear_error();
+            return na_verdict_finish(v, NITRO_ATTEST_INTERNAL_ERROR);
+        }
+
+        v->flags |= NITRO_ATTEST_F_CERT;
+    }
+
+    SHA384(bytes, len, v->doc_sha384);
+    v->flags |= NITRO_ATTEST_F_DOC;
+
+    reason = na_document_parse(&doc, bytes, len);
+    if (reason == NITRO_ATTEST_OK) {
+        reason = na_verify_parsed(cf, &doc, bind_cert, now_ms, v);
+    }
+
+    na_document_free(&doc);
+    return na_verdict_finish(v, reason);
+}
+
+
+void
+nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
+{
+    na_verdict_reset(v, now_ms);
+}
+
+
+/* Signature, chain, then (on measured data) time, policy, binding. */
+static nitro_attest_reason_e
+na_verify_parsed(const nitro_attest_config_t *cf, const na_document_t *doc,
+    X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v)
+{
+    int64_t                ts;
+    na_policy_result_t     policy;
+    nitro_attest_reason_e  reason;
+
+    if (cf->root == NULL) {
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    reason = na_verify_signature(doc);
+    if (reason != NITRO_ATTEST_OK) {
+        return reason;
+    }
+
+    reason = na_verify_chain(cf->root, doc, now_ms, &v->not_after_ms);
+    if (reason != NITRO_ATTEST_OK) {
+        return reason;
+    }
+
+    if (na_measure(v, doc) != 0) {
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    na_policy_evaluate(cf->policy, cf->allow_debug, doc, &policy);
+
+    if (policy.name != NULL
+        && na_verdict_put(v, &v->policy, policy.name, strlen(policy.name))
+           != 0)
+    {
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    if (cf->policy != NULL) {
+        v->flags |= NITRO_ATTEST_F_POLICY_JUDGED;
+        if (policy.allowed) {
+            v->flags |= NITRO_ATTEST_F_POLICY_ALLOWED;
+        }
+    }
+
+    /* timestamps past INT64_MAX are simply far in the future */
+    ts = doc->timestamp > (uint64_t) INT64_MAX ? INT64_MAX
+                                               : (int64_t) doc->timestamp;
+
+    if (now_ms > ts && (uint64_t) now_ms - (uint64_t) ts
+                       > (uint64_t) cf->max_age_ms)
+    {
+        return NITRO_ATTEST_STALE;
+    }
+
+    if (ts > now_ms && (uint64_t) ts - (uint64_t) now_ms
+                       > (uint64_t) cf->clock_skew_ms)
+    {
+        return NITRO_ATTEST_FUTURE;
+    }
+
+    if (policy.reason != NITRO_ATTEST_OK) {
+        return policy.reason;
+    }
+
+    if (bind_cert == NULL) {
+        return NITRO_ATTEST_OK;
+    }
+
+    return na_check_binding(cf->binding, doc, bind_cert);
+}
+
+
+/* The document's measurements, copied into the verdict. */
+static int
+na_measure(nitro_attest_verdict_t *v, const na_document_t *doc)
+{
+    unsigned  i;
+
+    v->flags |= NITRO_ATTEST_F_MEASURED;
+    v->timestamp_ms = doc->timestamp > (uint64_t) INT64_MAX
+                      ? INT64_MAX : (int64_t) doc->timestamp;
+    v->pcr_mask = doc->pcr_mask;
+
+    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
+        if ((doc->pcr_mask & (1u << i))
+            && na_verdict_put(v, &v->pcr[i], doc->pcr[i].p, doc->pcr[i].len)
+               != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (na_verdict_put(v, &v->module_id, doc->module_id.p,
+                       doc->module_id.len) != 0)
+    {
+        return -1;
+    }
+
+    if (doc->has_user_data) {
+        v->flags |= NITRO_ATTEST_F_USER_DATA;
+        if (na_verdict_put(v, &v->user_data, doc->user_data.p,
+                           doc->user_data.len) != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (doc->has_nonce) {
+        v->flags |= NITRO_ATTEST_F_NONCE;
+        if (na_verdict_put(v, &v->nonce, doc->nonce.p, doc->nonce.len) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* CONTRACT 2.6: the certificate's key is the attested key. */
+static nitro_attest_reason_e
+na_check_binding(nitro_attest_binding_e mode, const na_document_t *doc,
+    X509 *cert)
+{
+    int                     len, ok;
+    unsigned char          *spki;
+    unsigned char           md[SHA384_DIGEST_LENGTH];
+    const na_bytes_t       *want;
+
+    spki = NULL;
+    len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
+    if (len <= 0) {
+        ERR_clear_error();
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    want = (mode == NITRO_ATTEST_BINDING_PUBLIC_KEY) ? &doc->public_key
+                                                     : &doc->user_data;
+    ok = (mode == NITRO_ATTEST_BINDING_PUBLIC_KEY) ? doc->has_public_key
+                                                   : doc->has_user_data;
+
+    switch (mode) {
+
+    case NITRO_ATTEST_BINDING_PUBLIC_KEY:
+    case NITRO_ATTEST_BINDING_USER_DATA_SPKI:
+        ok = ok && want->len == (size_t) len
+             && memcmp(want->p, spki, (size_t) len) == 0;
+        break;
+
+    case NITRO_ATTEST_BINDING_USER_DATA_SHA256:
+        SHA256(spki, (size_t) len, md);
+        ok = ok && want->len == SHA256_DIGEST_LENGTH
+             && memcmp(want->p, md, SHA256_DIGEST_LENGTH) == 0;
+        break;
+
+    case NITRO_ATTEST_BINDING_USER_DATA_SHA384:
+        SHA384(spki, (size_t) len, md);
+        ok = ok && want->len == SHA384_DIGEST_LENGTH
+             && memcmp(want->p, md, SHA384_DIGEST_LENGTH) == 0;
+        break;
+
+    default:
+        ok = 0;
+    }
+
+    OPENSSL_free(spki);
+
+    return ok ? NITRO_ATTEST_OK : NITRO_ATTEST_BINDING_MISMATCH;
+}
+
+
+static void
+na_verdict_reset(nitro_attest_verdict_t *v, int64_t now_ms)
+{
+    memset(v, 0, offsetof(nitro_attest_verdict_t, data));
+    v->size = offsetof(nitro_attest_verdict_t, data);
+    v->status = NITRO_ATTEST_STATUS_NONE;
+    v->time_ms = now_ms;
+}
+
+
+static nitro_attest_reason_e
+na_verdict_finish(nitro_attest_verdict_t *v, nitro_attest_reason_e reason)
+{
+    v->reason = (uint8_t) reason;
+    v->status = (reason == NITRO_ATTEST_OK) ? NITRO_ATTEST_STATUS_SUCCESS
+                                            : NITRO_ATTEST_STATUS_FAILED;
+    return reason;
+}
+
+
+static int
+na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
+    const void *p, size_t len)
+{
+    size_t  used;
+
+    used = v->size - offsetof(nitro_attest_verdict_t, data);
+
+    if (len > sizeof(v->data) - used) {
+        return -1;
+    }
+
+    memcpy(v->data + used, p, len);
+    s->off = (uint16_t) used;
+    s->len = (uint16_t) len;
+    v->size += (uint32_t) len;
+
+    return 0;
+}
+
+
+const char *
+nitro_attest_reason_name(nitro_attest_reason_e reason)
+{
+    return (unsigned) reason < NITRO_ATTEST_REASON_COUNT
+           ? na_reason_names[reason] : "internal_error";
+}
+
+
+const char *
+nitro_attest_status_name(nitro_attest_status_e status)
+{
+    switch (status) {
+    case NITRO_ATTEST_STATUS_SUCCESS:
+        return "SUCCESS";
+    case NITRO_ATTEST_STATUS_FAILED:
+        return "FAILED";
+    default:
+        return "NONE";
+    }
+}
+
+
+const char *
+nitro_attest_binding_name(nitro_attest_binding_e binding)
+{
+    return (unsigned) binding < sizeof(na_binding_names) / sizeof(char *)
+           ? na_binding_names[binding] : NULL;
+}
+
+
+int
+nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out)
+{
+    unsigned  i;
+
+    for (i = 1; i < sizeof(na_binding_names) / sizeof(char *); i++) {
+        if (strcmp(name, na_binding_names[i]) == 0) {
+            *out = (nitro_attest_binding_e) i;
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+int
+nitro_attest_format_parse(const char *name, nitro_attest_format_e *out)
+{
+    if (strcmp(name, "cmw") == 0) {
+        *out = NITRO_ATTEST_FORMAT_CMW;
+        return 0;
+    }
+
+    if (strcmp(name, "raw") == 0) {
+        *out = NITRO_ATTEST_FORMAT_RAW;
+        return 0;
+    }
+
+    return -1;
+}
+
+
+const char *
+nitro_attest_severity(const nitro_attest_verdict_t *v)
+{
+    switch (v->status == NITRO_ATTEST_STATUS_SUCCESS ? NITRO_ATTEST_OK
+                                                     : v->reason)
+    {
+    case NITRO_ATTEST_OK:
+        return v->status == NITRO_ATTEST_STATUS_SUCCESS ? "INFO" : "WARNING";
+    case NITRO_ATTEST_BAD_SIGNATURE:
+    case NITRO_ATTEST_UNTRUSTED_ROOT:
+    case NITRO_ATTEST_CHAIN_INVALID:
+    case NITRO_ATTEST_DENIED:
+    case NITRO_ATTEST_PCR_MISMATCH:
+    case NITRO_ATTEST_BINDING_MISMATCH:
+    case NITRO_ATTEST_DEBUG_ENCLAVE:
+        return "CRITICAL";
+    default:
+        return "WARNING";
+    }
+}
+
+
+char *
+nitro_attest_hex(char *dst, const uint8_t *src, size_t len)
+{
+    size_t  i;
+
+    static const char  digits[] = "0123456789abcdef";
+
+    for (i = 0; i < len; i++) {
+        *dst++ = digits[src[i] >> 4];
+        *dst++ = digits[src[i] & 0xf];
+    }
+
+    return dst;
+}

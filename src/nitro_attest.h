@@ -1,0 +1,244 @@
+/*
+ * nitro_attest.h: the whole public API of the verification core.
+ *
+ * Untrusted bytes (a client certificate or a bare COSE_Sign1 document) and a
+ * time go in; a verdict comes out.  The core never reads the clock, never
+ * touches the network and never calls nginx.  Everything it returns is owned
+ * by the caller: verdicts are plain structs that can be copied with memcpy.
+ */
+
+#ifndef NITRO_ATTEST_H
+#define NITRO_ATTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/x509.h>
+
+
+#define NITRO_ATTEST_PCR_COUNT       32
+#define NITRO_ATTEST_PCR_MAX_LEN     64
+#define NITRO_ATTEST_FIELD_MAX       1024   /* user_data, nonce, public_key */
+#define NITRO_ATTEST_MODULE_ID_MAX   1024
+#define NITRO_ATTEST_POLICY_NAME_MAX 128
+#define NITRO_ATTEST_PAYLOAD_MAX     16384
+
+#define NITRO_ATTEST_DEFAULT_OID     "1.3.6.1.5.5.7.1.35"
+#define NITRO_ATTEST_CMW_TYPE        "application/aws-nitro-document"
+#define NITRO_ATTEST_DEFAULT_MAX_AGE_MS     (300 * 1000)
+#define NITRO_ATTEST_DEFAULT_CLOCK_SKEW_MS  (60 * 1000)
+
+
+/* Reason codes, in the order of CONTRACT section 2: the first failing wins. */
+typedef enum {
+    NITRO_ATTEST_OK = 0,
+    NITRO_ATTEST_NO_CERTIFICATE,
+    NITRO_ATTEST_NO_EXTENSION,
+    NITRO_ATTEST_MALFORMED_EXTENSION,
+    NITRO_ATTEST_MALFORMED_DOCUMENT,
+    NITRO_ATTEST_UNSUPPORTED_ALGORITHM,
+    NITRO_ATTEST_BAD_SIGNATURE,
+    NITRO_ATTEST_UNTRUSTED_ROOT,
+    NITRO_ATTEST_CHAIN_INVALID,
+    NITRO_ATTEST_CERTIFICATE_EXPIRED,
+    NITRO_ATTEST_STALE,
+    NITRO_ATTEST_FUTURE,
+    NITRO_ATTEST_DEBUG_ENCLAVE,
+    NITRO_ATTEST_DENIED,
+    NITRO_ATTEST_PCR_MISMATCH,
+    NITRO_ATTEST_BINDING_MISMATCH,
+    NITRO_ATTEST_INTERNAL_ERROR,
+    NITRO_ATTEST_REASON_COUNT
+} nitro_attest_reason_e;
+
+typedef enum {
+    NITRO_ATTEST_STATUS_NONE = 0,   /* no certificate, or nothing checked */
+    NITRO_ATTEST_STATUS_SUCCESS,
+    NITRO_ATTEST_STATUS_FAILED
+} nitro_attest_status_e;
+
+typedef enum {
+    NITRO_ATTEST_BINDING_NONE = 0,  /* skipped: bare document, no cert */
+    NITRO_ATTEST_BINDING_PUBLIC_KEY,
+    NITRO_ATTEST_BINDING_USER_DATA_SPKI,
+    NITRO_ATTEST_BINDING_USER_DATA_SHA256,
+    NITRO_ATTEST_BINDING_USER_DATA_SHA384
+} nitro_attest_binding_e;
+
+typedef enum {
+    NITRO_ATTEST_FORMAT_CMW = 0,    /* extnValue = DER OCTET STRING of CMW */
+    NITRO_ATTEST_FORMAT_RAW         /* extnValue = COSE_Sign1 bytes */
+} nitro_attest_format_e;
+
+typedef enum {
+    NITRO_ATTEST_CACHE_OFF = 0,
+    NITRO_ATTEST_CACHE_MISS,
+    NITRO_ATTEST_CACHE_HIT
+} nitro_attest_cache_e;
+
+
+/* Verdict flags. */
+#define NITRO_ATTEST_F_CERT            0x0001  /* cert_sha256 is set */
+#define NITRO_ATTEST_F_DOC             0x0002  /* doc_sha384 is set */
+#define NITRO_ATTEST_F_MEASURED        0x0004  /* signature and chain held */
+#define NITRO_ATTEST_F_USER_DATA       0x0008  /* user_data present */
+#define NITRO_ATTEST_F_NONCE           0x0010  /* nonce present */
+#define NITRO_ATTEST_F_POLICY_JUDGED   0x0020  /* policy_allowed is set */
+#define NITRO_ATTEST_F_POLICY_ALLOWED  0x0040
+#define NITRO_ATTEST_F_RESUMED         0x0080
+
+typedef struct {
+    uint16_t                   off;
+    uint16_t                   len;
+} nitro_attest_span_t;
+
+#define NITRO_ATTEST_VERDICT_DATA_MAX                                        \
+    (NITRO_ATTEST_PCR_COUNT * NITRO_ATTEST_PCR_MAX_LEN                       \
+     + NITRO_ATTEST_MODULE_ID_MAX + 2 * NITRO_ATTEST_FIELD_MAX               \
+     + NITRO_ATTEST_POLICY_NAME_MAX)
+
+/*
+ * The verdict.  Fixed-size header, then variable fields packed at the front
+ * of data[]: only nitro_attest_verdict_size() bytes are meaningful, so a
+ * copy of that prefix (into a connection pool, a session ticket, a shared
+ * cache) is a complete verdict.
+ */
+typedef struct {
+    uint32_t                   size;          /* header + used data */
+    uint8_t                    status;        /* nitro_attest_status_e */
+    uint8_t                    reason;        /* nitro_attest_reason_e */
+    uint8_t                    binding;       /* nitro_attest_binding_e */
+    uint8_t                    cache;         /* nitro_attest_cache_e */
+    uint32_t                   flags;         /* NITRO_ATTEST_F_* */
+    uint32_t                   pcr_mask;      /* bit n: PCRn present */
+    uint32_t                   verify_us;     /* set by the caller */
+    uint32_t                   reserved;
+    int64_t                    time_ms;       /* verification time */
+    int64_t                    timestamp_ms;  /* document timestamp */
+    int64_t                    not_after_ms;  /* earliest notAfter of chain */
+    uint8_t                    cert_sha256[32];
+    uint8_t                    doc_sha384[48];
+    nitro_attest_span_t        pcr[NITRO_ATTEST_PCR_COUNT];
+    nitro_attest_span_t        module_id;
+    nitro_attest_span_t        user_data;
+    nitro_attest_span_t        nonce;
+    nitro_attest_span_t        policy;        /* matched allow or deny set */
+    uint8_t                    data[NITRO_ATTEST_VERDICT_DATA_MAX];
+} nitro_attest_verdict_t;
+
+#define nitro_attest_verdict_size(v)  ((size_t) (v)->size)
+#define nitro_attest_span_ptr(v, s)   ((v)->data + (s).off)
+
+
+/* The pinned root: the one and only trust anchor. */
+typedef struct nitro_attest_root_s       nitro_attest_root_t;
+
+/* A loaded policy file (CONTRACT section 3). */
+typedef struct nitro_attest_policy_s     nitro_attest_policy_t;
+
+/* Where the document travels in the client certificate. */
+typedef struct nitro_attest_extension_s  nitro_attest_extension_t;
+
+typedef struct {
+    const nitro_attest_root_t       *root;       /* required */
+    const nitro_attest_policy_t     *policy;     /* NULL: report PCRs only */
+    const nitro_attest_extension_t  *extension;  /* NULL: the default */
+    int64_t                          max_age_ms;
+    int64_t                          clock_skew_ms;
+    nitro_attest_binding_e           binding;
+    int                              allow_debug; /* or the policy's */
+} nitro_attest_config_t;
+
+
+/* Errors of the loaders are written to err (one line, names the file). */
+
+nitro_attest_root_t *nitro_attest_root_default(char *err, size_t errlen);
+nitro_attest_root_t *nitro_attest_root_load(const char *path, char *err,
+    size_t errlen);
+void nitro_attest_root_free(nitro_attest_root_t *root);
+
+nitro_attest_policy_t *nitro_attest_policy_load(const char *path, char *err,
+    size_t errlen);
+nitro_attest_policy_t *nitro_attest_policy_parse(const char *json, size_t len,
+    const char *source, char *err, size_t errlen);
+void nitro_attest_policy_free(nitro_attest_policy_t *policy);
+size_t nitro_attest_policy_allow_count(const nitro_attest_policy_t *policy);
+const char *nitro_attest_policy_allow_name(const nitro_attest_policy_t *policy,
+    size_t i);
+/* expect_every of allow set i in milliseconds, 0 when not set */
+int64_t nitro_attest_policy_allow_expect_every(
+    const nitro_attest_policy_t *policy, size_t i);
+/* SHA-256 of the policy file contents: identifies a policy generation */
+const uint8_t *nitro_attest_policy_digest(const nitro_attest_policy_t *policy);
+
+/* oid NULL means the default; returns NULL and fills err on a bad OID */
+nitro_attest_extension_t *nitro_attest_extension_new(const char *oid,
+    nitro_attest_format_e format, char *err, size_t errlen);
+void nitro_attest_extension_free(nitro_attest_extension_t *ext);
+
+/* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
+int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
+int nitro_attest_format_parse(const char *name, nitro_attest_format_e *out);
+/* nginx time syntax ("30s", "5m", "1h 30m", "250ms"): ms, or -1 */
+int64_t nitro_attest_parse_duration(const char *text);
+
+void nitro_attest_config_init(nitro_attest_config_t *cf);
+
+
+/*
+ * Verification.  Each fills *v completely (even on failure) and returns
+ * v->reason.  now_ms is the verification time in ms since the epoch.
+ */
+
+nitro_attest_reason_e nitro_attest_verify_cert(const nitro_attest_config_t *cf,
+    X509 *cert, int64_t now_ms, nitro_attest_verdict_t *v);
+nitro_attest_reason_e nitro_attest_verify_cert_der(
+    const nitro_attest_config_t *cf, const uint8_t *der, size_t len,
+    int64_t now_ms, nitro_attest_verdict_t *v);
+/* bind_cert NULL: the binding check is skipped (v->binding is NONE) */
+nitro_attest_reason_e nitro_attest_verify_document(
+    const nitro_attest_config_t *cf, const uint8_t *doc, size_t len,
+    X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v);
+
+/* A verdict that says "no certificate was presented" (status NONE). */
+void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
+
+/*
+ * The document carried by cert per ext (NULL: default).  On success *doc
+ * points into the certificate's own storage: valid while cert lives.
+ */
+nitro_attest_reason_e nitro_attest_cert_document(
+    const nitro_attest_extension_t *ext, X509 *cert, const uint8_t **doc,
+    size_t *len);
+
+
+/*
+ * Rendering.  Strings are malloc()ed; free them with free().  NULL only
+ * when memory ran out.
+ */
+
+/* the CONTRACT section 7 event, one line, no newline */
+char *nitro_attest_event_json(const nitro_attest_verdict_t *v);
+/* the decoded document (CLI inspect); NULL and *reason set when malformed */
+char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
+    nitro_attest_reason_e *reason);
+
+const char *nitro_attest_reason_name(nitro_attest_reason_e reason);
+const char *nitro_attest_status_name(nitro_attest_status_e status);
+const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
+const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
+/* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
+char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
+
+
+/*
+ * Unauthenticated facts of a document, for tools (--at document, naming a
+ * certificate): 0, or -1 when the document is malformed.
+ */
+int nitro_attest_document_peek(const uint8_t *doc, size_t len,
+    int64_t *timestamp_ms, char *module_id, size_t module_id_size);
+
+/* Input helpers for tools: raw bytes, hex or base64 to bytes (malloc). */
+int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
+    size_t *outlen);
+
+#endif /* NITRO_ATTEST_H */
