@@ -123,7 +123,7 @@ nitro_attest_inspect_json(const uint8_t *bytes, size_t len,
     unsigned       k;
     na_document_t  doc;
 
-    *reason = na_document_parse(&doc, bytes, len);
+    *reason = na_document_parse(&doc, NULL, bytes, len);
 
     /* an unsupported algorithm still decodes: show it */
     if (*reason != NITRO_ATTEST_OK

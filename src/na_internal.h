@@ -65,6 +65,16 @@ int na_cbor_more(na_cbor_reader_t *r, const na_cbor_item_t *container,
     uint64_t *left);
 
 
+/* na_root.c */
+
+struct nitro_attest_root_s {
+    X509                      *cert;
+    X509_STORE                *store;
+    unsigned char             *der;
+    size_t                     der_len;
+};
+
+
 /* na_document.c: COSE_Sign1 and the attestation payload. */
 
 typedef struct {
@@ -88,19 +98,13 @@ typedef struct {
     na_bytes_t                 root_der;       /* cabundle[0] as carried */
 } na_document_t;
 
+/* root may be NULL; when given, a cabundle[0] equal to it is not re-parsed */
 nitro_attest_reason_e na_document_parse(na_document_t *doc,
-    const uint8_t *bytes, size_t len);
+    const nitro_attest_root_t *root, const uint8_t *bytes, size_t len);
 void na_document_free(na_document_t *doc);
 
 
 /* na_chain.c: signature and chain. */
-
-struct nitro_attest_root_s {
-    X509                      *cert;
-    X509_STORE                *store;
-    unsigned char             *der;
-    size_t                     der_len;
-};
 
 nitro_attest_reason_e na_verify_signature(const na_document_t *doc);
 nitro_attest_reason_e na_verify_chain(const nitro_attest_root_t *root,

@@ -93,7 +93,7 @@ nitro_attest_verify_cert(const nitro_attest_config_t *cf, X509 *cert,
     SHA384(bytes, len, v->doc_sha384);
     v->flags |= NITRO_ATTEST_F_DOC;
 
-    reason = na_document_parse(&doc, bytes, len);
+    reason = na_document_parse(&doc, cf->root, bytes, len);
     if (reason == NITRO_ATTEST_OK) {
         reason = na_verify_parsed(cf, &doc, cert, now_ms, v);
     }
@@ -155,7 +155,7 @@ nitro_attest_verify_document(const nitro_attest_config_t *cf,
     SHA384(bytes, len, v->doc_sha384);
     v->flags |= NITRO_ATTEST_F_DOC;
 
-    reason = na_document_parse(&doc, bytes, len);
+    reason = na_document_parse(&doc, cf->root, bytes, len);
     if (reason == NITRO_ATTEST_OK) {
         reason = na_verify_parsed(cf, &doc, bind_cert, now_ms, v);
     }

@@ -1,0 +1,227 @@
+/*
+ * bench_core.c: `make bench`.  Verifies the real AWS documents in one
+ * process, repeated, and prints the cost per document next to the cost of
+ * one ECDSA P-384 verification (EVP_DigestVerify) measured in the same run.
+ * A document needs 5 such verifications (4 chain signatures and COSE), so
+ * the ratio doc / (5 x P-384) is what parsing, hashing and JSON add.
+ */
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+
+#include "nitro_attest.h"
+
+
+#define BENCH_MAX_DOCS  64
+
+
+typedef struct {
+    uint8_t   *data;
+    size_t     len;
+    int64_t    timestamp;
+} bench_doc_t;
+
+
+static double
+now_us(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+
+static int
+load_docs(const char *dir, bench_doc_t *docs)
+{
+    int             n;
+    DIR            *d;
+    FILE           *f;
+    char            path[4096];
+    struct dirent  *e;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        perror(dir);
+        exit(2);
+    }
+
+    n = 0;
+
+    while ((e = readdir(d)) != NULL && n < BENCH_MAX_DOCS) {
+        size_t  l = strlen(e->d_name);
+
+        if (l < 5 || strcmp(e->d_name + l - 5, ".cose") != 0) {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        f = fopen(path, "rb");
+        if (f == NULL) {
+            perror(path);
+            exit(2);
+        }
+
+        docs[n].data = malloc(65536);
+        docs[n].len = fread(docs[n].data, 1, 65536, f);
+        fclose(f);
+
+        if (nitro_attest_document_peek(docs[n].data, docs[n].len,
+                                       &docs[n].timestamp, NULL, 0) != 0)
+        {
+            fprintf(stderr, "%s: malformed\n", path);
+            exit(2);
+        }
+
+        n++;
+    }
+
+    closedir(d);
+    return n;
+}
+
+
+/* microseconds per P-384 ECDSA verification of a SHA-384 digest */
+static double
+p384_verify_us(int iterations)
+{
+    int             i;
+    size_t          sig_len;
+    double          t0;
+    EVP_PKEY       *key;
+    EVP_MD_CTX     *md;
+    unsigned char   sig[128];
+    static const unsigned char  msg[1024];
+
+    key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    md = EVP_MD_CTX_new();
+    sig_len = sizeof(sig);
+
+    if (key == NULL || md == NULL
+        || EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key) != 1
+        || EVP_DigestSign(md, sig, &sig_len, msg, sizeof(msg)) != 1)
+    {
+        fprintf(stderr, "cannot make a P-384 signature\n");
+        exit(2);
+    }
+
+    t0 = now_us();
+
+    for (i = 0; i < iterations; i++) {
+        EVP_MD_CTX_reset(md);
+        if (EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, key) != 1
+            || EVP_DigestVerify(md, sig, sig_len, msg, sizeof(msg)) != 1)
+        {
+            fprintf(stderr, "P-384 verification failed\n");
+            exit(2);
+        }
+    }
+
+    t0 = (now_us() - t0) / iterations;
+
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+
+    return t0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                      i, j, n, rounds;
+    char                     err[256];
+    char                    *json;
+    double                   t0, doc_us, p384, doc_min, p384_min;
+    const char              *dir;
+    bench_doc_t              docs[BENCH_MAX_DOCS];
+    nitro_attest_root_t     *root;
+    nitro_attest_config_t    cf;
+    nitro_attest_verdict_t  *v;
+
+    dir = argc > 1 ? argv[1] : "t/fixtures/real";
+    rounds = argc > 2 ? atoi(argv[2]) : 20;
+
+    n = load_docs(dir, docs);
+    root = nitro_attest_root_default(err, sizeof(err));
+    v = malloc(sizeof(*v));
+
+    if (n == 0 || root == NULL || v == NULL) {
+        fprintf(stderr, "bench: no documents in %s or no root: %s\n", dir,
+                err);
+        return 2;
+    }
+
+    nitro_attest_config_init(&cf);
+    cf.root = root;
+    cf.allow_debug = 1;
+
+    /* warm-up: lazy OpenSSL initialisation is not what we measure */
+    p384_verify_us(50);
+    for (j = 0; j < n; j++) {
+        nitro_attest_verify_document(&cf, docs[j].data, docs[j].len, NULL,
+                                     docs[j].timestamp, v);
+    }
+
+    /*
+     * Rounds alternate a document pass with a baseline pass of the same
+     * number of P-384 verifications, so load on the machine weighs on both.
+     */
+    doc_us = 0;
+    p384 = 0;
+    p384_min = 1e12;
+    doc_min = 1e12;
+
+    for (i = 0; i < rounds; i++) {
+        t0 = p384_verify_us(5 * n);
+        p384 += t0;
+        p384_min = t0 < p384_min ? t0 : p384_min;
+
+        t0 = now_us();
+
+        for (j = 0; j < n; j++) {
+            if (nitro_attest_verify_document(&cf, docs[j].data, docs[j].len,
+                                             NULL, docs[j].timestamp, v)
+                != NITRO_ATTEST_OK)
+            {
+                fprintf(stderr, "bench: document %d failed: %s\n", j,
+                        nitro_attest_reason_name(v->reason));
+                return 1;
+            }
+
+            json = nitro_attest_event_json(v);
+            free(json);
+        }
+
+        t0 = (now_us() - t0) / n;
+        doc_us += t0;
+        doc_min = t0 < doc_min ? t0 : doc_min;
+    }
+
+    doc_us /= rounds;
+    p384 /= rounds;
+
+    printf("documents:            %d real AWS documents x %d rounds\n", n,
+           rounds);
+    printf("P-384 verify:         %.1f us mean, %.1f us best round\n", p384,
+           p384_min);
+    printf("5 x P-384 verify:     %.1f us mean\n", 5 * p384);
+    printf("per document:         %.1f us mean, %.1f us best round "
+           "(verify + JSON event)\n", doc_us, doc_min);
+    printf("ratio doc / 5xP-384:  %.3f mean, %.3f best rounds "
+           "(target <= 1.15)\n", doc_us / (5 * p384),
+           doc_min / (5 * p384_min));
+
+    free(v);
+    nitro_attest_root_free(root);
+    for (j = 0; j < n; j++) {
+        free(docs[j].data);
+    }
+
+    return 0;
+}
