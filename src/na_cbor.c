@@ -254,6 +254,17 @@ na_cbor_next(na_cbor_reader_t *r, na_cbor_item_t *item)
         return -1;
     }
 
+    /*
+     * libcbor 0.8 refuses the one-byte tags 6..20 as "unassigned", among
+     * them 18, COSE_Sign1: a one-byte tag head is read here.
+     */
+    if ((*r->pos & 0xe0) == 0xc0 && (*r->pos & 0x1f) < 24) {
+        item->type = NA_CBOR_TAG;
+        item->value = *r->pos & 0x1f;
+        r->pos++;
+        return 0;
+    }
+
     res = cbor_stream_decode(r->pos, (size_t) (r->end - r->pos),
                              &na_cbor_callbacks, item);
 

@@ -112,11 +112,8 @@ nitro_attest_cert_document(const nitro_attest_extension_t *ext, X509 *cert,
     p = ASN1_STRING_get0_data(value);
     end = p + ASN1_STRING_length(value);
 
+    /* an empty document is a malformed document, not a bad wrapper */
     if (ext != NULL && ext->format == NITRO_ATTEST_FORMAT_RAW) {
-        if (p == end) {
-            return NITRO_ATTEST_MALFORMED_EXTENSION;
-        }
-
         *doc = p;
         *len = (size_t) (end - p);
         return NITRO_ATTEST_OK;
@@ -160,8 +157,7 @@ na_cmw_decode(const uint8_t *p, size_t len, const uint8_t **doc,
     if (na_cbor_next(&r, &type) != 0 || type.type != NA_CBOR_TEXT
         || type.len != sizeof(media) - 1
         || memcmp(type.data, media, type.len) != 0
-        || na_cbor_next(&r, &value) != 0 || value.type != NA_CBOR_BYTES
-        || value.len == 0)
+        || na_cbor_next(&r, &value) != 0 || value.type != NA_CBOR_BYTES)
     {
         return NITRO_ATTEST_MALFORMED_EXTENSION;
     }

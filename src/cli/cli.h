@@ -41,9 +41,8 @@ int cli_read_file(const char *path, uint8_t **data, size_t *len);
 /* RFC 3339 or milliseconds since the epoch: 0, or -1 */
 int cli_parse_time(const char *text, int64_t *ms);
 int64_t cli_now_ms(void);
-/* a client certificate (PEM or DER) or NULL; *is_cert tells if it looked
- * like one (so a broken PEM is reported, not taken for a document) */
-X509 *cli_load_cert(const uint8_t *data, size_t len, int *is_cert);
+/* a client certificate (PEM or DER), or NULL when data is not one */
+X509 *cli_load_cert(const uint8_t *data, size_t len);
 X509 *cli_load_cert_file(const char *path);
 EVP_PKEY *cli_load_key(const char *path);
 int cli_write_pem(const char *path, X509 *cert, EVP_PKEY *key);

@@ -41,7 +41,8 @@ int
 main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage, stderr);
+        cli_error("missing command: verify, inspect, cert or mock "
+                  "(try --help)");
         return CLI_USAGE;
     }
 
@@ -203,12 +204,13 @@ static int
 cli_verify_file(const nitro_attest_config_t *cf, const char *path,
     const char *at, X509 *bind_cert)
 {
-    int                     is_cert;
+    int                     rc;
     char                   *json;
     X509                   *cert;
     size_t                  len, doc_len;
     uint8_t                *data, *doc;
-    int64_t                 now, start, ts;
+    int64_t                 now;
+    struct timespec         t0, t1;
     const uint8_t          *carried;
     nitro_attest_verdict_t *v;
 
@@ -216,95 +218,76 @@ cli_verify_file(const nitro_attest_config_t *cf, const char *path,
         return CLI_USAGE;
     }
 
-    v = malloc(sizeof(*v));
+    rc = CLI_USAGE;
     doc = NULL;
-    cert = cli_load_cert(data, len, &is_cert);
+    doc_len = 0;
+    v = malloc(sizeof(*v));
+    cert = cli_load_cert(data, len);
 
-    if (v == NULL || (is_cert && cert == NULL)) {
-        if (v != NULL) {
-            cli_error("verify: %s: not a readable certificate", path);
-        }
-
-        free(v);
-        free(data);
-        return CLI_USAGE;
-    }
-
-    if (cert == NULL && nitro_attest_decode_text(data, len, &doc, &doc_len)
-                        != 0)
+    if (v == NULL
+        || (cert == NULL
+            && nitro_attest_decode_text(data, len, &doc, &doc_len) != 0))
     {
         cli_error("verify: out of memory");
-        free(v);
-        free(data);
-        return CLI_USAGE;
+        goto done;
     }
 
     now = cli_now_ms();
 
     if (at != NULL && strcmp(at, "document") == 0) {
-        if (cert != NULL) {
-            if (nitro_attest_cert_document(cf->extension, cert, &carried,
-                                           &doc_len) == NITRO_ATTEST_OK)
-            {
-                nitro_attest_document_peek(carried, doc_len, &now, NULL, 0);
-            }
+        if (cert != NULL
+            && nitro_attest_cert_document(cf->extension, cert, &carried,
+                                          &doc_len) == NITRO_ATTEST_OK)
+        {
+            nitro_attest_document_peek(carried, doc_len, &now, NULL, 0);
 
-        } else {
-            if (nitro_attest_document_peek(doc, doc_len, &ts, NULL, 0) == 0) {
-                now = ts;
-            }
+        } else if (cert == NULL) {
+            nitro_attest_document_peek(doc, doc_len, &now, NULL, 0);
         }
 
     } else if (at != NULL) {
         cli_parse_time(at, &now);
     }
 
-    start = cli_now_ms();
+    clock_gettime(CLOCK_MONOTONIC, &t0);
 
-    {
-        struct timespec  t0, t1;
-
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-
-        if (cert != NULL) {
-            nitro_attest_verify_cert(cf, cert, now, v);
-        } else {
-            nitro_attest_verify_document(cf, doc, doc_len, bind_cert, now, v);
-        }
-
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        v->verify_us = (uint32_t) ((t1.tv_sec - t0.tv_sec) * 1000000
-                                   + (t1.tv_nsec - t0.tv_nsec) / 1000);
+    if (cert != NULL) {
+        nitro_attest_verify_cert(cf, cert, now, v);
+    } else {
+        nitro_attest_verify_document(cf, doc, doc_len, bind_cert, now, v);
     }
 
-    (void) start;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    v->verify_us = (uint32_t) ((t1.tv_sec - t0.tv_sec) * 1000000
+                               + (t1.tv_nsec - t0.tv_nsec) / 1000);
 
     json = nitro_attest_event_json(v);
     if (json == NULL) {
         cli_error("verify: out of memory");
-        is_cert = CLI_USAGE;
-
-    } else {
-        puts(json);
-        fflush(stdout);
-        free(json);
-        is_cert = v->status == NITRO_ATTEST_STATUS_SUCCESS ? CLI_OK
-                                                           : CLI_FAILED;
+        goto done;
     }
+
+    puts(json);
+    fflush(stdout);
+    free(json);
+
+    rc = v->status == NITRO_ATTEST_STATUS_SUCCESS ? CLI_OK : CLI_FAILED;
+
+done:
 
     X509_free(cert);
     free(doc);
     free(data);
     free(v);
 
-    return is_cert;
+    return rc;
 }
 
 
 static int
 cli_cmd_inspect(int argc, char **argv)
 {
-    int                        nfiles, is_cert, rc;
+    int                        nfiles, rc;
     char                     **files, *json;
     X509                      *cert;
     size_t                     len, doc_len;
@@ -340,16 +323,13 @@ cli_cmd_inspect(int argc, char **argv)
     rc = CLI_USAGE;
     doc = NULL;
     json = NULL;
-    cert = cli_load_cert(data, len, &is_cert);
+    cert = cli_load_cert(data, len);
 
     if (cert != NULL) {
         reason = nitro_attest_cert_document(ext, cert, &carried, &doc_len);
         if (reason == NITRO_ATTEST_OK) {
             json = nitro_attest_inspect_json(carried, doc_len, &reason);
         }
-
-    } else if (is_cert) {
-        reason = NITRO_ATTEST_NO_CERTIFICATE;
 
     } else if (nitro_attest_decode_text(data, len, &doc, &doc_len) == 0) {
         json = nitro_attest_inspect_json(doc, doc_len, &reason);
@@ -708,7 +688,7 @@ cli_now_ms(void)
 
 
 X509 *
-cli_load_cert(const uint8_t *data, size_t len, int *is_cert)
+cli_load_cert(const uint8_t *data, size_t len)
 {
     BIO                  *bio;
     X509                 *x;
@@ -716,13 +696,10 @@ cli_load_cert(const uint8_t *data, size_t len, int *is_cert)
 
     size_t                i;
 
-    *is_cert = 0;
-
     /* PEM only at the start: documents may carry PEM text inside */
     for (i = 0; i < len && isspace(data[i]); i++) { /* void */ }
 
     if (len - i > 10 && memcmp(data + i, "-----BEGIN", 10) == 0) {
-        *is_cert = 1;
         bio = BIO_new_mem_buf(data, (int) len);
         x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
         BIO_free(bio);
@@ -739,7 +716,6 @@ cli_load_cert(const uint8_t *data, size_t len, int *is_cert)
     }
 
     ERR_clear_error();
-    *is_cert = (x != NULL);
 
     return x;
 }
@@ -748,7 +724,6 @@ cli_load_cert(const uint8_t *data, size_t len, int *is_cert)
 X509 *
 cli_load_cert_file(const char *path)
 {
-    int       is_cert;
     X509     *x;
     size_t    len;
     uint8_t  *data;
@@ -757,7 +732,7 @@ cli_load_cert_file(const char *path)
         return NULL;
     }
 
-    x = cli_load_cert(data, len, &is_cert);
+    x = cli_load_cert(data, len);
     free(data);
 
     if (x == NULL) {
