@@ -16,8 +16,10 @@ fi
 # shellcheck disable=SC1091
 . "$src/conf_flags"
 
+# configure again when config or the set of core sources changes
 stamp="$builddir/.configured"
-if [ ! -f "$stamp" ] || [ "$repo/config" -nt "$stamp" ]; then
+want=$(cd "$repo" && cat config && ls src/*.c)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     rm -rf "$builddir"
     mkdir -p "$builddir"
     (cd "$src" && ./configure \
@@ -29,7 +31,7 @@ if [ ! -f "$stamp" ] || [ "$repo/config" -nt "$stamp" ]; then
         cat "$builddir.configure.log" >&2
         exit 1
     }
-    touch "$stamp"
+    printf '%s' "$want" > "$stamp"
 fi
 
 make -s -f "$builddir/Makefile" -C "$src" modules
