@@ -16,6 +16,11 @@ static nitro_attest_reason_e na_verdict_finish(nitro_attest_verdict_t *v,
     nitro_attest_reason_e reason);
 static int na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
     const void *p, size_t len);
+static int na_verdict_cert(nitro_attest_verdict_t *v,
+    const nitro_attest_config_t *cf, X509 *cert);
+static nitro_attest_reason_e na_verify_bytes(const nitro_attest_config_t *cf,
+    const uint8_t *bytes, size_t len, X509 *bind_cert, int64_t now_ms,
+    nitro_attest_verdict_t *v);
 static nitro_attest_reason_e na_verify_parsed(const nitro_attest_config_t *cf,
     const na_document_t *doc, X509 *bind_cert, int64_t now_ms,
     nitro_attest_verdict_t *v);
@@ -65,9 +70,7 @@ nitro_attest_verify_cert(const nitro_attest_config_t *cf, X509 *cert,
     int64_t now_ms, nitro_attest_verdict_t *v)
 {
     size_t                 len;
-    unsigned int           md_len;
     const uint8_t         *bytes;
-    na_document_t          doc;
     nitro_attest_reason_e  reason;
 
     na_verdict_reset(v, now_ms);
@@ -76,30 +79,16 @@ nitro_attest_verify_cert(const nitro_attest_config_t *cf, X509 *cert,
         return na_verdict_finish(v, NITRO_ATTEST_NO_CERTIFICATE);
     }
 
-    v->binding = (uint8_t) cf->binding;
-
-    if (X509_digest(cert, EVP_sha256(), v->cert_sha256, &md_len) != 1) {
-        ERR_clear_error();
+    if (na_verdict_cert(v, cf, cert) != 0) {
         return na_verdict_finish(v, NITRO_ATTEST_INTERNAL_ERROR);
     }
-
-    v->flags |= NITRO_ATTEST_F_CERT;
 
     reason = nitro_attest_cert_document(cf->extension, cert, &bytes, &len);
     if (reason != NITRO_ATTEST_OK) {
         return na_verdict_finish(v, reason);
     }
 
-    SHA384(bytes, len, v->doc_sha384);
-    v->flags |= NITRO_ATTEST_F_DOC;
-
-    reason = na_document_parse(&doc, cf->root, bytes, len);
-    if (reason == NITRO_ATTEST_OK) {
-        reason = na_verify_parsed(cf, &doc, cert, now_ms, v);
-    }
-
-    na_document_free(&doc);
-    return na_verdict_finish(v, reason);
+    return na_verify_bytes(cf, bytes, len, cert, now_ms, v);
 }
 
 
@@ -133,24 +122,42 @@ nitro_attest_verify_document(const nitro_attest_config_t *cf,
     const uint8_t *bytes, size_t len, X509 *bind_cert, int64_t now_ms,
     nitro_attest_verdict_t *v)
 {
-    unsigned int           md_len;
-    na_document_t          doc;
-    nitro_attest_reason_e  reason;
-
     na_verdict_reset(v, now_ms);
 
-    if (bind_cert != NULL) {
-        v->binding = (uint8_t) cf->binding;
-
-        if (X509_digest(bind_cert, EVP_sha256(), v->cert_sha256, &md_len)
-            != 1)
-        {
-            ERR_clear_error();
-            return na_verdict_finish(v, NITRO_ATTEST_INTERNAL_ERROR);
-        }
-
-        v->flags |= NITRO_ATTEST_F_CERT;
+    if (bind_cert != NULL && na_verdict_cert(v, cf, bind_cert) != 0) {
+        return na_verdict_finish(v, NITRO_ATTEST_INTERNAL_ERROR);
     }
+
+    return na_verify_bytes(cf, bytes, len, bind_cert, now_ms, v);
+}
+
+
+/* The certificate's fingerprint, and the binding it will be checked by. */
+static int
+na_verdict_cert(nitro_attest_verdict_t *v, const nitro_attest_config_t *cf,
+    X509 *cert)
+{
+    unsigned int  md_len;
+
+    v->binding = (uint8_t) cf->binding;
+
+    if (X509_digest(cert, EVP_sha256(), v->cert_sha256, &md_len) != 1) {
+        ERR_clear_error();
+        return -1;
+    }
+
+    v->flags |= NITRO_ATTEST_F_CERT;
+    return 0;
+}
+
+
+/* From the document bytes on: every stage, then the verdict's status. */
+static nitro_attest_reason_e
+na_verify_bytes(const nitro_attest_config_t *cf, const uint8_t *bytes,
+    size_t len, X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v)
+{
+    na_document_t          doc;
+    nitro_attest_reason_e  reason;
 
     SHA384(bytes, len, v->doc_sha384);
     v->flags |= NITRO_ATTEST_F_DOC;
