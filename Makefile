@@ -75,6 +75,9 @@ test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider t/test_nginx*.py; fi
 
+demo: deps all
+	scripts/demo.sh
+
 bench: deps $(B)/bench_core
 	$(B)/bench_core
 

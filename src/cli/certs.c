@@ -109,6 +109,7 @@ cli_cmd_cert(int argc, char **argv)
     }
 
     rc = CLI_USAGE;
+    data = NULL;
     doc = NULL;
     cert = NULL;
 
