@@ -33,7 +33,6 @@ typedef struct {
     ngx_array_t                     roots;     /* loaded root files */
     ngx_array_t                     servers;   /* srv confs with an SSL_CTX */
     nitro_attest_root_t            *default_root;
-    ASN1_OBJECT                    *default_oid;
     ngx_flag_t                      enforcing;
 } ngx_http_nitro_attest_main_conf_t;
 
@@ -46,7 +45,6 @@ typedef struct {
     ngx_msec_t                      clock_skew;
     ngx_uint_t                      binding;
     nitro_attest_extension_t       *extension;
-    ASN1_OBJECT                    *oid;
 
     nitro_attest_config_t           core;
 
@@ -101,9 +99,6 @@ static void *ngx_http_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
 static void ngx_http_nitro_attest_free_policy(void *data);
 static void ngx_http_nitro_attest_free_root(void *data);
 static void ngx_http_nitro_attest_free_extension(void *data);
-static void ngx_http_nitro_attest_free_oid(void *data);
-static ASN1_OBJECT *ngx_http_nitro_attest_oid(ngx_conf_t *cf,
-    const char *oid);
 
 static int ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
 static ngx_uint_t ngx_http_nitro_attest_only_critical(
@@ -379,7 +374,6 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     namcf->default_root = NULL;
-     *     namcf->default_oid = NULL;
      *     namcf->enforcing = 0;
      */
 
@@ -426,7 +420,6 @@ ngx_http_nitro_attest_create_srv_conf(ngx_conf_t *cf)
     nascf->clock_skew = NGX_CONF_UNSET_MSEC;
     nascf->binding = NGX_CONF_UNSET_UINT;
     nascf->extension = NGX_CONF_UNSET_PTR;
-    nascf->oid = NGX_CONF_UNSET_PTR;
 
     return nascf;
 }
@@ -460,7 +453,6 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->binding, prev->binding,
                               NITRO_ATTEST_BINDING_PUBLIC_KEY);
     ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
-    ngx_conf_merge_ptr_value(conf->oid, prev->oid, NULL);
 
     if (conf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
         return NGX_CONF_OK;
@@ -501,19 +493,6 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
         }
 
         conf->root = namcf->default_root;
-    }
-
-    if (conf->oid == NULL) {
-
-        if (namcf->default_oid == NULL) {
-            namcf->default_oid = ngx_http_nitro_attest_oid(cf,
-                                                   NITRO_ATTEST_DEFAULT_OID);
-            if (namcf->default_oid == NULL) {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        conf->oid = namcf->default_oid;
     }
 
     nitro_attest_config_init(&conf->core);
@@ -833,38 +812,6 @@ ngx_http_nitro_attest_free_extension(void *data)
 }
 
 
-static void
-ngx_http_nitro_attest_free_oid(void *data)
-{
-    ASN1_OBJECT_free(data);
-}
-
-
-static ASN1_OBJECT *
-ngx_http_nitro_attest_oid(ngx_conf_t *cf, const char *oid)
-{
-    ASN1_OBJECT         *obj;
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    obj = OBJ_txt2obj(oid, 1);
-    if (obj == NULL) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "OBJ_txt2obj(\"%s\") failed", oid);
-        return NULL;
-    }
-
-    cln->handler = ngx_http_nitro_attest_free_oid;
-    cln->data = obj;
-
-    return obj;
-}
-
-
 static char *
 ngx_http_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -944,11 +891,6 @@ ngx_http_nitro_attest_extension(ngx_conf_t *cf, ngx_command_t *cmd,
 
     cln->handler = ngx_http_nitro_attest_free_extension;
     cln->data = nascf->extension;
-
-    nascf->oid = ngx_http_nitro_attest_oid(cf, (char *) value[1].data);
-    if (nascf->oid == NULL) {
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -1114,8 +1056,10 @@ ngx_http_nitro_attest_only_critical(ngx_http_nitro_attest_srv_conf_t *nascf,
     ngx_uint_t            ours;
     STACK_OF(X509)       *chain;
     X509_EXTENSION       *ext;
+    const ASN1_OBJECT    *oid;
 
     leaf = X509_STORE_CTX_get0_cert(store);
+    oid = nitro_attest_extension_oid(nascf->extension);
     ours = 0;
 
     n = X509_get_ext_count(leaf);
@@ -1129,7 +1073,8 @@ ngx_http_nitro_attest_only_critical(ngx_http_nitro_attest_srv_conf_t *nascf,
             continue;
         }
 
-        if (OBJ_cmp(X509_EXTENSION_get_object(ext), nascf->oid) != 0) {
+        if (oid == NULL || OBJ_cmp(X509_EXTENSION_get_object(ext), oid) != 0)
+        {
             return 0;
         }
 
@@ -1358,7 +1303,11 @@ ngx_http_nitro_attest_session(SSL_SESSION *sess)
 
     nac = data;
 
-    if (ngx_http_nitro_attest_conn_size(&nac->verdict) != len) {
+    if (nitro_attest_verdict_check(&nac->verdict,
+                                   len - offsetof(ngx_http_nitro_attest_conn_t,
+                                                  verdict))
+        != 0)
+    {
         return NULL;
     }
 

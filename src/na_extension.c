@@ -65,32 +65,37 @@ nitro_attest_extension_free(nitro_attest_extension_t *ext)
 }
 
 
+const ASN1_OBJECT *
+nitro_attest_extension_oid(const nitro_attest_extension_t *ext)
+{
+    static ASN1_OBJECT  *default_oid;
+
+    if (ext != NULL) {
+        return ext->oid;
+    }
+
+    if (default_oid == NULL) {
+        default_oid = OBJ_txt2obj(NITRO_ATTEST_DEFAULT_OID, 1);
+    }
+
+    return default_oid;
+}
+
+
 nitro_attest_reason_e
 nitro_attest_cert_document(const nitro_attest_extension_t *ext, X509 *cert,
     const uint8_t **doc, size_t *len)
 {
-    int                   i;
+    int                   i, tag, class;
     long                  inner_len;
-    ASN1_OBJECT          *oid;
     X509_EXTENSION       *x;
+    const ASN1_OBJECT    *oid;
     const unsigned char  *p, *end;
     ASN1_OCTET_STRING    *value;
-    int                   tag, class;
 
-    static ASN1_OBJECT   *default_oid;
-
-    if (ext != NULL) {
-        oid = ext->oid;
-
-    } else {
-        if (default_oid == NULL) {
-            default_oid = OBJ_txt2obj(NITRO_ATTEST_DEFAULT_OID, 1);
-            if (default_oid == NULL) {
-                return NITRO_ATTEST_INTERNAL_ERROR;
-            }
-        }
-
-        oid = default_oid;
+    oid = nitro_attest_extension_oid(ext);
+    if (oid == NULL) {
+        return NITRO_ATTEST_INTERNAL_ERROR;
     }
 
     if (cert == NULL) {

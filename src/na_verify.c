@@ -172,6 +172,49 @@ na_verify_bytes(const nitro_attest_config_t *cf, const uint8_t *bytes,
 }
 
 
+int
+nitro_attest_verdict_check(const void *p, size_t len)
+{
+    size_t                         used, i;
+    const nitro_attest_span_t     *spans[4];
+    const nitro_attest_verdict_t  *v;
+
+    v = p;
+
+    if (len < offsetof(nitro_attest_verdict_t, data)
+        || len > sizeof(nitro_attest_verdict_t)
+        || v->size != len
+        || v->status > NITRO_ATTEST_STATUS_FAILED
+        || v->reason >= NITRO_ATTEST_REASON_COUNT
+        || v->binding > NITRO_ATTEST_BINDING_USER_DATA_SHA384
+        || v->cache > NITRO_ATTEST_CACHE_HIT)
+    {
+        return -1;
+    }
+
+    used = len - offsetof(nitro_attest_verdict_t, data);
+
+    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
+        if ((size_t) v->pcr[i].off + v->pcr[i].len > used) {
+            return -1;
+        }
+    }
+
+    spans[0] = &v->module_id;
+    spans[1] = &v->user_data;
+    spans[2] = &v->nonce;
+    spans[3] = &v->policy;
+
+    for (i = 0; i < 4; i++) {
+        if ((size_t) spans[i]->off + spans[i]->len > used) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 void
 nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
 {

@@ -174,6 +174,10 @@ const uint8_t *nitro_attest_policy_digest(const nitro_attest_policy_t *policy);
 nitro_attest_extension_t *nitro_attest_extension_new(const char *oid,
     nitro_attest_format_e format, char *err, size_t errlen);
 void nitro_attest_extension_free(nitro_attest_extension_t *ext);
+/* the OID the document travels under (ext NULL: the default); NULL only
+ * when memory ran out */
+const ASN1_OBJECT *nitro_attest_extension_oid(
+    const nitro_attest_extension_t *ext);
 
 /* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
 int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
@@ -198,6 +202,12 @@ nitro_attest_reason_e nitro_attest_verify_cert_der(
 nitro_attest_reason_e nitro_attest_verify_document(
     const nitro_attest_config_t *cf, const uint8_t *doc, size_t len,
     X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v);
+
+/*
+ * 0 when len bytes at p are a whole, consistent verdict (a copy read back
+ * from a session ticket or a cache): size, enums and every span in bounds.
+ */
+int nitro_attest_verdict_check(const void *p, size_t len);
 
 /* A verdict that says "no certificate was presented" (status NONE). */
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);

@@ -246,6 +246,20 @@ test_verdict_copy(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
         memcpy(copy, v, size);
         memset(v, 0xa5, sizeof(*v));
 
+        /* what is read back from a ticket is checked before it is used */
+        CHECK(nitro_attest_verdict_check(copy, size) == 0, "%s: check",
+              docs[i].name);
+        CHECK(nitro_attest_verdict_check(copy, size - 1) != 0, "short");
+        copy->module_id.len++;
+        CHECK(nitro_attest_verdict_check(copy, size) != 0
+              || copy->module_id.off + copy->module_id.len
+                 <= size - offsetof(nitro_attest_verdict_t, data),
+              "%s: span out of bounds accepted", docs[i].name);
+        copy->module_id.len--;
+        copy->reason = NITRO_ATTEST_REASON_COUNT;
+        CHECK(nitro_attest_verdict_check(copy, size) != 0, "bad reason");
+        copy->reason = NITRO_ATTEST_OK;
+
         a = nitro_attest_event_json(copy);
         nitro_attest_verify_document(cf, docs[i].data, docs[i].len, NULL,
                                      docs[i].timestamp, v);
