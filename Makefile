@@ -5,6 +5,7 @@
 #   make test     install what is missing, build, run every test
 #   make bench    verification cost against raw ECDSA P-384 verifies
 #   make demo     a served and a refused client against a real nginx
+#   make deb      Debian packages of the module and the CLI in build/deb/
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= cc
@@ -26,7 +27,7 @@ CLI_OBJS  := $(patsubst src/cli/%.c,$(B)/obj/cli/%.o,$(CLI_SRCS))
 MODULE := $(B)/ngx_http_nitro_attest_module.so
 
 .PHONY: all cli module deps test test-unit test-cli test-nginx bench demo \
-        clean
+        clean fuzz test-asan test-load test-fuzz-regressions deb
 
 all: cli module
 
@@ -48,7 +49,7 @@ $(B)/libnitro_attest.a: $(CORE_OBJS)
 	ar rcs $@ $^
 
 $(B)/nitro-attest: $(CLI_OBJS) $(B)/libnitro_attest.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 module: $(MODULE)
 
@@ -69,7 +70,8 @@ test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
 
 test-cli: cli
-	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py
+	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
+	    t/test_chain_cache.py
 
 test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
@@ -78,8 +80,53 @@ test-nginx: all
 demo: deps all
 	scripts/demo.sh
 
+# make deb: libnginx-mod-http-nitro-attest and nitro-attest .debs, built by
+# dpkg-buildpackage from debian/ in a copy of the tree (scripts/build-deb.sh);
+# the version comes from debian/changelog only.  Rebuilt when an input changes.
+DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
+DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
+DEB_INPUTS  := $(shell find debian src -type f) config Makefile \
+               ngx_http_nitro_attest_module.c scripts/build-deb.sh
+
+deb: $(DEB)
+
+$(DEB): $(DEB_INPUTS)
+	@scripts/install-deps.sh $(DEB_TOOLS)
+	scripts/build-deb.sh
+
 bench: deps $(B)/bench_core
 	$(B)/bench_core
+
+# Hardening: libFuzzer targets (fuzz/), the tests under ASan and UBSan,
+# the load and fault test.  FUZZ_SECONDS per fuzz target.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := extension document verify policy misc
+SAN_FLAGS    := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+F := $(B)/fuzz
+FUZZ_OBJS := $(patsubst src/%.c,$(F)/obj/%.o,$(CORE_SRCS))
+
+$(F)/obj/%.o: src/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(F)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(CPPFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer $(WARN) \
+	    -DFUZZ_MOCK_ROOT='"$(abspath $(F))/pki/root.pem"' -o $@ $< \
+	    $(FUZZ_OBJS) $(LDLIBS)
+
+$(F)/seed_verdicts: fuzz/seed_verdicts.c $(B)/libnitro_attest.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+
+fuzz: deps
+	@NITRO_ATTEST_PACKAGES="clang-14 libclang-rt-14-dev" scripts/install-deps.sh
+	$(MAKE) cli $(F)/seed_verdicts $(addprefix $(F)/fuzz_,$(FUZZ_TARGETS))
+	$(PYTHON) fuzz/make-corpus.py $(F)
+	fuzz/run.sh $(F) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(B)

@@ -26,8 +26,8 @@ static size_t na_cbor_head(uint8_t *out, uint8_t major, uint64_t n);
 static int na_es384_der(const na_bytes_t *sig, unsigned char **der,
     size_t *len);
 static int na_is_p384(EVP_PKEY *pkey);
-static nitro_attest_reason_e na_check_path(const na_document_t *doc);
-static int64_t na_not_after_ms(X509 *x);
+static nitro_attest_reason_e na_check_path(const na_document_t *doc,
+    int first);
 
 
 /*
@@ -88,12 +88,13 @@ na_verify_signature(const na_document_t *doc)
 
 
 nitro_attest_reason_e
-na_verify_chain(const nitro_attest_root_t *root, const na_document_t *doc,
+na_verify_chain(const nitro_attest_root_t *root,
+    nitro_attest_chain_cache_t *cache, const na_document_t *doc,
     int64_t now_ms, int64_t *not_after_ms)
 {
-    int                     i, n, rc, err;
+    int                     i, n, first, err;
     int64_t                 t;
-    X509                   *x;
+    X509_STORE             *store;
     X509_STORE_CTX         *ctx;
     STACK_OF(X509)         *chain, *untrusted;
     nitro_attest_reason_e   reason;
@@ -104,26 +105,48 @@ na_verify_chain(const nitro_attest_root_t *root, const na_document_t *doc,
         return NITRO_ATTEST_UNTRUSTED_ROOT;
     }
 
-    reason = na_check_path(doc);
-    if (reason != NITRO_ATTEST_OK) {
-        return reason;
-    }
-
-    /* cabundle[1..n-1]: cabundle[0] is the pinned root, taken from store */
     n = sk_X509_num(doc->cabundle);
-    untrusted = sk_X509_new_reserve(NULL, n);
+    untrusted = NULL;
     ctx = X509_STORE_CTX_new();
 
-    if (untrusted == NULL || ctx == NULL) {
+    if (ctx == NULL) {
+        return NITRO_ATTEST_INTERNAL_ERROR;
+    }
+
+    if (cache != NULL
+        && na_chain_entry_usable(cache, doc->chain, root, now_ms))
+    {
+        /*
+         * The bundle's path was verified to this root and is valid now:
+         * the leaf is verified with the bundle's last CA as the only
+         * anchor, every other rule applied by OpenSSL as usual.
+         */
+        store = na_chain_entry_store(doc->chain, not_after_ms);
+        first = n - 1;
+
+    } else {
+        /* cabundle[0] is the pinned root, taken from the root's store */
+        store = root->store;
+        first = 0;
+        *not_after_ms = INT64_MAX;
+    }
+
+    reason = na_check_path(doc, first);
+    if (reason != NITRO_ATTEST_OK) {
+        goto done;
+    }
+
+    untrusted = sk_X509_new_reserve(NULL, n);
+    if (untrusted == NULL) {
         reason = NITRO_ATTEST_INTERNAL_ERROR;
         goto done;
     }
 
-    for (i = 1; i < n; i++) {
+    for (i = first + 1; i < n; i++) {
         sk_X509_push(untrusted, sk_X509_value(doc->cabundle, i));
     }
 
-    if (X509_STORE_CTX_init(ctx, root->store, doc->leaf, untrusted) != 1) {
+    if (X509_STORE_CTX_init(ctx, store, doc->leaf, untrusted) != 1) {
         reason = NITRO_ATTEST_INTERNAL_ERROR;
         goto done;
     }
@@ -133,9 +156,7 @@ na_verify_chain(const nitro_attest_root_t *root, const na_document_t *doc,
     X509_STORE_CTX_set_time(ctx, 0, (time_t) t);
     X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
 
-    rc = X509_verify_cert(ctx);
-
-    if (rc != 1) {
+    if (X509_verify_cert(ctx) != 1) {
         err = X509_STORE_CTX_get_error(ctx);
 
         switch (err) {
@@ -155,27 +176,31 @@ na_verify_chain(const nitro_attest_root_t *root, const na_document_t *doc,
 
     /* the path OpenSSL built must be the stated one, leaf first */
     chain = X509_STORE_CTX_get0_chain(ctx);
-    if (sk_X509_num(chain) != n + 1
+    if (sk_X509_num(chain) != n - first + 1
         || X509_cmp(sk_X509_value(chain, 0), doc->leaf) != 0)
     {
         reason = NITRO_ATTEST_CHAIN_INVALID;
         goto done;
     }
 
-    *not_after_ms = na_not_after_ms(doc->leaf);
+    t = na_asn1_time_ms(X509_get0_notAfter(doc->leaf));
+    *not_after_ms = t < *not_after_ms ? t : *not_after_ms;
 
-    for (i = 0; i < n; i++) {
-        x = sk_X509_value(doc->cabundle, i);
-
-        if (X509_cmp(sk_X509_value(chain, n - i), x) != 0) {
+    for (i = first; i < n; i++) {
+        if (X509_cmp(sk_X509_value(chain, n - i),
+                     sk_X509_value(doc->cabundle, i)) != 0)
+        {
             reason = NITRO_ATTEST_CHAIN_INVALID;
             goto done;
         }
 
-        t = na_not_after_ms(x);
-        if (t < *not_after_ms) {
-            *not_after_ms = t;
-        }
+        t = na_asn1_time_ms(X509_get0_notAfter(sk_X509_value(doc->cabundle,
+                                                              i)));
+        *not_after_ms = t < *not_after_ms ? t : *not_after_ms;
+    }
+
+    if (cache != NULL && first == 0 && doc->chain_keyed) {
+        na_chain_insert(cache, doc->chain_key, doc->cabundle, root);
     }
 
     reason = NITRO_ATTEST_OK;
@@ -191,18 +216,19 @@ done:
 
 
 /*
- * Each entry issued by the one before it, in order; every issuer below the
- * root carries keyUsage keyCertSign; the leaf is not a CA.
+ * Each entry issued by the one before it, in order, from cabundle[first]
+ * down to the leaf; every issuer below the root carries keyUsage
+ * keyCertSign; the leaf is not a CA.
  */
 static nitro_attest_reason_e
-na_check_path(const na_document_t *doc)
+na_check_path(const na_document_t *doc, int first)
 {
     int    i, n;
     X509  *issuer, *subject;
 
     n = sk_X509_num(doc->cabundle);
 
-    for (i = 1; i <= n; i++) {
+    for (i = first + 1; i <= n; i++) {
         issuer = sk_X509_value(doc->cabundle, i - 1);
         subject = (i == n) ? doc->leaf : sk_X509_value(doc->cabundle, i);
 
@@ -218,7 +244,13 @@ na_check_path(const na_document_t *doc)
         }
     }
 
-    if (X509_check_ca(doc->leaf) != 0) {
+    /*
+     * basicConstraints cA:TRUE makes a CA whatever its keyUsage says
+     * (X509_check_ca() alone answers 0 without keyCertSign).
+     */
+    if ((X509_get_extension_flags(doc->leaf) & EXFLAG_CA)
+        || X509_check_ca(doc->leaf) != 0)
+    {
         return NITRO_ATTEST_CHAIN_INVALID;
     }
 
@@ -296,12 +328,12 @@ na_is_p384(EVP_PKEY *pkey)
 }
 
 
-static int64_t
-na_not_after_ms(X509 *x)
+int64_t
+na_asn1_time_ms(const ASN1_TIME *t)
 {
     struct tm  tm;
 
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {
+    if (ASN1_TIME_to_tm(t, &tm) != 1) {
         return INT64_MIN;
     }
 

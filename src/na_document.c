@@ -38,34 +38,35 @@ static const char  *na_payload_keys[NA_KEY_COUNT] = {
     "public_key", "user_data", "nonce"
 };
 
-/* the encodings of the unknown keys of one map, to find repeats */
+/* a growing list of byte spans: unknown keys, cabundle entries */
 typedef struct {
-    na_bytes_t                *keys;
+    na_bytes_t                *items;
     size_t                     n;
     size_t                     cap;
-} na_key_set_t;
+} na_span_list_t;
 
 
 static int na_parse_protected(na_bytes_t hdr, int *alg_ok);
 static int na_parse_payload(na_document_t *doc,
-    const nitro_attest_root_t *root);
+    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
 static int na_parse_field(na_document_t *doc, unsigned key,
-    na_cbor_reader_t *r, const nitro_attest_root_t *root);
+    na_cbor_reader_t *r, const nitro_attest_root_t *root,
+    nitro_attest_chain_cache_t *cache);
 static int na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r);
 static int na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
-    const nitro_attest_root_t *root);
+    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
 static int na_parse_optional(na_cbor_reader_t *r, int *present,
     na_bytes_t *out);
 static int na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max,
     na_bytes_t *out);
 static X509 *na_parse_cert(na_bytes_t der);
-static int na_key_set_add(na_key_set_t *set, const uint8_t *p, size_t len);
-static int na_key_set_has_repeat(na_key_set_t *set);
+static int na_span_add(na_span_list_t *list, const uint8_t *p, size_t len);
+static int na_span_has_repeat(na_span_list_t *list);
 
 
 nitro_attest_reason_e
 na_document_parse(na_document_t *doc, const nitro_attest_root_t *root,
-    const uint8_t *bytes, size_t len)
+    nitro_attest_chain_cache_t *cache, const uint8_t *bytes, size_t len)
 {
     int               alg_ok;
     uint64_t          left;
@@ -130,7 +131,7 @@ na_document_parse(na_document_t *doc, const nitro_attest_root_t *root,
         return NITRO_ATTEST_MALFORMED_DOCUMENT;
     }
 
-    if (na_parse_payload(doc, root) != 0) {
+    if (na_parse_payload(doc, root, cache) != 0) {
         return NITRO_ATTEST_MALFORMED_DOCUMENT;
     }
 
@@ -168,7 +169,7 @@ nitro_attest_document_peek(const uint8_t *bytes, size_t len,
     na_document_t          doc;
     nitro_attest_reason_e  reason;
 
-    reason = na_document_parse(&doc, NULL, bytes, len);
+    reason = na_document_parse(&doc, NULL, NULL, bytes, len);
 
     if (reason == NITRO_ATTEST_OK
         || reason == NITRO_ATTEST_UNSUPPORTED_ALGORITHM)
@@ -240,13 +241,14 @@ na_parse_protected(na_bytes_t hdr, int *alg_ok)
 
 
 static int
-na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root)
+na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
+    nitro_attest_chain_cache_t *cache)
 {
     int               rc, more;
     unsigned          k, seen;
     uint64_t          left;
     const uint8_t    *key_start;
-    na_key_set_t      unknown;
+    na_span_list_t    unknown;
     na_cbor_item_t    map, key;
     na_cbor_reader_t  r;
 
@@ -280,8 +282,8 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root)
         if (k == NA_KEY_COUNT) {
             /* unknown keys are ignored, but not repeated ones */
             if (na_cbor_skip_contents(&r, &key, 1) != 0
-                || na_key_set_add(&unknown, key_start,
-                                  (size_t) (r.pos - key_start)) != 0
+                || na_span_add(&unknown, key_start,
+                               (size_t) (r.pos - key_start)) != 0
                 || na_cbor_skip(&r, 1) != 0)
             {
                 goto done;
@@ -290,7 +292,9 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root)
             continue;
         }
 
-        if ((seen & (1u << k)) || na_parse_field(doc, k, &r, root) != 0) {
+        if ((seen & (1u << k))
+            || na_parse_field(doc, k, &r, root, cache) != 0)
+        {
             goto done;
         }
 
@@ -299,21 +303,21 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root)
 
     if (more == 0 && r.pos == r.end
         && (seen & NA_REQUIRED_KEYS) == NA_REQUIRED_KEYS
-        && !na_key_set_has_repeat(&unknown))
+        && !na_span_has_repeat(&unknown))
     {
         rc = 0;
     }
 
 done:
 
-    free(unknown.keys);
+    free(unknown.items);
     return rc;
 }
 
 
 static int
 na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
-    const nitro_attest_root_t *root)
+    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache)
 {
     size_t          i;
     na_cbor_item_t  item;
@@ -373,7 +377,7 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
         return doc->leaf ? 0 : -1;
 
     case NA_KEY_CABUNDLE:
-        return na_parse_cabundle(doc, r, root);
+        return na_parse_cabundle(doc, r, root, cache);
 
     case NA_KEY_PUBLIC_KEY:
         return na_parse_optional(r, &doc->has_public_key, &doc->public_key);
@@ -425,60 +429,86 @@ na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r)
 
 static int
 na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
-    const nitro_attest_root_t *root)
+    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache)
 {
-    int             more;
-    X509           *x;
-    uint64_t        left;
-    na_bytes_t      der;
-    na_cbor_item_t  array;
+    int              more, rc;
+    X509            *x;
+    size_t           i;
+    uint64_t         left;
+    na_bytes_t       der;
+    na_span_list_t   ders;
+    na_cbor_item_t   array;
 
     if (na_cbor_next(r, &array) != 0 || array.type != NA_CBOR_ARRAY) {
         return -1;
     }
 
-    doc->cabundle = sk_X509_new_null();
-    if (doc->cabundle == NULL) {
-        return -1;
-    }
-
+    memset(&ders, 0, sizeof(ders));
     left = array.value;
+    rc = -1;
 
     while ((more = na_cbor_more(r, &array, &left)) == 1) {
-        if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &der) != 0) {
-            return -1;
+        if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &der) != 0
+            || na_span_add(&ders, der.p, der.len) != 0)
+        {
+            goto done;
         }
+    }
 
+    if (more != 0 || ders.n == 0) {
+        goto done;
+    }
+
+    doc->root_der = ders.items[0];
+
+    /* a bundle verified before is known-good DER: take it parsed */
+    if (cache != NULL && na_chain_key(ders.items, ders.n, doc->chain_key) == 0)
+    {
+        doc->chain_keyed = 1;
+        doc->chain = na_chain_lookup(cache, doc->chain_key);
+
+        if (doc->chain != NULL) {
+            doc->cabundle = X509_chain_up_ref(
+                                na_chain_entry_cabundle(doc->chain));
+            rc = doc->cabundle ? 0 : -1;
+            goto done;
+        }
+    }
+
+    doc->cabundle = sk_X509_new_reserve(NULL, (int) ders.n);
+    if (doc->cabundle == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < ders.n; i++) {
         /*
          * The pinned root's bytes are known-good DER: share its parsed
          * object rather than decoding it again (OpenSSL 3.0 spends about
          * a fifth of a P-384 verification decoding each public key).
          */
-        if (sk_X509_num(doc->cabundle) == 0 && root != NULL
-            && der.len == root->der_len
-            && memcmp(der.p, root->der, der.len) == 0
+        if (i == 0 && root != NULL
+            && ders.items[0].len == root->der_len
+            && memcmp(ders.items[0].p, root->der, root->der_len) == 0
             && X509_up_ref(root->cert) == 1)
         {
             x = root->cert;
 
         } else {
-            x = na_parse_cert(der);
+            x = na_parse_cert(ders.items[i]);
             if (x == NULL) {
-                return -1;
+                goto done;
             }
         }
 
-        if (sk_X509_push(doc->cabundle, x) <= 0) {
-            X509_free(x);
-            return -1;
-        }
-
-        if (sk_X509_num(doc->cabundle) == 1) {
-            doc->root_der = der;
-        }
+        sk_X509_push(doc->cabundle, x);  /* space reserved above */
     }
 
-    return (more == 0 && sk_X509_num(doc->cabundle) > 0) ? 0 : -1;
+    rc = 0;
+
+done:
+
+    free(ders.items);
+    return rc;
 }
 
 
@@ -548,25 +578,25 @@ na_parse_cert(na_bytes_t der)
 
 
 static int
-na_key_set_add(na_key_set_t *set, const uint8_t *p, size_t len)
+na_span_add(na_span_list_t *list, const uint8_t *p, size_t len)
 {
     size_t       cap;
-    na_bytes_t  *keys;
+    na_bytes_t  *items;
 
-    if (set->n == set->cap) {
-        cap = set->cap ? 2 * set->cap : 8;
-        keys = realloc(set->keys, cap * sizeof(na_bytes_t));
-        if (keys == NULL) {
+    if (list->n == list->cap) {
+        cap = list->cap ? 2 * list->cap : 8;
+        items = realloc(list->items, cap * sizeof(na_bytes_t));
+        if (items == NULL) {
             return -1;
         }
 
-        set->keys = keys;
-        set->cap = cap;
+        list->items = items;
+        list->cap = cap;
     }
 
-    set->keys[set->n].p = p;
-    set->keys[set->n].len = len;
-    set->n++;
+    list->items[list->n].p = p;
+    list->items[list->n].len = len;
+    list->n++;
 
     return 0;
 }
@@ -586,18 +616,18 @@ na_bytes_cmp(const void *a, const void *b)
 
 
 static int
-na_key_set_has_repeat(na_key_set_t *set)
+na_span_has_repeat(na_span_list_t *list)
 {
     size_t  i;
 
-    if (set->n < 2) {
+    if (list->n < 2) {
         return 0;
     }
 
-    qsort(set->keys, set->n, sizeof(na_bytes_t), na_bytes_cmp);
+    qsort(list->items, list->n, sizeof(na_bytes_t), na_bytes_cmp);
 
-    for (i = 1; i < set->n; i++) {
-        if (na_bytes_cmp(&set->keys[i - 1], &set->keys[i]) == 0) {
+    for (i = 1; i < list->n; i++) {
+        if (na_bytes_cmp(&list->items[i - 1], &list->items[i]) == 0) {
             return 1;
         }
     }

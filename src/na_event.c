@@ -58,8 +58,13 @@ nitro_attest_event_json(const nitro_attest_verdict_t *v)
     json_object_set_new(e, "timestamp_ms",
         measured ? json_integer(v->timestamp_ms) : json_null());
 
-    /* truncated toward zero, like the $nitro_attest_age variable */
-    age_ms = v->time_ms - v->timestamp_ms;
+    /*
+     * truncated toward zero, like the $nitro_attest_age variable; a verdict
+     * read back from a ticket or cache may hold any two times: saturate
+     */
+    if (__builtin_sub_overflow(v->time_ms, v->timestamp_ms, &age_ms)) {
+        age_ms = v->time_ms < v->timestamp_ms ? INT64_MIN : INT64_MAX;
+    }
     json_object_set_new(e, "age_s",
         measured ? json_integer(age_ms / 1000) : json_null());
     json_object_set_new(e, "digest",
@@ -123,7 +128,7 @@ nitro_attest_inspect_json(const uint8_t *bytes, size_t len,
     unsigned       k;
     na_document_t  doc;
 
-    *reason = na_document_parse(&doc, NULL, bytes, len);
+    *reason = na_document_parse(&doc, NULL, NULL, bytes, len);
 
     /* an unsupported algorithm still decodes: show it */
     if (*reason != NITRO_ATTEST_OK

@@ -72,7 +72,25 @@ struct nitro_attest_root_s {
     X509_STORE                *store;
     unsigned char             *der;
     size_t                     der_len;
+    uint8_t                    fingerprint[32];  /* SHA-256 of der */
 };
+
+
+/* na_cache.c: the chain cache. */
+
+typedef struct na_chain_entry_s  na_chain_entry_t;
+
+int na_chain_key(const na_bytes_t *ders, size_t n, uint8_t *key);
+na_chain_entry_t *na_chain_lookup(nitro_attest_chain_cache_t *cache,
+    const uint8_t *key);
+STACK_OF(X509) *na_chain_entry_cabundle(const na_chain_entry_t *e);
+int na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
+    const na_chain_entry_t *e, const nitro_attest_root_t *root,
+    int64_t now_ms);
+X509_STORE *na_chain_entry_store(const na_chain_entry_t *e,
+    int64_t *not_after_ms);
+void na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
+    STACK_OF(X509) *cabundle, const nitro_attest_root_t *root);
 
 
 /* na_document.c: COSE_Sign1 and the attestation payload. */
@@ -96,11 +114,18 @@ typedef struct {
     X509                      *leaf;
     STACK_OF(X509)            *cabundle;       /* root first */
     na_bytes_t                 root_der;       /* cabundle[0] as carried */
+    int                        chain_keyed;    /* chain_key is set */
+    uint8_t                    chain_key[32];  /* of the cabundle bytes */
+    na_chain_entry_t          *chain;          /* cached bundle, or NULL */
 } na_document_t;
 
-/* root may be NULL; when given, a cabundle[0] equal to it is not re-parsed */
+/*
+ * root and cache may be NULL.  A cabundle[0] equal to the root, or a whole
+ * cabundle found in the cache, is taken parsed rather than parsed again.
+ */
 nitro_attest_reason_e na_document_parse(na_document_t *doc,
-    const nitro_attest_root_t *root, const uint8_t *bytes, size_t len);
+    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache,
+    const uint8_t *bytes, size_t len);
 void na_document_free(na_document_t *doc);
 
 
@@ -108,7 +133,9 @@ void na_document_free(na_document_t *doc);
 
 nitro_attest_reason_e na_verify_signature(const na_document_t *doc);
 nitro_attest_reason_e na_verify_chain(const nitro_attest_root_t *root,
-    const na_document_t *doc, int64_t now_ms, int64_t *not_after_ms);
+    nitro_attest_chain_cache_t *cache, const na_document_t *doc,
+    int64_t now_ms, int64_t *not_after_ms);
+int64_t na_asn1_time_ms(const ASN1_TIME *t);
 
 
 /* na_policy.c */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 
@@ -134,6 +135,7 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
     }
 
     root->der_len = (size_t) len;
+    SHA256(root->der, root->der_len, root->fingerprint);
     ERR_clear_error();
 
     return root;

@@ -162,7 +162,7 @@ na_verify_bytes(const nitro_attest_config_t *cf, const uint8_t *bytes,
     SHA384(bytes, len, v->doc_sha384);
     v->flags |= NITRO_ATTEST_F_DOC;
 
-    reason = na_document_parse(&doc, cf->root, bytes, len);
+    reason = na_document_parse(&doc, cf->root, cf->chain_cache, bytes, len);
     if (reason == NITRO_ATTEST_OK) {
         reason = na_verify_parsed(cf, &doc, bind_cert, now_ms, v);
     }
@@ -240,7 +240,8 @@ na_verify_parsed(const nitro_attest_config_t *cf, const na_document_t *doc,
         return reason;
     }
 
-    reason = na_verify_chain(cf->root, doc, now_ms, &v->not_after_ms);
+    reason = na_verify_chain(cf->root, cf->chain_cache, doc, now_ms,
+                             &v->not_after_ms);
     if (reason != NITRO_ATTEST_OK) {
         return reason;
     }

@@ -138,10 +138,14 @@ typedef struct nitro_attest_policy_s     nitro_attest_policy_t;
 /* Where the document travels in the client certificate. */
 typedef struct nitro_attest_extension_s  nitro_attest_extension_t;
 
+/* CA bundles already verified to the root (per process, not thread-safe). */
+typedef struct nitro_attest_chain_cache_s  nitro_attest_chain_cache_t;
+
 typedef struct {
     const nitro_attest_root_t       *root;       /* required */
     const nitro_attest_policy_t     *policy;     /* NULL: report PCRs only */
     const nitro_attest_extension_t  *extension;  /* NULL: the default */
+    nitro_attest_chain_cache_t      *chain_cache; /* NULL: none */
     int64_t                          max_age_ms;
     int64_t                          clock_skew_ms;
     nitro_attest_binding_e           binding;
@@ -178,6 +182,17 @@ void nitro_attest_extension_free(nitro_attest_extension_t *ext);
  * when memory ran out */
 const ASN1_OBJECT *nitro_attest_extension_oid(
     const nitro_attest_extension_t *ext);
+
+/*
+ * The chain cache: capacity bundles, least recently used evicted.  A hit
+ * skips parsing and verifying the bundle's certificates again; it is used
+ * only with the root it was verified against and while every certificate of
+ * the bundle is within its validity.
+ */
+nitro_attest_chain_cache_t *nitro_attest_chain_cache_new(size_t capacity);
+void nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache);
+void nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
+    uint64_t *hits, uint64_t *misses);
 
 /* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
 int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);

@@ -84,6 +84,7 @@ cli_cmd_verify(int argc, char **argv)
     nitro_attest_policy_t     *policy;
     nitro_attest_config_t      cf;
     nitro_attest_extension_t  *ext;
+    nitro_attest_chain_cache_t *chains;
 
     cli_opt_t  opts[] = {
         { "root", 1, 0, NULL, 0, NULL },
@@ -108,6 +109,7 @@ cli_cmd_verify(int argc, char **argv)
     policy = NULL;
     ext = NULL;
     bind_cert = NULL;
+    chains = NULL;
     nitro_attest_config_init(&cf);
 
     if (nfiles == 0) {
@@ -171,9 +173,17 @@ cli_cmd_verify(int argc, char **argv)
         }
     }
 
+    /* documents from one parent instance share their CA bundle */
+    chains = nitro_attest_chain_cache_new(16);
+    if (chains == NULL) {
+        cli_error("verify: out of memory");
+        goto done;
+    }
+
     cf.root = root;
     cf.policy = policy;
     cf.extension = ext;
+    cf.chain_cache = chains;
     cf.allow_debug = cli_opt(opts, "allow-debug")->count > 0;
 
     rc = CLI_OK;
@@ -190,6 +200,7 @@ cli_cmd_verify(int argc, char **argv)
 done:
 
     X509_free(bind_cert);
+    nitro_attest_chain_cache_free(chains);
     nitro_attest_policy_free(policy);
     nitro_attest_root_free(root);
     nitro_attest_extension_free(ext);

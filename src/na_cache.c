@@ -1,0 +1,261 @@
+/*
+ * na_cache.c: the chain cache.  Remembers CA bundles (cabundle, root first)
+ * whose path to the pinned root OpenSSL has verified, so that a new
+ * document from a known parent instance costs the leaf's signature and the
+ * COSE signature only.
+ *
+ * An entry is trusted only for the root it was verified against and inside
+ * the validity window of all its certificates; outside it the full path is
+ * verified again.  Bundles with name constraints are never cached (those
+ * would have to be applied to each new leaf).  Not thread-safe: one cache
+ * per process (an nginx worker is single-threaded).
+ */
+
+#include "na_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+
+struct na_chain_entry_s {
+    uint8_t                    key[SHA256_DIGEST_LENGTH];
+    uint8_t                    root[SHA256_DIGEST_LENGTH];
+    STACK_OF(X509)            *cabundle;
+    X509_STORE                *store;      /* cabundle's last entry only */
+    int64_t                    not_before_ms;
+    int64_t                    not_after_ms;
+    uint64_t                   used;       /* LRU clock */
+};
+
+struct nitro_attest_chain_cache_s {
+    na_chain_entry_t          *entries;
+    size_t                     n;
+    size_t                     capacity;
+    uint64_t                   clock;
+    uint64_t                   hits;
+    uint64_t                   misses;
+};
+
+
+static void na_chain_entry_clear(na_chain_entry_t *e);
+
+
+nitro_attest_chain_cache_t *
+nitro_attest_chain_cache_new(size_t capacity)
+{
+    nitro_attest_chain_cache_t  *cache;
+
+    if (capacity == 0) {
+        return NULL;
+    }
+
+    cache = calloc(1, sizeof(*cache));
+    if (cache == NULL) {
+        return NULL;
+    }
+
+    cache->entries = calloc(capacity, sizeof(na_chain_entry_t));
+    if (cache->entries == NULL) {
+        free(cache);
+        return NULL;
+    }
+
+    cache->capacity = capacity;
+    return cache;
+}
+
+
+void
+nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache)
+{
+    size_t  i;
+
+    if (cache == NULL) {
+        return;
+    }
+
+    for (i = 0; i < cache->n; i++) {
+        na_chain_entry_clear(&cache->entries[i]);
+    }
+
+    free(cache->entries);
+    free(cache);
+}
+
+
+void
+nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
+    uint64_t *hits, uint64_t *misses)
+{
+    *hits = cache->hits;
+    *misses = cache->misses;
+}
+
+
+/*
+ * The key of a bundle: SHA-256 over each entry's length and bytes; -1 when
+ * it cannot be computed (the bundle is then simply not cached).
+ */
+int
+na_chain_key(const na_bytes_t *ders, size_t n, uint8_t *key)
+{
+    int          ok;
+    size_t       i;
+    uint8_t      len[4];
+    EVP_MD_CTX  *md;
+
+    md = EVP_MD_CTX_new();
+    ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+
+    for (i = 0; ok && i < n; i++) {
+        len[0] = (uint8_t) (ders[i].len >> 24);
+        len[1] = (uint8_t) (ders[i].len >> 16);
+        len[2] = (uint8_t) (ders[i].len >> 8);
+        len[3] = (uint8_t) ders[i].len;
+
+        ok = EVP_DigestUpdate(md, len, sizeof(len)) == 1
+             && EVP_DigestUpdate(md, ders[i].p, ders[i].len) == 1;
+    }
+
+    ok = ok && EVP_DigestFinal_ex(md, key, NULL) == 1;
+    EVP_MD_CTX_free(md);
+
+    return ok ? 0 : -1;
+}
+
+
+na_chain_entry_t *
+na_chain_lookup(nitro_attest_chain_cache_t *cache, const uint8_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < cache->n; i++) {
+        if (memcmp(cache->entries[i].key, key, SHA256_DIGEST_LENGTH) == 0) {
+            cache->entries[i].used = ++cache->clock;
+            return &cache->entries[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+STACK_OF(X509) *
+na_chain_entry_cabundle(const na_chain_entry_t *e)
+{
+    return e->cabundle;
+}
+
+
+/*
+ * Whether the entry (NULL: none found) may stand in for a full verification
+ * of its path: the same pinned root, and a time inside the validity of
+ * every CA certificate.  Counts the hit or the miss.
+ */
+int
+na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
+    const na_chain_entry_t *e, const nitro_attest_root_t *root,
+    int64_t now_ms)
+{
+    int  ok;
+
+    ok = e != NULL
+         && memcmp(e->root, root->fingerprint, SHA256_DIGEST_LENGTH) == 0
+         && now_ms >= e->not_before_ms && now_ms < e->not_after_ms;
+
+    if (ok) {
+        cache->hits++;
+    } else {
+        cache->misses++;
+    }
+
+    return ok;
+}
+
+
+X509_STORE *
+na_chain_entry_store(const na_chain_entry_t *e, int64_t *not_after_ms)
+{
+    *not_after_ms = e->not_after_ms;
+    return e->store;
+}
+
+
+/* Remembers a bundle whose full path has just been verified. */
+void
+na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
+    STACK_OF(X509) *cabundle, const nitro_attest_root_t *root)
+{
+    int                i, n;
+    X509              *x;
+    size_t             k;
+    int64_t            t;
+    na_chain_entry_t   e, *slot;
+
+    n = sk_X509_num(cabundle);
+
+    /* a leaf directly under the root gains nothing from a cache */
+    if (n < 2) {
+        return;
+    }
+
+    memset(&e, 0, sizeof(e));
+    memcpy(e.key, key, SHA256_DIGEST_LENGTH);
+    memcpy(e.root, root->fingerprint, SHA256_DIGEST_LENGTH);
+    e.not_before_ms = INT64_MIN;
+    e.not_after_ms = INT64_MAX;
+
+    for (i = 0; i < n; i++) {
+        x = sk_X509_value(cabundle, i);
+
+        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) >= 0) {
+            return;
+        }
+
+        t = na_asn1_time_ms(X509_get0_notBefore(x));
+        e.not_before_ms = t > e.not_before_ms ? t : e.not_before_ms;
+
+        t = na_asn1_time_ms(X509_get0_notAfter(x));
+        e.not_after_ms = t < e.not_after_ms ? t : e.not_after_ms;
+    }
+
+    e.cabundle = X509_chain_up_ref(cabundle);
+    e.store = X509_STORE_new();
+
+    if (e.cabundle == NULL || e.store == NULL
+        || X509_STORE_add_cert(e.store, sk_X509_value(cabundle, n - 1)) != 1)
+    {
+        na_chain_entry_clear(&e);
+        return;
+    }
+
+    if (cache->n < cache->capacity) {
+        slot = &cache->entries[cache->n++];
+
+    } else {
+        slot = &cache->entries[0];
+
+        for (k = 1; k < cache->n; k++) {
+            if (cache->entries[k].used < slot->used) {
+                slot = &cache->entries[k];
+            }
+        }
+
+        na_chain_entry_clear(slot);
+    }
+
+    e.used = ++cache->clock;
+    *slot = e;
+}
+
+
+static void
+na_chain_entry_clear(na_chain_entry_t *e)
+{
+    sk_X509_pop_free(e->cabundle, X509_free);
+    X509_STORE_free(e->store);
+    memset(e, 0, sizeof(*e));
+}
