@@ -27,7 +27,8 @@ CLI_OBJS  := $(patsubst src/cli/%.c,$(B)/obj/cli/%.o,$(CLI_SRCS))
 MODULE := $(B)/ngx_http_nitro_attest_module.so
 
 .PHONY: all cli module deps test test-unit test-cli test-nginx bench demo \
-        clean fuzz test-asan test-load test-fuzz-regressions deb
+        clean fuzz test-asan test-load test-fuzz-regressions deb \
+        test-packaging
 
 all: cli module
 
@@ -64,7 +65,7 @@ $(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
 
 test: deps
 	$(MAKE) all $(B)/test_core
-	$(MAKE) test-unit test-cli test-nginx
+	$(MAKE) test-unit test-cli test-nginx test-packaging
 
 test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
@@ -77,6 +78,12 @@ test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider t/test_nginx*.py; fi
 
+# the .debs of make deb unpacked into a scratch root; the Dockerfile's build
+# stage run in a scratch copy of the tree and its runtime config checked
+test-packaging: all
+	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_packaging.py \
+	    t/test_dockerfile.py
+
 demo: deps all
 	scripts/demo.sh
 
@@ -88,7 +95,8 @@ DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
 DEB_INPUTS  := $(shell find debian src -type f) config Makefile \
-               ngx_http_nitro_attest_module.c scripts/build-deb.sh
+               ngx_http_nitro_attest_module.c scripts/build-deb.sh \
+               $(wildcard t/unit/*)
 
 deb: $(DEB)
 

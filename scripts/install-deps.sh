@@ -1,14 +1,21 @@
 #!/bin/sh
 # Installs the Debian packages the build, the tests and the demo need, only
-# when one is missing.  Used by make, the Dockerfile and CI alike.
+# when one is missing.  Used by make, scripts/build.sh (the Dockerfile) and
+# CI alike; a fresh Debian 12 with nothing but make and root (or sudo) is
+# enough to start.
+#
+#   scripts/install-deps.sh [EXTRA-PACKAGE...]
+#
+# installs $NITRO_ATTEST_PACKAGES (default: the list below) plus the extra
+# packages named (make deb adds the packaging tools).
 set -eu
 
 PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
-libcbor-dev libjansson-dev libssl-dev openssl curl \
+libcbor-dev libjansson-dev libssl-dev openssl curl ca-certificates \
 python3 python3-pytest python3-cryptography python3-cbor2}"
 
 missing=""
-for p in $PACKAGES; do
+for p in $PACKAGES "$@"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'
     then
         missing="$missing $p"
