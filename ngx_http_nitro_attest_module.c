@@ -2,8 +2,10 @@
 /*
  * ngx_http_nitro_attest_module: attestation-bound mutual TLS for AWS Nitro
  * Enclaves.  Glue only: directives, the certificate hook in the handshake,
- * the per-connection verdict, the request guard and the variables.  Every
- * verification step lives in the core (src/nitro_attest.h).
+ * the per-connection verdict, the request guard, the variables, and the
+ * telemetry around them (event log, shared counters and their status
+ * endpoint, verified upstream headers).  Every verification step lives in
+ * the core (src/nitro_attest.h).
  */
 
 
@@ -21,6 +23,16 @@
 #define NGX_HTTP_NITRO_ATTEST_TAG_LEN   16
 #define NGX_HTTP_NITRO_ATTEST_ERR_LEN   512
 
+/*
+ * The counters zone has a fixed size, so that a reload finds it again by
+ * name and size and keeps its figures; about 4000 allow-set names fit.
+ */
+#define NGX_HTTP_NITRO_ATTEST_ZONE_SIZE (1024 * 1024)
+
+/* room for a syslog PRI and HEADER: "<191>Jan 01 00:00:00 host tag: " */
+#define NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD                                     \
+    (sizeof("<255>Jan 01 00:00:00 ") - 1 + NGX_MAXHOSTNAMELEN + 32 + 2)
+
 
 typedef struct {
     ngx_str_t                       path;
@@ -28,12 +40,57 @@ typedef struct {
 } ngx_http_nitro_attest_file_t;
 
 
+/* one destination of "nitro_attest_event_log" */
+typedef struct {
+    ngx_open_file_t                *file;
+    ngx_syslog_peer_t              *syslog;
+} ngx_http_nitro_attest_log_t;
+
+
+/*
+ * Shared counters, summed over all workers and kept across reloads.
+ * Allow sets are counted by name: the same name in two policy files (two
+ * servers) is one set to the metrics, as it is to the logs.
+ */
+typedef struct {
+    ngx_queue_t                     queue;
+    ngx_atomic_t                    matches;
+    ngx_atomic_t                    last_success;  /* ms, 0: never */
+    ngx_atomic_t                    since;         /* ms, first loaded */
+    size_t                          len;
+    u_char                          name[1];
+} ngx_http_nitro_attest_set_node_t;
+
+
+typedef struct {
+    ngx_atomic_t                    verified;
+    ngx_atomic_t                    failed;
+    ngx_atomic_t                    failures[NITRO_ATTEST_REASON_COUNT];
+    ngx_atomic_t                    cache_hit;
+    ngx_atomic_t                    cache_miss;
+    ngx_queue_t                     sets;          /* set nodes */
+} ngx_http_nitro_attest_shctx_t;
+
+
+/* an allow-set name of this configuration and its counters */
+typedef struct {
+    ngx_str_t                       name;
+    int64_t                         expect_every;  /* ms, 0: not watched */
+    ngx_http_nitro_attest_set_node_t  *node;
+} ngx_http_nitro_attest_set_t;
+
+
 typedef struct {
     ngx_array_t                     policies;  /* loaded policy files */
     ngx_array_t                     roots;     /* loaded root files */
     ngx_array_t                     servers;   /* srv confs with an SSL_CTX */
+    ngx_array_t                     sets;      /* allow-set names */
     nitro_attest_root_t            *default_root;
     ngx_flag_t                      enforcing;
+    ngx_flag_t                      status;    /* a status location exists */
+    ngx_flag_t                      headers;   /* upstream headers are on */
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_nitro_attest_shctx_t  *sh;
 } ngx_http_nitro_attest_main_conf_t;
 
 
@@ -45,8 +102,10 @@ typedef struct {
     ngx_msec_t                      clock_skew;
     ngx_uint_t                      binding;
     nitro_attest_extension_t       *extension;
+    ngx_array_t                    *event_log;  /* destinations, or NULL */
 
     nitro_attest_config_t           core;
+    ngx_http_nitro_attest_main_conf_t  *main;
 
     /* random per server and configuration cycle: who attested a session */
     u_char                          tag[NGX_HTTP_NITRO_ATTEST_TAG_LEN];
@@ -54,6 +113,11 @@ typedef struct {
     u_char                         *file;      /* where "nitro_attest" is */
     ngx_uint_t                      line;
 } ngx_http_nitro_attest_srv_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      upstream_headers;
+} ngx_http_nitro_attest_loc_conf_t;
 
 
 /*
@@ -81,6 +145,9 @@ static void *ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_nitro_attest_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf,
     void *parent, void *child);
+static void *ngx_http_nitro_attest_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
 
 static char *ngx_http_nitro_attest(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -93,6 +160,10 @@ static char *ngx_http_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_nitro_attest_extension(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_nitro_attest_not_yet(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_nitro_attest_event_log(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
     ngx_str_t *path, ngx_uint_t root);
@@ -121,10 +192,43 @@ static ngx_http_nitro_attest_conn_t *ngx_http_nitro_attest_connection(
     ngx_connection_t *c);
 static int64_t ngx_http_nitro_attest_now(void);
 
+static void ngx_http_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn,
+    int where, int ret);
+static void ngx_http_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn);
+static void ngx_http_nitro_attest_account(ngx_connection_t *c,
+    ngx_http_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
+static void ngx_http_nitro_attest_count(
+    ngx_http_nitro_attest_main_conf_t *namcf, nitro_attest_verdict_t *v);
+static void ngx_http_nitro_attest_write_event(ngx_connection_t *c,
+    ngx_array_t *targets, nitro_attest_verdict_t *v);
+static ngx_int_t ngx_http_nitro_attest_init_sets(ngx_conf_t *cf,
+    ngx_http_nitro_attest_main_conf_t *namcf);
+static ngx_int_t ngx_http_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
 static ngx_int_t ngx_http_nitro_attest_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_nitro_attest_spoofed(ngx_table_elt_t *h);
+static ngx_int_t ngx_http_nitro_attest_add_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, u_char *value, size_t len);
+static ngx_int_t ngx_http_nitro_attest_add_hex_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, const uint8_t *src, size_t len);
+
+static ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_nitro_attest_wants_prometheus(
+    ngx_http_request_t *r);
+static u_char *ngx_http_nitro_attest_status_json(u_char *p,
+    ngx_http_nitro_attest_main_conf_t *namcf, int64_t now);
+static u_char *ngx_http_nitro_attest_status_prometheus(u_char *p,
+    ngx_http_nitro_attest_main_conf_t *namcf, int64_t now);
+static u_char *ngx_http_nitro_attest_label(u_char *p, ngx_str_t *value);
+static ngx_uint_t ngx_http_nitro_attest_silent(ngx_http_nitro_attest_set_t *set,
+    int64_t now);
 
 static nitro_attest_verdict_t *ngx_http_nitro_attest_verdict(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_nitro_attest_status_text(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_str_t *text);
 static ngx_int_t ngx_http_nitro_attest_hex_value(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, const uint8_t *src, size_t len);
 static ngx_int_t ngx_http_nitro_attest_status_variable(ngx_http_request_t *r,
@@ -204,31 +308,31 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       0,
       NULL },
 
-    /* later issues: "off" is accepted, anything else fails loudly */
-
-    { ngx_string("nitro_attest_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_nitro_attest_not_yet,
-      0,
-      0,
-      NULL },
-
     { ngx_string("nitro_attest_event_log"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_nitro_attest_not_yet,
-      0,
+      ngx_http_nitro_attest_event_log,
+      NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("nitro_attest_upstream_headers"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_nitro_attest_not_yet,
-      0,
-      0,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_nitro_attest_loc_conf_t, upstream_headers),
       NULL },
 
     { ngx_string("nitro_attest_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_nitro_attest_status,
+      0,
+      0,
+      NULL },
+
+    /* a later issue: "off" is accepted, anything else fails loudly */
+
+    { ngx_string("nitro_attest_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_nitro_attest_not_yet,
       0,
       0,
@@ -248,8 +352,8 @@ static ngx_http_module_t  ngx_http_nitro_attest_module_ctx = {
     ngx_http_nitro_attest_create_srv_conf, /* create server configuration */
     ngx_http_nitro_attest_merge_srv_conf,  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_nitro_attest_create_loc_conf, /* create location configuration */
+    ngx_http_nitro_attest_merge_loc_conf   /* merge location configuration */
 };
 
 
@@ -337,6 +441,10 @@ static ngx_http_variable_t  ngx_http_nitro_attest_vars[] = {
 static int  ngx_http_nitro_attest_conn_index = -1;
 static int  ngx_http_nitro_attest_ctx_index = -1;
 
+/* nginx's own info callback, called after the module's */
+static void  (*ngx_http_nitro_attest_next_info)(const SSL *ssl, int where,
+    int ret);
+
 /* scratch for one verification at a time (a worker runs one handshake) */
 static nitro_attest_verdict_t  ngx_http_nitro_attest_scratch;
 
@@ -375,6 +483,10 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *
      *     namcf->default_root = NULL;
      *     namcf->enforcing = 0;
+     *     namcf->status = 0;
+     *     namcf->headers = 0;
+     *     namcf->shm_zone = NULL;
+     *     namcf->sh = NULL;
      */
 
     if (ngx_array_init(&namcf->policies, cf->pool, 2,
@@ -385,6 +497,9 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&namcf->servers, cf->pool, 4,
                           sizeof(ngx_http_nitro_attest_srv_conf_t *))
+           != NGX_OK
+        || ngx_array_init(&namcf->sets, cf->pool, 4,
+                          sizeof(ngx_http_nitro_attest_set_t))
            != NGX_OK)
     {
         return NULL;
@@ -420,6 +535,9 @@ ngx_http_nitro_attest_create_srv_conf(ngx_conf_t *cf)
     nascf->clock_skew = NGX_CONF_UNSET_MSEC;
     nascf->binding = NGX_CONF_UNSET_UINT;
     nascf->extension = NGX_CONF_UNSET_PTR;
+    nascf->event_log = NGX_CONF_UNSET_PTR;
+    nascf->main = ngx_http_conf_get_module_main_conf(cf,
+                                                ngx_http_nitro_attest_module);
 
     return nascf;
 }
@@ -453,6 +571,7 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->binding, prev->binding,
                               NITRO_ATTEST_BINDING_PUBLIC_KEY);
     ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
+    ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
 
     if (conf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
         return NGX_CONF_OK;
@@ -513,10 +632,48 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
 }
 
 
+static void *
+ngx_http_nitro_attest_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_nitro_attest_loc_conf_t  *nalcf;
+
+    nalcf = ngx_palloc(cf->pool, sizeof(ngx_http_nitro_attest_loc_conf_t));
+    if (nalcf == NULL) {
+        return NULL;
+    }
+
+    nalcf->upstream_headers = NGX_CONF_UNSET;
+
+    return nalcf;
+}
+
+
+static char *
+ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_nitro_attest_loc_conf_t *prev = parent;
+    ngx_http_nitro_attest_loc_conf_t *conf = child;
+
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    ngx_conf_merge_value(conf->upstream_headers, prev->upstream_headers, 0);
+
+    if (conf->upstream_headers) {
+        namcf = ngx_http_conf_get_module_main_conf(cf,
+                                                ngx_http_nitro_attest_module);
+        namcf->headers = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_nitro_attest_init(ngx_conf_t *cf)
 {
     int                                 mode;
+    ngx_str_t                           name;
     ngx_uint_t                          s, i;
     ngx_http_handler_pt                *h;
     ngx_http_ssl_srv_conf_t            *sscf;
@@ -524,6 +681,8 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     ngx_http_core_main_conf_t          *cmcf;
     ngx_http_nitro_attest_srv_conf_t   *nascf, **server;
     ngx_http_nitro_attest_main_conf_t  *namcf;
+    void                              (*info)(const SSL *ssl, int where,
+                                              int ret);
 
     static ngx_uint_t  phases[] = {
         NGX_HTTP_POST_READ_PHASE,
@@ -549,6 +708,33 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
                           "nitro_attest: ex_new_index() failed");
             return NGX_ERROR;
         }
+    }
+
+    if (ngx_http_nitro_attest_init_sets(cf, namcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (namcf->status) {
+        ngx_str_set(&name, "nitro_attest_status");
+
+        namcf->shm_zone = ngx_shared_memory_add(cf, &name,
+                                            NGX_HTTP_NITRO_ATTEST_ZONE_SIZE,
+                                            &ngx_http_nitro_attest_module);
+        if (namcf->shm_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        namcf->shm_zone->init = ngx_http_nitro_attest_init_zone;
+        namcf->shm_zone->data = namcf;
+    }
+
+    if (namcf->headers) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_nitro_attest_headers_handler;
     }
 
     cscfp = cmcf->servers.elts;
@@ -596,6 +782,16 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
 
         if (nascf->enable == NGX_HTTP_NITRO_ATTEST_ON) {
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+
+            /* a client without a certificate never reaches the hook */
+
+            info = SSL_CTX_get_info_callback(sscf->ssl.ctx);
+
+            if (info != ngx_http_nitro_attest_info) {
+                ngx_http_nitro_attest_next_info = info;
+                SSL_CTX_set_info_callback(sscf->ssl.ctx,
+                                          ngx_http_nitro_attest_info);
+            }
         }
 
         SSL_CTX_set_verify(sscf->ssl.ctx, mode,
@@ -903,22 +1099,124 @@ ngx_http_nitro_attest_not_yet(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+    if (ngx_strcmp(value[1].data, "off") == 0) {
         return NGX_CONF_OK;
     }
 
-    if (cf->args->nelts == 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not supported yet by this build of "
-                           "the nitro_attest module", &value[0]);
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V %V\" is not supported yet by this build of "
-                           "the nitro_attest module", &value[0], &value[1]);
-    }
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V %V\" is not supported yet by this build of "
+                       "the nitro_attest module", &value[0], &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * nitro_attest_event_log FILE | syslog:server=ADDR[,...] | off;  It may
+ * be given several times in one block, one destination each, like
+ * access_log.  Files are opened by the master and reopened on USR1.
+ */
+
+static char *
+ngx_http_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_srv_conf_t *nascf = conf;
+
+    ngx_str_t                    *value;
+    ngx_http_nitro_attest_log_t  *log;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (nascf->event_log != NGX_CONF_UNSET_PTR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V off\" must be the only \"%V\" "
+                               "directive of its block", &value[0],
+                               &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        nascf->event_log = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (nascf->event_log == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V off\" must be the only \"%V\" "
+                           "directive of its block", &value[0], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (nascf->event_log == NGX_CONF_UNSET_PTR) {
+        nascf->event_log = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_nitro_attest_log_t));
+        if (nascf->event_log == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    log = ngx_array_push(nascf->event_log);
+    if (log == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(log, sizeof(ngx_http_nitro_attest_log_t));
+
+    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
+        log->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+        if (log->syslog == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* reads its parameters from cf->args itself */
+
+        if (ngx_syslog_process_conf(cf, log->syslog) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0 || ngx_strlchr(value[1].data,
+                                          value[1].data + value[1].len, '$'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be a file name without variables, "
+                           "\"syslog:...\" or \"off\"",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    log->file = ngx_conf_open_file(cf->cycle, &value[1]);
+    if (log->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_nitro_attest_status_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_nitro_attest_status_handler;
+
+    namcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_nitro_attest_module);
+    namcf->status = 1;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1008,6 +1306,10 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     }
 
     ngx_http_nitro_attest_save_session(c, ssl_conn, nac, now);
+
+    /* counted and logged here: a refused handshake ends right after */
+
+    ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
 
     if (reason == NITRO_ATTEST_OK) {
         return 1;
@@ -1402,6 +1704,372 @@ ngx_http_nitro_attest_now(void)
 
 
 /*
+ * A client of an enforcing server that sends no certificate fails in
+ * OpenSSL before any verification: the fatal alert it gets is the one
+ * place to see it, so that it is counted and logged as "no_certificate".
+ */
+
+static void
+ngx_http_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
+    int ret)
+{
+    unsigned long  err;
+
+    if ((where & SSL_CB_ALERT)
+        && (where & SSL_CB_WRITE)
+        && (ret >> 8) == SSL3_AL_FATAL)
+    {
+        err = ERR_peek_last_error();
+
+        if (ERR_GET_LIB(err) == ERR_LIB_SSL
+            && ERR_GET_REASON(err) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE
+            && SSL_get_ex_data(ssl_conn, ngx_http_nitro_attest_conn_index)
+               == NULL)
+        {
+            ngx_http_nitro_attest_no_certificate(
+                                               (ngx_ssl_conn_t *) ssl_conn);
+        }
+    }
+
+    if (ngx_http_nitro_attest_next_info) {
+        ngx_http_nitro_attest_next_info(ssl_conn, where, ret);
+    }
+}
+
+
+static void
+ngx_http_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn)
+{
+    ngx_connection_t                  *c;
+    nitro_attest_verdict_t            *v;
+    ngx_http_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_http_nitro_attest_ctx_index);
+
+    if (nascf == NULL || nascf->enable != NGX_HTTP_NITRO_ATTEST_ON) {
+        return;
+    }
+
+    c = ngx_ssl_get_connection(ssl_conn);
+    v = &ngx_http_nitro_attest_scratch;
+
+    nitro_attest_verdict_none(v, ngx_http_nitro_attest_now());
+
+    v->status = NITRO_ATTEST_STATUS_FAILED;
+    v->reason = NITRO_ATTEST_NO_CERTIFICATE;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "client attestation failed: no_certificate, "
+                  "handshake refused");
+
+    ngx_http_nitro_attest_account(c, nascf, v);
+}
+
+
+/* one full verification: the counters and the event log */
+
+static void
+ngx_http_nitro_attest_account(ngx_connection_t *c,
+    ngx_http_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
+{
+    ngx_http_nitro_attest_count(nascf->main, v);
+
+    if (nascf->event_log) {
+        ngx_http_nitro_attest_write_event(c, nascf->event_log, v);
+    }
+}
+
+
+static void
+ngx_http_nitro_attest_count(ngx_http_nitro_attest_main_conf_t *namcf,
+    nitro_attest_verdict_t *v)
+{
+    ngx_uint_t                      i;
+    nitro_attest_span_t            *name;
+    ngx_http_nitro_attest_set_t    *set;
+    ngx_http_nitro_attest_shctx_t  *sh;
+
+    sh = namcf->sh;
+
+    if (sh == NULL) {
+        return;
+    }
+
+    if (v->cache == NITRO_ATTEST_CACHE_HIT) {
+        (void) ngx_atomic_fetch_add(&sh->cache_hit, 1);
+
+    } else if (v->cache == NITRO_ATTEST_CACHE_MISS) {
+        (void) ngx_atomic_fetch_add(&sh->cache_miss, 1);
+    }
+
+    if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+        (void) ngx_atomic_fetch_add(&sh->failed, 1);
+
+        if (v->reason < NITRO_ATTEST_REASON_COUNT) {
+            (void) ngx_atomic_fetch_add(&sh->failures[v->reason], 1);
+        }
+
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->verified, 1);
+
+    /* on success the verdict names the allow set that matched */
+
+    name = &v->policy;
+    set = namcf->sets.elts;
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node == NULL
+            || set[i].name.len != name->len
+            || ngx_memcmp(set[i].name.data, nitro_attest_span_ptr(v, *name),
+                          name->len)
+               != 0)
+        {
+            continue;
+        }
+
+        (void) ngx_atomic_fetch_add(&set[i].node->matches, 1);
+        set[i].node->last_success = (ngx_atomic_uint_t) v->time_ms;
+        return;
+    }
+}
+
+
+/*
+ * The section 7 event, one line per destination: files get it with a
+ * newline, syslog with its header and the event's severity.
+ */
+
+static void
+ngx_http_nitro_attest_write_event(ngx_connection_t *c, ngx_array_t *targets,
+    nitro_attest_verdict_t *v)
+{
+    char                         *json;
+    u_char                       *buf, *line, *start, *p;
+    size_t                        len;
+    ssize_t                       n;
+    ngx_uint_t                    i, severity;
+    const char                   *level;
+    ngx_http_nitro_attest_log_t  *log;
+    u_char                        head[NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD];
+
+    json = nitro_attest_event_json(v);
+    if (json == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "nitro_attest: no memory for the event log line");
+        return;
+    }
+
+    len = ngx_strlen(json);
+
+    buf = ngx_alloc(NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD + len + 1, c->log);
+    if (buf == NULL) {
+        free(json);
+        return;
+    }
+
+    line = buf + NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD;
+    ngx_memcpy(line, json, len);
+    line[len] = LF;
+    free(json);
+
+    /* syslog severities: crit, warning, info */
+
+    level = nitro_attest_severity(v);
+    severity = level[0] == 'C' ? 2 : (level[0] == 'W' ? 4 : 6);
+
+    log = targets->elts;
+
+    for (i = 0; i < targets->nelts; i++) {
+
+        if (log[i].file) {
+            n = ngx_write_fd(log[i].file->fd, line, len + 1);
+
+            if (n != (ssize_t) len + 1) {
+                ngx_log_error(NGX_LOG_ALERT, c->log, ngx_errno,
+                              ngx_write_fd_n " to \"%V\" failed",
+                              &log[i].file->name);
+            }
+
+            continue;
+        }
+
+        log[i].syslog->severity = severity;
+
+        p = ngx_syslog_add_header(log[i].syslog, head);
+        start = line - (p - head);
+        ngx_memcpy(start, head, p - head);
+
+        n = ngx_syslog_send(log[i].syslog, start, line + len - start);
+
+        if (n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "nitro_attest: send() to syslog failed");
+        }
+    }
+
+    ngx_free(buf);
+}
+
+
+/*
+ * The allow-set names of every policy file loaded in this cycle, each name
+ * once; a name in several files is watched at its shortest expect_every.
+ */
+
+static ngx_int_t
+ngx_http_nitro_attest_init_sets(ngx_conf_t *cf,
+    ngx_http_nitro_attest_main_conf_t *namcf)
+{
+    size_t                          n, k, len;
+    int64_t                         every;
+    ngx_uint_t                      i, j;
+    const char                     *name;
+    nitro_attest_policy_t          *policy;
+    ngx_http_nitro_attest_set_t    *set;
+    ngx_http_nitro_attest_file_t   *file;
+
+    file = namcf->policies.elts;
+
+    for (i = 0; i < namcf->policies.nelts; i++) {
+        policy = file[i].object;
+        n = nitro_attest_policy_allow_count(policy);
+
+        for (k = 0; k < n; k++) {
+            name = nitro_attest_policy_allow_name(policy, k);
+            every = nitro_attest_policy_allow_expect_every(policy, k);
+            len = ngx_strlen(name);
+
+            set = namcf->sets.elts;
+
+            for (j = 0; j < namcf->sets.nelts; j++) {
+                if (set[j].name.len == len
+                    && ngx_memcmp(set[j].name.data, name, len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j == namcf->sets.nelts) {
+                set = ngx_array_push(&namcf->sets);
+                if (set == NULL) {
+                    return NGX_ERROR;
+                }
+
+                set->name.len = len;
+                set->name.data = (u_char *) name;
+                set->expect_every = every;
+                set->node = NULL;
+                continue;
+            }
+
+            if (every > 0
+                && (set[j].expect_every == 0 || every < set[j].expect_every))
+            {
+                set[j].expect_every = every;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs in the master for each configuration cycle.  A reload finds the
+ * zone of the previous cycle (same name and size) and keeps its counters;
+ * names new to this cycle get counters that start now.  Nodes are never
+ * freed: old workers may still count into them.
+ */
+
+static ngx_int_t
+ngx_http_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_nitro_attest_main_conf_t *onamcf = data;
+
+    size_t                              len;
+    int64_t                             now;
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q;
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_nitro_attest_set_t        *set;
+    ngx_http_nitro_attest_set_node_t   *node;
+    ngx_http_nitro_attest_shctx_t      *sh;
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    namcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (onamcf) {
+        sh = onamcf->sh;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_nitro_attest_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_queue_init(&sh->sets);
+        shpool->data = sh;
+        shpool->log_nomem = 0;
+    }
+
+    namcf->sh = sh;
+    now = ngx_http_nitro_attest_now();
+    set = namcf->sets.elts;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+
+        for (q = ngx_queue_head(&sh->sets);
+             q != ngx_queue_sentinel(&sh->sets);
+             q = ngx_queue_next(q))
+        {
+            node = ngx_queue_data(q, ngx_http_nitro_attest_set_node_t, queue);
+
+            if (node->len == set[i].name.len
+                && ngx_memcmp(node->name, set[i].name.data, node->len) == 0)
+            {
+                set[i].node = node;
+                break;
+            }
+        }
+
+        if (set[i].node) {
+            continue;
+        }
+
+        len = offsetof(ngx_http_nitro_attest_set_node_t, name)
+              + set[i].name.len;
+
+        node = ngx_slab_calloc_locked(shpool, len);
+        if (node == NULL) {
+            ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                          "nitro_attest: the counters zone is full, allow "
+                          "set \"%V\" is not counted (restart nginx to "
+                          "free names of old configurations)",
+                          &set[i].name);
+            continue;
+        }
+
+        node->since = (ngx_atomic_uint_t) now;
+        node->len = set[i].name.len;
+        ngx_memcpy(node->name, set[i].name.data, node->len);
+
+        ngx_queue_insert_tail(&sh->sets, &node->queue);
+        set[i].node = node;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
  * The request guard of "nitro_attest on": the connection must have been
  * attested by this server's own SSL_CTX (not the default server's for a
  * client without SNI, nor another server's), and not have expired.
@@ -1453,6 +2121,217 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
 #endif
 
     return NGX_HTTP_MISDIRECTED_REQUEST;
+}
+
+
+/*
+ * nitro_attest_upstream_headers: the request headers every upstream module
+ * forwards (proxy, grpc; fastcgi, uwsgi and scgi as HTTP_* parameters) are
+ * rebuilt without any X-Nitro-Attest-* header of the client, then with the
+ * verified ones.  "_" counts as "-": with underscores_in_headers (or
+ * ignore_invalid_headers off) X_Nitro_Attest_Status would otherwise become
+ * the same HTTP_X_NITRO_ATTEST_STATUS parameter.  It runs in the preaccess
+ * phase, after the location is known, and again after internal redirects.
+ */
+
+static ngx_int_t
+ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
+{
+    u_char                            *p;
+    ngx_str_t                          status, key;
+    ngx_uint_t                         i, n;
+    ngx_list_t                         headers;
+    ngx_table_elt_t                   *h, *copy;
+    ngx_list_part_t                   *part;
+    nitro_attest_verdict_t            *v;
+    ngx_http_nitro_attest_loc_conf_t  *nalcf;
+
+    static ngx_str_t  names[] = {
+        ngx_string("X-Nitro-Attest-Status"),
+        ngx_string("X-Nitro-Attest-Policy"),
+        ngx_string("X-Nitro-Attest-Module-Id"),
+        ngx_string("X-Nitro-Attest-Timestamp"),
+        ngx_string("X-Nitro-Attest-Cert-Sha256")
+    };
+
+    nalcf = ngx_http_get_module_loc_conf(r, ngx_http_nitro_attest_module);
+
+    if (!nalcf->upstream_headers) {
+        return NGX_DECLINED;
+    }
+
+    n = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n + 5 + NITRO_ATTEST_PCR_COUNT,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_nitro_attest_spoofed(&h[i])) {
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "nitro_attest: client header dropped: "
+                               "\"%V: %V\"", &h[i].key, &h[i].value);
+                continue;
+            }
+
+            copy = ngx_list_push(&headers);
+            if (copy == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *copy = h[i];
+        }
+    }
+
+    v = ngx_http_nitro_attest_verdict(r);
+
+    if (ngx_http_nitro_attest_status_text(r->pool, v, &status) != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[0],
+                                            status.data, status.len)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* measurements only from a verdict that verified */
+
+    if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+        r->headers_in.headers = headers;
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_nitro_attest_add_header(r, &headers, &names[1],
+                                     nitro_attest_span_ptr(v, v->policy),
+                                     v->policy.len)
+        != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[2],
+                                     nitro_attest_span_ptr(v, v->module_id),
+                                     v->module_id.len)
+           != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[3], p,
+                                     ngx_sprintf(p, "%L", v->timestamp_ms)
+                                     - p)
+           != NGX_OK
+        || ngx_http_nitro_attest_add_hex_header(r, &headers, &names[4],
+                                     v->cert_sha256,
+                                     sizeof(v->cert_sha256))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
+        if (!(v->pcr_mask & ((uint32_t) 1 << i))) {
+            continue;
+        }
+
+        key.data = ngx_pnalloc(r->pool, sizeof("X-Nitro-Attest-PCR31") - 1);
+        if (key.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        key.len = ngx_sprintf(key.data, "X-Nitro-Attest-PCR%ui", i)
+                  - key.data;
+
+        if (ngx_http_nitro_attest_add_hex_header(r, &headers, &key,
+                                          nitro_attest_span_ptr(v, v->pcr[i]),
+                                          v->pcr[i].len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->headers_in.headers = headers;
+
+    return NGX_DECLINED;
+}
+
+
+/* X-Nitro-Attest-*, in any case, with "_" for any "-" */
+
+static ngx_uint_t
+ngx_http_nitro_attest_spoofed(ngx_table_elt_t *h)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    static u_char  prefix[] = "x-nitro-attest-";
+
+    if (h->key.len < sizeof(prefix) - 1) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(prefix) - 1; i++) {
+        c = ngx_tolower(h->key.data[i]);
+
+        if (c == '_') {
+            c = '-';
+        }
+
+        if (c != prefix[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_add_header(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_str_t *key, u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->lowcase_key = ngx_pnalloc(r->pool, key->len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, key->data, key->len);
+    h->key = *key;
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_add_hex_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, const uint8_t *src, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, 2 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) nitro_attest_hex((char *) p, src, len);
+
+    return ngx_http_nitro_attest_add_header(r, headers, key, p, 2 * len);
 }
 
 
@@ -1510,16 +2389,15 @@ ngx_http_nitro_attest_hex_value(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_nitro_attest_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                  *p;
-    size_t                   len;
-    const char              *status, *reason;
-    nitro_attest_verdict_t  *verdict;
+/* SUCCESS, FAILED:<reason> or NONE, as $nitro_attest_status says it */
 
-    verdict = ngx_http_nitro_attest_verdict(r);
+static ngx_int_t
+ngx_http_nitro_attest_status_text(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_str_t *text)
+{
+    u_char      *p;
+    size_t       len;
+    const char  *status, *reason;
 
     status = nitro_attest_status_name(verdict->status);
     reason = nitro_attest_reason_name(verdict->reason);
@@ -1530,12 +2408,12 @@ ngx_http_nitro_attest_status_variable(ngx_http_request_t *r,
         len += sizeof(":") - 1 + ngx_strlen(reason);
     }
 
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    v->data = p;
+    text->data = p;
 
     p = ngx_cpymem(p, status, ngx_strlen(status));
 
@@ -1544,7 +2422,28 @@ ngx_http_nitro_attest_status_variable(ngx_http_request_t *r,
         p = ngx_cpymem(p, reason, ngx_strlen(reason));
     }
 
-    v->len = p - v->data;
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  text;
+
+    if (ngx_http_nitro_attest_status_text(r->pool,
+                                          ngx_http_nitro_attest_verdict(r),
+                                          &text)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v->len = text.len;
+    v->data = text.data;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
@@ -1723,4 +2622,343 @@ ngx_http_nitro_attest_json_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * nitro_attest_status: the counters as JSON, or as Prometheus text 0.0.4
+ * for "?format=prometheus" or a client that accepts text/plain (and not
+ * JSON).  Allow sets are those of the running configuration.
+ */
+
+static ngx_int_t
+ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
+{
+    size_t                              size;
+    int64_t                             now;
+    ngx_int_t                           rc;
+    ngx_buf_t                          *b;
+    ngx_uint_t                          i, prometheus;
+    ngx_chain_t                         out;
+    ngx_http_nitro_attest_set_t        *set;
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    namcf = ngx_http_get_module_main_conf(r, ngx_http_nitro_attest_module);
+
+    if (namcf->sh == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    prometheus = ngx_http_nitro_attest_wants_prometheus(r);
+
+    /* every name appears escaped (at most doubled) in six lines at most */
+
+    size = 4096 + NITRO_ATTEST_REASON_COUNT * (64 + NGX_ATOMIC_T_LEN);
+    set = namcf->sets.elts;
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        size += 6 * (2 * set[i].name.len + 96 + NGX_INT64_LEN);
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_http_nitro_attest_now();
+
+    if (prometheus) {
+        b->last = ngx_http_nitro_attest_status_prometheus(b->last, namcf,
+                                                          now);
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4; charset=utf-8");
+
+    } else {
+        b->last = ngx_http_nitro_attest_status_json(b->last, namcf, now);
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_uint_t
+ngx_http_nitro_attest_wants_prometheus(ngx_http_request_t *r)
+{
+    u_char           *last;
+    ngx_str_t         format;
+    ngx_table_elt_t  *accept;
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+        return format.len == 10
+               && ngx_strncmp(format.data, "prometheus", 10) == 0;
+    }
+
+    accept = r->headers_in.accept;
+
+    if (accept == NULL) {
+        return 0;
+    }
+
+    last = accept->value.data + accept->value.len;
+
+    return ngx_strlcasestrn(accept->value.data, last,
+                            (u_char *) "text/plain", 10 - 1) != NULL
+           && ngx_strlcasestrn(accept->value.data, last,
+                               (u_char *) "application/json", 16 - 1)
+              == NULL;
+}
+
+
+static u_char *
+ngx_http_nitro_attest_status_json(u_char *p,
+    ngx_http_nitro_attest_main_conf_t *namcf, int64_t now)
+{
+    ngx_uint_t                      i;
+    ngx_atomic_uint_t               last;
+    ngx_http_nitro_attest_set_t    *set;
+    ngx_http_nitro_attest_shctx_t  *sh;
+
+    sh = namcf->sh;
+
+    p = ngx_sprintf(p, "{\"handshakes\":{\"verified\":%uA,\"failed\":%uA},"
+                       "\"failures\":{", sh->verified, sh->failed);
+
+    for (i = NITRO_ATTEST_NO_CERTIFICATE; i < NITRO_ATTEST_REASON_COUNT; i++) {
+        p = ngx_sprintf(p, "%s\"%s\":%uA",
+                        i == NITRO_ATTEST_NO_CERTIFICATE ? "" : ",",
+                        nitro_attest_reason_name(i), sh->failures[i]);
+    }
+
+    p = ngx_cpymem(p, "},\"policies\":{", sizeof("},\"policies\":{") - 1);
+
+    set = namcf->sets.elts;
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node == NULL) {
+            continue;
+        }
+
+        if (p[-1] != '{') {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = (u_char *) ngx_escape_json(p, set[i].name.data, set[i].name.len);
+
+        last = set[i].node->last_success;
+
+        p = ngx_sprintf(p, "\":{\"matches\":%uA,\"last_success\":",
+                        set[i].node->matches);
+
+        if (last) {
+            p = ngx_sprintf(p, "%uA", last / 1000);
+
+        } else {
+            p = ngx_cpymem(p, "null", 4);
+        }
+
+        p = ngx_sprintf(p, ",\"silent\":%s,\"expect_every\":",
+                        ngx_http_nitro_attest_silent(&set[i], now)
+                        ? "true" : "false");
+
+        if (set[i].expect_every) {
+            p = ngx_sprintf(p, "%L}", set[i].expect_every / 1000);
+
+        } else {
+            p = ngx_cpymem(p, "null}", 5);
+        }
+    }
+
+    p = ngx_sprintf(p, "},\"cache\":{\"hit\":%uA,\"miss\":%uA}}" CRLF,
+                    sh->cache_hit, sh->cache_miss);
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_nitro_attest_status_prometheus(u_char *p,
+    ngx_http_nitro_attest_main_conf_t *namcf, int64_t now)
+{
+    ngx_uint_t                      i;
+    ngx_atomic_uint_t               last;
+    ngx_http_nitro_attest_set_t    *set;
+    ngx_http_nitro_attest_shctx_t  *sh;
+
+    sh = namcf->sh;
+    set = namcf->sets.elts;
+
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_handshakes_total Full TLS handshakes whose "
+        "client attestation was verified or failed.\n"
+        "# TYPE nitro_attest_handshakes_total counter\n"
+        "nitro_attest_handshakes_total{result=\"verified\"} %uA\n"
+        "nitro_attest_handshakes_total{result=\"failed\"} %uA\n"
+        "# HELP nitro_attest_failures_total Failed attestations by reason "
+        "code.\n"
+        "# TYPE nitro_attest_failures_total counter\n",
+        sh->verified, sh->failed);
+
+    for (i = NITRO_ATTEST_NO_CERTIFICATE; i < NITRO_ATTEST_REASON_COUNT; i++) {
+        p = ngx_sprintf(p, "nitro_attest_failures_total{reason=\"%s\"} %uA\n",
+                        nitro_attest_reason_name(i), sh->failures[i]);
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_cache_total Verdict cache lookups of full "
+        "handshakes.\n"
+        "# TYPE nitro_attest_cache_total counter\n"
+        "nitro_attest_cache_total{result=\"hit\"} %uA\n"
+        "nitro_attest_cache_total{result=\"miss\"} %uA\n"
+        "# HELP nitro_attest_policy_matches_total Verified attestations by "
+        "the allow set that matched.\n"
+        "# TYPE nitro_attest_policy_matches_total counter\n",
+        sh->cache_hit, sh->cache_miss);
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node) {
+            p = ngx_cpymem(p, "nitro_attest_policy_matches_total",
+                           sizeof("nitro_attest_policy_matches_total") - 1);
+            p = ngx_http_nitro_attest_label(p, &set[i].name);
+            p = ngx_sprintf(p, " %uA\n", set[i].node->matches);
+        }
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_policy_last_success_seconds Unix time of the "
+        "last verified attestation of the allow set (absent: none yet).\n"
+        "# TYPE nitro_attest_policy_last_success_seconds gauge\n");
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node == NULL) {
+            continue;
+        }
+
+        last = set[i].node->last_success;
+
+        if (last) {
+            p = ngx_cpymem(p, "nitro_attest_policy_last_success_seconds",
+                    sizeof("nitro_attest_policy_last_success_seconds") - 1);
+            p = ngx_http_nitro_attest_label(p, &set[i].name);
+            p = ngx_sprintf(p, " %uA\n", last / 1000);
+        }
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_policy_silent 1 when the allow set has "
+        "expect_every and no client attested with it for that long.\n"
+        "# TYPE nitro_attest_policy_silent gauge\n");
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node) {
+            p = ngx_cpymem(p, "nitro_attest_policy_silent",
+                           sizeof("nitro_attest_policy_silent") - 1);
+            p = ngx_http_nitro_attest_label(p, &set[i].name);
+            p = ngx_sprintf(p, " %ui\n",
+                            ngx_http_nitro_attest_silent(&set[i], now));
+        }
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_policy_expect_every_seconds The expect_every "
+        "of the allow set.\n"
+        "# TYPE nitro_attest_policy_expect_every_seconds gauge\n");
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node && set[i].expect_every) {
+            p = ngx_cpymem(p, "nitro_attest_policy_expect_every_seconds",
+                    sizeof("nitro_attest_policy_expect_every_seconds") - 1);
+            p = ngx_http_nitro_attest_label(p, &set[i].name);
+            p = ngx_sprintf(p, " %L.%03L\n", set[i].expect_every / 1000,
+                            set[i].expect_every % 1000);
+        }
+    }
+
+    return p;
+}
+
+
+/* {policy="<name>"}, escaped as the exposition format wants */
+
+static u_char *
+ngx_http_nitro_attest_label(u_char *p, ngx_str_t *value)
+{
+    u_char  *s, *last;
+
+    p = ngx_cpymem(p, "{policy=\"", sizeof("{policy=\"") - 1);
+
+    last = value->data + value->len;
+
+    for (s = value->data; s < last; s++) {
+        switch (*s) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = *s;
+            break;
+
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = *s;
+        }
+    }
+
+    *p++ = '"';
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* expect_every has passed since the last success (or since first loaded) */
+
+static ngx_uint_t
+ngx_http_nitro_attest_silent(ngx_http_nitro_attest_set_t *set, int64_t now)
+{
+    int64_t  last;
+
+    if (set->expect_every == 0 || set->node == NULL) {
+        return 0;
+    }
+
+    last = (int64_t) set->node->last_success;
+
+    if (last == 0) {
+        last = (int64_t) set->node->since;
+    }
+
+    return now - last >= set->expect_every;
 }

@@ -151,9 +151,6 @@ def test_bad_value_fails_naming_the_directive(files, directive, message):
 
 @pytest.mark.parametrize("directive", [
     "nitro_attest_cache zone=attest:10m;",
-    "nitro_attest_event_log /tmp/attest.log;",
-    "nitro_attest_upstream_headers on;",
-    "location = /s { nitro_attest_status; }",
 ])
 def test_later_directives_fail_loudly_rather_than_being_ignored(files,
                                                                 directive):

@@ -1,0 +1,991 @@
+"""Telemetry of the module inside a real nginx (CONTRACT sections 4, 6, 7):
+the event log (file and syslog), the shared counters behind
+nitro_attest_status (JSON and Prometheus text), the silent flag of
+expect_every, and nitro_attest_upstream_headers with real upstreams.
+
+One nginx:
+  port0  optional.test (default, report-only) and on.test (enforcing),
+         both logging events to logs/events.log and to a UDP syslog socket
+         of the test, and $nitro_attest_json to logs/attest.log; locations
+         forward to an HTTP, a FastCGI, an SCGI and a uwsgi upstream run
+         by the test, which record what they receive.
+  port1  plain HTTP: the status endpoint.
+  port2  quiet.test, enforcing, "nitro_attest_event_log off".
+"""
+
+import json
+import math
+import os
+import re
+import signal
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import forge
+import nginx
+from test_nginx_attest import Client, attested
+
+GOOD = {i: forge.default_pcrs()[i] for i in (0, 1, 2)}
+V43 = {0: bytes.fromhex("43" * 48), 1: bytes.fromhex("44" * 48)}
+ODD = {0: bytes.fromhex("99" * 48)}
+DENIED_PCR0 = bytes.fromhex("41" * 48)
+OTHER_PCR0 = bytes.fromhex("66" * 48)
+ODD_NAME = 'odd "set" \\ name'
+REASONS = ("no_certificate", "no_extension", "malformed_extension",
+           "malformed_document", "unsupported_algorithm", "bad_signature",
+           "untrusted_root", "chain_invalid", "certificate_expired", "stale",
+           "future", "debug_enclave", "denied", "pcr_mismatch",
+           "binding_mismatch", "internal_error")
+EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
+              "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
+              "policy", "policy_allowed", "binding", "user_data", "nonce",
+              "cert_sha256", "doc_sha384", "cache", "verify_us", "resumed"]
+STATUS = "/nitro-attest/status"
+
+
+# ---------------------------------------------------------------------------
+# Upstreams that record what nginx sends them.
+
+class Recorder:
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+
+    def add(self, pairs):
+        with self.lock:
+            self.seen.append(pairs)
+
+    def last(self):
+        with self.lock:
+            return self.seen[-1]
+
+
+def http_upstream(rec):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            rec.add(list(self.headers.items()))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+
+def read_exact(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("upstream connection closed")
+        out += chunk
+    return out
+
+
+def fcgi_pairs(data):
+    """FastCGI name-value pairs."""
+    pairs, i = [], 0
+
+    def length():
+        nonlocal i
+        if data[i] < 0x80:
+            i += 1
+            return data[i - 1]
+        i += 4
+        return struct.unpack(">I", data[i - 4:i])[0] & 0x7FFFFFFF
+
+    while i < len(data):
+        n, v = length(), length()
+        pairs.append((data[i:i + n].decode(), data[i + n:i + n + v].decode()))
+        i += n + v
+    return pairs
+
+
+def fcgi_record(kind, req, content):
+    return struct.pack(">BBHHBB", 1, kind, req, len(content), 0, 0) + content
+
+
+def fastcgi_upstream(rec):
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            params, req = b"", 1
+            while True:
+                _, kind, req, n, pad, _ = struct.unpack(
+                    ">BBHHBB", read_exact(self.request, 8))
+                content = read_exact(self.request, n + pad)[:n]
+                if kind == 4 and n:
+                    params += content
+                if kind == 5 and n == 0:
+                    break
+            rec.add(fcgi_pairs(params))
+            out = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nok"
+            self.request.sendall(
+                fcgi_record(6, req, out) + fcgi_record(6, req, b"")
+                + fcgi_record(3, req, b"\0" * 8))
+
+    return socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+
+
+def scgi_upstream(rec):
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            digits = b""
+            while not digits.endswith(b":"):
+                digits += read_exact(self.request, 1)
+            block = read_exact(self.request, int(digits[:-1]) + 1)[:-1]
+            items = block.split(b"\0")[:-1]
+            rec.add([(items[i].decode(), items[i + 1].decode())
+                     for i in range(0, len(items), 2)])
+            self.request.sendall(b"Status: 200 OK\r\nContent-Type: "
+                                 b"text/plain\r\n\r\nok")
+
+    return socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+
+
+def uwsgi_upstream(rec):
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            _, size, _ = struct.unpack("<BHB", read_exact(self.request, 4))
+            data, pairs, i = read_exact(self.request, size), [], 0
+            while i < size:
+                n = struct.unpack("<H", data[i:i + 2])[0]
+                key = data[i + 2:i + 2 + n].decode()
+                i += 2 + n
+                n = struct.unpack("<H", data[i:i + 2])[0]
+                pairs.append((key, data[i + 2:i + 2 + n].decode()))
+                i += 2 + n
+            rec.add(pairs)
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                 b"Connection: close\r\n\r\nok")
+
+    return socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+
+
+# ---------------------------------------------------------------------------
+# The world.
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def policy_json():
+    def pcrs(values):
+        return {str(i): v.hex() for i, v in values.items()}
+    return json.dumps({
+        "allow": [
+            {"name": "payments-v42", "pcrs": pcrs(GOOD)},
+            {"name": "payments-v43", "pcrs": pcrs(V43),
+             "expect_every": "2s"},
+            {"name": ODD_NAME, "pcrs": pcrs(ODD)},
+        ],
+        "deny": [{"name": "payments-v41-cve",
+                  "pcrs": {"0": DENIED_PCR0.hex()}}],
+    })
+
+
+class World:
+    pass
+
+
+LOCATIONS = """
+        location / { return 200 "status=$nitro_attest_status\\n"; }
+        location /proxy/ {
+            nitro_attest_upstream_headers on;
+            proxy_pass http://127.0.0.1:%(http)d;
+        }
+        location /plain/ { proxy_pass http://127.0.0.1:%(http)d; }
+        location /plain-fastcgi/ { fastcgi_pass 127.0.0.1:%(fastcgi)d; }
+        location /fastcgi/ {
+            nitro_attest_upstream_headers on;
+            fastcgi_pass 127.0.0.1:%(fastcgi)d;
+        }
+        location /scgi/ {
+            nitro_attest_upstream_headers on;
+            scgi_pass 127.0.0.1:%(scgi)d;
+        }
+        location /uwsgi/ {
+            nitro_attest_upstream_headers on;
+            uwsgi_pass 127.0.0.1:%(uwsgi)d;
+        }
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pki, other_pki):
+    w = World()
+    d = str(tmp_path_factory.mktemp("nginx-telemetry"))
+    w.dir = d
+    w.pki = pki
+    write(os.path.join(d, "policy.json"), policy_json())
+
+    w.good = attested(d, "good", pki, pcrs={**forge.default_pcrs()})
+    w.v43 = attested(d, "v43", pki, pcrs={**forge.default_pcrs(), **V43})
+    w.pcr_mismatch = attested(d, "pcr_mismatch", pki,
+                              pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
+    w.bad_signature = attested(d, "bad_signature", pki,
+                               tamper_signature=True)
+    w.denied = attested(d, "denied", pki,
+                        pcrs={**forge.default_pcrs(), 0: DENIED_PCR0})
+    w.untrusted = attested(d, "untrusted", other_pki)
+
+    w.rec = {k: Recorder() for k in ("http", "fastcgi", "scgi", "uwsgi")}
+    servers = {"http": http_upstream(w.rec["http"]),
+               "fastcgi": fastcgi_upstream(w.rec["fastcgi"]),
+               "scgi": scgi_upstream(w.rec["scgi"]),
+               "uwsgi": uwsgi_upstream(w.rec["uwsgi"])}
+    for s in servers.values():
+        s.daemon_threads = True
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    ports = {k: s.server_address[1] for k, s in servers.items()}
+
+    w.syslog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    w.syslog.bind(("127.0.0.1", 0))
+    w.syslog.settimeout(2)
+
+    locations = LOCATIONS % ports
+    body = """
+    nitro_attest_policy %(d)s/policy.json;
+    nitro_attest_trusted_root %(root)s;
+    nitro_attest_event_log @prefix@/logs/events.log;
+    nitro_attest_event_log syslog:server=127.0.0.1:%(syslog)d,tag=nitro;
+    log_format attest escape=none '$nitro_attest_json';
+    underscores_in_headers on;
+
+    server {
+        listen 127.0.0.1:@port0@ ssl default_server;
+        server_name optional.test;
+        nitro_attest optional;
+        access_log @prefix@/logs/attest.log attest;
+        %(locations)s
+    }
+
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name on.test;
+        nitro_attest on;
+        access_log @prefix@/logs/attest.log attest;
+        %(locations)s
+    }
+
+    server {
+        listen 127.0.0.1:@port1@;
+        location = %(status)s { nitro_attest_status; }
+    }
+
+    server {
+        listen 127.0.0.1:@port2@ ssl;
+        server_name quiet.test;
+        nitro_attest on;
+        nitro_attest_event_log off;
+        location / { return 200 "quiet"; }
+    }
+    """ % dict(d=d, root=pki.root_pem, syslog=w.syslog.getsockname()[1],
+               locations=locations, status=STATUS)
+    w.nginx = nginx.Nginx(body, ports=3).start()
+    w.port = w.nginx.ports
+    w.events_path = os.path.join(w.nginx.prefix, "logs", "events.log")
+    w.attest_path = os.path.join(w.nginx.prefix, "logs", "attest.log")
+    yield w
+    w.nginx.stop()
+    for s in servers.values():
+        s.shutdown()
+        s.server_close()
+    w.syslog.close()
+
+
+# ---------------------------------------------------------------------------
+# Helpers.
+
+def handshake(w, client, host="on.test", port=0, version=None,
+              session=None, path="/", headers=()):
+    """One request on a fresh connection: (response or None when the
+    handshake was refused, session)."""
+    ctx = client.ctx(version) if client else nginx.client_context(
+        version=version)
+    try:
+        conn = nginx.Connection(w.port[port], ctx, host, session)
+    except (ssl.SSLError, ConnectionError):
+        return None, None
+    try:
+        extra = "".join("%s: %s\r\n" % h for h in headers)
+        resp = conn.request_raw(("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+                                 % (path, host, extra)).encode())
+        conn.sock.settimeout(0.2)
+        try:
+            conn.sock.recv(1)          # TLS 1.3 tickets arrive late
+        except (socket.timeout, ssl.SSLError, OSError):
+            pass
+        return resp, conn.session
+    except (ssl.SSLError, ConnectionError):
+        return None, None
+    finally:
+        conn.close()
+
+
+def status(w, accept=None, query=""):
+    req = urllib.request.Request(
+        "http://127.0.0.1:%d%s%s" % (w.port[1], STATUS, query))
+    if accept:
+        req.add_header("Accept", accept)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.headers.get("Content-Type"), r.read().decode()
+
+
+def metrics(w):
+    ctype, body = status(w)
+    assert ctype == "application/json"
+    return json.loads(body)
+
+
+class LogTail:
+    """Lines appended to a file since the tail was made."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def lines(self):
+        with open(self.path) as f:
+            f.seek(self.offset)
+            return f.read().splitlines()
+
+    def events(self):
+        out = []
+        for line in self.lines():
+            event = json.loads(line)
+            assert list(event) == EVENT_KEYS, line
+            out.append(event)
+        return out
+
+
+def drain_syslog(w):
+    w.syslog.settimeout(0.05)
+    try:
+        while True:
+            w.syslog.recv(65536)
+    except socket.timeout:
+        pass
+    finally:
+        w.syslog.settimeout(2)
+
+
+def syslog_messages(w, n):
+    out = []
+    for _ in range(n):
+        out.append(w.syslog.recv(65536).decode())
+    return out
+
+
+def delta(after, before):
+    """after - before, recursively over the numbers of a metrics dict."""
+    if isinstance(after, dict):
+        return {k: delta(after[k], before.get(k) if before else None)
+                for k in after}
+    if isinstance(after, bool) or not isinstance(after, int):
+        return after
+    return after - (before or 0)
+
+
+# ---------------------------------------------------------------------------
+# A strict parser of the Prometheus text exposition format 0.0.4.
+
+NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+FLOAT = re.compile(r"[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?"
+                   r"|Inf|NaN)\Z")
+TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+
+
+class ExpositionError(AssertionError):
+    pass
+
+
+def parse_labels(text, i):
+    """{name="value",...} at text[i] -> (labels, index after '}')."""
+    assert text[i] == "{"
+    i += 1
+    labels = {}
+    while True:
+        if text[i] == "}":
+            return labels, i + 1
+        m = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*").match(text, i)
+        if not m:
+            raise ExpositionError("bad label name at %r" % text[i:])
+        name = m.group(0)
+        if name.startswith("__") or name in labels:
+            raise ExpositionError("reserved or repeated label %r" % name)
+        i = m.end()
+        if text[i:i + 2] != '="':
+            raise ExpositionError("expected =\" after %r" % name)
+        i += 2
+        value = []
+        while True:
+            if i >= len(text):
+                raise ExpositionError("unterminated label value")
+            c = text[i]
+            if c == "\\":
+                nxt = text[i + 1:i + 2]
+                if nxt not in ("\\", '"', "n"):
+                    raise ExpositionError("bad escape \\%s" % nxt)
+                value.append("\n" if nxt == "n" else nxt)
+                i += 2
+            elif c == '"':
+                i += 1
+                break
+            elif c == "\n":
+                raise ExpositionError("raw newline in a label value")
+            else:
+                value.append(c)
+                i += 1
+        labels[name] = "".join(value)
+        if text[i] == ",":
+            i += 1
+        elif text[i] != "}":
+            raise ExpositionError("expected , or } at %r" % text[i:])
+
+
+def parse_float(token):
+    if not FLOAT.match(token):
+        raise ExpositionError("bad value %r" % token)
+    return float(token.replace("Inf", "inf").replace("NaN", "nan"))
+
+
+def parse_exposition(text):
+    """{family: {"type", "help", "samples": {(name, labels): value}}}."""
+    if text and not text.endswith("\n"):
+        raise ExpositionError("the last line must end with a newline")
+    families, order, current = {}, [], None
+
+    def family(name):
+        if name not in families:
+            families[name] = {"type": None, "help": None, "samples": {}}
+            order.append(name)
+        return families[name]
+
+    for line in text.split("\n")[:-1]:
+        if line.strip() == "":
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 2 and parts[1] in ("HELP", "TYPE"):
+                if len(parts) < 3 or not NAME.match(parts[2]):
+                    raise ExpositionError("bad metadata line %r" % line)
+                f = family(parts[2])
+                if f["samples"]:
+                    raise ExpositionError("%s after samples" % parts[1])
+                if parts[1] == "TYPE":
+                    if f["type"] or len(parts) != 4 \
+                            or parts[3] not in TYPES:
+                        raise ExpositionError("bad TYPE %r" % line)
+                    f["type"] = parts[3]
+                else:
+                    if f["help"] is not None:
+                        raise ExpositionError("second HELP %r" % line)
+                    doc = parts[3] if len(parts) == 4 else ""
+                    if not re.fullmatch(r"([^\\]|\\[\\n])*", doc):
+                        raise ExpositionError("bad HELP escape %r" % line)
+                    f["help"] = doc
+                current = parts[2]
+            continue
+        m = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*").match(line)
+        if not m:
+            raise ExpositionError("bad sample line %r" % line)
+        name, i = m.group(0), m.end()
+        labels = {}
+        if i < len(line) and line[i] == "{":
+            labels, i = parse_labels(line, i)
+        rest = line[i:]
+        if not rest.startswith((" ", "\t")):
+            raise ExpositionError("no blank before the value in %r" % line)
+        tokens = rest.split()
+        if len(tokens) not in (1, 2):
+            raise ExpositionError("bad value/timestamp in %r" % line)
+        value = parse_float(tokens[0])
+        if len(tokens) == 2 and not re.match(r"-?\d+\Z", tokens[1]):
+            raise ExpositionError("bad timestamp in %r" % line)
+        base = name
+        for suffix in ("_sum", "_count", "_bucket"):
+            if name.endswith(suffix) and name[:-len(suffix)] in families \
+                    and families[name[:-len(suffix)]]["type"] in (
+                        "histogram", "summary"):
+                base = name[:-len(suffix)]
+        if base != current and base in families and families[base][
+                "samples"]:
+            raise ExpositionError("samples of %s are not together" % base)
+        f = family(base)
+        if f["type"] == "counter" and (value < 0 or math.isnan(value)):
+            raise ExpositionError("negative counter in %r" % line)
+        key = (name, tuple(sorted(labels.items())))
+        if key in f["samples"]:
+            raise ExpositionError("duplicate sample %r" % line)
+        f["samples"][key] = value
+        current = base
+    return families
+
+
+def sample(families, name, **labels):
+    key = (name, tuple(sorted(labels.items())))
+    return families[name]["samples"].get(key)
+
+
+def test_strict_parser_rejects_what_the_format_forbids():
+    good = ('# HELP a_total A \\\\ b\\n.\n# TYPE a_total counter\n'
+            'a_total{x="q\\"\\\\\\n"} 1\n')
+    fam = parse_exposition(good)
+    assert sample(fam, "a_total", x='q"\\\n') == 1
+    for bad in ['a{x="\\t"} 1\n', 'a{x="1"} 1', 'a{x="1} 1\n',
+                'a{x=1} 1\n', 'a 1x\n', '# HELP a b\\c\na 1\n',
+                '1a 1\n', 'a{__x="1"} 1\n',
+                '# TYPE a counter\n# TYPE a counter\na 1\n',
+                'a 1\n# TYPE a counter\n', 'a 1\nb 1\na{x="1"} 2\n',
+                'a 1\na 2\n', '# TYPE a countr\na 1\n',
+                '# TYPE a counter\na -1\n', 'a{x="1" y="2"} 1\n']:
+        with pytest.raises(ExpositionError):
+            parse_exposition(bad)
+
+
+# ---------------------------------------------------------------------------
+# Counters.
+
+def test_metrics_count_the_handshakes_made_by_reason_and_policy(world):
+    w = world
+    before = metrics(w)
+    for _ in range(3):
+        resp, _ = handshake(w, w.good, "on.test")
+        assert resp.status == 200
+    resp, _ = handshake(w, w.v43, "optional.test")
+    assert resp.text == "status=SUCCESS\n"
+    for _ in range(2):
+        resp, _ = handshake(w, w.pcr_mismatch, "optional.test")
+        assert resp.text == "status=FAILED:pcr_mismatch\n"
+    for version in ("1.2", "1.3"):
+        assert handshake(w, w.bad_signature, "on.test",
+                         version=version)[0] is None
+        assert handshake(w, None, "on.test", version=version)[0] is None
+    assert handshake(w, w.denied, "on.test")[0] is None
+    assert handshake(w, w.untrusted, "quiet.test", port=2)[0] is None
+    # no certificate on a report-only server: NONE, not a verification
+    resp, _ = handshake(w, None, "optional.test")
+    assert resp.text == "status=NONE\n"
+    # a resumed session is not a verification either
+    resp, session = handshake(w, w.good, "optional.test", version="1.3")
+    again, _ = handshake(w, w.good, "optional.test", version="1.3",
+                         session=session)
+    assert again.status == 200
+
+    d = delta(metrics(w), before)
+    assert d["handshakes"] == {"verified": 5, "failed": 8}
+    assert d["failures"] == {r: {"pcr_mismatch": 2, "bad_signature": 2,
+                                 "no_certificate": 2, "denied": 1,
+                                 "untrusted_root": 1}.get(r, 0)
+                             for r in REASONS}
+    assert d["policies"]["payments-v42"]["matches"] == 4
+    assert d["policies"]["payments-v43"]["matches"] == 1
+    assert d["policies"][ODD_NAME]["matches"] == 0
+    assert d["cache"] == {"hit": 0, "miss": 0}
+    assert list(d) [:4] == ["handshakes", "failures", "policies", "cache"]
+    assert set(d["policies"]) == {"payments-v42", "payments-v43", ODD_NAME}
+    now = time.time()
+    last = metrics(w)["policies"]["payments-v42"]["last_success"]
+    assert isinstance(last, int) and now - 10 <= last <= now + 1
+
+
+def test_prometheus_text_parses_strictly_and_matches_json(world):
+    w = world
+    handshake(w, w.good, "on.test")
+    ctype, text = status(w, query="?format=prometheus")
+    assert ctype == "text/plain; version=0.0.4; charset=utf-8"
+    js = metrics(w)
+    fam = parse_exposition(text)
+    for name in ("nitro_attest_handshakes_total",
+                 "nitro_attest_failures_total",
+                 "nitro_attest_policy_matches_total",
+                 "nitro_attest_cache_total"):
+        assert fam[name]["type"] == "counter" and fam[name]["help"]
+    for name in ("nitro_attest_policy_last_success_seconds",
+                 "nitro_attest_policy_silent"):
+        assert fam[name]["type"] == "gauge" and fam[name]["help"]
+    for result in ("verified", "failed"):
+        assert sample(fam, "nitro_attest_handshakes_total",
+                      result=result) == js["handshakes"][result]
+    for reason in REASONS:
+        assert sample(fam, "nitro_attest_failures_total",
+                      reason=reason) == js["failures"][reason]
+    for result in ("hit", "miss"):
+        assert sample(fam, "nitro_attest_cache_total",
+                      result=result) == js["cache"][result]
+    for name, p in js["policies"].items():
+        assert sample(fam, "nitro_attest_policy_matches_total",
+                      policy=name) == p["matches"]
+        assert sample(fam, "nitro_attest_policy_silent",
+                      policy=name) == int(p["silent"])
+        assert sample(fam, "nitro_attest_policy_last_success_seconds",
+                      policy=name) == p["last_success"]
+    # the name with a quote and a backslash went through escaping
+    assert 'policy="odd \\"set\\" \\\\ name"' in text
+    # content negotiation
+    assert status(w, accept="text/plain")[0].startswith("text/plain")
+    assert status(w, accept="text/plain;version=0.0.4;q=0.5,*/*;q=0.1")[
+        0].startswith("text/plain")
+    assert status(w, accept="application/json, text/plain")[0] \
+        == "application/json"
+    assert status(w, accept="*/*")[0] == "application/json"
+    assert status(w, accept="text/plain", query="?format=json")[0] \
+        == "application/json"
+
+
+def test_silent_flag_flips_with_expect_every_and_clears_on_success(world):
+    w = world
+
+    def silent():
+        return metrics(w)["policies"]["payments-v43"]["silent"]
+
+    def wait_silent(limit=4.0):
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            if silent():
+                return True
+            time.sleep(0.1)
+        return False
+
+    assert wait_silent(), "expect_every 2s passed: the set must be silent"
+    assert metrics(w)["policies"]["payments-v43"]["expect_every"] == 2
+    resp, _ = handshake(w, w.v43, "on.test")
+    assert resp.status == 200
+    assert silent() is False
+    start = time.time()
+    assert wait_silent()
+    assert time.time() - start >= 1.5
+    # a set without expect_every is never silent
+    p = metrics(w)["policies"]
+    assert p[ODD_NAME]["silent"] is False and p[ODD_NAME]["last_success"] \
+        is None and p[ODD_NAME]["expect_every"] is None
+
+
+# ---------------------------------------------------------------------------
+# The event log.
+
+def test_event_log_has_one_line_per_full_verification(world):
+    w = world
+    events, access = LogTail(w.events_path), LogTail(w.attest_path)
+    drain_syslog(w)
+    resp, _ = handshake(w, w.good, "on.test")
+    assert resp.status == 200
+    resp, _ = handshake(w, w.pcr_mismatch, "optional.test")
+    assert resp.status == 200
+    assert handshake(w, w.bad_signature, "on.test", version="1.3")[0] is None
+    assert handshake(w, None, "on.test", version="1.2")[0] is None
+    assert handshake(w, w.untrusted, "quiet.test", port=2)[0] is None
+    resp, _ = handshake(w, None, "optional.test")
+    assert resp.status == 200
+
+    ev = events.events()
+    assert [(e["status"], e["reason"], e["severity"]) for e in ev] == [
+        ("SUCCESS", None, "INFO"),
+        ("FAILED", "pcr_mismatch", "CRITICAL"),
+        ("FAILED", "bad_signature", "CRITICAL"),
+        ("FAILED", "no_certificate", "WARNING")]
+    assert ev[0]["cert_sha256"] == w.good.sha256
+    assert ev[0]["policy"] == "payments-v42" and ev[0]["pcrs"]["0"] \
+        == GOOD[0].hex()
+    assert ev[2]["cert_sha256"] == w.bad_signature.sha256
+    assert ev[3]["cert_sha256"] is None and ev[3]["module_id"] is None
+    assert all(e["resumed"] is False and e["cache"] == "off" for e in ev)
+    # the served requests logged $nitro_attest_json: the very same lines
+    served = access.lines()
+    assert served[:2] == events.lines()[:2]
+    assert json.loads(served[2])["status"] == "NONE"
+
+
+def test_refused_handshakes_are_logged_once_each_with_reason(world):
+    w = world
+    events = LogTail(w.events_path)
+    cases = [(w.bad_signature, "bad_signature", "CRITICAL"),
+             (w.denied, "denied", "CRITICAL"),
+             (w.untrusted, "untrusted_root", "CRITICAL"),
+             (None, "no_certificate", "WARNING")]
+    for version in ("1.2", "1.3"):
+        for client, _, _ in cases:
+            assert handshake(w, client, "on.test", version=version)[0] \
+                is None
+    got = [(e["reason"], e["severity"]) for e in events.events()]
+    assert got == [(r, s) for r, s in
+                   [(r, s) for _, r, s in cases] * 2]
+
+
+def test_resumed_sessions_are_marked_and_not_logged_again(world):
+    w = world
+    for version in ("1.2", "1.3"):
+        events, access = LogTail(w.events_path), LogTail(w.attest_path)
+        before = metrics(w)
+        resp, session = handshake(w, w.good, "on.test", version=version)
+        again, _ = handshake(w, w.good, "on.test", version=version,
+                             session=session)
+        assert resp.status == 200 and again.status == 200
+        assert len(events.lines()) == 1, version
+        first, second = [json.loads(line) for line in access.lines()]
+        assert first["resumed"] is False and second["resumed"] is True
+        assert first["doc_sha384"] == second["doc_sha384"]
+        d = delta(metrics(w), before)
+        assert d["handshakes"] == {"verified": 1, "failed": 0}
+
+
+def test_syslog_destination_gets_each_event_with_its_severity(world):
+    w = world
+    drain_syslog(w)
+    handshake(w, w.good, "on.test")
+    handshake(w, w.pcr_mismatch, "optional.test")
+    handshake(w, None, "on.test")
+    msgs = syslog_messages(w, 3)
+    # <PRI>: facility local7 (23) * 8 + info 6 / crit 2 / warning 4
+    expected = [(190, "SUCCESS"), (186, "pcr_mismatch"),
+                (188, "no_certificate")]
+    for msg, (pri, what) in zip(msgs, expected):
+        m = re.match(r"<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ nitro: (.*)\Z",
+                     msg, re.S)
+        assert m, msg
+        assert int(m.group(1)) == pri
+        event = json.loads(m.group(2))
+        assert what in (event["status"], event["reason"])
+
+
+def test_event_log_is_reopened_on_usr1(world):
+    w = world
+    old = w.events_path + ".1"
+    os.rename(w.events_path, old)
+    os.kill(w.nginx.master_pid(), signal.SIGUSR1)
+    deadline = time.time() + 5
+    while not os.path.exists(w.events_path) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)                    # the worker reopens after the master
+    size = os.path.getsize(old)
+    resp, _ = handshake(w, w.good, "on.test")
+    assert resp.status == 200
+    with open(w.events_path) as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["status"] == "SUCCESS"
+    assert os.path.getsize(old) == size
+
+
+# ---------------------------------------------------------------------------
+# Upstream headers: the client's never get through, the verified ones do.
+
+SPOOF = [("X-Nitro-Attest-Status", "SUCCESS"),
+         ("x-nitro-attest-pcr0", "00" * 48),
+         ("X-NITRO-ATTEST-POLICY", "evil-1"),
+         ("X-Nitro-Attest-Policy", "evil-2"),
+         ("X_Nitro_Attest_Module_Id", "evil-3"),
+         ("X-Nitro-Attest-Pcr8", "evil-4"),
+         ("x-nitro_attest-cert-sha256", "evil-5"),
+         ("X-Nitro-Attestation", "kept"),
+         ("X-Other", "kept")]
+
+
+def verified_headers(client):
+    doc = forge.default_pcrs()
+    out = {"x-nitro-attest-status": "SUCCESS",
+           "x-nitro-attest-policy": "payments-v42",
+           "x-nitro-attest-module-id": forge.DEFAULT_MODULE_ID,
+           "x-nitro-attest-cert-sha256": client.sha256}
+    out.update({"x-nitro-attest-pcr%d" % i: v.hex()
+                for i, v in doc.items()})
+    return out
+
+
+def normalized(pairs, params):
+    """Header (name, value) pairs as lowercase dashed names; for CGI-like
+    params only the HTTP_* ones."""
+    out = []
+    for name, value in pairs:
+        if params:
+            if not name.startswith("HTTP_"):
+                continue
+            name = name[5:]
+        out.append((name.lower().replace("_", "-"), value))
+    return out
+
+
+def attest_pairs(pairs):
+    return [(n, v) for n, v in pairs if n.startswith("x-nitro-attest-")]
+
+
+@pytest.mark.parametrize("kind", ["http", "fastcgi", "scgi", "uwsgi"])
+def test_spoofed_headers_never_reach_the_upstream(world, kind):
+    w = world
+    path = "/proxy/x" if kind == "http" else "/%s/x" % kind
+    resp, _ = handshake(w, w.good, "on.test", path=path, headers=SPOOF)
+    assert resp.status == 200, resp
+    got = normalized(w.rec[kind].last(), kind != "http")
+    ours = attest_pairs(got)
+    names = [n for n, _ in ours]
+    assert len(names) == len(set(names)), ours     # each exactly once
+    values = dict(ours)
+    ts = int(values.pop("x-nitro-attest-timestamp"))
+    assert abs(ts - forge.now_ms()) < 600 * 1000
+    assert values == verified_headers(w.good)
+    assert not any(v.startswith("evil") for _, v in got)
+    assert ("x-nitro-attestation", "kept") in got
+    assert ("x-other", "kept") in got
+
+
+def test_failed_verdict_sends_only_its_status(world):
+    w = world
+    resp, _ = handshake(w, w.pcr_mismatch, "optional.test",
+                        path="/fastcgi/x", headers=SPOOF)
+    assert resp.status == 200
+    got = attest_pairs(normalized(w.rec["fastcgi"].last(), True))
+    assert got == [("x-nitro-attest-status", "FAILED:pcr_mismatch")]
+    resp, _ = handshake(w, None, "optional.test", path="/proxy/x",
+                        headers=SPOOF)
+    got = attest_pairs(normalized(w.rec["http"].last(), False))
+    assert got == [("x-nitro-attest-status", "NONE")]
+
+
+def test_without_the_directive_client_headers_pass_unchanged(world):
+    # the control: the recording upstream does see what a client sends
+    w = world
+    resp, _ = handshake(w, w.good, "on.test", path="/plain/x",
+                        headers=SPOOF[:2])
+    assert resp.status == 200
+    got = attest_pairs(normalized(w.rec["http"].last(), False))
+    assert got == [("x-nitro-attest-status", "SUCCESS"),
+                   ("x-nitro-attest-pcr0", "00" * 48)]
+    # and an underscore spelling becomes the very same FastCGI parameter
+    resp, _ = handshake(w, w.good, "on.test", path="/plain-fastcgi/x",
+                        headers=[("X_Nitro_Attest_Status", "SUCCESS")])
+    assert resp.status == 200
+    assert ("HTTP_X_NITRO_ATTEST_STATUS", "SUCCESS") \
+        in w.rec["fastcgi"].last()
+
+
+# ---------------------------------------------------------------------------
+# Reload: counters and silence are kept.
+
+def test_counters_survive_reload(world):
+    w = world
+    handshake(w, w.good, "on.test")
+    assert handshake(w, w.bad_signature, "on.test")[0] is None
+    before = metrics(w)
+    w.nginx.reload()
+    after = metrics(w)
+    assert after["handshakes"] == before["handshakes"]
+    assert after["failures"] == before["failures"]
+    for name, p in before["policies"].items():
+        assert after["policies"][name]["matches"] == p["matches"]
+        assert after["policies"][name]["last_success"] == p["last_success"]
+    # a set silent before the reload is still silent (its clock was kept)
+    assert after["policies"]["payments-v43"]["silent"] \
+        == before["policies"]["payments-v43"]["silent"]
+    resp, _ = handshake(w, w.good, "on.test")
+    assert resp.status == 200
+    d = delta(metrics(w), after)
+    assert d["handshakes"] == {"verified": 1, "failed": 0}
+
+
+# ---------------------------------------------------------------------------
+# conf-examples/siem/: the layout runs, the alert rules catch their cases.
+
+SIEM = os.path.join(nginx.REPO, "conf-examples", "siem")
+
+
+def rule_matches(rule, event):
+    for field, want in rule["match"].items():
+        values = want if isinstance(want, list) else [want]
+        if event.get(field) not in values:
+            return False
+    return True
+
+
+def test_siem_alert_rules_fire_on_their_scenarios(world):
+    w = world
+    with open(os.path.join(SIEM, "alerts.json")) as f:
+        rules = json.load(f)
+    rogue = attested(w.dir, "rogue", w.pki,
+                     public_key=forge.spki_der(forge.new_key()))
+    debug = attested(w.dir, "debug", w.pki, pcrs=forge.debug_pcrs())
+    events = LogTail(w.events_path)
+    for client in (w.good, w.pcr_mismatch, w.denied, w.bad_signature,
+                   w.untrusted, rogue, debug):
+        resp, _ = handshake(w, client, "optional.test")
+        assert resp.status == 200
+    ev = events.events()
+    assert len(ev) == 7
+    expected = {
+        "enclave_doppelganger": {"pcr_mismatch"},
+        "enclave_trusted_rogue": {"binding_mismatch"},
+        "enclave_denied_build": {"denied"},
+        "enclave_debug_mode": {"debug_enclave"},
+        "attestation_forgery": {"bad_signature", "untrusted_root"},
+        "attestation_failure_spike": {"pcr_mismatch", "denied",
+                                      "bad_signature", "untrusted_root",
+                                      "binding_mismatch", "debug_enclave"},
+    }
+    assert {r["name"] for r in rules["event_rules"]} == set(expected)
+    for rule in rules["event_rules"]:
+        got = {e["reason"] for e in ev if rule_matches(rule, e)}
+        assert got == expected[rule["name"]], rule["name"]
+    # the doppelganger carried a valid chain: its measurements are there
+    dopp = [e for e in ev if e["reason"] == "pcr_mismatch"][0]
+    assert dopp["module_id"] and dopp["pcrs"]["0"] == OTHER_PCR0.hex()
+    # metric rules name only metrics the endpoint exports
+    fam = parse_exposition(status(w, query="?format=prometheus")[1])
+    for rule in rules["metric_rules"]:
+        names = set(re.findall(r"nitro_attest_[a-z_]+", rule["promql"]))
+        assert names and names <= set(fam), rule["name"]
+
+
+def test_siem_example_writes_parsable_access_and_event_lines(world,
+                                                             tmp_path):
+    from test_nginx_config import example_text
+    w = world
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(2)
+    text = example_text(os.path.join(SIEM, "nginx.conf"),
+                        os.path.join(w.dir, "policy.json"), w.pki.root_pem)
+    text = text.replace("127.0.0.1:9145", "127.0.0.1:@port2@")
+    text = text.replace("127.0.0.1:514", "127.0.0.1:%d"
+                        % udp.getsockname()[1])
+    n = nginx.Nginx(text, ports=3, raw=True)
+    try:
+        with n:
+            ctx = w.good.ctx()
+            resp, conn = nginx.get(n.ports[0], ctx,
+                                   "enclave-api.example.com")
+            conn.close()
+            assert resp.status == 200
+            assert resp.text == "saw SUCCESS payments-v42\n"
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                nginx.get(n.ports[0], nginx.client_context(),
+                          "enclave-api.example.com")
+            with urllib.request.urlopen(
+                    "http://127.0.0.1:%d%s" % (n.ports[2], STATUS),
+                    timeout=5) as r:
+                figures = json.loads(r.read())
+            syslog = [udp.recv(65536).decode() for _ in range(2)]
+            logs = os.path.join(n.prefix, "logs")
+            with open(os.path.join(logs, "nitro-access.json")) as f:
+                access = [json.loads(x) for x in f.read().splitlines()]
+            with open(os.path.join(logs, "nitro-events.json")) as f:
+                events = [json.loads(x) for x in f.read().splitlines()]
+    finally:
+        udp.close()
+    assert figures["handshakes"] == {"verified": 1, "failed": 1}
+    assert len(access) == 1 and access[0]["status"] == 200
+    assert access[0]["log_type"] == "http_access"
+    assert access[0]["attestation"] == events[0]
+    assert [e["reason"] for e in events] == [None, "no_certificate"]
+    assert "nitro_attest: " in syslog[0] and "no_certificate" in syslog[1]
