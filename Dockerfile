@@ -44,6 +44,6 @@ EXPOSE 443
 STOPSIGNAL SIGQUIT
 
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
-    CMD curl -fsS -o /dev/null http://127.0.0.1:8404/nitro-attest/status || exit 1
+    CMD curl -fsS -o /dev/null http://127.0.0.1:9145/nitro-attest/status || exit 1
 
 CMD ["nginx", "-g", "daemon off;"]
