@@ -107,6 +107,14 @@ $(DEB): $(DEB_INPUTS)
 bench: deps $(B)/bench_core
 	$(B)/bench_core
 
+# attested handshakes per second with the event log and counters on vs off
+.PHONY: bench-telemetry
+$(B)/telemetry_client: bench/telemetry_client.c
+	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lssl -lcrypto
+
+bench-telemetry: deps all $(B)/telemetry_client
+	$(PYTHON) bench/bench_telemetry.py
+
 # Hardening: libFuzzer targets (fuzz/), the tests under ASan and UBSan,
 # the load and fault test.  FUZZ_SECONDS per fuzz target.
 FUZZ_CC      ?= clang-14

@@ -989,3 +989,54 @@ def test_siem_example_writes_parsable_access_and_event_lines(world,
     assert access[0]["attestation"] == events[0]
     assert [e["reason"] for e in events] == [None, "no_certificate"]
     assert "nitro_attest: " in syslog[0] and "no_certificate" in syslog[1]
+
+
+# ---------------------------------------------------------------------------
+# Configuration errors name the directive and the problem.
+
+@pytest.mark.parametrize("directive,message", [
+    ("nitro_attest_event_log off; nitro_attest_event_log @prefix@/e.log;",
+     '"nitro_attest_event_log off" must be the only'),
+    ("nitro_attest_event_log @prefix@/e.log; nitro_attest_event_log off;",
+     '"nitro_attest_event_log off" must be the only'),
+    ("nitro_attest_event_log @prefix@/$host.log;",
+     'invalid value "@prefix@/$host.log" in "nitro_attest_event_log"'),
+    ("nitro_attest_event_log syslog:facility=local7;",
+     "no syslog server specified"),
+    ("nitro_attest_upstream_headers maybe;",
+     'invalid value "maybe" in "nitro_attest_upstream_headers"'),
+    ("location = /s { nitro_attest_status on; }",
+     'invalid number of arguments in "nitro_attest_status"'),
+    ("location = /s { nitro_attest_status; nitro_attest_status; }",
+     '"nitro_attest_status" directive is duplicate'),
+    ("nitro_attest_status;",
+     '"nitro_attest_status" directive is not allowed here'),
+])
+def test_telemetry_directive_errors(directive, message):
+    n = nginx.Nginx("server { listen 127.0.0.1:@port0@; %s }" % directive)
+    try:
+        p = n.test_config()
+    finally:
+        n.stop()
+    assert p.returncode != 0
+    assert n.subst(message) in p.stdout, p.stdout
+    assert n.conf + ":" in p.stdout
+
+
+def test_telemetry_directives_pass_nginx_t_together(tmp_path):
+    n = nginx.Nginx("""
+    nitro_attest_event_log @prefix@/logs/a.log;
+    nitro_attest_event_log syslog:server=127.0.0.1:5514,tag=x,nohostname;
+    nitro_attest_upstream_headers on;
+    server {
+        listen 127.0.0.1:@port0@;
+        nitro_attest_event_log off;
+        nitro_attest_upstream_headers off;
+        location / { nitro_attest_upstream_headers on; return 204; }
+        location = /s { nitro_attest_status; }
+    }""")
+    try:
+        p = n.test_config()
+    finally:
+        n.stop()
+    assert p.returncode == 0, p.stdout
