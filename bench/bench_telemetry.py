@@ -19,6 +19,7 @@ machine does not distort; the ratio on/off of the latter is the cost.
 """
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,6 +145,7 @@ def main():
     finally:
         for n in servers.values():
             n.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
     on, off = sum(results["on"]), sum(results["off"])
     con = statistics.median(per_cpu["on"])
