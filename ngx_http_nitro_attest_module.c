@@ -72,6 +72,34 @@ typedef struct {
 } ngx_http_nitro_attest_shctx_t;
 
 
+/*
+ * The verdict cache ("nitro_attest_cache zone="): successful verdicts in a
+ * shared zone, found by SHA-256(configuration digest, certificate
+ * digest), kept until the earliest of the document's max age and the
+ * chain's notAfter, the least recently used evicted when the zone is full.
+ */
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     lru;           /* most recent first */
+} ngx_http_nitro_attest_cache_sh_t;
+
+
+typedef struct {
+    ngx_http_nitro_attest_cache_sh_t  *sh;
+    ngx_slab_pool_t                   *shpool;
+} ngx_http_nitro_attest_cache_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t               node;          /* key: key's head */
+    ngx_queue_t                     queue;
+    int64_t                         expires;       /* ms */
+    u_char                          key[SHA256_DIGEST_LENGTH];
+    nitro_attest_verdict_t          verdict;       /* used prefix only */
+} ngx_http_nitro_attest_cache_node_t;
+
+
 /* an allow-set name of this configuration and its counters */
 typedef struct {
     ngx_str_t                       name;
@@ -91,6 +119,7 @@ typedef struct {
     ngx_flag_t                      headers;   /* upstream headers are on */
     ngx_shm_zone_t                 *shm_zone;
     ngx_http_nitro_attest_shctx_t  *sh;
+    ngx_uint_t                      chain_cache;   /* bundles per worker */
 } ngx_http_nitro_attest_main_conf_t;
 
 
@@ -103,8 +132,10 @@ typedef struct {
     ngx_uint_t                      binding;
     nitro_attest_extension_t       *extension;
     ngx_array_t                    *event_log;  /* destinations, or NULL */
+    ngx_shm_zone_t                 *cache;      /* verdict cache, or NULL */
 
     nitro_attest_config_t           core;
+    u_char                          digest[SHA256_DIGEST_LENGTH];
     ngx_http_nitro_attest_main_conf_t  *main;
 
     /* random per server and configuration cycle: who attested a session */
@@ -159,8 +190,10 @@ static char *ngx_http_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_nitro_attest_extension(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_nitro_attest_not_yet(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_nitro_attest_chain_cache(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_nitro_attest_event_log(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -172,6 +205,25 @@ static void ngx_http_nitro_attest_free_root(void *data);
 static void ngx_http_nitro_attest_free_extension(void *data);
 
 static int ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
+static nitro_attest_reason_e ngx_http_nitro_attest_verify_cert(
+    ngx_connection_t *c, ngx_http_nitro_attest_srv_conf_t *nascf, X509 *cert,
+    int64_t now, nitro_attest_verdict_t *v);
+static nitro_attest_chain_cache_t *ngx_http_nitro_attest_chains(
+    ngx_connection_t *c, ngx_http_nitro_attest_main_conf_t *namcf);
+static ngx_int_t ngx_http_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_nitro_attest_cache_key(
+    ngx_http_nitro_attest_srv_conf_t *nascf, X509 *cert, u_char *key);
+static ngx_int_t ngx_http_nitro_attest_cache_get(
+    ngx_http_nitro_attest_cache_t *cache, u_char *key, int64_t now,
+    nitro_attest_verdict_t *v);
+static void ngx_http_nitro_attest_cache_put(
+    ngx_http_nitro_attest_cache_t *cache, u_char *key, int64_t expires,
+    nitro_attest_verdict_t *v);
+static ngx_http_nitro_attest_cache_node_t *ngx_http_nitro_attest_cache_find(
+    ngx_http_nitro_attest_cache_t *cache, u_char *key);
+static void ngx_http_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_uint_t ngx_http_nitro_attest_only_critical(
     ngx_http_nitro_attest_srv_conf_t *nascf, X509_STORE_CTX *store);
 static void ngx_http_nitro_attest_save_session(ngx_connection_t *c,
@@ -329,12 +381,17 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       0,
       NULL },
 
-    /* a later issue: "off" is accepted, anything else fails loudly */
-
     { ngx_string("nitro_attest_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_nitro_attest_not_yet,
+      ngx_http_nitro_attest_cache,
+      NGX_HTTP_SRV_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("nitro_attest_chain_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_chain_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -448,6 +505,9 @@ static void  (*ngx_http_nitro_attest_next_info)(const SSL *ssl, int where,
 /* scratch for one verification at a time (a worker runs one handshake) */
 static nitro_attest_verdict_t  ngx_http_nitro_attest_scratch;
 
+/* this worker's chain cache, made on first use */
+static nitro_attest_chain_cache_t  *ngx_http_nitro_attest_chain_cache_p;
+
 
 static ngx_int_t
 ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
@@ -488,6 +548,8 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->shm_zone = NULL;
      *     namcf->sh = NULL;
      */
+
+    namcf->chain_cache = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&namcf->policies, cf->pool, 2,
                        sizeof(ngx_http_nitro_attest_file_t))
@@ -536,6 +598,7 @@ ngx_http_nitro_attest_create_srv_conf(ngx_conf_t *cf)
     nascf->binding = NGX_CONF_UNSET_UINT;
     nascf->extension = NGX_CONF_UNSET_PTR;
     nascf->event_log = NGX_CONF_UNSET_PTR;
+    nascf->cache = NGX_CONF_UNSET_PTR;
     nascf->main = ngx_http_conf_get_module_main_conf(cf,
                                                 ngx_http_nitro_attest_module);
 
@@ -572,6 +635,7 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
                               NITRO_ATTEST_BINDING_PUBLIC_KEY);
     ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
+    ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
 
     if (conf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
         return NGX_CONF_OK;
@@ -622,6 +686,13 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     conf->core.max_age_ms = conf->max_age;
     conf->core.clock_skew_ms = conf->clock_skew;
     conf->core.binding = conf->binding;
+
+    /* a cached verdict is found only under the same configuration */
+    if (nitro_attest_config_digest(&conf->core, conf->digest) != 0) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "nitro_attest: configuration digest failed");
+        return NGX_CONF_ERROR;
+    }
 
     if (RAND_bytes(conf->tag, NGX_HTTP_NITRO_ATTEST_TAG_LEN) != 1) {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0, "RAND_bytes() failed");
@@ -693,6 +764,8 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     namcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_nitro_attest_module);
+
+    ngx_conf_init_uint_value(namcf->chain_cache, 64);
 
     if (ngx_http_nitro_attest_conn_index == -1) {
         ngx_http_nitro_attest_conn_index = SSL_get_ex_new_index(0, NULL, NULL,
@@ -1092,30 +1165,128 @@ ngx_http_nitro_attest_extension(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* nitro_attest_cache zone=NAME:SIZE | off; */
+
 static char *
-ngx_http_nitro_attest_not_yet(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t  *value;
+    ngx_http_nitro_attest_srv_conf_t *nascf = conf;
+
+    u_char                         *p;
+    ssize_t                         size;
+    ngx_str_t                      *value, name, s;
+    ngx_http_nitro_attest_cache_t  *cache;
+
+    if (nascf->cache != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
+        nascf->cache = NULL;
         return NGX_CONF_OK;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V %V\" is not supported yet by this build of "
-                       "the nitro_attest module", &value[0], &value[1]);
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        goto invalid;
+    }
 
+    name.data = value[1].data + 5;
+    p = (u_char *) ngx_strchr(name.data, ':');
+
+    if (p == NULL) {
+        goto invalid;
+    }
+
+    name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR) {
+        goto invalid;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"%V\" is too small, it must "
+                           "be at least %uzk", &name, &value[0],
+                           8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    nascf->cache = ngx_shared_memory_add(cf, &name, size,
+                                         &ngx_http_nitro_attest_module);
+    if (nascf->cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (nascf->cache->data == NULL) {
+        cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_nitro_attest_cache_t));
+        if (cache == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        nascf->cache->init = ngx_http_nitro_attest_init_cache;
+        nascf->cache->data = cache;
+
+    } else if (nascf->cache->init != ngx_http_nitro_attest_init_cache) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used by another directive",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must "
+                       "be \"zone=NAME:SIZE\" or \"off\"",
+                       &value[1], &value[0]);
     return NGX_CONF_ERROR;
 }
 
 
-/*
- * nitro_attest_event_log FILE | syslog:server=ADDR[,...] | off;  It may
- * be given several times in one block, one destination each, like
- * access_log.  Files are opened by the master and reopened on USR1.
- */
+/* nitro_attest_chain_cache NUMBER | off; (CA bundles per worker) */
+
+static char *
+ngx_http_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_main_conf_t *namcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (namcf->chain_cache != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        namcf->chain_cache = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n == NGX_ERROR || n == 0 || n > 65536) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, it must "
+                           "be a number of bundles (1..65536) or \"off\"",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    namcf->chain_cache = n;
+
+    return NGX_CONF_OK;
+}
+
 
 static char *
 ngx_http_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1274,7 +1445,7 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 
     ngx_gettimeofday(&start);
 
-    reason = nitro_attest_verify_cert(&nascf->core, cert, now, v);
+    reason = ngx_http_nitro_attest_verify_cert(c, nascf, cert, now, v);
 
     ngx_gettimeofday(&end);
 
@@ -1341,6 +1512,336 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
 
     return 0;
+}
+
+
+/*
+ * The verdict for cert: from the verdict cache when it holds one for this
+ * configuration and certificate, else verified by the core (with this
+ * worker's chain cache) without any lock held, and remembered on success.
+ */
+
+static nitro_attest_reason_e
+ngx_http_nitro_attest_verify_cert(ngx_connection_t *c,
+    ngx_http_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
+    nitro_attest_verdict_t *v)
+{
+    u_char                          key[SHA256_DIGEST_LENGTH];
+    int64_t                         expires;
+    ngx_int_t                       keyed;
+    nitro_attest_config_t           core;
+    nitro_attest_reason_e           reason;
+    ngx_http_nitro_attest_cache_t  *cache;
+
+    cache = nascf->cache ? nascf->cache->data : NULL;
+    keyed = cache != NULL
+            && ngx_http_nitro_attest_cache_key(nascf, cert, key) == NGX_OK;
+
+    if (keyed && ngx_http_nitro_attest_cache_get(cache, key, now, v) == NGX_OK)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                       "nitro_attest: verdict cache hit");
+        return v->reason;
+    }
+
+    core = nascf->core;
+    core.chain_cache = ngx_http_nitro_attest_chains(c, nascf->main);
+
+    reason = nitro_attest_verify_cert(&core, cert, now, v);
+
+    if (cache == NULL) {
+        return reason;
+    }
+
+    v->cache = NITRO_ATTEST_CACHE_MISS;
+
+    /* failures are never cached */
+    if (keyed && reason == NITRO_ATTEST_OK) {
+        expires = v->timestamp_ms + (int64_t) nascf->max_age;
+        expires = ngx_min(expires, v->not_after_ms);
+
+        if (expires > now) {
+            ngx_http_nitro_attest_cache_put(cache, key, expires, v);
+        }
+    }
+
+    return reason;
+}
+
+
+/* This worker's chain cache, or NULL when it is off or cannot be made. */
+
+static nitro_attest_chain_cache_t *
+ngx_http_nitro_attest_chains(ngx_connection_t *c,
+    ngx_http_nitro_attest_main_conf_t *namcf)
+{
+    static ngx_uint_t  failed;
+
+    if (ngx_http_nitro_attest_chain_cache_p == NULL && namcf->chain_cache
+        && !failed)
+    {
+        ngx_http_nitro_attest_chain_cache_p =
+                             nitro_attest_chain_cache_new(namcf->chain_cache);
+
+        if (ngx_http_nitro_attest_chain_cache_p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "nitro_attest: cannot make the chain cache, "
+                          "verifying every chain in full");
+            failed = 1;
+        }
+    }
+
+    return namcf->chain_cache ? ngx_http_nitro_attest_chain_cache_p : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_nitro_attest_cache_t *ocache = data;
+
+    size_t                          entry, slot;
+    ngx_http_nitro_attest_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        /* entries of an old configuration are simply never found again */
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_alloc(cache->shpool,
+                               sizeof(ngx_http_nitro_attest_cache_sh_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_http_nitro_attest_cache_insert);
+    ngx_queue_init(&cache->sh->lru);
+
+    cache->shpool->log_nomem = 0;
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool,
+                                            sizeof(" in nitro_attest_cache "
+                                                   "zone \"\"")
+                                            + shm_zone->shm.name.len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx,
+                " in nitro_attest_cache zone \"%V\"%Z", &shm_zone->shm.name);
+
+    /*
+     * A verdict with 16 PCRs of 48 bytes and a 40-byte module id, as AWS
+     * sends them; the slab allocator rounds it up to a power of two.
+     */
+    entry = offsetof(ngx_http_nitro_attest_cache_node_t, verdict)
+            + offsetof(nitro_attest_verdict_t, data) + 16 * 48 + 40;
+
+    for (slot = 8; slot < entry; slot <<= 1) { /* void */ }
+
+    ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                  "nitro_attest_cache zone \"%V\": an entry takes %uz bytes "
+                  "(a %uz-byte slab slot), about %uz entries fit in 10 MB",
+                  &shm_zone->shm.name, entry, slot,
+                  (size_t) (10 * 1024 * 1024) / slot);
+
+    return NGX_OK;
+}
+
+
+/* SHA-256 over the configuration digest and the certificate's digest. */
+
+static ngx_int_t
+ngx_http_nitro_attest_cache_key(ngx_http_nitro_attest_srv_conf_t *nascf,
+    X509 *cert, u_char *key)
+{
+    u_char        buf[2 * SHA256_DIGEST_LENGTH];
+    unsigned int  len;
+
+    ngx_memcpy(buf, nascf->digest, SHA256_DIGEST_LENGTH);
+
+    if (X509_digest(cert, EVP_sha256(), buf + SHA256_DIGEST_LENGTH, &len)
+        != 1
+        || SHA256(buf, sizeof(buf), key) == NULL)
+    {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_cache_get(ngx_http_nitro_attest_cache_t *cache,
+    u_char *key, int64_t now, nitro_attest_verdict_t *v)
+{
+    ngx_int_t                            rc;
+    ngx_http_nitro_attest_cache_node_t  *cn;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_http_nitro_attest_cache_find(cache, key);
+
+    if (cn != NULL && cn->expires > now) {
+        ngx_memcpy(v, &cn->verdict, nitro_attest_verdict_size(&cn->verdict));
+
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&cache->sh->lru, &cn->queue);
+        rc = NGX_OK;
+
+    } else if (cn != NULL) {
+        ngx_queue_remove(&cn->queue);
+        ngx_rbtree_delete(&cache->sh->rbtree, &cn->node);
+        ngx_slab_free_locked(cache->shpool, cn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (rc == NGX_OK) {
+        /* as if verified now: the same verdict, today's time and age */
+        v->time_ms = now;
+        v->cache = NITRO_ATTEST_CACHE_HIT;
+        v->flags &= ~NITRO_ATTEST_F_RESUMED;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_nitro_attest_cache_put(ngx_http_nitro_attest_cache_t *cache,
+    u_char *key, int64_t expires, nitro_attest_verdict_t *v)
+{
+    size_t                               size;
+    ngx_queue_t                         *q;
+    ngx_http_nitro_attest_cache_node_t  *cn, *old;
+
+    size = offsetof(ngx_http_nitro_attest_cache_node_t, verdict)
+           + nitro_attest_verdict_size(v);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    /* another worker may have cached it meanwhile */
+    if (ngx_http_nitro_attest_cache_find(cache, key) != NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
+
+    /* full: the least recently used entries make room */
+    while ((cn = ngx_slab_alloc_locked(cache->shpool, size)) == NULL) {
+
+        if (ngx_queue_empty(&cache->sh->lru)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+
+        q = ngx_queue_last(&cache->sh->lru);
+        old = ngx_queue_data(q, ngx_http_nitro_attest_cache_node_t, queue);
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&cache->sh->rbtree, &old->node);
+        ngx_slab_free_locked(cache->shpool, old);
+    }
+
+    ngx_memcpy(cn->key, key, SHA256_DIGEST_LENGTH);
+    ngx_memcpy(&cn->node.key, key, sizeof(ngx_rbtree_key_t));
+    cn->expires = expires;
+    ngx_memcpy(&cn->verdict, v, nitro_attest_verdict_size(v));
+
+    ngx_rbtree_insert(&cache->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&cache->sh->lru, &cn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/* under the zone's lock */
+
+static ngx_http_nitro_attest_cache_node_t *
+ngx_http_nitro_attest_cache_find(ngx_http_nitro_attest_cache_t *cache,
+    u_char *key)
+{
+    ngx_int_t                            rc;
+    ngx_rbtree_key_t                     head;
+    ngx_rbtree_node_t                   *node, *sentinel;
+    ngx_http_nitro_attest_cache_node_t  *cn;
+
+    ngx_memcpy(&head, key, sizeof(ngx_rbtree_key_t));
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (head != node->key) {
+            node = (head < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        cn = (ngx_http_nitro_attest_cache_node_t *) node;
+        rc = ngx_memcmp(key, cn->key, SHA256_DIGEST_LENGTH);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* ordered by the key's head, then by the whole key */
+
+static void
+ngx_http_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                  **p;
+    ngx_http_nitro_attest_cache_node_t  *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            cn = (ngx_http_nitro_attest_cache_node_t *) node;
+            cnt = (ngx_http_nitro_attest_cache_node_t *) temp;
+
+            p = (ngx_memcmp(cn->key, cnt->key, SHA256_DIGEST_LENGTH) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
 }
 
 
@@ -1775,7 +2276,8 @@ ngx_http_nitro_attest_account(ngx_connection_t *c,
 {
     ngx_http_nitro_attest_count(nascf->main, v);
 
-    if (nascf->event_log) {
+    /* a cache hit is counted, and marked where it shows, not re-logged */
+    if (nascf->event_log && v->cache != NITRO_ATTEST_CACHE_HIT) {
         ngx_http_nitro_attest_write_event(c, nascf->event_log, v);
     }
 }

@@ -65,6 +65,49 @@ nitro_attest_config_init(nitro_attest_config_t *cf)
 }
 
 
+int
+nitro_attest_config_digest(const nitro_attest_config_t *cf,
+    uint8_t digest[32])
+{
+    int                 ok, len;
+    int64_t             numbers[4];
+    EVP_MD_CTX         *md;
+    unsigned char      *oid;
+    const ASN1_OBJECT  *obj;
+
+    static const uint8_t  no_policy[SHA256_DIGEST_LENGTH];
+
+    numbers[0] = cf->max_age_ms;
+    numbers[1] = cf->clock_skew_ms;
+    numbers[2] = cf->binding;
+    numbers[3] = (int64_t) (cf->allow_debug ? 1 : 0) << 8
+                 | (cf->extension ? cf->extension->format : 0);
+
+    obj = nitro_attest_extension_oid(cf->extension);
+    oid = NULL;
+    len = obj ? i2d_ASN1_OBJECT(obj, &oid) : -1;
+
+    md = EVP_MD_CTX_new();
+    ok = md != NULL && cf->root != NULL && len > 0
+         && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+         && EVP_DigestUpdate(md, cf->root->fingerprint,
+                             sizeof(cf->root->fingerprint)) == 1
+         && EVP_DigestUpdate(md, cf->policy
+                                 ? nitro_attest_policy_digest(cf->policy)
+                                 : no_policy,
+                             SHA256_DIGEST_LENGTH) == 1
+         && EVP_DigestUpdate(md, oid, (size_t) len) == 1
+         && EVP_DigestUpdate(md, numbers, sizeof(numbers)) == 1
+         && EVP_DigestFinal_ex(md, digest, NULL) == 1;
+
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(oid);
+    ERR_clear_error();
+
+    return ok ? 0 : -1;
+}
+
+
 nitro_attest_reason_e
 nitro_attest_verify_cert(const nitro_attest_config_t *cf, X509 *cert,
     int64_t now_ms, nitro_attest_verdict_t *v)

@@ -202,6 +202,14 @@ int64_t nitro_attest_parse_duration(const char *text);
 
 void nitro_attest_config_init(nitro_attest_config_t *cf);
 
+/*
+ * SHA-256 of everything in cf that a verdict depends on: the root, the
+ * policy's contents, the extension, max age, clock skew, binding and the
+ * debug rule.  A cached verdict is valid only under the same digest.
+ */
+int nitro_attest_config_digest(const nitro_attest_config_t *cf,
+    uint8_t digest[32]);
+
 
 /*
  * Verification.  Each fills *v completely (even on failure) and returns

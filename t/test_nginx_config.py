@@ -149,14 +149,37 @@ def test_bad_value_fails_naming_the_directive(files, directive, message):
     assert conf + ":" in out
 
 
-@pytest.mark.parametrize("directive", [
-    "nitro_attest_cache zone=attest:10m;",
+@pytest.mark.parametrize("directive,message", [
+    ("nitro_attest_cache attest;",
+     'invalid value "attest" in "nitro_attest_cache" directive'),
+    ("nitro_attest_cache zone=attest;",
+     'invalid value "zone=attest" in "nitro_attest_cache" directive'),
+    ("nitro_attest_cache zone=attest:lots;",
+     'invalid value "zone=attest:lots" in "nitro_attest_cache" directive'),
+    ("nitro_attest_cache zone=attest:4k;",
+     'zone "attest" of "nitro_attest_cache" is too small'),
 ])
-def test_later_directives_fail_loudly_rather_than_being_ignored(files,
-                                                                directive):
-    rc, out, _ = nginx_t(files, SERVER % directive)
+def test_bad_cache_zone_fails_naming_the_directive(files, directive,
+                                                   message):
+    rc, out, conf = nginx_t(files, SERVER % directive)
     assert rc != 0
-    assert "is not supported yet" in out, out
+    assert message in out, out
+    assert conf + ":" in out
+
+
+def test_cache_directives_are_accepted(files):
+    rc, out, _ = nginx_t(files, "nitro_attest_chain_cache 16;\n"
+                         + SERVER % "nitro_attest_cache zone=attest:1m;")
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "100000"])
+def test_bad_chain_cache_size_fails(files, value):
+    rc, out, _ = nginx_t(files, "nitro_attest_chain_cache %s;\n" % value
+                         + SERVER % "")
+    assert rc != 0
+    assert ('invalid value "%s" in "nitro_attest_chain_cache"' % value
+            in out), out
 
 
 def test_wrong_context_is_refused(files):
