@@ -94,9 +94,9 @@ DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
-DEB_INPUTS  := $(shell find debian src -type f) config Makefile \
-               ngx_http_nitro_attest_module.c scripts/build-deb.sh \
-               $(wildcard t/unit/*)
+DEB_INPUTS  := $(shell find debian src conf-examples t/unit -type f) \
+               config Makefile README.md ngx_http_nitro_attest_module.c \
+               scripts/build-deb.sh
 
 deb: $(DEB)
 

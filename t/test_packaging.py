@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -46,8 +47,9 @@ def deb_path(directory, package):
 
 
 @pytest.fixture(scope="module")
-def debs():
-    """package name -> .deb path, built by `make deb` unless given."""
+def debs(tmp_path_factory):
+    """package name -> .deb path, built by `make deb` unless given, copied
+    at once (another `make deb` in this tree may replace build/deb/)."""
     directory = os.environ.get("NITRO_ATTEST_DEB_DIR")
     if not directory:
         directory = os.path.join(REPO, "build", "deb")
@@ -58,9 +60,12 @@ def debs():
                 pytest.skip("packaging tools missing and not root: "
                             + p.stderr.strip())
             pytest.fail("make deb failed:\n%s\n%s" % (p.stdout, p.stderr))
-    out = {pkg: deb_path(directory, pkg) for pkg in (MODULE_PKG, CLI_PKG)}
-    for path in out.values():
+    copies = str(tmp_path_factory.mktemp("debs"))
+    out = {}
+    for pkg in (MODULE_PKG, CLI_PKG):
+        path = deb_path(directory, pkg)
         assert os.path.isfile(path), path
+        out[pkg] = shutil.copy(path, copies)
     return out
 
 
@@ -96,12 +101,21 @@ def nginx_abi():
 # -- what the packages hold -------------------------------------------------
 
 def test_module_package_files(debs):
-    assert contents(debs[MODULE_PKG]) == sorted([
-        "/" + SO,
-        "/" + SNIPPET,
-        "/usr/share/doc/%s/changelog.gz" % MODULE_PKG,
-        "/usr/share/doc/%s/copyright" % MODULE_PKG,
-    ])
+    doc = "/usr/share/doc/%s/" % MODULE_PKG
+    files = contents(debs[MODULE_PKG])
+    for path in ("/" + SO, "/" + SNIPPET, doc + "copyright",
+                 doc + "changelog.gz"):
+        assert path in files
+    assert doc + "README.md" in files or doc + "README.md.gz" in files
+    examples = {os.path.relpath(f, doc + "examples").replace(".gz", "")
+                for f in files if f.startswith(doc + "examples/")}
+    wanted = {os.path.relpath(f, os.path.join(REPO, "conf-examples"))
+              for f in glob.glob(os.path.join(REPO, "conf-examples", "**"),
+                                 recursive=True) if os.path.isfile(f)}
+    assert examples == wanted
+    extra = [f for f in files if f not in ("/" + SO, "/" + SNIPPET)
+             and not f.startswith(doc)]
+    assert extra == []
 
 
 def test_cli_package_files(debs):
@@ -109,6 +123,7 @@ def test_cli_package_files(debs):
         "/usr/bin/nitro-attest",
         "/usr/share/doc/%s/changelog.gz" % CLI_PKG,
         "/usr/share/doc/%s/copyright" % CLI_PKG,
+        "/usr/share/man/man1/nitro-attest.1.gz",
     ])
 
 
