@@ -498,6 +498,9 @@ static ngx_http_variable_t  ngx_http_nitro_attest_vars[] = {
 static int  ngx_http_nitro_attest_conn_index = -1;
 static int  ngx_http_nitro_attest_ctx_index = -1;
 
+/* the server whose verdict is accounted once the handshake completes */
+static int  ngx_http_nitro_attest_pending_index = -1;
+
 /* nginx's own info callback, called after the module's */
 static void  (*ngx_http_nitro_attest_next_info)(const SSL *ssl, int where,
     int ret);
@@ -773,9 +776,13 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         ngx_http_nitro_attest_ctx_index = SSL_CTX_get_ex_new_index(0, NULL,
                                                                    NULL, NULL,
                                                                    NULL);
+        ngx_http_nitro_attest_pending_index = SSL_get_ex_new_index(0, NULL,
+                                                                   NULL, NULL,
+                                                                   NULL);
 
         if (ngx_http_nitro_attest_conn_index == -1
-            || ngx_http_nitro_attest_ctx_index == -1)
+            || ngx_http_nitro_attest_ctx_index == -1
+            || ngx_http_nitro_attest_pending_index == -1)
         {
             ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                           "nitro_attest: ex_new_index() failed");
@@ -855,16 +862,20 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
 
         if (nascf->enable == NGX_HTTP_NITRO_ATTEST_ON) {
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        }
 
-            /* a client without a certificate never reaches the hook */
+        /*
+         * The info callback sees what the hook cannot: a client without a
+         * certificate, and the end of a handshake whose verdict waits for
+         * the client to prove it holds the certificate's key.
+         */
 
-            info = SSL_CTX_get_info_callback(sscf->ssl.ctx);
+        info = SSL_CTX_get_info_callback(sscf->ssl.ctx);
 
-            if (info != ngx_http_nitro_attest_info) {
-                ngx_http_nitro_attest_next_info = info;
-                SSL_CTX_set_info_callback(sscf->ssl.ctx,
-                                          ngx_http_nitro_attest_info);
-            }
+        if (info != ngx_http_nitro_attest_info) {
+            ngx_http_nitro_attest_next_info = info;
+            SSL_CTX_set_info_callback(sscf->ssl.ctx,
+                                      ngx_http_nitro_attest_info);
         }
 
         SSL_CTX_set_verify(sscf->ssl.ctx, mode,
@@ -1478,9 +1489,25 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 
     ngx_http_nitro_attest_save_session(c, ssl_conn, nac, now);
 
-    /* counted and logged here: a refused handshake ends right after */
+    /*
+     * The client has not yet proved that it holds the certificate's key
+     * (CertificateVerify comes next): a handshake that goes on is
+     * counted and logged when it completes; one refused here, now.
+     */
 
-    ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+    if (reason == NITRO_ATTEST_OK
+        || nascf->enable == NGX_HTTP_NITRO_ATTEST_OPTIONAL)
+    {
+        if (SSL_set_ex_data(ssl_conn, ngx_http_nitro_attest_pending_index,
+                            nascf)
+            == 0)
+        {
+            ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+        }
+
+    } else {
+        ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+    }
 
     if (reason == NITRO_ATTEST_OK) {
         return 1;
@@ -2214,7 +2241,24 @@ static void
 ngx_http_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret)
 {
-    unsigned long  err;
+    unsigned long                      err;
+    ngx_connection_t                  *c;
+    ngx_http_nitro_attest_conn_t      *nac;
+    ngx_http_nitro_attest_srv_conf_t  *nascf;
+
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        nascf = SSL_get_ex_data(ssl_conn,
+                                ngx_http_nitro_attest_pending_index);
+        nac = SSL_get_ex_data(ssl_conn, ngx_http_nitro_attest_conn_index);
+
+        if (nascf != NULL && nac != NULL) {
+            SSL_set_ex_data((ngx_ssl_conn_t *) ssl_conn,
+                            ngx_http_nitro_attest_pending_index, NULL);
+
+            c = ngx_ssl_get_connection(ssl_conn);
+            ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+        }
+    }
 
     if ((where & SSL_CB_ALERT)
         && (where & SSL_CB_WRITE)
