@@ -182,10 +182,8 @@ static char *ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf,
 
 static char *ngx_http_nitro_attest(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_nitro_attest_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_nitro_attest_trusted_root(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_nitro_attest_extension(ngx_conf_t *cf,
@@ -301,6 +299,11 @@ static ngx_int_t ngx_http_nitro_attest_json_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
+/* the kind of file a directive loads (its command's post) */
+static ngx_uint_t  ngx_http_nitro_attest_policy_file = 0;
+static ngx_uint_t  ngx_http_nitro_attest_root_file = 1;
+
+
 static ngx_conf_enum_t  ngx_http_nitro_attest_modes[] = {
     { ngx_string("off"), NGX_HTTP_NITRO_ATTEST_OFF },
     { ngx_string("on"), NGX_HTTP_NITRO_ATTEST_ON },
@@ -320,17 +323,17 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
 
     { ngx_string("nitro_attest_policy"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_nitro_attest_policy,
+      ngx_http_nitro_attest_file,
       NGX_HTTP_SRV_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_nitro_attest_srv_conf_t, policy),
+      &ngx_http_nitro_attest_policy_file },
 
     { ngx_string("nitro_attest_trusted_root"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_nitro_attest_trusted_root,
+      ngx_http_nitro_attest_file,
       NGX_HTTP_SRV_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_nitro_attest_srv_conf_t, root),
+      &ngx_http_nitro_attest_root_file },
 
     { ngx_string("nitro_attest_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
@@ -946,15 +949,25 @@ ngx_http_nitro_attest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_nitro_attest_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_nitro_attest_srv_conf_t *nascf = conf;
+/*
+ * nitro_attest_policy FILE; and nitro_attest_trusted_root FILE;: the field
+ * at cmd->offset, the kind of file in cmd->post.
+ */
 
+static char *
+ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    void                              **field;
     ngx_str_t                          *value, path;
+    ngx_uint_t                         *root;
     ngx_http_nitro_attest_main_conf_t  *namcf;
 
-    if (nascf->policy != NGX_CONF_UNSET_PTR) {
+    field = (void **) (p + cmd->offset);
+    root = cmd->post;
+
+    if (*field != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -968,40 +981,10 @@ ngx_http_nitro_attest_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     namcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_nitro_attest_module);
 
-    nascf->policy = ngx_http_nitro_attest_load(cf, &namcf->policies, &path, 0);
-    if (nascf->policy == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_nitro_attest_trusted_root(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_nitro_attest_srv_conf_t *nascf = conf;
-
-    ngx_str_t                          *value, path;
-    ngx_http_nitro_attest_main_conf_t  *namcf;
-
-    if (nascf->root != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    namcf = ngx_http_conf_get_module_main_conf(cf,
-                                               ngx_http_nitro_attest_module);
-
-    nascf->root = ngx_http_nitro_attest_load(cf, &namcf->roots, &path, 1);
-    if (nascf->root == NULL) {
+    *field = ngx_http_nitro_attest_load(cf, *root ? &namcf->roots
+                                                  : &namcf->policies,
+                                        &path, *root);
+    if (*field == NULL) {
         return NGX_CONF_ERROR;
     }
 
