@@ -266,6 +266,17 @@ def rootfs(stages, built, tmp_path_factory):
     return root
 
 
+def test_runtime_packages_exist_in_the_archive(stages):
+    (install,) = [r for r in stages[-1].all("RUN") if "apt-get install" in r]
+    words = install.split("apt-get install", 1)[1].split("&&")[0].split()
+    names = [w for w in words if not w.startswith("-") and "/" not in w]
+    assert "nginx" in names
+    for name in names:
+        p = subprocess.run(["apt-cache", "show", name], capture_output=True,
+                           text=True)
+        assert p.returncode == 0 and p.stdout, "no package " + name
+
+
 def test_image_holds_module_cli_and_examples(rootfs):
     assert os.path.isfile(
         rootfs + "/usr/lib/nginx/modules/ngx_http_nitro_attest_module.so")
