@@ -27,7 +27,7 @@ CLI_OBJS  := $(patsubst src/cli/%.c,$(B)/obj/cli/%.o,$(CLI_SRCS))
 MODULE := $(B)/ngx_http_nitro_attest_module.so
 
 .PHONY: all cli module deps test test-unit test-cli test-nginx bench demo \
-        clean fuzz test-asan test-load test-fuzz-regressions deb \
+        clean fuzz test-asan test-asan-fast test-load deb \
         test-packaging
 
 all: cli module
@@ -65,7 +65,7 @@ $(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
 
 test: deps
 	$(MAKE) all $(B)/test_core
-	$(MAKE) test-unit test-cli test-nginx test-packaging
+	$(MAKE) test-unit test-cli test-nginx test-packaging test-asan-fast
 
 test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
@@ -124,6 +124,7 @@ SAN_FLAGS    := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
 F := $(B)/fuzz
 FUZZ_OBJS := $(patsubst src/%.c,$(F)/obj/%.o,$(CORE_SRCS))
+.SECONDARY: $(FUZZ_OBJS)
 
 $(F)/obj/%.o: src/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
@@ -131,15 +132,59 @@ $(F)/obj/%.o: src/%.c $(CORE_HDRS)
 
 $(F)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(FUZZ_OBJS)
 	$(FUZZ_CC) $(CPPFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer $(WARN) \
-	    -DFUZZ_MOCK_ROOT='"$(abspath $(F))/pki/root.pem"' -o $@ $< \
+	    -DFUZZ_MOCK_ROOT='"$(CURDIR)/fuzz/pki/root.pem"' -o $@ $< \
 	    $(FUZZ_OBJS) $(LDLIBS)
 
 $(F)/seed_verdicts: fuzz/seed_verdicts.c $(B)/libnitro_attest.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
 
+# ASan + UBSan builds of the core, the CLI, the unit tests and the fuzz
+# targets' replay drivers (gcc: its runtime is the one preloaded into nginx)
+A := $(B)/asan
+ASAN_OBJS     := $(patsubst src/%.c,$(A)/obj/%.o,$(CORE_SRCS))
+ASAN_CLI_OBJS := $(patsubst src/cli/%.c,$(A)/obj/cli/%.o,$(CLI_SRCS))
+ASAN_BINS     := $(A)/nitro-attest $(A)/test_core \
+                 $(addprefix $(A)/replay_,$(FUZZ_TARGETS))
+
+$(A)/obj/%.o: src/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c -o $@ $<
+
+$(A)/obj/cli/%.o: src/cli/%.c $(CORE_HDRS) $(CLI_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c -o $@ $<
+
+$(A)/nitro-attest: $(ASAN_CLI_OBJS) $(ASAN_OBJS)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(A)/test_core: t/unit/test_core.c $(ASAN_OBJS)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+
+$(A)/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h $(ASAN_OBJS)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) \
+	    -DFUZZ_MOCK_ROOT='"$(CURDIR)/fuzz/pki/root.pem"' \
+	    -o $@ fuzz/fuzz_$*.c fuzz/replay.c $(ASAN_OBJS) $(LDLIBS)
+
+# make test runs the fast part (unit, adversarial CLI, fuzz regressions under
+# the sanitizers); make test-asan adds every CLI and nginx suite, the module
+# built with ASan inside Debian's nginx
+test-asan-fast: cli $(ASAN_BINS)
+	scripts/test-asan.sh fast
+
+test-asan: deps
+	@scripts/install-deps.sh libasan8 libubsan1
+	$(MAKE) cli module $(ASAN_BINS)
+	scripts/build-module-asan.sh
+	scripts/test-asan.sh all
+
+# loopback only; bounded: NITRO_LOAD_HANDSHAKES (default 10000) and 15 min
+test-load: deps
+	$(MAKE) all
+	timeout 900 $(PYTHON) -m pytest -q -s -p no:cacheprovider t/test_load.py
+
 fuzz: deps
-	@NITRO_ATTEST_PACKAGES="clang-14 libclang-rt-14-dev" scripts/install-deps.sh
+	@scripts/install-deps.sh clang-14 libclang-rt-14-dev
 	$(MAKE) cli $(F)/seed_verdicts $(addprefix $(F)/fuzz_,$(FUZZ_TARGETS))
 	$(PYTHON) fuzz/make-corpus.py $(F)
 	fuzz/run.sh $(F) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
