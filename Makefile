@@ -166,9 +166,9 @@ $(A)/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h $(ASAN_OBJS)
 	    -DFUZZ_MOCK_ROOT='"$(CURDIR)/fuzz/pki/root.pem"' \
 	    -o $@ fuzz/fuzz_$*.c fuzz/replay.c $(ASAN_OBJS) $(LDLIBS)
 
-# make test runs the fast part (unit, adversarial CLI, fuzz regressions under
-# the sanitizers); make test-asan adds every CLI and nginx suite, the module
-# built with ASan inside Debian's nginx
+# make test runs the fast part (fuzz regressions, adversarial CLI tests under
+# the sanitizers); make test-asan adds the unit tests, every CLI and nginx
+# suite, the module built with ASan inside Debian's nginx
 test-asan-fast: cli $(ASAN_BINS)
 	scripts/test-asan.sh fast
 

@@ -280,6 +280,11 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
         }
 
         if (k == NA_KEY_COUNT) {
+            /* an indefinite-length key may spell a known one: refused */
+            if (key.type == NA_CBOR_CHUNKED) {
+                goto done;
+            }
+
             /* unknown keys are ignored, but not repeated ones */
             if (na_cbor_skip_contents(&r, &key, 1) != 0
                 || na_span_add(&unknown, key_start,

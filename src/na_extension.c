@@ -65,20 +65,31 @@ nitro_attest_extension_free(nitro_attest_extension_t *ext)
 }
 
 
+/* made on first use; freed when the library is unloaded (nginx dlclose()s
+ * its modules on exit and reload) or the process exits */
+static ASN1_OBJECT  *na_default_oid;
+
+
+__attribute__((destructor)) static void
+na_extension_unload(void)
+{
+    ASN1_OBJECT_free(na_default_oid);
+    na_default_oid = NULL;
+}
+
+
 const ASN1_OBJECT *
 nitro_attest_extension_oid(const nitro_attest_extension_t *ext)
 {
-    static ASN1_OBJECT  *default_oid;
-
     if (ext != NULL) {
         return ext->oid;
     }
 
-    if (default_oid == NULL) {
-        default_oid = OBJ_txt2obj(NITRO_ATTEST_DEFAULT_OID, 1);
+    if (na_default_oid == NULL) {
+        na_default_oid = OBJ_txt2obj(NITRO_ATTEST_DEFAULT_OID, 1);
     }
 
-    return default_oid;
+    return na_default_oid;
 }
 
 

@@ -22,7 +22,9 @@ from typing import Dict, List, Optional, Tuple
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-MODULE = os.path.join(REPO, "build", "ngx_http_nitro_attest_module.so")
+# NITRO_ATTEST_MODULE runs the suite against another build of the module
+MODULE = os.environ.get("NITRO_ATTEST_MODULE", os.path.join(
+    REPO, "build", "ngx_http_nitro_attest_module.so"))
 
 
 def free_ports(n: int) -> List[int]:
