@@ -27,6 +27,7 @@ CLI_OBJS  := $(patsubst src/cli/%.c,$(B)/obj/cli/%.o,$(CLI_SRCS))
 MODULE := $(B)/ngx_http_nitro_attest_module.so
 
 .PHONY: all cli module deps test test-unit test-cli test-nginx bench demo \
+        bench-handshake \
         clean fuzz test-asan test-asan-fast test-load deb \
         test-packaging
 
@@ -114,6 +115,12 @@ $(B)/telemetry_client: bench/telemetry_client.c
 
 bench-telemetry: deps all $(B)/telemetry_client
 	$(PYTHON) bench/bench_telemetry.py
+
+$(B)/handshake: bench/handshake.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lssl -lcrypto
+
+bench-handshake: deps all $(B)/handshake
+	$(PYTHON) bench/bench_handshake.py
 
 # Hardening: libFuzzer targets (fuzz/), the tests under ASan and UBSan,
 # the load and fault test.  FUZZ_SECONDS per fuzz target.

@@ -172,6 +172,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_nitro_attest_init(ngx_conf_t *cf);
+static void ngx_http_nitro_attest_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_nitro_attest_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf,
@@ -427,7 +428,7 @@ ngx_module_t  ngx_http_nitro_attest_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_nitro_attest_exit_process,    /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -928,6 +929,14 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_nitro_attest_exit_process(ngx_cycle_t *cycle)
+{
+    nitro_attest_chain_cache_free(ngx_http_nitro_attest_chain_cache_p);
+    ngx_http_nitro_attest_chain_cache_p = NULL;
 }
 
 
@@ -3086,7 +3095,7 @@ ngx_http_nitro_attest_time_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    value = data ? (verdict->time_ms - verdict->timestamp_ms) / 1000
+    value = data ? nitro_attest_verdict_age_s(verdict)
                  : verdict->timestamp_ms;
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);

@@ -38,12 +38,23 @@ static const char  *na_payload_keys[NA_KEY_COUNT] = {
     "public_key", "user_data", "nonce"
 };
 
-/* a growing list of byte spans: unknown keys, cabundle entries */
+/* a growing list: cabundle entries (na_bytes_t), unknown keys (na_key_t) */
 typedef struct {
-    na_bytes_t                *items;
+    void                      *items;
     size_t                     n;
     size_t                     cap;
-} na_span_list_t;
+} na_list_t;
+
+/*
+ * An unknown key by what it decodes to, so that two encodings of one key
+ * (a longer length head, say) are still seen as a repeat: its type, its
+ * integer value, and its string bytes (or, for other items, its encoding).
+ */
+typedef struct {
+    int                        type;
+    uint64_t                   value;
+    na_bytes_t                 bytes;
+} na_key_t;
 
 
 static int na_parse_protected(na_bytes_t hdr, int *alg_ok);
@@ -60,8 +71,8 @@ static int na_parse_optional(na_cbor_reader_t *r, int *present,
 static int na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max,
     na_bytes_t *out);
 static X509 *na_parse_cert(na_bytes_t der);
-static int na_span_add(na_span_list_t *list, const uint8_t *p, size_t len);
-static int na_span_has_repeat(na_span_list_t *list);
+static void *na_list_add(na_list_t *list, size_t size);
+static int na_keys_repeat(na_list_t *keys);
 
 
 nitro_attest_reason_e
@@ -248,7 +259,8 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
     unsigned          k, seen;
     uint64_t          left;
     const uint8_t    *key_start;
-    na_span_list_t    unknown;
+    na_key_t         *uk;
+    na_list_t         unknown;
     na_cbor_item_t    map, key;
     na_cbor_reader_t  r;
 
@@ -286,11 +298,26 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
             }
 
             /* unknown keys are ignored, but not repeated ones */
-            if (na_cbor_skip_contents(&r, &key, 1) != 0
-                || na_span_add(&unknown, key_start,
-                               (size_t) (r.pos - key_start)) != 0
-                || na_cbor_skip(&r, 1) != 0)
+            uk = na_list_add(&unknown, sizeof(na_key_t));
+
+            if (uk == NULL || na_cbor_skip_contents(&r, &key, 1) != 0) {
+                goto done;
+            }
+
+            uk->type = key.type;
+            uk->value = key.value;
+            uk->bytes.p = key.data;
+            uk->bytes.len = key.len;
+
+            /* a container or tag key: its encoding stands for it */
+            if (key.data == NULL && key.type != NA_CBOR_UINT
+                && key.type != NA_CBOR_NEGINT)
             {
+                uk->bytes.p = key_start;
+                uk->bytes.len = (size_t) (r.pos - key_start);
+            }
+
+            if (na_cbor_skip(&r, 1) != 0) {
                 goto done;
             }
 
@@ -308,7 +335,7 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
 
     if (more == 0 && r.pos == r.end
         && (seen & NA_REQUIRED_KEYS) == NA_REQUIRED_KEYS
-        && !na_span_has_repeat(&unknown))
+        && !na_keys_repeat(&unknown))
     {
         rc = 0;
     }
@@ -441,7 +468,8 @@ na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
     size_t           i;
     uint64_t         left;
     na_bytes_t       der;
-    na_span_list_t   ders;
+    na_list_t        ders;
+    na_bytes_t      *item, *items;
     na_cbor_item_t   array;
 
     if (na_cbor_next(r, &array) != 0 || array.type != NA_CBOR_ARRAY) {
@@ -454,20 +482,24 @@ na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
 
     while ((more = na_cbor_more(r, &array, &left)) == 1) {
         if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &der) != 0
-            || na_span_add(&ders, der.p, der.len) != 0)
+            || (item = na_list_add(&ders, sizeof(na_bytes_t))) == NULL)
         {
             goto done;
         }
+
+        *item = der;
     }
 
     if (more != 0 || ders.n == 0) {
         goto done;
     }
 
-    doc->root_der = ders.items[0];
+    items = ders.items;
+
+    doc->root_der = items[0];
 
     /* a bundle verified before is known-good DER: take it parsed */
-    if (cache != NULL && na_chain_key(ders.items, ders.n, doc->chain_key) == 0)
+    if (cache != NULL && na_chain_key(items, ders.n, doc->chain_key) == 0)
     {
         doc->chain_keyed = 1;
         doc->chain = na_chain_lookup(cache, doc->chain_key);
@@ -492,14 +524,14 @@ na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
          * a fifth of a P-384 verification decoding each public key).
          */
         if (i == 0 && root != NULL
-            && ders.items[0].len == root->der_len
-            && memcmp(ders.items[0].p, root->der, root->der_len) == 0
+            && items[0].len == root->der_len
+            && memcmp(items[0].p, root->der, root->der_len) == 0
             && X509_up_ref(root->cert) == 1)
         {
             x = root->cert;
 
         } else {
-            x = na_parse_cert(ders.items[i]);
+            x = na_parse_cert(items[i]);
             if (x == NULL) {
                 goto done;
             }
@@ -582,57 +614,64 @@ na_parse_cert(na_bytes_t der)
 }
 
 
-static int
-na_span_add(na_span_list_t *list, const uint8_t *p, size_t len)
+/* Room for one more element of size bytes, or NULL. */
+static void *
+na_list_add(na_list_t *list, size_t size)
 {
-    size_t       cap;
-    na_bytes_t  *items;
+    void    *items;
+    size_t   cap;
 
     if (list->n == list->cap) {
         cap = list->cap ? 2 * list->cap : 8;
-        items = realloc(list->items, cap * sizeof(na_bytes_t));
+        items = realloc(list->items, cap * size);
         if (items == NULL) {
-            return -1;
+            return NULL;
         }
 
         list->items = items;
         list->cap = cap;
     }
 
-    list->items[list->n].p = p;
-    list->items[list->n].len = len;
-    list->n++;
-
-    return 0;
+    return (uint8_t *) list->items + size * list->n++;
 }
 
 
 static int
-na_bytes_cmp(const void *a, const void *b)
+na_key_cmp(const void *a, const void *b)
 {
-    const na_bytes_t  *x = a, *y = b;
+    const na_key_t  *x = a, *y = b;
 
-    if (x->len != y->len) {
-        return x->len < y->len ? -1 : 1;
+    if (x->type != y->type) {
+        return x->type < y->type ? -1 : 1;
     }
 
-    return memcmp(x->p, y->p, x->len);
+    if (x->value != y->value) {
+        return x->value < y->value ? -1 : 1;
+    }
+
+    if (x->bytes.len != y->bytes.len) {
+        return x->bytes.len < y->bytes.len ? -1 : 1;
+    }
+
+    return x->bytes.len ? memcmp(x->bytes.p, y->bytes.p, x->bytes.len) : 0;
 }
 
 
 static int
-na_span_has_repeat(na_span_list_t *list)
+na_keys_repeat(na_list_t *keys)
 {
-    size_t  i;
+    size_t     i;
+    na_key_t  *k;
 
-    if (list->n < 2) {
+    if (keys->n < 2) {
         return 0;
     }
 
-    qsort(list->items, list->n, sizeof(na_bytes_t), na_bytes_cmp);
+    k = keys->items;
+    qsort(k, keys->n, sizeof(na_key_t), na_key_cmp);
 
-    for (i = 1; i < list->n; i++) {
-        if (na_bytes_cmp(&list->items[i - 1], &list->items[i]) == 0) {
+    for (i = 1; i < keys->n; i++) {
+        if (na_key_cmp(&k[i - 1], &k[i]) == 0) {
             return 1;
         }
     }

@@ -31,7 +31,6 @@ nitro_attest_event_json(const nitro_attest_verdict_t *v)
     char        key[4];
     unsigned    i;
     json_t     *e, *pcrs;
-    int64_t     age_ms;
     const char *binding;
 
     static const char  *cache[] = { "off", "miss", "hit" };
@@ -58,15 +57,8 @@ nitro_attest_event_json(const nitro_attest_verdict_t *v)
     json_object_set_new(e, "timestamp_ms",
         measured ? json_integer(v->timestamp_ms) : json_null());
 
-    /*
-     * truncated toward zero, like the $nitro_attest_age variable; a verdict
-     * read back from a ticket or cache may hold any two times: saturate
-     */
-    if (__builtin_sub_overflow(v->time_ms, v->timestamp_ms, &age_ms)) {
-        age_ms = v->time_ms < v->timestamp_ms ? INT64_MIN : INT64_MAX;
-    }
     json_object_set_new(e, "age_s",
-        measured ? json_integer(age_ms / 1000) : json_null());
+        measured ? json_integer(nitro_attest_verdict_age_s(v)) : json_null());
     json_object_set_new(e, "digest",
         measured ? json_string("SHA384") : json_null());
 

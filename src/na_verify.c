@@ -258,6 +258,19 @@ nitro_attest_verdict_check(const void *p, size_t len)
 }
 
 
+int64_t
+nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v)
+{
+    int64_t  age_ms;
+
+    if (__builtin_sub_overflow(v->time_ms, v->timestamp_ms, &age_ms)) {
+        age_ms = v->time_ms < v->timestamp_ms ? INT64_MIN : INT64_MAX;
+    }
+
+    return age_ms / 1000;
+}
+
+
 void
 nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
 {

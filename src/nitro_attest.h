@@ -232,6 +232,13 @@ nitro_attest_reason_e nitro_attest_verify_document(
  */
 int nitro_attest_verdict_check(const void *p, size_t len);
 
+/*
+ * Whole seconds from the document timestamp to the verification, truncated
+ * toward zero (negative for a document from the future); saturates, as a
+ * verdict read back from a ticket or a cache may hold any two times.
+ */
+int64_t nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v);
+
 /* A verdict that says "no certificate was presented" (status NONE). */
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
 

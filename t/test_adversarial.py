@@ -98,11 +98,6 @@ def test_duplicate_key_spelled_as_chunked_text_is_refused(adv):
     assert adv.reason(cose) == "malformed_document"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "unknown keys are compared as encoded bytes (na_document.c "
-    "na_key_set_*): the same unknown key with a non-minimal length head "
-    "is not seen as a repeat; harmless (unknown keys are ignored) but the "
-    "contract says duplicate keys are malformed_document"))
 def test_duplicate_unknown_key_with_non_minimal_head_is_refused(adv):
     minimal = forge.tstr("zz")
     longer = b"\x78\x02zz"
