@@ -86,6 +86,19 @@ slot_close(slot_t *s)
 }
 
 
+/* A handshake ended (rc 1 served, -1 failed): its latency is recorded. */
+static void
+slot_finish(slot_t *s, int rc, double *lat, int *done, int *failed,
+    int *inflight)
+{
+    lat[*done] = now_us() - s->start;
+    *failed += rc < 0;
+    (*done)++;
+    (*inflight)--;
+    slot_close(s);
+}
+
+
 static int
 slot_open(slot_t *s, SSL_CTX *ctx, const struct sockaddr_in *addr)
 {
@@ -273,11 +286,8 @@ main(int argc, char **argv)
 
                 rc = slot_step(&slots[i], &want[i]);
                 if (rc != 0) {
-                    lat[done] = now_us() - slots[i].start;
-                    failed += rc < 0;
-                    done++;
-                    inflight--;
-                    slot_close(&slots[i]);
+                    slot_finish(&slots[i], rc, lat, &done, &failed,
+                                &inflight);
                 }
             }
         }
@@ -305,11 +315,7 @@ main(int argc, char **argv)
 
             rc = slot_step(&slots[i], &want[i]);
             if (rc != 0) {
-                lat[done] = now_us() - slots[i].start;
-                failed += rc < 0;
-                done++;
-                inflight--;
-                slot_close(&slots[i]);
+                slot_finish(&slots[i], rc, lat, &done, &failed, &inflight);
             }
         }
     }
