@@ -46,6 +46,7 @@ static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
     "denied",
     "pcr_mismatch",
     "binding_mismatch",
+    "key_not_proven",
     "internal_error"
 };
 
@@ -567,6 +568,7 @@ nitro_attest_severity(const nitro_attest_verdict_t *v)
     case NITRO_ATTEST_DENIED:
     case NITRO_ATTEST_PCR_MISMATCH:
     case NITRO_ATTEST_BINDING_MISMATCH:
+    case NITRO_ATTEST_KEY_NOT_PROVEN:
     case NITRO_ATTEST_DEBUG_ENCLAVE:
         return "CRITICAL";
     default:

@@ -46,6 +46,7 @@ typedef enum {
     NITRO_ATTEST_DENIED,
     NITRO_ATTEST_PCR_MISMATCH,
     NITRO_ATTEST_BINDING_MISMATCH,
+    NITRO_ATTEST_KEY_NOT_PROVEN,    /* the TLS client did not prove its key */
     NITRO_ATTEST_INTERNAL_ERROR,
     NITRO_ATTEST_REASON_COUNT
 } nitro_attest_reason_e;
@@ -252,11 +253,22 @@ nitro_attest_reason_e nitro_attest_cert_document(
 
 
 /*
- * Rendering.  Strings are malloc()ed; free them with free().  NULL only
- * when memory ran out.
+ * The CONTRACT section 7 event, one line, no newline, into buf: returns its
+ * length, which is at most NITRO_ATTEST_EVENT_MAX.  It is complete and
+ * NUL-terminated when the length is below size; otherwise nothing past
+ * size was written, and the call can be repeated with a larger buffer
+ * (buf NULL, size 0 only measures).  Allocates nothing.
+ */
+#define NITRO_ATTEST_EVENT_MAX  20480
+size_t nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
+    size_t size);
+
+/*
+ * Rendering for tools.  Strings are malloc()ed; free them with free().
+ * NULL only when memory ran out.
  */
 
-/* the CONTRACT section 7 event, one line, no newline */
+/* the event of nitro_attest_event_render() */
 char *nitro_attest_event_json(const nitro_attest_verdict_t *v);
 /* the decoded document (CLI inspect); NULL and *reason set when malformed */
 char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
