@@ -21,9 +21,11 @@ static int na_verdict_cert(nitro_attest_verdict_t *v,
 static nitro_attest_reason_e na_verify_bytes(const nitro_attest_config_t *cf,
     const uint8_t *bytes, size_t len, X509 *bind_cert, int64_t now_ms,
     nitro_attest_verdict_t *v);
-static nitro_attest_reason_e na_verify_parsed(const nitro_attest_config_t *cf,
-    const na_document_t *doc, X509 *bind_cert, int64_t now_ms,
-    nitro_attest_verdict_t *v);
+static nitro_attest_reason_e na_verify_signed(const nitro_attest_config_t *cf,
+    na_document_t *doc, na_window_t *window);
+static nitro_attest_reason_e na_judge(const nitro_attest_config_t *cf,
+    const na_document_t *doc, const na_window_t *window, X509 *bind_cert,
+    int64_t now_ms, nitro_attest_verdict_t *v);
 static int na_measure(nitro_attest_verdict_t *v, const na_document_t *doc);
 static nitro_attest_reason_e na_check_binding(nitro_attest_binding_e mode,
     const na_document_t *doc, X509 *cert);
@@ -195,20 +197,53 @@ na_verdict_cert(nitro_attest_verdict_t *v, const nitro_attest_config_t *cf,
 }
 
 
-/* From the document bytes on: every stage, then the verdict's status. */
+/*
+ * From the document bytes on: every stage, then the verdict's status.
+ * What the structure, signature and path checks conclude is taken from the
+ * memo when the same signed document was verified before; what depends on
+ * the time, the configuration and the certificate is judged every time.
+ */
 static nitro_attest_reason_e
 na_verify_bytes(const nitro_attest_config_t *cf, const uint8_t *bytes,
     size_t len, X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v)
 {
+    int                    keyed;
+    uint8_t                key[SHA256_DIGEST_LENGTH];
+    na_window_t            window;
     na_document_t          doc;
+    na_memo_result_t       memo;
     nitro_attest_reason_e  reason;
 
     SHA384(bytes, len, v->doc_sha384);
     v->flags |= NITRO_ATTEST_F_DOC;
 
-    reason = na_document_parse(&doc, cf->root, cf->chain_cache, bytes, len);
+    reason = na_document_envelope(&doc, bytes, len);
+    if (reason != NITRO_ATTEST_OK) {
+        return na_verdict_finish(v, reason);
+    }
+
+    keyed = cf->memo != NULL && cf->root != NULL
+            && na_memo_key(cf->root, &doc, key) == 0;
+
+    if (keyed && na_memo_lookup(cf->memo, key, &memo)) {
+        reason = memo.reason;
+
+        if (reason == NITRO_ATTEST_OK) {
+            reason = na_judge(cf, memo.doc, &memo.window, bind_cert, now_ms,
+                              v);
+        }
+
+        return na_verdict_finish(v, reason);
+    }
+
+    reason = na_verify_signed(cf, &doc, &window);
+
+    if (keyed && reason != NITRO_ATTEST_INTERNAL_ERROR) {
+        na_memo_insert(cf->memo, key, reason, &window, &doc);
+    }
+
     if (reason == NITRO_ATTEST_OK) {
-        reason = na_verify_parsed(cf, &doc, bind_cert, now_ms, v);
+        reason = na_judge(cf, &doc, &window, bind_cert, now_ms, v);
     }
 
     na_document_free(&doc);
@@ -279,14 +314,17 @@ nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
 }
 
 
-/* Signature, chain, then (on measured data) time, policy, binding. */
+/* Structure, signature, path: what depends on the signed bytes only. */
 static nitro_attest_reason_e
-na_verify_parsed(const nitro_attest_config_t *cf, const na_document_t *doc,
-    X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v)
+na_verify_signed(const nitro_attest_config_t *cf, na_document_t *doc,
+    na_window_t *window)
 {
-    int64_t                ts;
-    na_policy_result_t     policy;
     nitro_attest_reason_e  reason;
+
+    reason = na_document_contents(doc, cf->root, cf->chain_cache);
+    if (reason != NITRO_ATTEST_OK) {
+        return reason;
+    }
 
     if (cf->root == NULL) {
         return NITRO_ATTEST_INTERNAL_ERROR;
@@ -297,11 +335,27 @@ na_verify_parsed(const nitro_attest_config_t *cf, const na_document_t *doc,
         return reason;
     }
 
-    reason = na_verify_chain(cf->root, cf->chain_cache, doc, now_ms,
-                             &v->not_after_ms);
-    if (reason != NITRO_ATTEST_OK) {
-        return reason;
+    return na_verify_chain(cf->root, cf->chain_cache, doc, window);
+}
+
+
+/*
+ * A document whose signature and path held: validity at the time, then
+ * (on measured data) freshness, policy, binding.
+ */
+static nitro_attest_reason_e
+na_judge(const nitro_attest_config_t *cf, const na_document_t *doc,
+    const na_window_t *window, X509 *bind_cert, int64_t now_ms,
+    nitro_attest_verdict_t *v)
+{
+    int64_t                ts;
+    na_policy_result_t     policy;
+
+    if (!na_window_holds(window, now_ms)) {
+        return NITRO_ATTEST_CERTIFICATE_EXPIRED;
     }
+
+    v->not_after_ms = window->not_after_ms;
 
     if (na_measure(v, doc) != 0) {
         return NITRO_ATTEST_INTERNAL_ERROR;

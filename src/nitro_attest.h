@@ -142,11 +142,15 @@ typedef struct nitro_attest_extension_s  nitro_attest_extension_t;
 /* CA bundles already verified to the root (per process, not thread-safe). */
 typedef struct nitro_attest_chain_cache_s  nitro_attest_chain_cache_t;
 
+/* Signed documents already verified (per process, not thread-safe). */
+typedef struct nitro_attest_memo_s  nitro_attest_memo_t;
+
 typedef struct {
     const nitro_attest_root_t       *root;       /* required */
     const nitro_attest_policy_t     *policy;     /* NULL: report PCRs only */
     const nitro_attest_extension_t  *extension;  /* NULL: the default */
     nitro_attest_chain_cache_t      *chain_cache; /* NULL: none */
+    nitro_attest_memo_t             *memo;       /* NULL: none */
     int64_t                          max_age_ms;
     int64_t                          clock_skew_ms;
     nitro_attest_binding_e           binding;
@@ -194,6 +198,21 @@ nitro_attest_chain_cache_t *nitro_attest_chain_cache_new(size_t capacity);
 void nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache);
 void nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
     uint64_t *hits, uint64_t *misses);
+
+/*
+ * The verification memo: capacity signed documents, least recently used
+ * evicted.  For each it keeps what the structure, signature and path
+ * checks concluded (and, when they held, the measurements), keyed by the
+ * root and the signed bytes (protected header, payload, signature), so a
+ * document presented again is not verified again, whatever certificate or
+ * unprotected header it arrives in.  Validity windows, freshness, policy
+ * and binding are judged again at each use.  With a memo a server's cost
+ * for a repeated forgery or replayed certificate is a hash and a lookup.
+ */
+nitro_attest_memo_t *nitro_attest_memo_new(size_t capacity);
+void nitro_attest_memo_free(nitro_attest_memo_t *memo);
+void nitro_attest_memo_stats(const nitro_attest_memo_t *memo, uint64_t *hits,
+    uint64_t *misses);
 
 /* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
 int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);

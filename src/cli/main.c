@@ -85,6 +85,7 @@ cli_cmd_verify(int argc, char **argv)
     nitro_attest_config_t      cf;
     nitro_attest_extension_t  *ext;
     nitro_attest_chain_cache_t *chains;
+    nitro_attest_memo_t        *memo;
 
     cli_opt_t  opts[] = {
         { "root", 1, 0, NULL, 0, NULL },
@@ -110,6 +111,7 @@ cli_cmd_verify(int argc, char **argv)
     ext = NULL;
     bind_cert = NULL;
     chains = NULL;
+    memo = NULL;
     nitro_attest_config_init(&cf);
 
     if (nfiles == 0) {
@@ -175,7 +177,8 @@ cli_cmd_verify(int argc, char **argv)
 
     /* documents from one parent instance share their CA bundle */
     chains = nitro_attest_chain_cache_new(16);
-    if (chains == NULL) {
+    memo = nitro_attest_memo_new(64);
+    if (chains == NULL || memo == NULL) {
         cli_error("verify: out of memory");
         goto done;
     }
@@ -184,6 +187,7 @@ cli_cmd_verify(int argc, char **argv)
     cf.policy = policy;
     cf.extension = ext;
     cf.chain_cache = chains;
+    cf.memo = memo;
     cf.allow_debug = cli_opt(opts, "allow-debug")->count > 0;
 
     rc = CLI_OK;
@@ -201,6 +205,7 @@ done:
 
     X509_free(bind_cert);
     nitro_attest_chain_cache_free(chains);
+    nitro_attest_memo_free(memo);
     nitro_attest_policy_free(policy);
     nitro_attest_root_free(root);
     nitro_attest_extension_free(ext);
