@@ -29,6 +29,12 @@
  */
 #define NGX_HTTP_NITRO_ATTEST_ZONE_SIZE (1024 * 1024)
 
+/* signed documents each worker remembers (the pre-authentication memo) */
+#define NGX_HTTP_NITRO_ATTEST_MEMO      1024
+
+/* the counters zone's name, reserved: no user zone may take it */
+#define NGX_HTTP_NITRO_ATTEST_COUNTERS  "nitro_attest_status"
+
 /* room for a syslog PRI and HEADER: "<191>Jan 01 00:00:00 host tag: " */
 #define NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD                                     \
     (sizeof("<255>Jan 01 00:00:00 ") - 1 + NGX_MAXHOSTNAMELEN + 32 + 2)
@@ -111,7 +117,8 @@ typedef struct {
 typedef struct {
     ngx_array_t                     policies;  /* loaded policy files */
     ngx_array_t                     roots;     /* loaded root files */
-    ngx_array_t                     servers;   /* srv confs with an SSL_CTX */
+    ngx_array_t                     servers;   /* attesting, with an SSL_CTX */
+    ngx_array_t                     tagged;    /* every srv conf with one */
     ngx_array_t                     sets;      /* allow-set names */
     nitro_attest_root_t            *default_root;
     ngx_flag_t                      enforcing;
@@ -141,6 +148,10 @@ typedef struct {
     /* random per server and configuration cycle: who attested a session */
     u_char                          tag[NGX_HTTP_NITRO_ATTEST_TAG_LEN];
 
+    /* the info callback this server's SSL_CTX had before the module's */
+    void                          (*next_info)(const SSL *ssl, int where,
+                                               int ret);
+
     u_char                         *file;      /* where "nitro_attest" is */
     ngx_uint_t                      line;
 } ngx_http_nitro_attest_srv_conf_t;
@@ -168,6 +179,22 @@ typedef struct {
 #define NGX_HTTP_NITRO_ATTEST_CONN_MIN                                        \
     (offsetof(ngx_http_nitro_attest_conn_t, verdict)                          \
      + offsetof(nitro_attest_verdict_t, data))
+
+
+/*
+ * A verdict waiting for the client to prove it holds the certificate's
+ * key (its CertificateVerify): accounted when the handshake completes, or,
+ * when the connection closes before, as "key_not_proven".  It lives in
+ * the connection's pool, whose cleanup is the "closed before" case.
+ */
+typedef struct {
+    ngx_log_t                          *log;
+    ngx_http_nitro_attest_srv_conf_t   *nascf;
+    ngx_http_nitro_attest_conn_t       *nac;
+    ngx_uint_t                          keyed;   /* key is set */
+    ngx_uint_t                          done;
+    u_char                              key[SHA256_DIGEST_LENGTH];
+} ngx_http_nitro_attest_pending_t;
 
 
 static ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
@@ -204,11 +231,17 @@ static void ngx_http_nitro_attest_free_root(void *data);
 static void ngx_http_nitro_attest_free_extension(void *data);
 
 static int ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
+static void ngx_http_nitro_attest_pend(ngx_connection_t *c,
+    ngx_ssl_conn_t *ssl_conn, ngx_http_nitro_attest_srv_conf_t *nascf,
+    ngx_http_nitro_attest_conn_t *nac, u_char *key, ngx_uint_t keyed);
+static void ngx_http_nitro_attest_proven(ngx_connection_t *c,
+    ngx_http_nitro_attest_pending_t *pending);
+static void ngx_http_nitro_attest_unproven(void *data);
 static nitro_attest_reason_e ngx_http_nitro_attest_verify_cert(
     ngx_connection_t *c, ngx_http_nitro_attest_srv_conf_t *nascf, X509 *cert,
-    int64_t now, nitro_attest_verdict_t *v);
-static nitro_attest_chain_cache_t *ngx_http_nitro_attest_chains(
-    ngx_connection_t *c, ngx_http_nitro_attest_main_conf_t *namcf);
+    int64_t now, nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed);
+static void ngx_http_nitro_attest_caches(ngx_connection_t *c,
+    ngx_http_nitro_attest_main_conf_t *namcf, nitro_attest_config_t *core);
 static ngx_int_t ngx_http_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_nitro_attest_cache_key(
@@ -228,6 +261,10 @@ static ngx_uint_t ngx_http_nitro_attest_only_critical(
 static void ngx_http_nitro_attest_save_session(ngx_connection_t *c,
     ngx_ssl_conn_t *ssl_conn, ngx_http_nitro_attest_conn_t *nac,
     int64_t now);
+static void ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
+    ngx_http_core_main_conf_t *cmcf);
+static int ngx_http_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn,
+    void *arg);
 static SSL_TICKET_RETURN ngx_http_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn,
     SSL_SESSION *sess, const unsigned char *keyname, size_t keyname_len,
     SSL_TICKET_STATUS status, void *arg);
@@ -250,7 +287,7 @@ static void ngx_http_nitro_attest_account(ngx_connection_t *c,
     ngx_http_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
 static void ngx_http_nitro_attest_count(
     ngx_http_nitro_attest_main_conf_t *namcf, nitro_attest_verdict_t *v);
-static void ngx_http_nitro_attest_write_event(ngx_connection_t *c,
+static void ngx_http_nitro_attest_write_event(ngx_log_t *log,
     ngx_array_t *targets, nitro_attest_verdict_t *v);
 static ngx_int_t ngx_http_nitro_attest_init_sets(ngx_conf_t *cf,
     ngx_http_nitro_attest_main_conf_t *namcf);
@@ -298,6 +335,10 @@ static ngx_int_t ngx_http_nitro_attest_cert_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_nitro_attest_json_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* the counters zone's own tag, so that no other zone can be mistaken for it */
+static ngx_uint_t  ngx_http_nitro_attest_counters;
 
 
 /* the kind of file a directive loads (its command's post) */
@@ -505,15 +546,12 @@ static int  ngx_http_nitro_attest_ctx_index = -1;
 /* the server whose verdict is accounted once the handshake completes */
 static int  ngx_http_nitro_attest_pending_index = -1;
 
-/* nginx's own info callback, called after the module's */
-static void  (*ngx_http_nitro_attest_next_info)(const SSL *ssl, int where,
-    int ret);
-
 /* scratch for one verification at a time (a worker runs one handshake) */
 static nitro_attest_verdict_t  ngx_http_nitro_attest_scratch;
 
-/* this worker's chain cache, made on first use */
+/* this worker's chain cache and memo, made on first use */
 static nitro_attest_chain_cache_t  *ngx_http_nitro_attest_chain_cache_p;
+static nitro_attest_memo_t         *ngx_http_nitro_attest_memo_p;
 
 
 static ngx_int_t
@@ -565,6 +603,9 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
                           sizeof(ngx_http_nitro_attest_file_t))
            != NGX_OK
         || ngx_array_init(&namcf->servers, cf->pool, 4,
+                          sizeof(ngx_http_nitro_attest_srv_conf_t *))
+           != NGX_OK
+        || ngx_array_init(&namcf->tagged, cf->pool, 4,
                           sizeof(ngx_http_nitro_attest_srv_conf_t *))
            != NGX_OK
         || ngx_array_init(&namcf->sets, cf->pool, 4,
@@ -644,6 +685,12 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
     ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
 
+    /* every server's sessions name it, attesting or not */
+    if (RAND_bytes(conf->tag, NGX_HTTP_NITRO_ATTEST_TAG_LEN) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0, "RAND_bytes() failed");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
         return NGX_CONF_OK;
     }
@@ -698,11 +745,6 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     if (nitro_attest_config_digest(&conf->core, conf->digest) != 0) {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                       "nitro_attest: configuration digest failed");
-        return NGX_CONF_ERROR;
-    }
-
-    if (RAND_bytes(conf->tag, NGX_HTTP_NITRO_ATTEST_TAG_LEN) != 1) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0, "RAND_bytes() failed");
         return NGX_CONF_ERROR;
     }
 
@@ -799,11 +841,12 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     }
 
     if (namcf->status) {
-        ngx_str_set(&name, "nitro_attest_status");
+        ngx_str_set(&name, NGX_HTTP_NITRO_ATTEST_COUNTERS);
 
+        /* a tag of its own: no other zone of that name can be taken for it */
         namcf->shm_zone = ngx_shared_memory_add(cf, &name,
                                             NGX_HTTP_NITRO_ATTEST_ZONE_SIZE,
-                                            &ngx_http_nitro_attest_module);
+                                            &ngx_http_nitro_attest_counters);
         if (namcf->shm_zone == NULL) {
             return NGX_ERROR;
         }
@@ -828,19 +871,39 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         nascf = cscfp[s]->ctx->srv_conf[ngx_http_nitro_attest_module.ctx_index];
         sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
 
-        if (nascf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
-            continue;
-        }
-
         if (nascf->enable == NGX_HTTP_NITRO_ATTEST_ON) {
             namcf->enforcing = 1;
         }
 
         if (sscf->ssl.ctx == NULL) {
-            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                          "\"nitro_attest\" in %s:%ui applies to a server "
-                          "without ssl: no connection can be attested for it",
-                          nascf->file, nascf->line);
+            if (nascf->enable != NGX_HTTP_NITRO_ATTEST_OFF) {
+                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                              "\"nitro_attest\" in %s:%ui applies to a "
+                              "server without ssl: no connection can be "
+                              "attested for it", nascf->file, nascf->line);
+            }
+
+            continue;
+        }
+
+        server = ngx_array_push(&namcf->tagged);
+        if (server == NULL) {
+            return NGX_ERROR;
+        }
+
+        *server = nascf;
+
+        /* every context names its server: tickets carry its tag */
+        if (SSL_CTX_set_ex_data(sscf->ssl.ctx, ngx_http_nitro_attest_ctx_index,
+                                nascf)
+            == 0)
+        {
+            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                          "SSL_CTX_set_ex_data() failed");
+            return NGX_ERROR;
+        }
+
+        if (nascf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
             continue;
         }
 
@@ -850,15 +913,6 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         }
 
         *server = nascf;
-
-        if (SSL_CTX_set_ex_data(sscf->ssl.ctx, ngx_http_nitro_attest_ctx_index,
-                                nascf)
-            == 0)
-        {
-            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                          "SSL_CTX_set_ex_data() failed");
-            return NGX_ERROR;
-        }
 
         /* keep nginx's verify callback: it is what $ssl_client_verify uses */
 
@@ -877,7 +931,7 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         info = SSL_CTX_get_info_callback(sscf->ssl.ctx);
 
         if (info != ngx_http_nitro_attest_info) {
-            ngx_http_nitro_attest_next_info = info;
+            nascf->next_info = info;
             SSL_CTX_set_info_callback(sscf->ssl.ctx,
                                       ngx_http_nitro_attest_info);
         }
@@ -889,23 +943,22 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
                                          ngx_http_nitro_attest_verify, NULL);
     }
 
-    if (namcf->servers.nelts == 0 && !namcf->enforcing) {
-        return NGX_OK;
-    }
-
     /*
-     * Tickets are opened with the keys of the context the connection
-     * started on (the default server's), so every context checks them.
+     * Tickets are made and opened with the callbacks of the context the
+     * connection started on (the default server's), so every context has
+     * them.  Stateful resumption has no such hook: it is turned off where
+     * an attesting server listens.
      */
 
-    for (s = 0; s < cmcf->servers.nelts; s++) {
+    for (s = 0; namcf->servers.nelts && s < cmcf->servers.nelts; s++) {
         sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
 
         if (sscf->ssl.ctx == NULL) {
             continue;
         }
 
-        if (SSL_CTX_set_session_ticket_cb(sscf->ssl.ctx, NULL,
+        if (SSL_CTX_set_session_ticket_cb(sscf->ssl.ctx,
+                                          ngx_http_nitro_attest_ticket_made,
                                           ngx_http_nitro_attest_ticket, namcf)
             == 0)
         {
@@ -913,6 +966,10 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
                           "SSL_CTX_set_session_ticket_cb() failed");
             return NGX_ERROR;
         }
+    }
+
+    if (namcf->servers.nelts) {
+        ngx_http_nitro_attest_stateless(cf, cmcf);
     }
 
     if (!namcf->enforcing) {
@@ -937,6 +994,8 @@ ngx_http_nitro_attest_exit_process(ngx_cycle_t *cycle)
 {
     nitro_attest_chain_cache_free(ngx_http_nitro_attest_chain_cache_p);
     ngx_http_nitro_attest_chain_cache_p = NULL;
+    nitro_attest_memo_free(ngx_http_nitro_attest_memo_p);
+    ngx_http_nitro_attest_memo_p = NULL;
 }
 
 
@@ -1211,6 +1270,17 @@ ngx_http_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    if (name.len == sizeof(NGX_HTTP_NITRO_ATTEST_COUNTERS) - 1
+        && ngx_strncmp(name.data, NGX_HTTP_NITRO_ATTEST_COUNTERS, name.len)
+           == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" of \"%V\" is reserved for the "
+                           "counters of \"nitro_attest_status\", choose "
+                           "another", &name, &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
     if (size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" of \"%V\" is too small, it must "
@@ -1403,8 +1473,9 @@ static int
 ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 {
     X509                              *cert;
+    u_char                             key[SHA256_DIGEST_LENGTH];
     int64_t                            now;
-    ngx_uint_t                         ignore;
+    ngx_uint_t                         ignore, keyed;
     struct timeval                     start, end;
     ngx_ssl_conn_t                    *ssl_conn;
     ngx_connection_t                  *c;
@@ -1419,7 +1490,7 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
                                 ngx_http_nitro_attest_ctx_index);
 
-    if (nascf == NULL) {
+    if (nascf == NULL || nascf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
         return X509_verify_cert(store);
     }
 
@@ -1448,7 +1519,8 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 
     ngx_gettimeofday(&start);
 
-    reason = ngx_http_nitro_attest_verify_cert(c, nascf, cert, now, v);
+    reason = ngx_http_nitro_attest_verify_cert(c, nascf, cert, now, v, key,
+                                               &keyed);
 
     ngx_gettimeofday(&end);
 
@@ -1484,18 +1556,13 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     /*
      * The client has not yet proved that it holds the certificate's key
      * (CertificateVerify comes next): a handshake that goes on is
-     * counted and logged when it completes; one refused here, now.
+     * counted, logged and cached when it completes; one refused here, now.
      */
 
     if (reason == NITRO_ATTEST_OK
         || nascf->enable == NGX_HTTP_NITRO_ATTEST_OPTIONAL)
     {
-        if (SSL_set_ex_data(ssl_conn, ngx_http_nitro_attest_pending_index,
-                            nascf)
-            == 0)
-        {
-            ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
-        }
+        ngx_http_nitro_attest_pend(c, ssl_conn, nascf, nac, key, keyed);
 
     } else {
         ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
@@ -1536,27 +1603,27 @@ ngx_http_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 
 /*
  * The verdict for cert: from the verdict cache when it holds one for this
- * configuration and certificate, else verified by the core (with this
- * worker's chain cache) without any lock held, and remembered on success.
+ * configuration and certificate (a client that proved its key before),
+ * else verified by the core, with this worker's chain cache and memo,
+ * without any lock held.  *keyed says whether key is the cache key under
+ * which the verdict is remembered once this client proves its key.
  */
 
 static nitro_attest_reason_e
 ngx_http_nitro_attest_verify_cert(ngx_connection_t *c,
     ngx_http_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
-    nitro_attest_verdict_t *v)
+    nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed)
 {
-    u_char                          key[SHA256_DIGEST_LENGTH];
-    int64_t                         expires;
-    ngx_int_t                       keyed;
     nitro_attest_config_t           core;
     nitro_attest_reason_e           reason;
     ngx_http_nitro_attest_cache_t  *cache;
 
     cache = nascf->cache ? nascf->cache->data : NULL;
-    keyed = cache != NULL
-            && ngx_http_nitro_attest_cache_key(nascf, cert, key) == NGX_OK;
+    *keyed = cache != NULL
+             && ngx_http_nitro_attest_cache_key(nascf, cert, key) == NGX_OK;
 
-    if (keyed && ngx_http_nitro_attest_cache_get(cache, key, now, v) == NGX_OK)
+    if (*keyed
+        && ngx_http_nitro_attest_cache_get(cache, key, now, v) == NGX_OK)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_EVENT, c->log, 0,
                        "nitro_attest: verdict cache hit");
@@ -1564,40 +1631,149 @@ ngx_http_nitro_attest_verify_cert(ngx_connection_t *c,
     }
 
     core = nascf->core;
-    core.chain_cache = ngx_http_nitro_attest_chains(c, nascf->main);
+    ngx_http_nitro_attest_caches(c, nascf->main, &core);
 
     reason = nitro_attest_verify_cert(&core, cert, now, v);
 
-    if (cache == NULL) {
-        return reason;
-    }
-
-    v->cache = NITRO_ATTEST_CACHE_MISS;
-
-    /* failures are never cached */
-    if (keyed && reason == NITRO_ATTEST_OK) {
-        expires = v->timestamp_ms + (int64_t) nascf->max_age;
-        expires = ngx_min(expires, v->not_after_ms);
-
-        if (expires > now) {
-            ngx_http_nitro_attest_cache_put(cache, key, expires, v);
-        }
+    if (cache != NULL) {
+        v->cache = NITRO_ATTEST_CACHE_MISS;
     }
 
     return reason;
 }
 
 
-/* This worker's chain cache, or NULL when it is off or cannot be made. */
+/*
+ * A verdict that waits for the client's CertificateVerify.  Without memory
+ * for the wait it is accounted at once, as the handshake would be refused
+ * anyway.
+ */
 
-static nitro_attest_chain_cache_t *
-ngx_http_nitro_attest_chains(ngx_connection_t *c,
-    ngx_http_nitro_attest_main_conf_t *namcf)
+static void
+ngx_http_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
+    ngx_http_nitro_attest_srv_conf_t *nascf, ngx_http_nitro_attest_conn_t *nac,
+    u_char *key, ngx_uint_t keyed)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_nitro_attest_pending_t  *pending;
+
+    cln = ngx_pool_cleanup_add(c->pool,
+                               sizeof(ngx_http_nitro_attest_pending_t));
+    if (cln == NULL) {
+        ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+        return;
+    }
+
+    pending = cln->data;
+    pending->log = c->log;
+    pending->nascf = nascf;
+    pending->nac = nac;
+    pending->keyed = keyed;
+    pending->done = 0;
+    ngx_memcpy(pending->key, key, SHA256_DIGEST_LENGTH);
+
+    if (SSL_set_ex_data(ssl_conn, ngx_http_nitro_attest_pending_index,
+                        pending)
+        == 0)
+    {
+        pending->done = 1;
+        ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+        return;
+    }
+
+    cln->handler = ngx_http_nitro_attest_unproven;
+}
+
+
+/*
+ * The handshake completed: the client signed with the certificate's key.
+ * Only now is a success counted, logged and remembered in the verdict
+ * cache, so a replayed certificate can neither take the genuine client's
+ * place in the cache nor hide it from the logs.
+ */
+
+static void
+ngx_http_nitro_attest_proven(ngx_connection_t *c,
+    ngx_http_nitro_attest_pending_t *pending)
+{
+    int64_t                            expires;
+    nitro_attest_verdict_t            *v;
+    ngx_http_nitro_attest_cache_t     *cache;
+    ngx_http_nitro_attest_srv_conf_t  *nascf;
+
+    pending->done = 1;
+    nascf = pending->nascf;
+    v = &pending->nac->verdict;
+
+    if (pending->keyed
+        && v->status == NITRO_ATTEST_STATUS_SUCCESS
+        && v->cache != NITRO_ATTEST_CACHE_HIT)
+    {
+        cache = nascf->cache->data;
+        expires = v->timestamp_ms + (int64_t) nascf->max_age;
+        expires = ngx_min(expires, v->not_after_ms);
+
+        if (expires > v->time_ms) {
+            ngx_http_nitro_attest_cache_put(cache, pending->key, expires, v);
+        }
+    }
+
+    ngx_http_nitro_attest_account(c, nascf, v);
+}
+
+
+/*
+ * The connection closed before its handshake completed: a certificate
+ * that verified was presented by a client that could not sign with its key
+ * (a replay), or that gave up.  Its measurements stay, as for
+ * binding_mismatch; an earlier failure keeps its own reason.
+ */
+
+static void
+ngx_http_nitro_attest_unproven(void *data)
+{
+    ngx_http_nitro_attest_pending_t *pending = data;
+
+    nitro_attest_verdict_t  *v;
+
+    if (pending->done) {
+        return;
+    }
+
+    pending->done = 1;
+    v = &pending->nac->verdict;
+
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+        v->status = NITRO_ATTEST_STATUS_FAILED;
+        v->reason = NITRO_ATTEST_KEY_NOT_PROVEN;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, pending->log, 0,
+                  "client attestation failed: %s, handshake not completed",
+                  nitro_attest_reason_name(v->reason));
+
+    ngx_http_nitro_attest_count(pending->nascf->main, v);
+
+    if (pending->nascf->event_log) {
+        ngx_http_nitro_attest_write_event(pending->log,
+                                          pending->nascf->event_log, v);
+    }
+}
+
+
+/*
+ * This worker's chain cache (unless off) and memo, made on first use;
+ * without memory for them every document is verified in full.
+ */
+
+static void
+ngx_http_nitro_attest_caches(ngx_connection_t *c,
+    ngx_http_nitro_attest_main_conf_t *namcf, nitro_attest_config_t *core)
 {
     static ngx_uint_t  failed;
 
     if (ngx_http_nitro_attest_chain_cache_p == NULL && namcf->chain_cache
-        && !failed)
+        && !(failed & 1))
     {
         ngx_http_nitro_attest_chain_cache_p =
                              nitro_attest_chain_cache_new(namcf->chain_cache);
@@ -1606,11 +1782,25 @@ ngx_http_nitro_attest_chains(ngx_connection_t *c,
             ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                           "nitro_attest: cannot make the chain cache, "
                           "verifying every chain in full");
-            failed = 1;
+            failed |= 1;
         }
     }
 
-    return namcf->chain_cache ? ngx_http_nitro_attest_chain_cache_p : NULL;
+    if (ngx_http_nitro_attest_memo_p == NULL && !(failed & 2)) {
+        ngx_http_nitro_attest_memo_p =
+                         nitro_attest_memo_new(NGX_HTTP_NITRO_ATTEST_MEMO);
+
+        if (ngx_http_nitro_attest_memo_p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "nitro_attest: cannot make the document memo, "
+                          "verifying every document in full");
+            failed |= 2;
+        }
+    }
+
+    core->chain_cache = namcf->chain_cache
+                        ? ngx_http_nitro_attest_chain_cache_p : NULL;
+    core->memo = ngx_http_nitro_attest_memo_p;
 }
 
 
@@ -1960,6 +2150,118 @@ ngx_http_nitro_attest_save_session(ngx_connection_t *c,
 
 
 /*
+ * A ticket is about to be made: a session that carries no verdict (no
+ * certificate was presented, or the server does not attest) gets one that
+ * says so, with the tag of the server whose context made it.  So a ticket
+ * always tells which server and configuration cycle it belongs to.
+ */
+
+static int
+ngx_http_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg)
+{
+    void                              *data;
+    size_t                             len;
+    SSL_SESSION                       *sess;
+    ngx_http_nitro_attest_conn_t       nac;
+    ngx_http_nitro_attest_srv_conf_t  *nascf;
+
+    sess = SSL_get0_session(ssl_conn);
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_http_nitro_attest_ctx_index);
+
+    if (sess == NULL || nascf == NULL) {
+        return 1;
+    }
+
+    data = NULL;
+    len = 0;
+
+    if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len > 0) {
+        return 1;
+    }
+
+    ngx_memcpy(nac.tag, nascf->tag, NGX_HTTP_NITRO_ATTEST_TAG_LEN);
+    nitro_attest_verdict_none(&nac.verdict, ngx_http_nitro_attest_now());
+
+    /* without it the ticket is not resumed (no server named): harmless */
+    (void) SSL_SESSION_set1_ticket_appdata(sess, &nac,
+                                ngx_http_nitro_attest_conn_size(&nac.verdict));
+
+    return 1;
+}
+
+
+/*
+ * Stateful resumption (TLS 1.2 session IDs, TLS 1.3 without tickets, the
+ * builtin and shared session caches) is looked up before any hook of ours
+ * could check which server or configuration a session was made for: it is
+ * turned off for every server that shares a listen socket with an
+ * attesting one.  Tickets remain, and are checked.
+ */
+
+static void
+ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
+    ngx_http_core_main_conf_t *cmcf)
+{
+    ngx_uint_t                          p, a, k, attesting;
+    ngx_http_conf_port_t               *port;
+    ngx_http_conf_addr_t               *addr;
+    ngx_http_ssl_srv_conf_t            *sscf;
+    ngx_http_core_srv_conf_t          **cscfp;
+    ngx_http_nitro_attest_srv_conf_t   *nascf;
+
+    if (cmcf->ports == NULL) {
+        return;
+    }
+
+    port = cmcf->ports->elts;
+
+    for (p = 0; p < cmcf->ports->nelts; p++) {
+        addr = port[p].addrs.elts;
+
+        for (a = 0; a < port[p].addrs.nelts; a++) {
+            cscfp = addr[a].servers.elts;
+            attesting = 0;
+
+            for (k = 0; k < addr[a].servers.nelts; k++) {
+                nascf = cscfp[k]->ctx->srv_conf[
+                                        ngx_http_nitro_attest_module.ctx_index];
+                attesting |= nascf->enable != NGX_HTTP_NITRO_ATTEST_OFF;
+            }
+
+            if (!attesting) {
+                continue;
+            }
+
+            for (k = 0; k < addr[a].servers.nelts; k++) {
+                sscf = cscfp[k]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
+
+                if (sscf->ssl.ctx == NULL
+                    || SSL_CTX_get_session_cache_mode(sscf->ssl.ctx)
+                       == (SSL_SESS_CACHE_OFF
+                           | SSL_SESS_CACHE_NO_INTERNAL))
+                {
+                    continue;
+                }
+
+                SSL_CTX_set_session_cache_mode(sscf->ssl.ctx,
+                                               SSL_SESS_CACHE_OFF
+                                               | SSL_SESS_CACHE_NO_INTERNAL);
+                SSL_CTX_sess_set_new_cb(sscf->ssl.ctx, NULL);
+                SSL_CTX_sess_set_get_cb(sscf->ssl.ctx, NULL);
+                SSL_CTX_sess_set_remove_cb(sscf->ssl.ctx, NULL);
+            }
+
+            ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                          "nitro_attest: no session cache for the servers "
+                          "of port %d: sessions there resume by ticket only",
+                          (int) ntohs(port[p].port));
+        }
+    }
+}
+
+
+/*
  * Sessions resume only under the server name they were made with, so that
  * a verdict never crosses into another server's SSL_CTX.  A ticket from
  * another configuration cycle (ticket keys from a file survive reloads) or
@@ -1974,10 +2276,9 @@ ngx_http_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
 {
     ngx_http_nitro_attest_main_conf_t *namcf = arg;
 
-    void                          *data;
-    size_t                         len;
-    ngx_connection_t              *c;
-    ngx_http_nitro_attest_conn_t  *nac;
+    ngx_connection_t                  *c;
+    ngx_http_nitro_attest_conn_t      *nac;
+    ngx_http_nitro_attest_srv_conf_t  *server;
 
     switch (status) {
 
@@ -2002,22 +2303,28 @@ ngx_http_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
 
-    data = NULL;
-    len = 0;
-
-    if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) != 1 || len == 0) {
-        /* not attested: the request guard refuses it where it matters */
-        goto use;
-    }
+    /*
+     * Every ticket of this configuration names its server, with a verdict
+     * or with none: one without, or naming no server of this cycle, was
+     * made before a reload (ticket keys from a file survive it).
+     */
 
     nac = ngx_http_nitro_attest_session(sess);
+    server = nac ? ngx_http_nitro_attest_find_server(namcf, nac->tag) : NULL;
 
-    if (nac == NULL
-        || ngx_http_nitro_attest_find_server(namcf, nac->tag) == NULL)
-    {
+    if (server == NULL) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "nitro_attest: ticket of another configuration, "
                       "full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
+    if (server->enable == NGX_HTTP_NITRO_ATTEST_ON
+        && nac->verdict.status != NITRO_ATTEST_STATUS_SUCCESS)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket without a verdict for an "
+                      "attesting server, full handshake");
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
 
@@ -2029,8 +2336,6 @@ ngx_http_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
                       "full handshake");
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
-
-use:
 
     return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
                                         : SSL_TICKET_RETURN_USE_RENEW;
@@ -2090,9 +2395,9 @@ ngx_http_nitro_attest_find_server(ngx_http_nitro_attest_main_conf_t *namcf,
     ngx_uint_t                          i;
     ngx_http_nitro_attest_srv_conf_t  **server;
 
-    server = namcf->servers.elts;
+    server = namcf->tagged.elts;
 
-    for (i = 0; i < namcf->servers.nelts; i++) {
+    for (i = 0; i < namcf->tagged.nelts; i++) {
         if (ngx_memcmp(server[i]->tag, tag, NGX_HTTP_NITRO_ATTEST_TAG_LEN)
             == 0)
         {
@@ -2234,21 +2539,16 @@ ngx_http_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret)
 {
     unsigned long                      err;
-    ngx_connection_t                  *c;
-    ngx_http_nitro_attest_conn_t      *nac;
+    ngx_http_nitro_attest_pending_t   *pending;
     ngx_http_nitro_attest_srv_conf_t  *nascf;
 
     if (where & SSL_CB_HANDSHAKE_DONE) {
-        nascf = SSL_get_ex_data(ssl_conn,
-                                ngx_http_nitro_attest_pending_index);
-        nac = SSL_get_ex_data(ssl_conn, ngx_http_nitro_attest_conn_index);
+        pending = SSL_get_ex_data(ssl_conn,
+                                  ngx_http_nitro_attest_pending_index);
 
-        if (nascf != NULL && nac != NULL) {
-            SSL_set_ex_data((ngx_ssl_conn_t *) ssl_conn,
-                            ngx_http_nitro_attest_pending_index, NULL);
-
-            c = ngx_ssl_get_connection(ssl_conn);
-            ngx_http_nitro_attest_account(c, nascf, &nac->verdict);
+        if (pending != NULL && !pending->done) {
+            ngx_http_nitro_attest_proven(ngx_ssl_get_connection(ssl_conn),
+                                         pending);
         }
     }
 
@@ -2268,8 +2568,11 @@ ngx_http_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
         }
     }
 
-    if (ngx_http_nitro_attest_next_info) {
-        ngx_http_nitro_attest_next_info(ssl_conn, where, ret);
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_http_nitro_attest_ctx_index);
+
+    if (nascf != NULL && nascf->next_info != NULL) {
+        nascf->next_info(ssl_conn, where, ret);
     }
 }
 
@@ -2314,7 +2617,7 @@ ngx_http_nitro_attest_account(ngx_connection_t *c,
 
     /* a cache hit is counted, and marked where it shows, not re-logged */
     if (nascf->event_log && v->cache != NITRO_ATTEST_CACHE_HIT) {
-        ngx_http_nitro_attest_write_event(c, nascf->event_log, v);
+        ngx_http_nitro_attest_write_event(c->log, nascf->event_log, v);
     }
 }
 
@@ -2377,78 +2680,65 @@ ngx_http_nitro_attest_count(ngx_http_nitro_attest_main_conf_t *namcf,
 
 /*
  * The section 7 event, one line per destination: files get it with a
- * newline, syslog with its header and the event's severity.
+ * newline, syslog with its header and the event's severity.  Rendered into
+ * a worker buffer: it is written from the handshake and from connection
+ * cleanups, where nothing should be allocated.
  */
 
 static void
-ngx_http_nitro_attest_write_event(ngx_connection_t *c, ngx_array_t *targets,
+ngx_http_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
     nitro_attest_verdict_t *v)
 {
-    char                         *json;
-    u_char                       *buf, *line, *start, *p;
+    u_char                       *line, *start, *p;
     size_t                        len;
     ssize_t                       n;
     ngx_uint_t                    i, severity;
     const char                   *level;
-    ngx_http_nitro_attest_log_t  *log;
+    ngx_http_nitro_attest_log_t  *dest;
     u_char                        head[NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD];
 
-    json = nitro_attest_event_json(v);
-    if (json == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "nitro_attest: no memory for the event log line");
-        return;
-    }
-
-    len = ngx_strlen(json);
-
-    buf = ngx_alloc(NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD + len + 1, c->log);
-    if (buf == NULL) {
-        free(json);
-        return;
-    }
+    static u_char  buf[NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD
+                       + NITRO_ATTEST_EVENT_MAX + 2];
 
     line = buf + NGX_HTTP_NITRO_ATTEST_SYSLOG_HEAD;
-    ngx_memcpy(line, json, len);
+    len = nitro_attest_event_render(v, (char *) line,
+                                    NITRO_ATTEST_EVENT_MAX + 1);
     line[len] = LF;
-    free(json);
 
     /* syslog severities: crit, warning, info */
 
     level = nitro_attest_severity(v);
     severity = level[0] == 'C' ? 2 : (level[0] == 'W' ? 4 : 6);
 
-    log = targets->elts;
+    dest = targets->elts;
 
     for (i = 0; i < targets->nelts; i++) {
 
-        if (log[i].file) {
-            n = ngx_write_fd(log[i].file->fd, line, len + 1);
+        if (dest[i].file) {
+            n = ngx_write_fd(dest[i].file->fd, line, len + 1);
 
             if (n != (ssize_t) len + 1) {
-                ngx_log_error(NGX_LOG_ALERT, c->log, ngx_errno,
+                ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                               ngx_write_fd_n " to \"%V\" failed",
-                              &log[i].file->name);
+                              &dest[i].file->name);
             }
 
             continue;
         }
 
-        log[i].syslog->severity = severity;
+        dest[i].syslog->severity = severity;
 
-        p = ngx_syslog_add_header(log[i].syslog, head);
+        p = ngx_syslog_add_header(dest[i].syslog, head);
         start = line - (p - head);
         ngx_memcpy(start, head, p - head);
 
-        n = ngx_syslog_send(log[i].syslog, start, line + len - start);
+        n = ngx_syslog_send(dest[i].syslog, start, line + len - start);
 
         if (n == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+            ngx_log_error(NGX_LOG_WARN, log, 0,
                           "nitro_attest: send() to syslog failed");
         }
     }
-
-    ngx_free(buf);
 }
 
 
@@ -3135,24 +3425,18 @@ static ngx_int_t
 ngx_http_nitro_attest_json_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    char    *json;
-    size_t   len;
+    size_t                   len;
+    nitro_attest_verdict_t  *verdict;
 
-    json = nitro_attest_event_json(ngx_http_nitro_attest_verdict(r));
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
+    verdict = ngx_http_nitro_attest_verdict(r);
+    len = nitro_attest_event_render(verdict, NULL, 0);
 
-    len = ngx_strlen(json);
-
-    v->data = ngx_pnalloc(r->pool, len);
+    v->data = ngx_pnalloc(r->pool, len + 1);
     if (v->data == NULL) {
-        free(json);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(v->data, json, len);
-    free(json);
+    nitro_attest_event_render(verdict, (char *) v->data, len + 1);
 
     v->len = len;
     v->valid = 1;

@@ -43,7 +43,7 @@ REASONS = ("no_certificate", "no_extension", "malformed_extension",
            "malformed_document", "unsupported_algorithm", "bad_signature",
            "untrusted_root", "chain_invalid", "certificate_expired", "stale",
            "future", "debug_enclave", "denied", "pcr_mismatch",
-           "binding_mismatch", "internal_error")
+           "binding_mismatch", "key_not_proven", "internal_error")
 EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
               "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
               "policy", "policy_allowed", "binding", "user_data", "nonce",
