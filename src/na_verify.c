@@ -57,6 +57,8 @@ static const char  *na_binding_names[] = {
     "user_data_sha384"
 };
 
+static const char  *na_kind_names[] = { "enclave", "nitrotpm" };
+
 
 void
 nitro_attest_config_init(nitro_attest_config_t *cf)
@@ -583,6 +585,30 @@ nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out)
     for (i = 1; i < sizeof(na_binding_names) / sizeof(char *); i++) {
         if (strcmp(name, na_binding_names[i]) == 0) {
             *out = (nitro_attest_binding_e) i;
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+const char *
+nitro_attest_kind_name(nitro_attest_kind_e kind)
+{
+    return (unsigned) kind < sizeof(na_kind_names) / sizeof(char *)
+           ? na_kind_names[kind] : NULL;
+}
+
+
+int
+nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out)
+{
+    unsigned  i;
+
+    for (i = 0; i < sizeof(na_kind_names) / sizeof(char *); i++) {
+        if (strcmp(name, na_kind_names[i]) == 0) {
+            *out = (nitro_attest_kind_e) i;
             return 0;
         }
     }

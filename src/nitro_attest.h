@@ -70,6 +70,14 @@ typedef enum {
     NITRO_ATTEST_FORMAT_RAW         /* extnValue = COSE_Sign1 bytes */
 } nitro_attest_format_e;
 
+/* What a document or a policy set measures (CONTRACT 15). */
+typedef enum {
+    NITRO_ATTEST_KIND_ENCLAVE = 0,  /* pcrs: an enclave image */
+    NITRO_ATTEST_KIND_NITROTPM      /* nitrotpm_pcrs: an EC2 instance */
+} nitro_attest_kind_e;
+
+#define NITRO_ATTEST_NITROTPM_PCR_COUNT  24
+
 typedef enum {
     NITRO_ATTEST_CACHE_OFF = 0,
     NITRO_ATTEST_CACHE_MISS,
@@ -179,6 +187,19 @@ int64_t nitro_attest_policy_allow_expect_every(
 /* SHA-256 of the policy file contents: identifies a policy generation */
 const uint8_t *nitro_attest_policy_digest(const nitro_attest_policy_t *policy);
 
+/*
+ * The lint of a loaded policy (CONTRACT 16): warn() is called once per
+ * warning, allow_debug first, then set by set in file order (allow, then
+ * deny), with the name of the set it is about ("-" for the file as a whole)
+ * and a one-line text.  Returns the number of warnings.  The CLI's
+ * `policy check` prints them, the nginx module logs them at `nginx -t`.
+ */
+typedef void (*nitro_attest_lint_pt)(void *data, const char *set,
+    const char *text);
+
+size_t nitro_attest_policy_lint(const nitro_attest_policy_t *policy,
+    nitro_attest_lint_pt warn, void *data);
+
 /* oid NULL means the default; returns NULL and fills err on a bad OID */
 nitro_attest_extension_t *nitro_attest_extension_new(const char *oid,
     nitro_attest_format_e format, char *err, size_t errlen);
@@ -217,6 +238,7 @@ void nitro_attest_memo_stats(const nitro_attest_memo_t *memo, uint64_t *hits,
 /* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
 int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
 int nitro_attest_format_parse(const char *name, nitro_attest_format_e *out);
+int nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out);
 /* nginx time syntax ("30s", "5m", "1h 30m", "250ms"): ms, or -1 */
 int64_t nitro_attest_parse_duration(const char *text);
 
@@ -296,6 +318,7 @@ char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
 const char *nitro_attest_reason_name(nitro_attest_reason_e reason);
 const char *nitro_attest_status_name(nitro_attest_status_e status);
 const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
+const char *nitro_attest_kind_name(nitro_attest_kind_e kind);
 const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
 /* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
 char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
