@@ -1060,6 +1060,24 @@ ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* a policy's lint warnings (CONTRACT 16) at nginx -t, naming file and set */
+
+typedef struct {
+    ngx_conf_t                    *cf;
+    ngx_str_t                     *path;
+} ngx_http_nitro_attest_lint_t;
+
+
+static void
+ngx_http_nitro_attest_lint(void *data, const char *set, const char *text)
+{
+    ngx_http_nitro_attest_lint_t  *lint = data;
+
+    ngx_conf_log_error(NGX_LOG_WARN, lint->cf, 0, "policy \"%V\": %s: %s",
+                       lint->path, set, text);
+}
+
+
 /* one load per distinct file and configuration cycle, freed with the cycle */
 
 static void *
@@ -1099,6 +1117,13 @@ ngx_http_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
         object = nitro_attest_policy_load((char *) path->data, err,
                                           sizeof(err));
         cln->handler = ngx_http_nitro_attest_free_policy;
+
+        if (object != NULL) {
+            ngx_http_nitro_attest_lint_t  lint = { cf, path };
+
+            nitro_attest_policy_lint(object, ngx_http_nitro_attest_lint,
+                                     &lint);
+        }
     }
 
     if (object == NULL) {
