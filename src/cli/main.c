@@ -1,7 +1,8 @@
 /*
- * main.c: the nitro-attest command line (CONTRACT section 8): verify and
- * inspect here, cert and mock in certs.c.  Exit 0 verified or done, 1 a
- * verification failed, 2 a usage, input or configuration error.
+ * main.c: the nitro-attest command line (CONTRACT sections 8 and 16):
+ * verify and inspect here, cert and mock in certs.c, policy in policy.c.
+ * Exit 0 verified or done, 1 a verification failed (or, for policy check,
+ * warnings), 2 a usage, input or configuration error.
  */
 
 #include "cli.h"
@@ -34,14 +35,21 @@ static const char  usage[] =
     "--out CERT.pem\n"
     "       nitro-attest mock pki DIR\n"
     "       nitro-attest mock cert --pki DIR [--pcr N=HEX ...] --out-key K "
-    "--out-cert C\n";
+    "--out-cert C\n"
+    "       nitro-attest policy new --name NAME [--pcr N=HEX ...] "
+    "[--from-eif FILE]\n"
+    "           [--kind enclave|nitrotpm] [--expect-every TIME]\n"
+    "       nitro-attest policy add|deny FILE --name NAME [--pcr N=HEX ...] "
+    "...\n"
+    "       nitro-attest policy remove FILE --name NAME\n"
+    "       nitro-attest policy check FILE...\n";
 
 
 int
 main(int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("missing command: verify, inspect, cert or mock "
+        cli_error("missing command: verify, inspect, cert, mock or policy "
                   "(try --help)");
         return CLI_USAGE;
     }
@@ -60,6 +68,10 @@ main(int argc, char **argv)
 
     if (strcmp(argv[1], "mock") == 0) {
         return cli_cmd_mock(argc - 2, argv + 2);
+    }
+
+    if (strcmp(argv[1], "policy") == 0) {
+        return cli_cmd_policy(argc - 2, argv + 2);
     }
 
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
