@@ -37,6 +37,11 @@ typedef struct {
 } doc_t;
 
 
+#define ZERO96                                                               \
+    "000000000000000000000000000000000000000000000000"                      \
+    "000000000000000000000000000000000000000000000000"
+
+
 static doc_t        docs[64];
 static int          ndocs;
 static const char  *fixtures;
@@ -543,6 +548,7 @@ test_text_decoding(void)
 static void
 test_names(void)
 {
+    nitro_attest_kind_e     k;
     nitro_attest_binding_e  b;
     nitro_attest_format_e   f;
 
@@ -556,6 +562,49 @@ test_names(void)
     CHECK(nitro_attest_format_parse("raw", &f) == 0
           && f == NITRO_ATTEST_FORMAT_RAW, "format");
     CHECK(nitro_attest_format_parse("der", &f) == -1, "bad format");
+    CHECK(nitro_attest_kind_parse("nitrotpm", &k) == 0
+          && k == NITRO_ATTEST_KIND_NITROTPM
+          && strcmp(nitro_attest_kind_name(k), "nitrotpm") == 0, "kind");
+    CHECK(nitro_attest_kind_parse("tpm", &k) == -1, "bad kind");
+}
+
+
+static void
+test_lint_collect(void *data, const char *set, const char *text)
+{
+    char    *out = data;
+    size_t   n = strlen(out);
+
+    snprintf(out + n, 1024 - n, "%s: %s\n", set, text);
+}
+
+
+/* CONTRACT 16: the lint, through the callback or only counted */
+static void
+test_policy_lint(void)
+{
+    char                    err[256], out[1024];
+    nitro_attest_policy_t  *policy;
+
+    static const char  json[] =
+        "{\"allow\": [{\"name\": \"a\", \"kind\": \"nitrotpm\", \"pcrs\": "
+        "{\"23\": \"" ZERO96 "\"}}], \"allow_debug\": true}";
+
+    policy = nitro_attest_policy_parse(json, sizeof(json) - 1, "lint.json",
+                                       err, sizeof(err));
+    CHECK(policy != NULL, "lint policy: %s", err);
+    if (policy == NULL) {
+        return;
+    }
+
+    out[0] = '\0';
+    CHECK(nitro_attest_policy_lint(policy, test_lint_collect, out) == 2,
+          "two warnings");
+    CHECK(strcmp(out, "-: allow_debug is true: debug enclaves (PCR0, PCR1 "
+                 "and PCR2 all zero) are accepted\n"
+                 "a: PCR23 is all zero\n") == 0, "lint lines: %s", out);
+    CHECK(nitro_attest_policy_lint(policy, NULL, NULL) == 2, "counted");
+    nitro_attest_policy_free(policy);
 }
 
 
@@ -603,6 +652,7 @@ main(int argc, char **argv)
     test_durations();
     test_text_decoding();
     test_names();
+    test_policy_lint();
 
     free(v);
     nitro_attest_root_free(root);
