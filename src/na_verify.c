@@ -29,6 +29,7 @@ static nitro_attest_reason_e na_judge(const nitro_attest_config_t *cf,
 static int na_measure(nitro_attest_verdict_t *v, const na_document_t *doc);
 static nitro_attest_reason_e na_check_binding(nitro_attest_binding_e mode,
     const na_document_t *doc, X509 *cert);
+static int na_name_index(const char **names, size_t n, const char *name);
 
 
 static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
@@ -580,16 +581,16 @@ nitro_attest_binding_name(nitro_attest_binding_e binding)
 int
 nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out)
 {
-    unsigned  i;
+    int  i;
 
-    for (i = 1; i < sizeof(na_binding_names) / sizeof(char *); i++) {
-        if (strcmp(name, na_binding_names[i]) == 0) {
-            *out = (nitro_attest_binding_e) i;
-            return 0;
-        }
+    i = na_name_index(na_binding_names,
+                      sizeof(na_binding_names) / sizeof(char *), name);
+    if (i < 0) {
+        return -1;
     }
 
-    return -1;
+    *out = (nitro_attest_binding_e) i;
+    return 0;
 }
 
 
@@ -604,12 +605,28 @@ nitro_attest_kind_name(nitro_attest_kind_e kind)
 int
 nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out)
 {
-    unsigned  i;
+    int  i;
 
-    for (i = 0; i < sizeof(na_kind_names) / sizeof(char *); i++) {
-        if (strcmp(name, na_kind_names[i]) == 0) {
-            *out = (nitro_attest_kind_e) i;
-            return 0;
+    i = na_name_index(na_kind_names, sizeof(na_kind_names) / sizeof(char *),
+                      name);
+    if (i < 0) {
+        return -1;
+    }
+
+    *out = (nitro_attest_kind_e) i;
+    return 0;
+}
+
+
+/* the index of name in a table of n names (NULL: no name), or -1 */
+static int
+na_name_index(const char **names, size_t n, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (names[i] != NULL && strcmp(name, names[i]) == 0) {
+            return (int) i;
         }
     }
 

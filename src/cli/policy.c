@@ -43,6 +43,8 @@ static json_t *policy_read(const char *cmd, const char *path);
 static int policy_find(json_t *root, const char *name, const char **list,
     size_t *index);
 static char *policy_dump(const char *cmd, json_t *root, const char *source);
+static int policy_loads(const char *cmd, const char *text, size_t len,
+    const char *source);
 static int policy_write(const char *cmd, const char *path, const char *text);
 
 
@@ -561,26 +563,19 @@ policy_pcr(const char *cmd, const char *what, unsigned long index,
 static json_t *
 policy_read(const char *cmd, const char *path)
 {
-    char                    err[512];
-    size_t                  len;
-    json_t                 *root;
-    uint8_t                *data;
-    json_error_t            jerr;
-    nitro_attest_policy_t  *policy;
+    size_t         len;
+    json_t        *root;
+    uint8_t       *data;
+    json_error_t   jerr;
 
     if (cli_read_file(path, &data, &len) != 0) {
         return NULL;
     }
 
-    policy = nitro_attest_policy_parse((const char *) data, len, path, err,
-                                       sizeof(err));
-    if (policy == NULL) {
-        cli_error("%s: %s", cmd, err);
+    if (policy_loads(cmd, (const char *) data, len, path) != 0) {
         free(data);
         return NULL;
     }
-
-    nitro_attest_policy_free(policy);
 
     root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
     free(data);
@@ -626,9 +621,8 @@ policy_find(json_t *root, const char *name, const char **list, size_t *index)
 static char *
 policy_dump(const char *cmd, json_t *root, const char *source)
 {
-    char                   *text, *line, err[512];
-    size_t                  len;
-    nitro_attest_policy_t  *policy;
+    char    *text, *line;
+    size_t   len;
 
     text = json_dumps(root, POLICY_DUMP_FLAGS);
     len = text ? strlen(text) : 0;
@@ -643,17 +637,31 @@ policy_dump(const char *cmd, json_t *root, const char *source)
     line[len] = '\n';
     line[len + 1] = '\0';
 
-    policy = nitro_attest_policy_parse(line, len + 1, source, err,
-                                       sizeof(err));
-    if (policy == NULL) {
-        cli_error("%s: %s", cmd, err);
+    if (policy_loads(cmd, line, len + 1, source) != 0) {
         free(line);
         return NULL;
     }
 
-    nitro_attest_policy_free(policy);
-
     return line;
+}
+
+
+/* 0 when the core's loader accepts text, or -1 after its message. */
+static int
+policy_loads(const char *cmd, const char *text, size_t len,
+    const char *source)
+{
+    char                    err[512];
+    nitro_attest_policy_t  *policy;
+
+    policy = nitro_attest_policy_parse(text, len, source, err, sizeof(err));
+    if (policy == NULL) {
+        cli_error("%s: %s", cmd, err);
+        return -1;
+    }
+
+    nitro_attest_policy_free(policy);
+    return 0;
 }
 
 
