@@ -10,7 +10,6 @@ another scalar, so the client library's key check passes and the
 CertificateVerify it sends does not verify.
 """
 
-import base64
 import json
 import os
 import ssl
@@ -19,9 +18,6 @@ import time
 import urllib.request
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 import forge
 import nginx
 from test_nginx_attest import Client, attested, write
@@ -29,28 +25,6 @@ from test_nginx_telemetry import LogTail, delta
 
 GOOD = {i: forge.default_pcrs()[i] for i in (0, 1, 2)}
 STATUS = "/nitro-attest/status"
-CURVE_OIDS = {"secp384r1": "1.3.132.0.34",
-              "secp256r1": "1.2.840.10045.3.1.7"}
-
-
-def wrong_key_pem(key) -> bytes:
-    """An EC private key (RFC 5915) with key's public point and a random
-    scalar: it passes OpenSSL's check that key file and certificate match,
-    and signs nothing the certificate's key would."""
-    point = key.public_key().public_bytes(
-        serialization.Encoding.X962,
-        serialization.PublicFormat.UncompressedPoint)
-    scalar = ec.generate_private_key(key.curve).private_numbers()
-    size = (key.curve.key_size + 7) // 8
-    der = forge.der_tlv(0x30, b"".join([
-        forge.der_tlv(0x02, b"\x01"),
-        forge.der_tlv(0x04, scalar.private_value.to_bytes(size, "big")),
-        forge.der_tlv(0xa0, forge.der_oid(CURVE_OIDS[key.curve.name])),
-        forge.der_tlv(0xa1, forge.der_tlv(0x03, b"\x00" + point)),
-    ]))
-    body = base64.encodebytes(der).decode()
-    return ("-----BEGIN EC PRIVATE KEY-----\n%s-----END EC PRIVATE KEY-----\n"
-            % body).encode()
 
 
 def replay_of(directory, client: Client, name="replay") -> Client:
@@ -59,7 +33,7 @@ def replay_of(directory, client: Client, name="replay") -> Client:
     replay.der = client.der
     replay.cert = client.cert
     replay.key = write(os.path.join(directory, name + ".key"),
-                       wrong_key_pem(client.private_key))
+                       forge.wrong_key_pem(client.private_key))
     replay.sha256 = client.sha256
     replay.contexts = {}
     return replay
