@@ -6,30 +6,40 @@ section 14), against a real nginx:
   /usr/bin/prometheus) that scrapes the real status endpoint with
   prometheus.yml and evaluates the rules: a silent allow set and a failure
   family raise their alerts;
+- sigma/*.yml: well-formed Sigma rules on the section 7 field names, each
+  matching the real event line of its failure and no other;
 - grafana-dashboard.json: only contract metric families and labels, every
-  query accepted by the real Prometheus.
+  query accepted by the real Prometheus;
+- rsyslog-nitro-attest.conf: a real rsyslogd ships the event lines of the
+  example nginx.conf (file, and the UDP alternative) to a collector.
 
 One nginx (world): port0 optional.test (report-only: every failure is
 served and logged) and on.test (enforcing), events to logs/events.log;
-port1 plain HTTP with the status endpoint.  Prometheus runs on
-127.0.0.1 from a temporary directory and is stopped by its pid.
+port1 plain HTTP with the status endpoint.  Prometheus and rsyslogd run on
+127.0.0.1 from temporary directories and are stopped by their pid.
 """
 
+import glob
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
 
 import forge
 import nginx
 from test_nginx_attest import DENIED_PCR0, attested, fault_clients
-from test_nginx_telemetry import handshake
+from test_nginx_config import example_text
+from test_nginx_telemetry import EVENT_KEYS, LogTail, handshake
 
 yaml = pytest.importorskip("yaml", reason="python3-yaml (make deps)")
 
@@ -38,8 +48,11 @@ RULES = os.path.join(SIEM, "prometheus-rules.yml")
 RULES_TEST = os.path.join(SIEM, "prometheus-rules.test.yml")
 PROM_CONFIG = os.path.join(SIEM, "prometheus.yml")
 DASHBOARD = os.path.join(SIEM, "grafana-dashboard.json")
+RSYSLOG_CONF = os.path.join(SIEM, "rsyslog-nitro-attest.conf")
+SIGMA = sorted(glob.glob(os.path.join(SIEM, "sigma", "*.yml")))
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
+RSYSLOGD = "/usr/sbin/rsyslogd"
 STATUS = "/nitro-attest/status"
 
 # the Prometheus families of CONTRACT sections 6, 13 and 14, with the
@@ -70,6 +83,19 @@ ALERTS = {
     "NitroAttestAttestationDrop": 'result="verified"',
     "NitroAttestInstanceSilent": "nitro_attest_enclave_last_seen_seconds",
 }
+# section 7 keys, and kind (section 15)
+EVENT_FIELDS = set(EVENT_KEYS) | {"kind"}
+# Sigma rule file -> the reason codes whose event lines it must match
+SIGMA_REASONS = {
+    "nitro_attest_doppelganger.yml": {"pcr_mismatch"},
+    "nitro_attest_trusted_rogue.yml": {"binding_mismatch"},
+    "nitro_attest_key_not_proven.yml": {"key_not_proven"},
+    "nitro_attest_denied_build.yml": {"denied"},
+    "nitro_attest_debug_enclave.yml": {"debug_enclave"},
+    "nitro_attest_forgery.yml": {"bad_signature", "untrusted_root",
+                                 "chain_invalid"},
+}
+
 V43 = {0: bytes.fromhex("43" * 48), 1: bytes.fromhex("44" * 48)}
 GOOD = {i: forge.default_pcrs()[i] for i in (0, 1, 2)}
 
@@ -180,6 +206,106 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
 
 
 # ---------------------------------------------------------------------------
+# Sigma rules.
+
+SIGMA_STATUS = {"stable", "test", "experimental", "deprecated", "unsupported"}
+SIGMA_LEVELS = {"informational", "low", "medium", "high", "critical"}
+
+
+def sigma_rules():
+    return {os.path.basename(p): load_yaml(p) for p in SIGMA}
+
+
+def sigma_condition(condition, hits):
+    """Evaluates a condition of selection names joined by and / or / not
+    and parentheses, hits: name -> bool."""
+    tokens = re.findall(r"\(|\)|[A-Za-z_][\w]*", condition)
+    assert "".join(tokens) == re.sub(r"\s+", "", condition), condition
+    out = []
+    for tok in tokens:
+        if tok in ("and", "or", "not", "(", ")"):
+            out.append(tok)
+        else:
+            assert tok in hits, "condition names an undefined %r" % tok
+            out.append(str(hits[tok]))
+    return eval(" ".join(out), {"__builtins__": {}})
+
+
+def sigma_value_matches(want, got):
+    """Sigma's plain values: strings compare case-insensitively; a list
+    is any of its values; no modifiers."""
+    if isinstance(want, list):
+        return any(sigma_value_matches(w, got) for w in want)
+    if isinstance(want, str):
+        return isinstance(got, str) and got.lower() == want.lower()
+    return got == want
+
+
+def sigma_matches(rule, event):
+    det = rule["detection"]
+    hits = {}
+    for name, sel in det.items():
+        if name == "condition":
+            continue
+        hits[name] = all(sigma_value_matches(want, event.get(field))
+                         for field, want in sel.items())
+    return sigma_condition(det["condition"], hits)
+
+
+def sigma_fields(rule):
+    fields = set(rule.get("fields", []))
+    for name, sel in rule["detection"].items():
+        if name != "condition":
+            fields |= set(sel)
+    return fields
+
+
+def test_sigma_rules_are_well_formed_on_event_fields():
+    got = sigma_rules()
+    assert set(got) == set(SIGMA_REASONS)
+    ids = []
+    for name, rule in got.items():
+        for key in ("title", "id", "status", "description", "logsource",
+                    "detection", "fields", "falsepositives", "level"):
+            assert rule.get(key), (name, key)
+        assert len(rule["title"]) <= 256
+        assert str(uuid.UUID(rule["id"])) == rule["id"], name
+        ids.append(rule["id"])
+        assert rule["status"] in SIGMA_STATUS
+        assert rule["level"] in SIGMA_LEVELS
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", str(rule["date"])), name
+        for tag in rule.get("tags", []):
+            assert re.fullmatch(r"[a-z0-9_-]+\.[a-z0-9._-]+", tag), tag
+        assert rule["logsource"]["product"] == "nginx"
+        assert rule["logsource"]["service"] == "nitro_attest"
+        det = rule["detection"]
+        selections = [k for k in det if k != "condition"]
+        assert selections and isinstance(det["condition"], str)
+        for sel in selections:
+            assert isinstance(det[sel], dict) and det[sel], (name, sel)
+        # every selection is used, and the condition names only these
+        used = set(re.findall(r"[A-Za-z_]\w*", det["condition"])) - {
+            "and", "or", "not"}
+        assert used == set(selections), name
+        assert sigma_fields(rule) <= EVENT_FIELDS, name
+        assert det[selections[0]]["event_type"] == "enclave_attestation"
+        assert isinstance(rule["falsepositives"], list)
+    assert len(set(ids)) == len(ids)
+
+
+def test_sigma_condition_evaluator():
+    hits = {"a": True, "b": False}
+    assert sigma_condition("a", hits)
+    assert not sigma_condition("a and b", hits)
+    assert sigma_condition("a and not b", hits)
+    assert sigma_condition("(b or a) and not (a and b)", hits)
+    with pytest.raises(AssertionError):
+        sigma_condition("c", hits)
+    with pytest.raises(AssertionError):
+        sigma_condition("a; import os", hits)
+
+
+# ---------------------------------------------------------------------------
 # The world: one nginx.
 
 class World:
@@ -237,6 +363,42 @@ def world(tmp_path_factory, pki, other_pki):
     w.events_path = os.path.join(w.nginx.prefix, "logs", "events.log")
     yield w
     w.nginx.stop()
+
+
+# every failure a client certificate can cause, made on the report-only
+# server so that each is served and logged with its measurements
+MEASURED = ("no_extension", "malformed_extension", "malformed_document",
+            "unsupported_algorithm", "bad_signature", "untrusted_root",
+            "chain_invalid", "certificate_expired", "stale", "future",
+            "debug_enclave", "denied", "pcr_mismatch", "binding_mismatch")
+
+
+def test_each_sigma_rule_matches_the_real_event_of_its_failure(world):
+    w = world
+    events = LogTail(w.events_path)
+    resp, _ = handshake(w, w.good, "optional.test")
+    assert resp.text == "status=SUCCESS\n"
+    for reason in MEASURED:
+        resp, _ = handshake(w, w.faults[reason], "optional.test")
+        assert resp.text == "status=FAILED:%s\n" % reason
+    assert handshake(w, None, "on.test")[0] is None       # no_certificate
+    ev = events.events(expect=len(MEASURED) + 2)
+    assert [e["reason"] for e in ev] == [None, *MEASURED, "no_certificate"]
+    # key_not_proven (section 10) needs a client that sends a certificate
+    # and no valid CertificateVerify, which Python's ssl cannot be; its
+    # line carries the measurements as binding_mismatch's does, so the
+    # binding_mismatch line with that reason stands in for it
+    rogue = [e for e in ev if e["reason"] == "binding_mismatch"][0]
+    ev.append(dict(rogue, reason="key_not_proven"))
+    for name, rule in sigma_rules().items():
+        got = {e["reason"] for e in ev if sigma_matches(rule, e)}
+        assert got == SIGMA_REASONS[name], name
+        # what the rule shows the analyst is in every line it matches
+        for e in ev:
+            if sigma_matches(rule, e):
+                assert set(rule["fields"]) <= set(e), name
+    dopp = [e for e in ev if e["reason"] == "pcr_mismatch"][0]
+    assert dopp["module_id"] and dopp["pcrs"]["0"]
 
 
 # ---------------------------------------------------------------------------
@@ -474,3 +636,235 @@ def test_grafana_queries_run_on_prometheus(world, prometheus):
     p.wait("handshake data", lambda: p.api("query", query=(
         'sum by (result) (rate(nitro_attest_handshakes_total[5s]))'))[
         "data"]["result"])
+
+
+# ---------------------------------------------------------------------------
+# rsyslog ships the event lines of the example nginx.conf.
+
+class Collector:
+    """A SIEM's TCP input: one JSON object per line."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self.lock = threading.Lock()
+        self.done = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        conns, bufs = [], {}
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+                c.settimeout(0.05)
+                conns.append(c)
+                bufs[c] = b""
+            except socket.timeout:
+                pass
+            for c in list(conns):
+                try:
+                    data = c.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    conns.remove(c)
+                    c.close()
+                    continue
+                bufs[c] += data
+                *lines, bufs[c] = bufs[c].split(b"\n")
+                with self.lock:
+                    self.lines += [x.decode() for x in lines]
+        for c in conns:
+            c.close()
+
+    def wait(self, n, timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.lines) >= n:
+                    return list(self.lines)
+            time.sleep(0.05)
+        with self.lock:
+            return list(self.lines)
+
+    def close(self):
+        self.done = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+class Rsyslog:
+    def __init__(self, directory, events_file, collector_port, udp_port):
+        """rsyslog-nitro-attest.conf with the test's paths and ports, and
+        its UDP alternative uncommented."""
+        with open(RSYSLOG_CONF) as f:
+            conf = f.read()
+        for old, new in [
+                ("/var/log/nginx/nitro-events.json", events_file),
+                ('target="siem.example.com" port="5170"',
+                 'target="127.0.0.1" port="%d"' % collector_port),
+                ('port="5514"', 'port="%d"' % udp_port)]:
+            assert old in conf, old
+            conf = conf.replace(old, new)
+        head, mark, tail = conf.partition('#module(load="imudp")')
+        assert mark
+        conf = head + re.sub(r"(?m)^#", "", mark + tail)
+        work = os.path.join(directory, "work")
+        os.makedirs(work)
+        # a work directory of its own: imfile's state, the action queue
+        self.conf = os.path.join(directory, "rsyslog.conf")
+        with open(self.conf, "w") as f:
+            f.write('global(workDirectory="%s")\n' % work + conf)
+        self.pid_file = os.path.join(directory, "rsyslogd.pid")
+        self.log = os.path.join(directory, "rsyslogd.log")
+        self.proc = None
+
+    def check(self):
+        return subprocess.run([RSYSLOGD, "-N1", "-f", self.conf],
+                              capture_output=True, text=True, timeout=30)
+
+    def start(self):
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [RSYSLOGD, "-n", "-f", self.conf, "-i", self.pid_file],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while not os.path.exists(self.pid_file):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("rsyslogd did not start:\n"
+                                   + open(self.log).read())
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                with open(self.pid_file) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                pid = self.proc.pid
+            os.kill(pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def siem_example(w, syslog_port=None):
+    """conf-examples/siem/nginx.conf for the test's nginx; with
+    syslog_port, its syslog alternative instead of the file."""
+    text = example_text(os.path.join(SIEM, "nginx.conf"),
+                        os.path.join(w.dir, "policy.json"), w.pki.root_pem)
+    text = text.replace("127.0.0.1:9145", "127.0.0.1:@port2@")
+    if syslog_port:
+        old = "#   nitro_attest_event_log syslog:server=127.0.0.1:5514,"
+        assert old in text
+        text = text.replace(old, "nitro_attest_event_log syslog:server="
+                            "127.0.0.1:%d," % syslog_port)
+        text, n = re.subn(r"\n\s*nitro_attest_event_log "
+                          r"@prefix@/logs/nitro-events.json;", "", text)
+        assert n == 1
+    return nginx.Nginx(text, ports=3, raw=True)
+
+
+def accepted_and_refused(w, n):
+    """One attested request and one refused handshake; returns the
+    status figures."""
+    resp, conn = nginx.get(n.ports[0], w.good.ctx(),
+                           "enclave-api.example.com")
+    conn.close()
+    assert resp.status == 200
+    assert resp.text == "saw SUCCESS payments-v42\n"
+    with pytest.raises((OSError, ConnectionError)):
+        nginx.get(n.ports[0], nginx.client_context(),
+                  "enclave-api.example.com")
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (
+            n.ports[2], STATUS), timeout=5) as r:
+        return json.loads(r.read())
+
+
+def read_json_lines(path, expect=0, timeout=10.0):
+    deadline = time.time() + timeout
+    while True:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        if len(lines) >= expect or time.time() > deadline:
+            return lines
+
+
+def test_rsyslog_takes_the_file_as_a_drop_in_of_debians_config(tmp_path):
+    """The file unchanged, in /etc/rsyslog.d/ of Debian's rsyslog.conf
+    (which sets the work directory): rsyslogd -N1 accepts it."""
+    need(RSYSLOGD, "rsyslog")
+    with open("/etc/rsyslog.conf") as f:
+        main = f.read()
+    drop_in = tmp_path / "rsyslog.d"
+    drop_in.mkdir()
+    shutil.copy(RSYSLOG_CONF, drop_in / "30-nitro-attest.conf")
+    assert "/etc/rsyslog.d/*.conf" in main
+    conf = tmp_path / "rsyslog.conf"
+    conf.write_text(main.replace("/etc/rsyslog.d/*.conf",
+                                 str(drop_in / "*.conf")))
+    p = subprocess.run([RSYSLOGD, "-N1", "-f", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "error" not in (p.stdout + p.stderr).lower()
+
+
+def test_rsyslog_ships_the_example_event_lines(world, tmp_path):
+    need(RSYSLOGD, "rsyslog")
+    w = world
+    collector = Collector()
+    udp_port = nginx.free_ports(1)[0]
+    n = siem_example(w)
+    events_file = os.path.join(n.prefix, "logs", "nitro-events.json")
+    rs = Rsyslog(str(tmp_path), events_file, collector.port, udp_port)
+    try:
+        p = rs.check()
+        assert p.returncode == 0, p.stdout + p.stderr
+        with n:
+            rs.start()
+            figures = accepted_and_refused(w, n)
+            events = read_json_lines(events_file, expect=2)
+            logs = os.path.join(n.prefix, "logs")
+            access = read_json_lines(os.path.join(logs, "nitro-access.json"),
+                                     expect=1)
+            shipped = collector.wait(2)
+        assert figures["handshakes"] == {"verified": 1, "failed": 1}
+        access = [json.loads(x) for x in access]
+        assert len(access) == 1 and access[0]["status"] == 200
+        assert access[0]["log_type"] == "http_access"
+        assert access[0]["attestation"] == json.loads(events[0])
+        assert [json.loads(e)["reason"] for e in events] == [
+            None, "no_certificate"]
+        # the collector got the very lines of the file, nothing else
+        assert shipped == events
+
+        # the UDP alternative: nginx sends to rsyslog's imudp, no file
+        n = siem_example(w, syslog_port=udp_port)
+        with n:
+            accepted_and_refused(w, n)
+            access = read_json_lines(os.path.join(
+                n.prefix, "logs", "nitro-access.json"), expect=1)
+            assert not os.path.exists(os.path.join(
+                n.prefix, "logs", "nitro-events.json"))
+            shipped = collector.wait(4)
+        assert len(shipped) == 4, shipped
+        udp = [json.loads(x) for x in shipped[2:]]
+        assert udp[0] == json.loads(access[0])["attestation"]
+        assert [(e["status"], e["reason"], e["severity"]) for e in udp] == [
+            ("SUCCESS", None, "INFO"),
+            ("FAILED", "no_certificate", "WARNING")]
+        assert all(list(e) == EVENT_KEYS for e in udp)
+    finally:
+        rs.stop()
+        collector.close()
