@@ -55,7 +55,8 @@ $(B)/nitro-attest: $(CLI_OBJS) $(B)/libnitro_attest.a
 
 module: $(MODULE)
 
-$(MODULE): config ngx_http_nitro_attest_module.c $(CORE_SRCS) $(CORE_HDRS)
+$(MODULE): config ngx_http_nitro_attest_module.c $(CORE_SRCS) $(CORE_HDRS) \
+          $(wildcard nginx/*.c nginx/*.h)
 	scripts/build-module.sh
 
 $(B)/test_core: t/unit/test_core.c $(B)/libnitro_attest.a
