@@ -197,6 +197,17 @@ typedef struct {
 } ngx_nitro_attest_pending_t;
 
 
+/* a variable of CONTRACT 5, for any protocol */
+typedef ngx_int_t (*ngx_nitro_attest_var_pt)(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_nitro_attest_var_pt         get;
+    uintptr_t                       data;
+} ngx_nitro_attest_var_t;
+
+
 /* ngx_nitro_attest_conf.c: directives of both protocols, the merge */
 
 char *ngx_nitro_attest_set_mode(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -234,6 +245,16 @@ ngx_uint_t ngx_nitro_attest_no_session_cache(SSL_CTX *ctx);
 ngx_nitro_attest_conn_t *ngx_nitro_attest_connection(ngx_connection_t *c);
 int64_t ngx_nitro_attest_now(void);
 void ngx_nitro_attest_exit(void);
+nitro_attest_verdict_t *ngx_nitro_attest_verdict(
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_connection_t *c);
+
+
+/* ngx_nitro_attest_variables.c: the variables, whatever the protocol */
+
+extern ngx_nitro_attest_var_t  ngx_nitro_attest_vars[];
+
+ngx_int_t ngx_nitro_attest_status_text(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_str_t *text);
 
 
 /* ngx_nitro_attest_cache.c: the shared-memory verdict cache */
