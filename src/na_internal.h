@@ -10,6 +10,8 @@
 
 #include "nitro_attest.h"
 
+#pragma GCC visibility push(hidden)
+
 
 #define NA_CBOR_MAX_DEPTH  16
 
@@ -185,5 +187,7 @@ struct nitro_attest_extension_s {
     ASN1_OBJECT               *oid;
     nitro_attest_format_e      format;
 };
+
+#pragma GCC visibility pop
 
 #endif /* NA_INTERNAL_H */

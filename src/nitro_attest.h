@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <openssl/x509.h>
 
+/* the core is private to whatever links it (an nginx module, the CLI) */
+#pragma GCC visibility push(hidden)
+
 
 #define NITRO_ATTEST_PCR_COUNT       32
 #define NITRO_ATTEST_PCR_MAX_LEN     64
@@ -334,5 +337,7 @@ int nitro_attest_document_peek(const uint8_t *doc, size_t len,
 /* Input helpers for tools: raw bytes, hex or base64 to bytes (malloc). */
 int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
     size_t *outlen);
+
+#pragma GCC visibility pop
 
 #endif /* NITRO_ATTEST_H */
