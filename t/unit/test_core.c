@@ -293,7 +293,7 @@ test_event_shape(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
         "event_type", "time", "status", "reason", "severity", "module_id",
         "timestamp_ms", "age_s", "digest", "pcrs", "policy",
         "policy_allowed", "binding", "user_data", "nonce", "cert_sha256",
-        "doc_sha384", "cache", "verify_us", "resumed", NULL
+        "doc_sha384", "cache", "verify_us", "resumed", "kind", NULL
     };
 
     nitro_attest_verify_document(cf, docs[0].data, docs[0].len, NULL,
