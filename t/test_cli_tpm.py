@@ -7,6 +7,7 @@ t/fixtures/real-tpm (facts from its PROVENANCE.md) and documents forged by
 forge.document(kind="nitrotpm").  Names say the section: test_s15_...
 """
 
+import json
 import re
 
 import pytest
@@ -587,3 +588,42 @@ def test_s15_mock_cert_bad_kind_or_pcr_exits_2(nitro, mock_pki, tmp_path,
     assert run.code == 2, run.describe()
     assert run.stdout == "" and len(run.stderr.strip().splitlines()) == 1
     assert not cert.exists()
+
+
+# ---------------------------------------------------------------------------
+# conf-examples/attestable-ami-policy.json: loads clean and judges by kind.
+
+EXAMPLE = FIXTURES.parent.parent / "conf-examples" / \
+    "attestable-ami-policy.json"
+
+
+def test_s15_example_policy_checks_clean(nitro):
+    run = nitro("policy", "check", EXAMPLE)
+    assert (run.code, run.stdout) == (0, ""), run.describe()
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_s15_example_policy_takes_the_real_instances(verify, name):
+    ev = expect_success(verify(str(REAL_TPM / name), root=AWS_ROOT,
+                               at="document", args=["--policy", EXAMPLE]))
+    assert (ev["policy"], ev["kind"]) == ("payments-secure-boot", TPM)
+
+
+def test_s15_example_policy_pcr4_and_pcr12(verify, c):
+    pol = json.loads(EXAMPLE.read_text())
+    sets = {s["name"]: s for s in pol["allow"] + pol["deny"]}
+    values = {int(k): bytes.fromhex(v) for k, v in
+              sets["payments-ami-2026-02"]["pcrs"].items()}
+    pcrs = forge.tpm_pcrs()
+    pcrs.update(values)
+    ev = expect_success(verify(tpm(c, pcrs=pcrs).cose,
+                               args=["--policy", EXAMPLE]))
+    assert ev["policy"] == "payments-ami-2026-02"
+    # the very same PCRs in an enclave document: no set of its kind
+    expect_failure(verify(c.cose(pcrs=pcrs), args=["--policy", EXAMPLE]),
+                   "pcr_mismatch")
+    # the denied image
+    pcrs[4] = bytes.fromhex(sets["payments-ami-2026-01-cve"]["pcrs"]["4"])
+    ev = expect_failure(verify(tpm(c, pcrs=pcrs).cose,
+                               args=["--policy", EXAMPLE]), "denied")
+    assert ev["policy"] == "payments-ami-2026-01-cve"

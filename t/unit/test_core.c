@@ -844,7 +844,10 @@ tpm_variant(nitro_attest_config_t *cf, const doc_t *d, const uint8_t *insert,
     len = d->len + insert_len;
     out = malloc(len);
     memcpy(out, d->data, 10 + plen - 1);
-    memcpy(out + 10 + plen - 1, insert, insert_len);
+    if (insert_len > 0) {
+        memcpy(out + 10 + plen - 1, insert, insert_len);
+    }
+
     memcpy(out + 10 + plen - 1 + insert_len, d->data + 10 + plen - 1,
            d->len - (10 + plen - 1));
     out[8] = (uint8_t) ((plen + insert_len) >> 8);
