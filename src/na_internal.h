@@ -109,8 +109,9 @@ typedef struct {
     na_bytes_t                 module_id;
     na_bytes_t                 digest;
     uint64_t                   timestamp;
+    nitro_attest_kind_e        kind;           /* pcrs or nitrotpm_pcrs */
     uint32_t                   pcr_mask;
-    na_bytes_t                 pcr[NITRO_ATTEST_PCR_COUNT];
+    na_bytes_t                 pcr[NITRO_ATTEST_PCR_COUNT];  /* either */
     na_bytes_t                 certificate;
     int                        has_public_key;
     int                        has_user_data;

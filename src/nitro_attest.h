@@ -123,7 +123,9 @@ typedef struct {
     uint32_t                   flags;         /* NITRO_ATTEST_F_* */
     uint32_t                   pcr_mask;      /* bit n: PCRn present */
     uint32_t                   verify_us;     /* set by the caller */
-    uint32_t                   reserved;
+    uint8_t                    kind;          /* nitro_attest_kind_e, when
+                                                 measured */
+    uint8_t                    reserved[3];
     int64_t                    time_ms;       /* verification time */
     int64_t                    timestamp_ms;  /* document timestamp */
     int64_t                    not_after_ms;  /* earliest notAfter of chain */
