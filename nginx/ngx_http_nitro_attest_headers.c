@@ -37,6 +37,7 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
     ngx_str_t                          status, key;
     ngx_uint_t                         i, n;
     ngx_list_t                         headers;
+    const char                        *kind;
     ngx_table_elt_t                   *h, *copy;
     ngx_list_part_t                   *part;
     nitro_attest_verdict_t            *v;
@@ -47,7 +48,8 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         ngx_string("X-Nitro-Attest-Policy"),
         ngx_string("X-Nitro-Attest-Module-Id"),
         ngx_string("X-Nitro-Attest-Timestamp"),
-        ngx_string("X-Nitro-Attest-Cert-Sha256")
+        ngx_string("X-Nitro-Attest-Cert-Sha256"),
+        ngx_string("X-Nitro-Attest-Kind")
     };
 
     nalcf = ngx_http_get_module_loc_conf(r, ngx_http_nitro_attest_module);
@@ -62,7 +64,7 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         n += part->nelts;
     }
 
-    if (ngx_list_init(&headers, r->pool, n + 5 + NITRO_ATTEST_PCR_COUNT,
+    if (ngx_list_init(&headers, r->pool, n + 6 + NITRO_ATTEST_PCR_COUNT,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -111,6 +113,8 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    kind = nitro_attest_kind_name(v->kind);
+
     if (ngx_http_nitro_attest_add_header(r, &headers, &names[1],
                                      nitro_attest_span_ptr(v, v->policy),
                                      v->policy.len)
@@ -126,6 +130,9 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         || ngx_http_nitro_attest_add_hex_header(r, &headers, &names[4],
                                      v->cert_sha256,
                                      sizeof(v->cert_sha256))
+           != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[5],
+                                     (u_char *) kind, ngx_strlen(kind))
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -32,6 +32,8 @@ static ngx_int_t ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_json_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 
 
 #define ngx_nitro_attest_pcr(n)                                               \
@@ -68,6 +70,8 @@ ngx_nitro_attest_var_t  ngx_nitro_attest_vars[] = {
       0 },
 
     { ngx_string("nitro_attest_json"), ngx_nitro_attest_json_variable, 0 },
+
+    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_kind_variable, 0 },
 
     ngx_nitro_attest_pcr(0),  ngx_nitro_attest_pcr(1),
     ngx_nitro_attest_pcr(2),  ngx_nitro_attest_pcr(3),
@@ -316,6 +320,27 @@ ngx_nitro_attest_json_variable(ngx_pool_t *pool,
     return NGX_OK;
 }
 
+
+
+/* enclave or nitrotpm, empty when nothing was measured */
+
+static ngx_int_t
+ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) nitro_attest_kind_name(verdict->kind);
+    v->len = ngx_strlen(v->data);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
 
 
 static void

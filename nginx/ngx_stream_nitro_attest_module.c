@@ -247,7 +247,8 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     cscfp = cmcf->servers.elts;
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
-        nascf = cscfp[s]->ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index];
+        nascf = cscfp[s]->ctx->srv_conf[
+                                      ngx_stream_nitro_attest_module.ctx_index];
         sslcf = cscfp[s]->ctx->srv_conf[ngx_stream_ssl_module.ctx_index];
 
         if (sslcf->ssl.ctx == NULL) {
