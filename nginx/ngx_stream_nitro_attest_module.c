@@ -102,6 +102,13 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_reattest"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_reattest,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("nitro_attest_event_log"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_event_log,
@@ -378,7 +385,7 @@ ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
 
     ngx_stream_set_ctx(s, ev, ngx_stream_nitro_attest_module);
 
-    ngx_stream_nitro_attest_arm(ev, v->not_after_ms);
+    ngx_stream_nitro_attest_arm(ev, ngx_nitro_attest_expiry(nascf, v));
 
     return NGX_DECLINED;
 }
@@ -398,9 +405,9 @@ ngx_stream_nitro_attest_expire(ngx_event_t *ev)
     v = ngx_nitro_attest_verdict(nascf, c);
 
     if (v->status == NITRO_ATTEST_STATUS_SUCCESS
-        && v->not_after_ms > ngx_nitro_attest_now())
+        && ngx_nitro_attest_expiry(nascf, v) > ngx_nitro_attest_now())
     {
-        ngx_stream_nitro_attest_arm(ev, v->not_after_ms);
+        ngx_stream_nitro_attest_arm(ev, ngx_nitro_attest_expiry(nascf, v));
         return;
     }
 

@@ -286,6 +286,15 @@ int nitro_attest_verdict_check(const void *p, size_t len);
  */
 int64_t nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v);
 
+/*
+ * When a verdict stops serving a connection: the chain's earliest notAfter,
+ * or reattest_ms (0: no limit) after the verification, whichever comes
+ * first.  A resumed session keeps its full handshake's time, so it cannot
+ * outlive the deadline either.
+ */
+int64_t nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
+    int64_t reattest_ms);
+
 /* A verdict that says "no certificate was presented" (status NONE). */
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
 
