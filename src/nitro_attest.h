@@ -221,6 +221,14 @@ const ASN1_OBJECT *nitro_attest_extension_oid(
  * the bundle is within its validity.
  */
 nitro_attest_chain_cache_t *nitro_attest_chain_cache_new(size_t capacity);
+/*
+ * The same with room for leaves leaf certificates (0: none) besides the
+ * bundles: a leaf whose path verified under a cached bundle is not
+ * verified again, so a new document from a known enclave costs its COSE
+ * signature only.  nitro_attest_chain_cache_new() keeps 4 leaves a bundle.
+ */
+nitro_attest_chain_cache_t *nitro_attest_chain_cache_new_sized(
+    size_t capacity, size_t leaves);
 void nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache);
 void nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
     uint64_t *hits, uint64_t *misses);
