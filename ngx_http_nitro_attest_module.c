@@ -747,6 +747,65 @@ ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
 }
 
 
+#if (NGX_HTTP_V3)
+
+/*
+ * HTTP/3 requests are not attested (the guard refuses them on an "on"
+ * server, the variables say NONE on an "optional" one): nginx -t says so
+ * for every QUIC listen of an attesting server.
+ */
+
+static void
+ngx_http_nitro_attest_warn_quic(ngx_conf_t *cf,
+    ngx_http_core_main_conf_t *cmcf)
+{
+    ngx_uint_t                          p, a, s;
+    ngx_http_conf_port_t               *port;
+    ngx_http_conf_addr_t               *addr;
+    ngx_http_core_srv_conf_t          **cscfp;
+    ngx_http_nitro_attest_srv_conf_t   *nascf;
+
+    if (cmcf->ports == NULL) {
+        return;
+    }
+
+    port = cmcf->ports->elts;
+
+    for (p = 0; p < cmcf->ports->nelts; p++) {
+        addr = port[p].addrs.elts;
+
+        for (a = 0; a < port[p].addrs.nelts; a++) {
+            if (!addr[a].opt.quic) {
+                continue;
+            }
+
+            cscfp = addr[a].servers.elts;
+
+            for (s = 0; s < addr[a].servers.nelts; s++) {
+                nascf = cscfp[s]->ctx->srv_conf[
+                                        ngx_http_nitro_attest_module.ctx_index];
+
+                if (nascf->enable == NGX_HTTP_NITRO_ATTEST_OFF) {
+                    continue;
+                }
+
+                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                              "\"nitro_attest\" in %s:%ui applies to a "
+                              "server that listens on %V with quic: HTTP/3 "
+                              "requests are not attested (%s)",
+                              nascf->file, nascf->line,
+                              &addr[a].opt.addr_text,
+                              nascf->enable == NGX_HTTP_NITRO_ATTEST_ON
+                              ? "they are refused with 421"
+                              : "their status is NONE");
+            }
+        }
+    }
+}
+
+#endif
+
+
 static ngx_int_t
 ngx_http_nitro_attest_init(ngx_conf_t *cf)
 {
@@ -888,6 +947,10 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         SSL_CTX_set_cert_verify_callback(sscf->ssl.ctx,
                                          ngx_http_nitro_attest_verify, NULL);
     }
+
+#if (NGX_HTTP_V3)
+    ngx_http_nitro_attest_warn_quic(cf, cmcf);
+#endif
 
     if (namcf->servers.nelts == 0 && !namcf->enforcing) {
         return NGX_OK;
@@ -2672,6 +2735,15 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+#if (NGX_HTTP_V3)
+    if (r->http_version == NGX_HTTP_VERSION_30) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "nitro_attest does not attest HTTP/3 (QUIC) "
+                      "requests, request refused");
+        return NGX_HTTP_MISDIRECTED_REQUEST;
+    }
+#endif
+
     c = ngx_http_nitro_attest_tls_connection(r);
     nac = ngx_http_nitro_attest_connection(c);
 
@@ -2937,7 +3009,12 @@ ngx_http_nitro_attest_verdict(ngx_http_request_t *r)
 
     nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
 
-    if (nascf->enable != NGX_HTTP_NITRO_ATTEST_OFF) {
+    if (nascf->enable != NGX_HTTP_NITRO_ATTEST_OFF
+#if (NGX_HTTP_V3)
+        && r->http_version != NGX_HTTP_VERSION_30  /* not attested */
+#endif
+       )
+    {
         nac = ngx_http_nitro_attest_connection(
                                        ngx_http_nitro_attest_tls_connection(r));
 
