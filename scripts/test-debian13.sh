@@ -65,9 +65,11 @@ if [ "${1:-}" = "--inside" ]; then
     mnt "$root/dev/pts" --bind /dev/pts
     mnt "$root/dev/shm" -t tmpfs -o mode=1777,nosuid,nodev tmpfs
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # in the background: a signal's trap runs at once, not after the run
     env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
-        chroot "$root" /bin/sh -c "$1"
+        chroot "$root" /bin/sh -c "$1" &
+    wait $!
     exit $?
 fi
 
@@ -150,8 +152,25 @@ echo '== test-debian13: make ${targets[*]}'
 make ${targets[*]}"
 
 say "make ${targets[*]} in ${root#"$repo"/} (tree copied to $inner)"
-rc=0
+# unshare ignores SIGINT and SIGTERM while it waits: they are passed to
+# the namespace's first process, whose trap stops and unmounts everything
 unshare --mount --pid --fork --kill-child --propagation private \
-    "$0" --inside "$cmd" || rc=$?
+    "$0" --inside "$cmd" &
+ns=$!
+stop_ns() {
+    local pid1
+    pid1=$(cat "/proc/$ns/task/$ns/children" 2>/dev/null || true)
+    [ -z "$pid1" ] || kill -TERM $pid1 2>/dev/null || true
+    interrupted=1
+}
+interrupted=0
+trap stop_ns INT TERM HUP
+while :; do
+    rc=0
+    wait $ns || rc=$?
+    kill -0 $ns 2>/dev/null || break
+done
+trap - INT TERM HUP
+[ $interrupted = 0 ] || rc=130
 say "done in $(( $(date +%s) - start )) s, exit $rc"
 exit $rc
