@@ -57,7 +57,8 @@ $(B)/nitro-attest: $(CLI_OBJS) $(B)/libnitro_attest.a
 
 module: $(MODULE)
 
-$(MODULE): config ngx_http_nitro_attest_module.c $(CORE_SRCS) $(CORE_HDRS)
+$(MODULE): config ngx_http_nitro_attest_module.c $(CORE_SRCS) $(CORE_HDRS) \
+          $(wildcard nginx/*.c nginx/*.h)
 	scripts/build-module.sh
 
 $(B)/test_core: t/unit/test_core.c $(B)/libnitro_attest.a
@@ -82,6 +83,7 @@ test-unit: $(B)/test_core
 
 test-cli: cli
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
+	    t/test_cli_policy.py \
 	    t/test_chain_cache.py
 
 test-nginx: all
@@ -130,6 +132,12 @@ $(B)/handshake: bench/handshake.c
 
 bench-handshake: deps all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
+
+# worker CPU per handshake for a repeated forgery and a replayed genuine
+# certificate against a certificate without the extension (issue 10)
+.PHONY: bench-replay
+bench-replay: deps all $(B)/handshake
+	$(PYTHON) bench/bench_replay.py
 
 # Hardening: libFuzzer targets (fuzz/), the tests under ASan and UBSan,
 # the load and fault test.  FUZZ_SECONDS per fuzz target.

@@ -50,6 +50,18 @@ fuzz_judge(const nitro_attest_policy_t *policy, const uint8_t *data,
 }
 
 
+/* every warning names a set (or "-") and says something */
+static void
+fuzz_lint(void *data, const char *set, const char *text)
+{
+    (void) data;
+
+    if (set == NULL || set[0] == '\0' || text == NULL || text[0] == '\0') {
+        fuzz_die("policy", "a lint warning without a set or a text");
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -86,6 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     (void) nitro_attest_policy_digest(policy);
+    nitro_attest_policy_lint(policy, fuzz_lint, NULL);
     fuzz_judge(policy, data, size);
     nitro_attest_policy_free(policy);
     return 0;

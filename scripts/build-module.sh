@@ -42,7 +42,7 @@ fi
 
 # configure again when config or the set of core sources changes
 stamp="$builddir/.configured"
-want=$(cd "$repo" && cat config && ls src/*.c)
+want=$(cd "$repo" && cat config && ls src/*.c nginx/*.c)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     rm -rf "$builddir"
     mkdir -p "$builddir"

@@ -4,9 +4,9 @@
  * document from a known parent instance costs the leaf's signature and the
  * COSE signature only.
  *
- * An entry is trusted only for the root it was verified against and inside
- * the validity window of all its certificates; outside it the full path is
- * verified again.  Bundles with name constraints are never cached (those
+ * An entry is trusted only for the root it was verified against; it keeps
+ * the validity window of all its certificates, which the caller holds the
+ * verification time against, as for a path verified in full.  Bundles with name constraints are never cached (those
  * would have to be applied to each new leaf).  Not thread-safe: one cache
  * per process (an nginx worker is single-threaded).
  */
@@ -25,8 +25,7 @@ struct na_chain_entry_s {
     uint8_t                    root[SHA256_DIGEST_LENGTH];
     STACK_OF(X509)            *cabundle;
     X509_STORE                *store;      /* cabundle's last entry only */
-    int64_t                    not_before_ms;
-    int64_t                    not_after_ms;
+    na_window_t                window;     /* of the whole bundle */
     uint64_t                   used;       /* LRU clock */
 };
 
@@ -152,19 +151,17 @@ na_chain_entry_cabundle(const na_chain_entry_t *e)
 
 /*
  * Whether the entry (NULL: none found) may stand in for a full verification
- * of its path: the same pinned root, and a time inside the validity of
- * every CA certificate.  Counts the hit or the miss.
+ * of its path: the same pinned root.  Time is the caller's to check against
+ * the entry's window.  Counts the hit or the miss.
  */
 int
 na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
-    const na_chain_entry_t *e, const nitro_attest_root_t *root,
-    int64_t now_ms)
+    const na_chain_entry_t *e, const nitro_attest_root_t *root)
 {
     int  ok;
 
     ok = e != NULL
-         && memcmp(e->root, root->fingerprint, SHA256_DIGEST_LENGTH) == 0
-         && now_ms >= e->not_before_ms && now_ms < e->not_after_ms;
+         && memcmp(e->root, root->fingerprint, SHA256_DIGEST_LENGTH) == 0;
 
     if (ok) {
         cache->hits++;
@@ -177,9 +174,9 @@ na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
 
 
 X509_STORE *
-na_chain_entry_store(const na_chain_entry_t *e, int64_t *not_after_ms)
+na_chain_entry_store(const na_chain_entry_t *e, na_window_t *w)
 {
-    *not_after_ms = e->not_after_ms;
+    *w = e->window;
     return e->store;
 }
 
@@ -192,7 +189,6 @@ na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
     int                i, n;
     X509              *x;
     size_t             k;
-    int64_t            t;
     na_chain_entry_t   e, *slot;
 
     n = sk_X509_num(cabundle);
@@ -205,21 +201,17 @@ na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
     memset(&e, 0, sizeof(e));
     memcpy(e.key, key, SHA256_DIGEST_LENGTH);
     memcpy(e.root, root->fingerprint, SHA256_DIGEST_LENGTH);
-    e.not_before_ms = INT64_MIN;
-    e.not_after_ms = INT64_MAX;
+    e.window.not_before_ms = INT64_MIN;
+    e.window.not_after_ms = INT64_MAX;
 
     for (i = 0; i < n; i++) {
         x = sk_X509_value(cabundle, i);
 
-        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) >= 0) {
+        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) >= 0
+            || na_window_narrow(&e.window, x) != 0)
+        {
             return;
         }
-
-        t = na_asn1_time_ms(X509_get0_notBefore(x));
-        e.not_before_ms = t > e.not_before_ms ? t : e.not_before_ms;
-
-        t = na_asn1_time_ms(X509_get0_notAfter(x));
-        e.not_after_ms = t < e.not_after_ms ? t : e.not_after_ms;
     }
 
     e.cabundle = X509_chain_up_ref(cabundle);

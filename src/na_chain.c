@@ -87,13 +87,19 @@ na_verify_signature(const na_document_t *doc)
 }
 
 
+/*
+ * The path, with time left out: OpenSSL checks every signature and
+ * constraint without looking at validity windows, and *w receives the
+ * window the whole path (root to leaf) is valid in, for the caller to
+ * hold the verification time against.  What this concludes depends only
+ * on the document's bytes and the root, so it can be remembered.
+ */
 nitro_attest_reason_e
 na_verify_chain(const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache, const na_document_t *doc,
-    int64_t now_ms, int64_t *not_after_ms)
+    na_window_t *w)
 {
     int                     i, n, first, err;
-    int64_t                 t;
     X509_STORE             *store;
     X509_STORE_CTX         *ctx;
     STACK_OF(X509)         *chain, *untrusted;
@@ -113,22 +119,21 @@ na_verify_chain(const nitro_attest_root_t *root,
         return NITRO_ATTEST_INTERNAL_ERROR;
     }
 
-    if (cache != NULL
-        && na_chain_entry_usable(cache, doc->chain, root, now_ms))
-    {
+    if (cache != NULL && na_chain_entry_usable(cache, doc->chain, root)) {
         /*
-         * The bundle's path was verified to this root and is valid now:
-         * the leaf is verified with the bundle's last CA as the only
-         * anchor, every other rule applied by OpenSSL as usual.
+         * The bundle's path was verified to this root: the leaf is
+         * verified with the bundle's last CA as the only anchor, every
+         * other rule applied by OpenSSL as usual.
          */
-        store = na_chain_entry_store(doc->chain, not_after_ms);
+        store = na_chain_entry_store(doc->chain, w);
         first = n - 1;
 
     } else {
         /* cabundle[0] is the pinned root, taken from the root's store */
         store = root->store;
         first = 0;
-        *not_after_ms = INT64_MAX;
+        w->not_before_ms = INT64_MIN;
+        w->not_after_ms = INT64_MAX;
     }
 
     reason = na_check_path(doc, first);
@@ -151,26 +156,13 @@ na_verify_chain(const nitro_attest_root_t *root,
         goto done;
     }
 
-    /* the floor of the time in seconds: ms before a boundary stay inside */
-    t = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
-    X509_STORE_CTX_set_time(ctx, 0, (time_t) t);
-    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN
+                                  | X509_V_FLAG_NO_CHECK_TIME);
 
     if (X509_verify_cert(ctx) != 1) {
         err = X509_STORE_CTX_get_error(ctx);
-
-        switch (err) {
-        case X509_V_ERR_CERT_HAS_EXPIRED:
-        case X509_V_ERR_CERT_NOT_YET_VALID:
-            reason = NITRO_ATTEST_CERTIFICATE_EXPIRED;
-            break;
-        case X509_V_ERR_OUT_OF_MEM:
-            reason = NITRO_ATTEST_INTERNAL_ERROR;
-            break;
-        default:
-            reason = NITRO_ATTEST_CHAIN_INVALID;
-        }
-
+        reason = err == X509_V_ERR_OUT_OF_MEM ? NITRO_ATTEST_INTERNAL_ERROR
+                                              : NITRO_ATTEST_CHAIN_INVALID;
         goto done;
     }
 
@@ -183,9 +175,6 @@ na_verify_chain(const nitro_attest_root_t *root,
         goto done;
     }
 
-    t = na_asn1_time_ms(X509_get0_notAfter(doc->leaf));
-    *not_after_ms = t < *not_after_ms ? t : *not_after_ms;
-
     for (i = first; i < n; i++) {
         if (X509_cmp(sk_X509_value(chain, n - i),
                      sk_X509_value(doc->cabundle, i)) != 0)
@@ -194,9 +183,15 @@ na_verify_chain(const nitro_attest_root_t *root,
             goto done;
         }
 
-        t = na_asn1_time_ms(X509_get0_notAfter(sk_X509_value(doc->cabundle,
-                                                              i)));
-        *not_after_ms = t < *not_after_ms ? t : *not_after_ms;
+        if (na_window_narrow(w, sk_X509_value(doc->cabundle, i)) != 0) {
+            reason = NITRO_ATTEST_CHAIN_INVALID;
+            goto done;
+        }
+    }
+
+    if (na_window_narrow(w, doc->leaf) != 0) {
+        reason = NITRO_ATTEST_CHAIN_INVALID;
+        goto done;
     }
 
     if (cache != NULL && first == 0 && doc->chain_keyed) {
@@ -212,6 +207,40 @@ done:
     ERR_clear_error();
 
     return reason;
+}
+
+
+/*
+ * Narrows w to the validity of x: -1 when a time cannot be read (OpenSSL
+ * would refuse such a certificate, were it checking times).
+ */
+int
+na_window_narrow(na_window_t *w, X509 *x)
+{
+    int64_t  nb, na;
+
+    nb = na_asn1_time_ms(X509_get0_notBefore(x));
+    na = na_asn1_time_ms(X509_get0_notAfter(x));
+
+    if (nb == INT64_MIN || na == INT64_MIN) {
+        return -1;
+    }
+
+    w->not_before_ms = nb > w->not_before_ms ? nb : w->not_before_ms;
+    w->not_after_ms = na < w->not_after_ms ? na : w->not_after_ms;
+
+    return 0;
+}
+
+
+/*
+ * OpenSSL's rule at a time in whole seconds (ms are floored): valid from
+ * notBefore included to notAfter excluded.  Both bounds are whole seconds.
+ */
+int
+na_window_holds(const na_window_t *w, int64_t now_ms)
+{
+    return now_ms >= w->not_before_ms && now_ms < w->not_after_ms;
 }
 
 

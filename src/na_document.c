@@ -79,9 +79,27 @@ nitro_attest_reason_e
 na_document_parse(na_document_t *doc, const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache, const uint8_t *bytes, size_t len)
 {
-    int               alg_ok;
+    nitro_attest_reason_e  reason;
+
+    reason = na_document_envelope(doc, bytes, len);
+
+    if (reason == NITRO_ATTEST_OK) {
+        reason = na_document_contents(doc, root, cache);
+    }
+
+    return reason;
+}
+
+
+/*
+ * The COSE_Sign1 array only: where the protected header, the payload and
+ * the signature are.  Cheap; nothing inside them is read yet.
+ */
+nitro_attest_reason_e
+na_document_envelope(na_document_t *doc, const uint8_t *bytes, size_t len)
+{
     uint64_t          left;
-    na_cbor_item_t    item;
+    na_cbor_item_t    item, unprotected;
     na_cbor_reader_t  r;
 
     memset(doc, 0, sizeof(*doc));
@@ -108,24 +126,13 @@ na_document_parse(na_document_t *doc, const nitro_attest_root_t *root,
     /* [protected bstr, unprotected map, payload bstr, signature bstr] */
 
     if (na_cbor_more(&r, &item, &left) != 1
-        || na_read_bytes(&r, 0, SIZE_MAX, &doc->protected_hdr) != 0)
+        || na_read_bytes(&r, 0, SIZE_MAX, &doc->protected_hdr) != 0
+        || na_cbor_more(&r, &item, &left) != 1
+        || na_cbor_next(&r, &unprotected) != 0
+        || unprotected.type != NA_CBOR_MAP
+        || na_cbor_skip_contents(&r, &unprotected, 0) != 0)
     {
         return NITRO_ATTEST_MALFORMED_DOCUMENT;
-    }
-
-    if (na_cbor_more(&r, &item, &left) != 1) {
-        return NITRO_ATTEST_MALFORMED_DOCUMENT;
-    }
-
-    {
-        na_cbor_item_t  unprotected;
-
-        if (na_cbor_next(&r, &unprotected) != 0
-            || unprotected.type != NA_CBOR_MAP
-            || na_cbor_skip_contents(&r, &unprotected, 0) != 0)
-        {
-            return NITRO_ATTEST_MALFORMED_DOCUMENT;
-        }
     }
 
     if (na_cbor_more(&r, &item, &left) != 1
@@ -137,6 +144,17 @@ na_document_parse(na_document_t *doc, const nitro_attest_root_t *root,
     {
         return NITRO_ATTEST_MALFORMED_DOCUMENT;
     }
+
+    return NITRO_ATTEST_OK;
+}
+
+
+/* The protected header and the payload of an envelope already read. */
+nitro_attest_reason_e
+na_document_contents(na_document_t *doc, const nitro_attest_root_t *root,
+    nitro_attest_chain_cache_t *cache)
+{
+    int  alg_ok;
 
     if (na_parse_protected(doc->protected_hdr, &alg_ok) != 0) {
         return NITRO_ATTEST_MALFORMED_DOCUMENT;

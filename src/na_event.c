@@ -1,6 +1,7 @@
 /*
- * na_event.c: renders a verdict as the CONTRACT section 7 event, and a
- * document as the CLI's inspect output.
+ * na_event.c: renders a verdict as the CONTRACT section 7 event (by hand,
+ * into the caller's memory), and a document as the CLI's inspect output
+ * (with jansson).
  *
  * Every key of the event is always present, in the contract's order, with
  * null for what is not known: a log pipeline can rely on one shape.
@@ -14,98 +15,216 @@
 #include <jansson.h>
 
 
+/* where the event is rendered: len counts every byte, written or not */
+typedef struct {
+    char                      *buf;
+    size_t                     size;
+    size_t                     len;
+    int                        first;   /* no key written at this level */
+} na_out_t;
+
 static json_t *na_json_hex(const uint8_t *p, size_t len);
-static json_t *na_json_span(const nitro_attest_verdict_t *v,
-    nitro_attest_span_t s);
-static json_t *na_json_span_text(const nitro_attest_verdict_t *v,
-    nitro_attest_span_t s);
-static json_t *na_json_time(int64_t ms);
 static json_t *na_json_optional(int present, const na_bytes_t *b);
 static char *na_json_dump(json_t *obj);
 
+static void na_out_raw(na_out_t *o, const char *s, size_t n);
+static void na_out_key(na_out_t *o, const char *key);
+static void na_out_text(na_out_t *o, const uint8_t *p, size_t n);
+static void na_out_hex(na_out_t *o, const uint8_t *p, size_t n);
+static void na_out_int(na_out_t *o, int64_t n);
+static void na_out_time(na_out_t *o, int64_t ms);
+static size_t na_utf8_len(const uint8_t *p, size_t n);
 
-char *
-nitro_attest_event_json(const nitro_attest_verdict_t *v)
+
+/*
+ * The event is written by hand rather than built with jansson: it is
+ * rendered on the handshake path of a server, into memory the caller owns
+ * (a pool, a worker buffer), with no allocation.  Text fields are escaped
+ * as JSON requires; bytes that are not UTF-8 become U+FFFD.
+ */
+size_t
+nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
+    size_t size)
 {
-    int         measured;
-    char        key[4];
-    unsigned    i;
-    json_t     *e, *pcrs;
-    const char *binding;
+    int          measured;
+    char         key[8];
+    unsigned     i;
+    na_out_t     o;
+    const char  *binding;
 
     static const char  *cache[] = { "off", "miss", "hit" };
 
     measured = (v->flags & NITRO_ATTEST_F_MEASURED) != 0;
 
-    e = json_object();
-    if (e == NULL) {
-        return NULL;
+    o.buf = buf;
+    o.size = size;
+    o.len = 0;
+    o.first = 1;
+
+    na_out_raw(&o, "{", 1);
+
+    na_out_key(&o, "event_type");
+    na_out_raw(&o, "\"enclave_attestation\"", 21);
+
+    na_out_key(&o, "time");
+    na_out_time(&o, v->time_ms);
+
+    na_out_key(&o, "status");
+    na_out_text(&o, (const uint8_t *) nitro_attest_status_name(v->status),
+                strlen(nitro_attest_status_name(v->status)));
+
+    na_out_key(&o, "reason");
+    if (v->status == NITRO_ATTEST_STATUS_FAILED) {
+        na_out_text(&o, (const uint8_t *) nitro_attest_reason_name(v->reason),
+                    strlen(nitro_attest_reason_name(v->reason)));
+    } else {
+        na_out_raw(&o, "null", 4);
     }
 
-    json_object_set_new(e, "event_type", json_string("enclave_attestation"));
-    json_object_set_new(e, "time", na_json_time(v->time_ms));
-    json_object_set_new(e, "status",
-        json_string(nitro_attest_status_name(v->status)));
-    json_object_set_new(e, "reason",
-        v->status == NITRO_ATTEST_STATUS_FAILED
-            ? json_string(nitro_attest_reason_name(v->reason))
-            : json_null());
-    json_object_set_new(e, "severity", json_string(nitro_attest_severity(v)));
+    na_out_key(&o, "severity");
+    na_out_text(&o, (const uint8_t *) nitro_attest_severity(v),
+                strlen(nitro_attest_severity(v)));
 
-    json_object_set_new(e, "module_id",
-        measured ? na_json_span_text(v, v->module_id) : json_null());
-    json_object_set_new(e, "timestamp_ms",
-        measured ? json_integer(v->timestamp_ms) : json_null());
-
-    json_object_set_new(e, "age_s",
-        measured ? json_integer(nitro_attest_verdict_age_s(v)) : json_null());
-    json_object_set_new(e, "digest",
-        measured ? json_string("SHA384") : json_null());
-
-    pcrs = json_null();
+    na_out_key(&o, "module_id");
     if (measured) {
-        pcrs = json_object();
-        for (i = 0; pcrs != NULL && i < NITRO_ATTEST_PCR_COUNT; i++) {
+        na_out_text(&o, nitro_attest_span_ptr(v, v->module_id),
+                    v->module_id.len);
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "timestamp_ms");
+    if (measured) {
+        na_out_int(&o, v->timestamp_ms);
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "age_s");
+    if (measured) {
+        na_out_int(&o, nitro_attest_verdict_age_s(v));
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "digest");
+    na_out_raw(&o, measured ? "\"SHA384\"" : "null", measured ? 8 : 4);
+
+    na_out_key(&o, "pcrs");
+    if (measured) {
+        na_out_raw(&o, "{", 1);
+        o.first = 1;
+
+        for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
             if (v->pcr_mask & (1u << i)) {
                 snprintf(key, sizeof(key), "%u", i);
-                json_object_set_new(pcrs, key, na_json_span(v, v->pcr[i]));
+                na_out_key(&o, key);
+                na_out_hex(&o, nitro_attest_span_ptr(v, v->pcr[i]),
+                           v->pcr[i].len);
             }
         }
+
+        na_out_raw(&o, "}", 1);
+        o.first = 0;
+
+    } else {
+        na_out_raw(&o, "null", 4);
     }
 
-    json_object_set_new(e, "pcrs", pcrs);
-    json_object_set_new(e, "policy",
-        measured && v->policy.len ? na_json_span_text(v, v->policy)
-                                  : json_null());
-    json_object_set_new(e, "policy_allowed",
-        (v->flags & NITRO_ATTEST_F_POLICY_JUDGED)
-            ? json_boolean(v->flags & NITRO_ATTEST_F_POLICY_ALLOWED)
-            : json_null());
+    na_out_key(&o, "policy");
+    if (measured && v->policy.len) {
+        na_out_text(&o, nitro_attest_span_ptr(v, v->policy), v->policy.len);
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
 
+    na_out_key(&o, "policy_allowed");
+    if (v->flags & NITRO_ATTEST_F_POLICY_JUDGED) {
+        if (v->flags & NITRO_ATTEST_F_POLICY_ALLOWED) {
+            na_out_raw(&o, "true", 4);
+        } else {
+            na_out_raw(&o, "false", 5);
+        }
+
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "binding");
     binding = nitro_attest_binding_name(v->binding);
-    json_object_set_new(e, "binding",
-        binding ? json_string(binding) : json_null());
-    json_object_set_new(e, "user_data",
-        measured && (v->flags & NITRO_ATTEST_F_USER_DATA)
-            ? na_json_span(v, v->user_data) : json_null());
-    json_object_set_new(e, "nonce",
-        measured && (v->flags & NITRO_ATTEST_F_NONCE)
-            ? na_json_span(v, v->nonce) : json_null());
-    json_object_set_new(e, "cert_sha256",
-        (v->flags & NITRO_ATTEST_F_CERT)
-            ? na_json_hex(v->cert_sha256, sizeof(v->cert_sha256))
-            : json_null());
-    json_object_set_new(e, "doc_sha384",
-        (v->flags & NITRO_ATTEST_F_DOC)
-            ? na_json_hex(v->doc_sha384, sizeof(v->doc_sha384))
-            : json_null());
-    json_object_set_new(e, "cache",
-        json_string(cache[v->cache <= NITRO_ATTEST_CACHE_HIT ? v->cache : 0]));
-    json_object_set_new(e, "verify_us", json_integer(v->verify_us));
-    json_object_set_new(e, "resumed",
-        json_boolean(v->flags & NITRO_ATTEST_F_RESUMED));
+    if (binding) {
+        na_out_text(&o, (const uint8_t *) binding, strlen(binding));
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
 
-    return na_json_dump(e);
+    na_out_key(&o, "user_data");
+    if (measured && (v->flags & NITRO_ATTEST_F_USER_DATA)) {
+        na_out_hex(&o, nitro_attest_span_ptr(v, v->user_data),
+                   v->user_data.len);
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "nonce");
+    if (measured && (v->flags & NITRO_ATTEST_F_NONCE)) {
+        na_out_hex(&o, nitro_attest_span_ptr(v, v->nonce), v->nonce.len);
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "cert_sha256");
+    if (v->flags & NITRO_ATTEST_F_CERT) {
+        na_out_hex(&o, v->cert_sha256, sizeof(v->cert_sha256));
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "doc_sha384");
+    if (v->flags & NITRO_ATTEST_F_DOC) {
+        na_out_hex(&o, v->doc_sha384, sizeof(v->doc_sha384));
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
+    na_out_key(&o, "cache");
+    i = v->cache <= NITRO_ATTEST_CACHE_HIT ? v->cache : 0;
+    na_out_text(&o, (const uint8_t *) cache[i], strlen(cache[i]));
+
+    na_out_key(&o, "verify_us");
+    na_out_int(&o, v->verify_us);
+
+    na_out_key(&o, "resumed");
+    if (v->flags & NITRO_ATTEST_F_RESUMED) {
+        na_out_raw(&o, "true", 4);
+    } else {
+        na_out_raw(&o, "false", 5);
+    }
+
+    na_out_raw(&o, "}", 1);
+
+    if (o.len < size) {
+        buf[o.len] = '\0';
+    }
+
+    return o.len;
+}
+
+
+char *
+nitro_attest_event_json(const nitro_attest_verdict_t *v)
+{
+    char    *s;
+    size_t   len;
+
+    len = nitro_attest_event_render(v, NULL, 0);
+
+    s = malloc(len + 1);
+    if (s != NULL) {
+        nitro_attest_event_render(v, s, len + 1);
+    }
+
+    return s;
 }
 
 
@@ -213,31 +332,152 @@ na_json_hex(const uint8_t *p, size_t len)
 
 
 static json_t *
-na_json_span(const nitro_attest_verdict_t *v, nitro_attest_span_t s)
-{
-    return na_json_hex(nitro_attest_span_ptr(v, s), s.len);
-}
-
-
-static json_t *
-na_json_span_text(const nitro_attest_verdict_t *v, nitro_attest_span_t s)
-{
-    return json_stringn((const char *) nitro_attest_span_ptr(v, s), s.len);
-}
-
-
-static json_t *
 na_json_optional(int present, const na_bytes_t *b)
 {
     return present ? na_json_hex(b->p, b->len) : json_null();
 }
 
 
-/* RFC 3339, UTC, milliseconds */
-static json_t *
-na_json_time(int64_t ms)
+static char *
+na_json_dump(json_t *obj)
+{
+    char  *s;
+
+    s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+
+    return s;
+}
+
+
+/* Bytes that fit are written; len counts them all, so a short buffer
+ * tells the caller the size it needs. */
+static void
+na_out_raw(na_out_t *o, const char *s, size_t n)
+{
+    if (o->buf != NULL && o->len + n <= o->size) {
+        memcpy(o->buf + o->len, s, n);
+    }
+
+    o->len += n;
+}
+
+
+static void
+na_out_key(na_out_t *o, const char *key)
+{
+    if (!o->first) {
+        na_out_raw(o, ",", 1);
+    }
+
+    o->first = 0;
+    na_out_text(o, (const uint8_t *) key, strlen(key));
+    na_out_raw(o, ":", 1);
+}
+
+
+static void
+na_out_text(na_out_t *o, const uint8_t *p, size_t n)
+{
+    char    esc[8];
+    size_t  i, k;
+
+    static const char  digits[] = "0123456789abcdef";
+
+    na_out_raw(o, "\"", 1);
+
+    for (i = 0; i < n; i += k) {
+        k = 1;
+
+        switch (p[i]) {
+        case '"':
+            na_out_raw(o, "\\\"", 2);
+            continue;
+        case '\\':
+            na_out_raw(o, "\\\\", 2);
+            continue;
+        case '\b':
+            na_out_raw(o, "\\b", 2);
+            continue;
+        case '\f':
+            na_out_raw(o, "\\f", 2);
+            continue;
+        case '\n':
+            na_out_raw(o, "\\n", 2);
+            continue;
+        case '\r':
+            na_out_raw(o, "\\r", 2);
+            continue;
+        case '\t':
+            na_out_raw(o, "\\t", 2);
+            continue;
+        }
+
+        if (p[i] < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = digits[p[i] >> 4];
+            esc[5] = digits[p[i] & 0xf];
+            na_out_raw(o, esc, 6);
+            continue;
+        }
+
+        if (p[i] < 0x80) {
+            na_out_raw(o, (const char *) p + i, 1);
+            continue;
+        }
+
+        k = na_utf8_len(p + i, n - i);
+
+        if (k == 0) {
+            na_out_raw(o, "\\ufffd", 6);
+            k = 1;
+            continue;
+        }
+
+        na_out_raw(o, (const char *) p + i, k);
+    }
+
+    na_out_raw(o, "\"", 1);
+}
+
+
+static void
+na_out_hex(na_out_t *o, const uint8_t *p, size_t n)
+{
+    char    buf[128];
+    size_t  chunk;
+
+    na_out_raw(o, "\"", 1);
+
+    while (n > 0) {
+        chunk = n < sizeof(buf) / 2 ? n : sizeof(buf) / 2;
+        nitro_attest_hex(buf, p, chunk);
+        na_out_raw(o, buf, 2 * chunk);
+        p += chunk;
+        n -= chunk;
+    }
+
+    na_out_raw(o, "\"", 1);
+}
+
+
+static void
+na_out_int(na_out_t *o, int64_t n)
+{
+    char  buf[24];
+    int   len;
+
+    len = snprintf(buf, sizeof(buf), "%lld", (long long) n);
+    na_out_raw(o, buf, (size_t) len);
+}
+
+
+/* RFC 3339, UTC, milliseconds; null for a time gmtime cannot show */
+static void
+na_out_time(na_out_t *o, int64_t ms)
 {
     char       buf[64];
+    int        len;
     time_t     secs;
     struct tm  tm;
     int64_t    frac;
@@ -251,24 +491,62 @@ na_json_time(int64_t ms)
     }
 
     if (gmtime_r(&secs, &tm) == NULL) {
-        return json_null();
+        na_out_raw(o, "null", 4);
+        return;
     }
 
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int) frac);
+    len = snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                   tm.tm_min, tm.tm_sec, (int) frac);
 
-    return json_string(buf);
+    na_out_raw(o, buf, (size_t) len);
 }
 
 
-static char *
-na_json_dump(json_t *obj)
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ */
+static size_t
+na_utf8_len(const uint8_t *p, size_t n)
 {
-    char  *s;
+    size_t    len, i;
+    uint32_t  cp, min;
 
-    s = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        len = 2;
+        cp = p[0] & 0x1f;
+        min = 0x80;
 
-    return s;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        cp = p[0] & 0x0f;
+        min = 0x800;
+
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        cp = p[0] & 0x07;
+        min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    return len;
 }

@@ -76,6 +76,13 @@ struct nitro_attest_root_s {
 };
 
 
+/* The validity window of a certificate path, in ms (whole seconds). */
+typedef struct {
+    int64_t                    not_before_ms;   /* latest notBefore */
+    int64_t                    not_after_ms;    /* earliest notAfter */
+} na_window_t;
+
+
 /* na_cache.c: the chain cache. */
 
 typedef struct na_chain_entry_s  na_chain_entry_t;
@@ -85,10 +92,8 @@ na_chain_entry_t *na_chain_lookup(nitro_attest_chain_cache_t *cache,
     const uint8_t *key);
 STACK_OF(X509) *na_chain_entry_cabundle(const na_chain_entry_t *e);
 int na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
-    const na_chain_entry_t *e, const nitro_attest_root_t *root,
-    int64_t now_ms);
-X509_STORE *na_chain_entry_store(const na_chain_entry_t *e,
-    int64_t *not_after_ms);
+    const na_chain_entry_t *e, const nitro_attest_root_t *root);
+X509_STORE *na_chain_entry_store(const na_chain_entry_t *e, na_window_t *w);
 void na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
     STACK_OF(X509) *cabundle, const nitro_attest_root_t *root);
 
@@ -126,6 +131,11 @@ typedef struct {
 nitro_attest_reason_e na_document_parse(na_document_t *doc,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache,
     const uint8_t *bytes, size_t len);
+/* na_document_parse() in two steps: the COSE array, then what it holds */
+nitro_attest_reason_e na_document_envelope(na_document_t *doc,
+    const uint8_t *bytes, size_t len);
+nitro_attest_reason_e na_document_contents(na_document_t *doc,
+    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
 void na_document_free(na_document_t *doc);
 
 
@@ -134,8 +144,27 @@ void na_document_free(na_document_t *doc);
 nitro_attest_reason_e na_verify_signature(const na_document_t *doc);
 nitro_attest_reason_e na_verify_chain(const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache, const na_document_t *doc,
-    int64_t now_ms, int64_t *not_after_ms);
+    na_window_t *w);
+int na_window_narrow(na_window_t *w, X509 *x);
+int na_window_holds(const na_window_t *w, int64_t now_ms);
 int64_t na_asn1_time_ms(const ASN1_TIME *t);
+
+
+/* na_memo.c: the verification memo. */
+
+typedef struct {
+    nitro_attest_reason_e      reason;   /* of structure, signature, path */
+    na_window_t                window;   /* when reason is OK */
+    const na_document_t       *doc;      /* measurements, when OK */
+} na_memo_result_t;
+
+int na_memo_key(const nitro_attest_root_t *root, const na_document_t *doc,
+    uint8_t *key);
+int na_memo_lookup(nitro_attest_memo_t *memo, const uint8_t *key,
+    na_memo_result_t *res);
+void na_memo_insert(nitro_attest_memo_t *memo, const uint8_t *key,
+    nitro_attest_reason_e reason, const na_window_t *window,
+    const na_document_t *doc);
 
 
 /* na_policy.c */

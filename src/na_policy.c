@@ -3,7 +3,8 @@
  * (CONTRACT 2.5: debug rule, then deny-list, then allow-list).
  *
  * The file is configuration: it is parsed strictly, and every error names
- * the file and the place.  Judging a document never allocates.
+ * the file and the place.  Judging a document never allocates.  The lint
+ * (CONTRACT 16) reports what loads but is likely not what was meant.
  */
 
 #include "na_internal.h"
@@ -26,6 +27,7 @@ typedef struct {
 
 typedef struct {
     char                      *name;
+    nitro_attest_kind_e        kind;
     int64_t                    expect_every_ms;
     size_t                     nrules;
     na_pcr_rule_t              rules[NITRO_ATTEST_PCR_COUNT];
@@ -50,6 +52,20 @@ static int na_name_taken(const nitro_attest_policy_t *policy,
 static int na_hex_decode(const char *hex, uint8_t *out, size_t *len);
 static int na_set_matches(const na_pcr_set_t *set, const na_document_t *doc);
 static int na_fail(char *err, size_t errlen, const char *fmt, ...);
+
+typedef struct {
+    nitro_attest_lint_pt       warn;
+    void                      *data;
+    size_t                     count;
+} na_lint_t;
+
+static void na_lint_set(na_lint_t *lint, const nitro_attest_policy_t *policy,
+    const na_pcr_set_t *set);
+static void na_lint_warn(na_lint_t *lint, const char *set, const char *fmt,
+    ...);
+static const na_pcr_rule_t *na_set_rule(const na_pcr_set_t *set,
+    unsigned index);
+static int na_set_covers(const na_pcr_set_t *set, const na_pcr_set_t *by);
 
 
 nitro_attest_policy_t *
@@ -389,7 +405,7 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
 {
     char           *end;
     size_t          i, n;
-    json_t         *name, *pcrs, *every, *value;
+    json_t         *name, *pcrs, *every, *kind, *value;
     const char     *key, *s;
     unsigned long   index;
     na_pcr_rule_t  *rule;
@@ -401,7 +417,7 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
 
     json_object_foreach(obj, key, value) {
         if (strcmp(key, "name") != 0 && strcmp(key, "pcrs") != 0
-            && strcmp(key, "expect_every") != 0)
+            && strcmp(key, "expect_every") != 0 && strcmp(key, "kind") != 0)
         {
             return na_fail(err, errlen, "policy \"%s\": %s: unknown key "
                            "\"%s\"", source, where, key);
@@ -431,6 +447,20 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
     if (set->name == NULL) {
         return na_fail(err, errlen, "out of memory loading policy \"%s\"",
                        source);
+    }
+
+    /* the PCR indices a set may name depend on its kind */
+    kind = json_object_get(obj, "kind");
+    if (kind != NULL) {
+        s = json_string_value(kind);
+
+        if (s == NULL || strlen(s) != json_string_length(kind)
+            || nitro_attest_kind_parse(s, &set->kind) != 0)
+        {
+            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): "
+                           "\"kind\" must be \"enclave\" or \"nitrotpm\"",
+                           source, where, set->name);
+        }
     }
 
     every = json_object_get(obj, "expect_every");
@@ -464,6 +494,14 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
                            set->name, key);
         }
 
+        if (set->kind == NITRO_ATTEST_KIND_NITROTPM
+            && index >= NITRO_ATTEST_NITROTPM_PCR_COUNT)
+        {
+            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
+                           "index \"%s\" is not 0..23 (a nitrotpm set)",
+                           source, where, set->name, key);
+        }
+
         for (i = 0; i < set->nrules; i++) {
             if (set->rules[i].index == index) {
                 return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
@@ -487,6 +525,152 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
     }
 
     return 0;
+}
+
+
+size_t
+nitro_attest_policy_lint(const nitro_attest_policy_t *policy,
+    nitro_attest_lint_pt warn, void *data)
+{
+    size_t     i;
+    na_lint_t  lint;
+
+    lint.warn = warn;
+    lint.data = data;
+    lint.count = 0;
+
+    if (policy->allow_debug) {
+        na_lint_warn(&lint, "-", "allow_debug is true: debug enclaves "
+                     "(PCR0, PCR1 and PCR2 all zero) are accepted");
+    }
+
+    for (i = 0; i < policy->nallow; i++) {
+        na_lint_set(&lint, policy, &policy->allow[i]);
+    }
+
+    for (i = 0; i < policy->ndeny; i++) {
+        na_lint_set(&lint, policy, &policy->deny[i]);
+    }
+
+    return lint.count;
+}
+
+
+/*
+ * One set's warnings.  A set of one kind never judges a document of the
+ * other, so sets of different kinds neither cover nor repeat each other.
+ */
+static void
+na_lint_set(na_lint_t *lint, const nitro_attest_policy_t *policy,
+    const na_pcr_set_t *set)
+{
+    int                  is_allow;
+    size_t               i, k;
+    const na_pcr_set_t  *other;
+
+    is_allow = (set >= policy->allow && set < policy->allow + policy->nallow);
+
+    /* PCR8 (the signing certificate) names an image as well as PCR0 does;
+     * NitroTPM PCRs measure other things (PCR4, PCR7: the boot) */
+    if (is_allow && set->kind == NITRO_ATTEST_KIND_ENCLAVE
+        && na_set_rule(set, 0) == NULL && na_set_rule(set, 8) == NULL)
+    {
+        na_lint_warn(lint, set->name, "pins neither PCR0 nor PCR8: it does "
+                     "not name an enclave image");
+    }
+
+    for (i = 0; i < set->nrules; i++) {
+        for (k = 0; k < set->rules[i].len; k++) {
+            if (set->rules[i].value[k] != 0) {
+                break;
+            }
+        }
+
+        if (k == set->rules[i].len) {
+            na_lint_warn(lint, set->name, "PCR%u is all zero",
+                         (unsigned) set->rules[i].index);
+        }
+    }
+
+    for (i = 0; is_allow && i < policy->ndeny; i++) {
+        other = &policy->deny[i];
+
+        if (other->kind == set->kind && na_set_covers(set, other)) {
+            na_lint_warn(lint, set->name, "covered by deny set \"%s\": "
+                         "every document it allows is denied", other->name);
+        }
+    }
+
+    /* the first earlier set with the same PCRs, in file order */
+    for (i = 0; i < policy->nallow + policy->ndeny; i++) {
+        other = i < policy->nallow ? &policy->allow[i]
+                                   : &policy->deny[i - policy->nallow];
+        if (other == set) {
+            break;
+        }
+
+        if (other->kind == set->kind && other->nrules == set->nrules
+            && na_set_covers(set, other))
+        {
+            na_lint_warn(lint, set->name, "same PCRs as %s set \"%s\"",
+                         i < policy->nallow ? "allow" : "deny", other->name);
+            break;
+        }
+    }
+}
+
+
+/* every PCR that by lists is in set with the same value */
+static int
+na_set_covers(const na_pcr_set_t *set, const na_pcr_set_t *by)
+{
+    size_t               i;
+    const na_pcr_rule_t  *rule;
+
+    for (i = 0; i < by->nrules; i++) {
+        rule = na_set_rule(set, by->rules[i].index);
+
+        if (rule == NULL || rule->len != by->rules[i].len
+            || memcmp(rule->value, by->rules[i].value, rule->len) != 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static const na_pcr_rule_t *
+na_set_rule(const na_pcr_set_t *set, unsigned index)
+{
+    size_t  i;
+
+    for (i = 0; i < set->nrules; i++) {
+        if (set->rules[i].index == index) {
+            return &set->rules[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+na_lint_warn(na_lint_t *lint, const char *set, const char *fmt, ...)
+{
+    char     text[NITRO_ATTEST_POLICY_NAME_MAX + 128];
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(text, sizeof(text), fmt, args);
+    va_end(args);
+
+    lint->count++;
+
+    if (lint->warn != NULL) {
+        lint->warn(lint->data, set, text);
+    }
 }
 
 

@@ -21,12 +21,15 @@ static int na_verdict_cert(nitro_attest_verdict_t *v,
 static nitro_attest_reason_e na_verify_bytes(const nitro_attest_config_t *cf,
     const uint8_t *bytes, size_t len, X509 *bind_cert, int64_t now_ms,
     nitro_attest_verdict_t *v);
-static nitro_attest_reason_e na_verify_parsed(const nitro_attest_config_t *cf,
-    const na_document_t *doc, X509 *bind_cert, int64_t now_ms,
-    nitro_attest_verdict_t *v);
+static nitro_attest_reason_e na_verify_signed(const nitro_attest_config_t *cf,
+    na_document_t *doc, na_window_t *window);
+static nitro_attest_reason_e na_judge(const nitro_attest_config_t *cf,
+    const na_document_t *doc, const na_window_t *window, X509 *bind_cert,
+    int64_t now_ms, nitro_attest_verdict_t *v);
 static int na_measure(nitro_attest_verdict_t *v, const na_document_t *doc);
 static nitro_attest_reason_e na_check_binding(nitro_attest_binding_e mode,
     const na_document_t *doc, X509 *cert);
+static int na_name_index(const char **names, size_t n, const char *name);
 
 
 static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
@@ -46,6 +49,7 @@ static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
     "denied",
     "pcr_mismatch",
     "binding_mismatch",
+    "key_not_proven",
     "internal_error"
 };
 
@@ -53,6 +57,8 @@ static const char  *na_binding_names[] = {
     NULL, "public_key", "user_data_spki", "user_data_sha256",
     "user_data_sha384"
 };
+
+static const char  *na_kind_names[] = { "enclave", "nitrotpm" };
 
 
 void
@@ -194,20 +200,53 @@ na_verdict_cert(nitro_attest_verdict_t *v, const nitro_attest_config_t *cf,
 }
 
 
-/* From the document bytes on: every stage, then the verdict's status. */
+/*
+ * From the document bytes on: every stage, then the verdict's status.
+ * What the structure, signature and path checks conclude is taken from the
+ * memo when the same signed document was verified before; what depends on
+ * the time, the configuration and the certificate is judged every time.
+ */
 static nitro_attest_reason_e
 na_verify_bytes(const nitro_attest_config_t *cf, const uint8_t *bytes,
     size_t len, X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v)
 {
+    int                    keyed;
+    uint8_t                key[SHA256_DIGEST_LENGTH];
+    na_window_t            window;
     na_document_t          doc;
+    na_memo_result_t       memo;
     nitro_attest_reason_e  reason;
 
     SHA384(bytes, len, v->doc_sha384);
     v->flags |= NITRO_ATTEST_F_DOC;
 
-    reason = na_document_parse(&doc, cf->root, cf->chain_cache, bytes, len);
+    reason = na_document_envelope(&doc, bytes, len);
+    if (reason != NITRO_ATTEST_OK) {
+        return na_verdict_finish(v, reason);
+    }
+
+    keyed = cf->memo != NULL && cf->root != NULL
+            && na_memo_key(cf->root, &doc, key) == 0;
+
+    if (keyed && na_memo_lookup(cf->memo, key, &memo)) {
+        reason = memo.reason;
+
+        if (reason == NITRO_ATTEST_OK) {
+            reason = na_judge(cf, memo.doc, &memo.window, bind_cert, now_ms,
+                              v);
+        }
+
+        return na_verdict_finish(v, reason);
+    }
+
+    reason = na_verify_signed(cf, &doc, &window);
+
+    if (keyed && reason != NITRO_ATTEST_INTERNAL_ERROR) {
+        na_memo_insert(cf->memo, key, reason, &window, &doc);
+    }
+
     if (reason == NITRO_ATTEST_OK) {
-        reason = na_verify_parsed(cf, &doc, bind_cert, now_ms, v);
+        reason = na_judge(cf, &doc, &window, bind_cert, now_ms, v);
     }
 
     na_document_free(&doc);
@@ -278,14 +317,17 @@ nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
 }
 
 
-/* Signature, chain, then (on measured data) time, policy, binding. */
+/* Structure, signature, path: what depends on the signed bytes only. */
 static nitro_attest_reason_e
-na_verify_parsed(const nitro_attest_config_t *cf, const na_document_t *doc,
-    X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v)
+na_verify_signed(const nitro_attest_config_t *cf, na_document_t *doc,
+    na_window_t *window)
 {
-    int64_t                ts;
-    na_policy_result_t     policy;
     nitro_attest_reason_e  reason;
+
+    reason = na_document_contents(doc, cf->root, cf->chain_cache);
+    if (reason != NITRO_ATTEST_OK) {
+        return reason;
+    }
 
     if (cf->root == NULL) {
         return NITRO_ATTEST_INTERNAL_ERROR;
@@ -296,11 +338,27 @@ na_verify_parsed(const nitro_attest_config_t *cf, const na_document_t *doc,
         return reason;
     }
 
-    reason = na_verify_chain(cf->root, cf->chain_cache, doc, now_ms,
-                             &v->not_after_ms);
-    if (reason != NITRO_ATTEST_OK) {
-        return reason;
+    return na_verify_chain(cf->root, cf->chain_cache, doc, window);
+}
+
+
+/*
+ * A document whose signature and path held: validity at the time, then
+ * (on measured data) freshness, policy, binding.
+ */
+static nitro_attest_reason_e
+na_judge(const nitro_attest_config_t *cf, const na_document_t *doc,
+    const na_window_t *window, X509 *bind_cert, int64_t now_ms,
+    nitro_attest_verdict_t *v)
+{
+    int64_t                ts;
+    na_policy_result_t     policy;
+
+    if (!na_window_holds(window, now_ms)) {
+        return NITRO_ATTEST_CERTIFICATE_EXPIRED;
     }
+
+    v->not_after_ms = window->not_after_ms;
 
     if (na_measure(v, doc) != 0) {
         return NITRO_ATTEST_INTERNAL_ERROR;
@@ -523,12 +581,52 @@ nitro_attest_binding_name(nitro_attest_binding_e binding)
 int
 nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out)
 {
-    unsigned  i;
+    int  i;
 
-    for (i = 1; i < sizeof(na_binding_names) / sizeof(char *); i++) {
-        if (strcmp(name, na_binding_names[i]) == 0) {
-            *out = (nitro_attest_binding_e) i;
-            return 0;
+    i = na_name_index(na_binding_names,
+                      sizeof(na_binding_names) / sizeof(char *), name);
+    if (i < 0) {
+        return -1;
+    }
+
+    *out = (nitro_attest_binding_e) i;
+    return 0;
+}
+
+
+const char *
+nitro_attest_kind_name(nitro_attest_kind_e kind)
+{
+    return (unsigned) kind < sizeof(na_kind_names) / sizeof(char *)
+           ? na_kind_names[kind] : NULL;
+}
+
+
+int
+nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out)
+{
+    int  i;
+
+    i = na_name_index(na_kind_names, sizeof(na_kind_names) / sizeof(char *),
+                      name);
+    if (i < 0) {
+        return -1;
+    }
+
+    *out = (nitro_attest_kind_e) i;
+    return 0;
+}
+
+
+/* the index of name in a table of n names (NULL: no name), or -1 */
+static int
+na_name_index(const char **names, size_t n, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (names[i] != NULL && strcmp(name, names[i]) == 0) {
+            return (int) i;
         }
     }
 
@@ -567,6 +665,7 @@ nitro_attest_severity(const nitro_attest_verdict_t *v)
     case NITRO_ATTEST_DENIED:
     case NITRO_ATTEST_PCR_MISMATCH:
     case NITRO_ATTEST_BINDING_MISMATCH:
+    case NITRO_ATTEST_KEY_NOT_PROVEN:
     case NITRO_ATTEST_DEBUG_ENCLAVE:
         return "CRITICAL";
     default:

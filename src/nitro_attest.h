@@ -46,6 +46,7 @@ typedef enum {
     NITRO_ATTEST_DENIED,
     NITRO_ATTEST_PCR_MISMATCH,
     NITRO_ATTEST_BINDING_MISMATCH,
+    NITRO_ATTEST_KEY_NOT_PROVEN,    /* the TLS client did not prove its key */
     NITRO_ATTEST_INTERNAL_ERROR,
     NITRO_ATTEST_REASON_COUNT
 } nitro_attest_reason_e;
@@ -68,6 +69,14 @@ typedef enum {
     NITRO_ATTEST_FORMAT_CMW = 0,    /* extnValue = DER OCTET STRING of CMW */
     NITRO_ATTEST_FORMAT_RAW         /* extnValue = COSE_Sign1 bytes */
 } nitro_attest_format_e;
+
+/* What a document or a policy set measures (CONTRACT 15). */
+typedef enum {
+    NITRO_ATTEST_KIND_ENCLAVE = 0,  /* pcrs: an enclave image */
+    NITRO_ATTEST_KIND_NITROTPM      /* nitrotpm_pcrs: an EC2 instance */
+} nitro_attest_kind_e;
+
+#define NITRO_ATTEST_NITROTPM_PCR_COUNT  24
 
 typedef enum {
     NITRO_ATTEST_CACHE_OFF = 0,
@@ -141,11 +150,15 @@ typedef struct nitro_attest_extension_s  nitro_attest_extension_t;
 /* CA bundles already verified to the root (per process, not thread-safe). */
 typedef struct nitro_attest_chain_cache_s  nitro_attest_chain_cache_t;
 
+/* Signed documents already verified (per process, not thread-safe). */
+typedef struct nitro_attest_memo_s  nitro_attest_memo_t;
+
 typedef struct {
     const nitro_attest_root_t       *root;       /* required */
     const nitro_attest_policy_t     *policy;     /* NULL: report PCRs only */
     const nitro_attest_extension_t  *extension;  /* NULL: the default */
     nitro_attest_chain_cache_t      *chain_cache; /* NULL: none */
+    nitro_attest_memo_t             *memo;       /* NULL: none */
     int64_t                          max_age_ms;
     int64_t                          clock_skew_ms;
     nitro_attest_binding_e           binding;
@@ -174,6 +187,19 @@ int64_t nitro_attest_policy_allow_expect_every(
 /* SHA-256 of the policy file contents: identifies a policy generation */
 const uint8_t *nitro_attest_policy_digest(const nitro_attest_policy_t *policy);
 
+/*
+ * The lint of a loaded policy (CONTRACT 16): warn() is called once per
+ * warning, allow_debug first, then set by set in file order (allow, then
+ * deny), with the name of the set it is about ("-" for the file as a whole)
+ * and a one-line text.  Returns the number of warnings.  The CLI's
+ * `policy check` prints them, the nginx module logs them at `nginx -t`.
+ */
+typedef void (*nitro_attest_lint_pt)(void *data, const char *set,
+    const char *text);
+
+size_t nitro_attest_policy_lint(const nitro_attest_policy_t *policy,
+    nitro_attest_lint_pt warn, void *data);
+
 /* oid NULL means the default; returns NULL and fills err on a bad OID */
 nitro_attest_extension_t *nitro_attest_extension_new(const char *oid,
     nitro_attest_format_e format, char *err, size_t errlen);
@@ -194,9 +220,25 @@ void nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache);
 void nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
     uint64_t *hits, uint64_t *misses);
 
+/*
+ * The verification memo: capacity signed documents, least recently used
+ * evicted.  For each it keeps what the structure, signature and path
+ * checks concluded (and, when they held, the measurements), keyed by the
+ * root and the signed bytes (protected header, payload, signature), so a
+ * document presented again is not verified again, whatever certificate or
+ * unprotected header it arrives in.  Validity windows, freshness, policy
+ * and binding are judged again at each use.  With a memo a server's cost
+ * for a repeated forgery or replayed certificate is a hash and a lookup.
+ */
+nitro_attest_memo_t *nitro_attest_memo_new(size_t capacity);
+void nitro_attest_memo_free(nitro_attest_memo_t *memo);
+void nitro_attest_memo_stats(const nitro_attest_memo_t *memo, uint64_t *hits,
+    uint64_t *misses);
+
 /* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
 int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
 int nitro_attest_format_parse(const char *name, nitro_attest_format_e *out);
+int nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out);
 /* nginx time syntax ("30s", "5m", "1h 30m", "250ms"): ms, or -1 */
 int64_t nitro_attest_parse_duration(const char *text);
 
@@ -252,11 +294,22 @@ nitro_attest_reason_e nitro_attest_cert_document(
 
 
 /*
- * Rendering.  Strings are malloc()ed; free them with free().  NULL only
- * when memory ran out.
+ * The CONTRACT section 7 event, one line, no newline, into buf: returns its
+ * length, which is at most NITRO_ATTEST_EVENT_MAX.  It is complete and
+ * NUL-terminated when the length is below size; otherwise nothing past
+ * size was written, and the call can be repeated with a larger buffer
+ * (buf NULL, size 0 only measures).  Allocates nothing.
+ */
+#define NITRO_ATTEST_EVENT_MAX  20480
+size_t nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
+    size_t size);
+
+/*
+ * Rendering for tools.  Strings are malloc()ed; free them with free().
+ * NULL only when memory ran out.
  */
 
-/* the CONTRACT section 7 event, one line, no newline */
+/* the event of nitro_attest_event_render() */
 char *nitro_attest_event_json(const nitro_attest_verdict_t *v);
 /* the decoded document (CLI inspect); NULL and *reason set when malformed */
 char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
@@ -265,6 +318,7 @@ char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
 const char *nitro_attest_reason_name(nitro_attest_reason_e reason);
 const char *nitro_attest_status_name(nitro_attest_status_e status);
 const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
+const char *nitro_attest_kind_name(nitro_attest_kind_e kind);
 const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
 /* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
 char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);

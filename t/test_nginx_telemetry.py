@@ -43,7 +43,7 @@ REASONS = ("no_certificate", "no_extension", "malformed_extension",
            "malformed_document", "unsupported_algorithm", "bad_signature",
            "untrusted_root", "chain_invalid", "certificate_expired", "stale",
            "future", "debug_enclave", "denied", "pcr_mismatch",
-           "binding_mismatch", "internal_error")
+           "binding_mismatch", "key_not_proven", "internal_error")
 EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
               "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
               "policy", "policy_allowed", "binding", "user_data", "nonce",
@@ -900,102 +900,6 @@ def test_counters_survive_reload(world):
     assert resp.status == 200
     d = delta(metrics(w), after)
     assert d["handshakes"] == {"verified": 1, "failed": 0}
-
-
-# ---------------------------------------------------------------------------
-# conf-examples/siem/: the layout runs, the alert rules catch their cases.
-
-SIEM = os.path.join(nginx.REPO, "conf-examples", "siem")
-
-
-def rule_matches(rule, event):
-    for field, want in rule["match"].items():
-        values = want if isinstance(want, list) else [want]
-        if event.get(field) not in values:
-            return False
-    return True
-
-
-def test_siem_alert_rules_fire_on_their_scenarios(world):
-    w = world
-    with open(os.path.join(SIEM, "alerts.json")) as f:
-        rules = json.load(f)
-    rogue = attested(w.dir, "rogue", w.pki,
-                     public_key=forge.spki_der(forge.new_key()))
-    debug = attested(w.dir, "debug", w.pki, pcrs=forge.debug_pcrs())
-    events = LogTail(w.events_path)
-    for client in (w.good, w.pcr_mismatch, w.denied, w.bad_signature,
-                   w.untrusted, rogue, debug):
-        resp, _ = handshake(w, client, "optional.test")
-        assert resp.status == 200
-    ev = events.events(expect=7)
-    assert len(ev) == 7
-    expected = {
-        "enclave_doppelganger": {"pcr_mismatch"},
-        "enclave_trusted_rogue": {"binding_mismatch"},
-        "enclave_denied_build": {"denied"},
-        "enclave_debug_mode": {"debug_enclave"},
-        "attestation_forgery": {"bad_signature", "untrusted_root"},
-        "attestation_failure_spike": {"pcr_mismatch", "denied",
-                                      "bad_signature", "untrusted_root",
-                                      "binding_mismatch", "debug_enclave"},
-    }
-    assert {r["name"] for r in rules["event_rules"]} == set(expected)
-    for rule in rules["event_rules"]:
-        got = {e["reason"] for e in ev if rule_matches(rule, e)}
-        assert got == expected[rule["name"]], rule["name"]
-    # the doppelganger carried a valid chain: its measurements are there
-    dopp = [e for e in ev if e["reason"] == "pcr_mismatch"][0]
-    assert dopp["module_id"] and dopp["pcrs"]["0"] == OTHER_PCR0.hex()
-    # metric rules name only metrics the endpoint exports
-    fam = parse_exposition(status(w, query="?format=prometheus")[1])
-    for rule in rules["metric_rules"]:
-        names = set(re.findall(r"nitro_attest_[a-z_]+", rule["promql"]))
-        assert names and names <= set(fam), rule["name"]
-
-
-def test_siem_example_writes_parsable_access_and_event_lines(world,
-                                                             tmp_path):
-    from test_nginx_config import example_text
-    w = world
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    udp.settimeout(2)
-    text = example_text(os.path.join(SIEM, "nginx.conf"),
-                        os.path.join(w.dir, "policy.json"), w.pki.root_pem)
-    text = text.replace("127.0.0.1:9145", "127.0.0.1:@port2@")
-    text = text.replace("127.0.0.1:514", "127.0.0.1:%d"
-                        % udp.getsockname()[1])
-    n = nginx.Nginx(text, ports=3, raw=True)
-    try:
-        with n:
-            ctx = w.good.ctx()
-            resp, conn = nginx.get(n.ports[0], ctx,
-                                   "enclave-api.example.com")
-            conn.close()
-            assert resp.status == 200
-            assert resp.text == "saw SUCCESS payments-v42\n"
-            with pytest.raises((ssl.SSLError, ConnectionError)):
-                nginx.get(n.ports[0], nginx.client_context(),
-                          "enclave-api.example.com")
-            with urllib.request.urlopen(
-                    "http://127.0.0.1:%d%s" % (n.ports[2], STATUS),
-                    timeout=5) as r:
-                figures = json.loads(r.read())
-            syslog = [udp.recv(65536).decode() for _ in range(2)]
-            logs = os.path.join(n.prefix, "logs")
-            with open(os.path.join(logs, "nitro-access.json")) as f:
-                access = [json.loads(x) for x in f.read().splitlines()]
-            with open(os.path.join(logs, "nitro-events.json")) as f:
-                events = [json.loads(x) for x in f.read().splitlines()]
-    finally:
-        udp.close()
-    assert figures["handshakes"] == {"verified": 1, "failed": 1}
-    assert len(access) == 1 and access[0]["status"] == 200
-    assert access[0]["log_type"] == "http_access"
-    assert access[0]["attestation"] == events[0]
-    assert [e["reason"] for e in events] == [None, "no_certificate"]
-    assert "nitro_attest: " in syslog[0] and "no_certificate" in syslog[1]
 
 
 # ---------------------------------------------------------------------------

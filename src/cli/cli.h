@@ -1,6 +1,7 @@
 /*
  * cli.h: what the nitro-attest commands share: argument parsing, file and
- * time input, and the certificate builder used by `cert` and `mock`.
+ * time input, and the certificate builder used by `cert` and `mock`;
+ * `policy` is in policy.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -54,5 +55,6 @@ const EVP_MD *cli_sign_md(EVP_PKEY *key);
 
 int cli_cmd_cert(int argc, char **argv);
 int cli_cmd_mock(int argc, char **argv);
+int cli_cmd_policy(int argc, char **argv);
 
 #endif /* NITRO_ATTEST_CLI_H */

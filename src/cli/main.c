@@ -1,7 +1,8 @@
 /*
- * main.c: the nitro-attest command line (CONTRACT section 8): verify and
- * inspect here, cert and mock in certs.c.  Exit 0 verified or done, 1 a
- * verification failed, 2 a usage, input or configuration error.
+ * main.c: the nitro-attest command line (CONTRACT sections 8 and 16):
+ * verify and inspect here, cert and mock in certs.c, policy in policy.c.
+ * Exit 0 verified or done, 1 a verification failed (or, for policy check,
+ * warnings), 2 a usage, input or configuration error.
  */
 
 #include "cli.h"
@@ -34,14 +35,21 @@ static const char  usage[] =
     "--out CERT.pem\n"
     "       nitro-attest mock pki DIR\n"
     "       nitro-attest mock cert --pki DIR [--pcr N=HEX ...] --out-key K "
-    "--out-cert C\n";
+    "--out-cert C\n"
+    "       nitro-attest policy new --name NAME [--pcr N=HEX ...] "
+    "[--from-eif FILE]\n"
+    "           [--kind enclave|nitrotpm] [--expect-every TIME]\n"
+    "       nitro-attest policy add|deny FILE --name NAME [--pcr N=HEX ...] "
+    "...\n"
+    "       nitro-attest policy remove FILE --name NAME\n"
+    "       nitro-attest policy check FILE...\n";
 
 
 int
 main(int argc, char **argv)
 {
     if (argc < 2) {
-        cli_error("missing command: verify, inspect, cert or mock "
+        cli_error("missing command: verify, inspect, cert, mock or policy "
                   "(try --help)");
         return CLI_USAGE;
     }
@@ -60,6 +68,10 @@ main(int argc, char **argv)
 
     if (strcmp(argv[1], "mock") == 0) {
         return cli_cmd_mock(argc - 2, argv + 2);
+    }
+
+    if (strcmp(argv[1], "policy") == 0) {
+        return cli_cmd_policy(argc - 2, argv + 2);
     }
 
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -85,6 +97,7 @@ cli_cmd_verify(int argc, char **argv)
     nitro_attest_config_t      cf;
     nitro_attest_extension_t  *ext;
     nitro_attest_chain_cache_t *chains;
+    nitro_attest_memo_t        *memo;
 
     cli_opt_t  opts[] = {
         { "root", 1, 0, NULL, 0, NULL },
@@ -110,6 +123,7 @@ cli_cmd_verify(int argc, char **argv)
     ext = NULL;
     bind_cert = NULL;
     chains = NULL;
+    memo = NULL;
     nitro_attest_config_init(&cf);
 
     if (nfiles == 0) {
@@ -175,7 +189,8 @@ cli_cmd_verify(int argc, char **argv)
 
     /* documents from one parent instance share their CA bundle */
     chains = nitro_attest_chain_cache_new(16);
-    if (chains == NULL) {
+    memo = nitro_attest_memo_new(64);
+    if (chains == NULL || memo == NULL) {
         cli_error("verify: out of memory");
         goto done;
     }
@@ -184,6 +199,7 @@ cli_cmd_verify(int argc, char **argv)
     cf.policy = policy;
     cf.extension = ext;
     cf.chain_cache = chains;
+    cf.memo = memo;
     cf.allow_debug = cli_opt(opts, "allow-debug")->count > 0;
 
     rc = CLI_OK;
@@ -201,6 +217,7 @@ done:
 
     X509_free(bind_cert);
     nitro_attest_chain_cache_free(chains);
+    nitro_attest_memo_free(memo);
     nitro_attest_policy_free(policy);
     nitro_attest_root_free(root);
     nitro_attest_extension_free(ext);

@@ -714,3 +714,27 @@ def policy(allow: Sequence[Tuple[str, Dict[int, bytes]]],
     if allow_debug is not None:
         doc["allow_debug"] = allow_debug
     return json.dumps(doc)
+
+
+_CURVE_OIDS = {"secp384r1": "1.3.132.0.34",
+               "secp256r1": "1.2.840.10045.3.1.7"}
+
+
+def wrong_key_pem(key) -> bytes:
+    """An EC private key (RFC 5915) with key's public point and a random
+    scalar: it passes OpenSSL's check that key file and certificate match,
+    and signs nothing the certificate's key would."""
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962,
+        serialization.PublicFormat.UncompressedPoint)
+    scalar = ec.generate_private_key(key.curve).private_numbers()
+    size = (key.curve.key_size + 7) // 8
+    der = der_tlv(0x30, b"".join([
+        der_tlv(0x02, b"\x01"),
+        der_tlv(0x04, scalar.private_value.to_bytes(size, "big")),
+        der_tlv(0xa0, der_oid(_CURVE_OIDS[key.curve.name])),
+        der_tlv(0xa1, der_tlv(0x03, b"\x00" + point)),
+    ]))
+    body = base64.encodebytes(der).decode()
+    return ("-----BEGIN EC PRIVATE KEY-----\n%s-----END EC PRIVATE KEY-----\n"
+            % body).encode()

@@ -1,0 +1,52 @@
+
+/*
+ * ngx_http_nitro_attest.h: what the files of the http face share: its
+ * main and location configuration, and the few functions one of them
+ * calls in another.
+ */
+
+
+#ifndef _NGX_HTTP_NITRO_ATTEST_H_INCLUDED_
+#define _NGX_HTTP_NITRO_ATTEST_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_nitro_attest.h"
+
+
+typedef struct {
+    ngx_nitro_attest_main_t         na;        /* the shared state */
+    ngx_flag_t                      enforcing; /* an "on" server exists */
+    ngx_flag_t                      status;    /* a status location exists */
+    ngx_flag_t                      headers;   /* upstream headers are on */
+} ngx_http_nitro_attest_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                      upstream_headers;
+} ngx_http_nitro_attest_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_nitro_attest_module;
+
+
+/* ngx_http_nitro_attest_module.c */
+ngx_connection_t *ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r);
+
+/* ngx_http_nitro_attest_variables.c */
+ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
+nitro_attest_verdict_t *ngx_http_nitro_attest_verdict(ngx_http_request_t *r);
+ngx_int_t ngx_http_nitro_attest_status_text(ngx_pool_t *pool,
+    nitro_attest_verdict_t *v, ngx_str_t *text);
+
+/* ngx_http_nitro_attest_headers.c */
+ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
+
+/* ngx_http_nitro_attest_status.c */
+ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_NITRO_ATTEST_H_INCLUDED_ */

@@ -1,0 +1,234 @@
+
+/*
+ * ngx_http_nitro_attest_headers.c: "nitro_attest_upstream_headers": the
+ * verified verdict handed to every kind of upstream as request headers,
+ * after every header of the client's that could pass for one is dropped.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_nitro_attest.h"
+
+
+static ngx_uint_t ngx_http_nitro_attest_spoofed(ngx_table_elt_t *h);
+static ngx_int_t ngx_http_nitro_attest_add_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, u_char *value, size_t len);
+static ngx_int_t ngx_http_nitro_attest_add_hex_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, const uint8_t *src, size_t len);
+
+
+/*
+ * nitro_attest_upstream_headers: the request headers every upstream module
+ * forwards (proxy, grpc; fastcgi, uwsgi and scgi as HTTP_* parameters) are
+ * rebuilt without any X-Nitro-Attest-* header of the client, then with the
+ * verified ones.  "_" counts as "-": with underscores_in_headers (or
+ * ignore_invalid_headers off) X_Nitro_Attest_Status would otherwise become
+ * the same HTTP_X_NITRO_ATTEST_STATUS parameter.  It runs in the preaccess
+ * phase, after the location is known, and again after internal redirects.
+ */
+
+ngx_int_t
+ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
+{
+    u_char                            *p;
+    ngx_str_t                          status, key;
+    ngx_uint_t                         i, n;
+    ngx_list_t                         headers;
+    ngx_table_elt_t                   *h, *copy;
+    ngx_list_part_t                   *part;
+    nitro_attest_verdict_t            *v;
+    ngx_http_nitro_attest_loc_conf_t  *nalcf;
+
+    static ngx_str_t  names[] = {
+        ngx_string("X-Nitro-Attest-Status"),
+        ngx_string("X-Nitro-Attest-Policy"),
+        ngx_string("X-Nitro-Attest-Module-Id"),
+        ngx_string("X-Nitro-Attest-Timestamp"),
+        ngx_string("X-Nitro-Attest-Cert-Sha256")
+    };
+
+    nalcf = ngx_http_get_module_loc_conf(r, ngx_http_nitro_attest_module);
+
+    if (!nalcf->upstream_headers) {
+        return NGX_DECLINED;
+    }
+
+    n = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n + 5 + NITRO_ATTEST_PCR_COUNT,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_nitro_attest_spoofed(&h[i])) {
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "nitro_attest: client header dropped: "
+                               "\"%V: %V\"", &h[i].key, &h[i].value);
+                continue;
+            }
+
+            copy = ngx_list_push(&headers);
+            if (copy == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *copy = h[i];
+        }
+    }
+
+    v = ngx_http_nitro_attest_verdict(r);
+
+    if (ngx_http_nitro_attest_status_text(r->pool, v, &status) != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[0],
+                                            status.data, status.len)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* measurements only from a verdict that verified */
+
+    if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+        r->headers_in.headers = headers;
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_nitro_attest_add_header(r, &headers, &names[1],
+                                     nitro_attest_span_ptr(v, v->policy),
+                                     v->policy.len)
+        != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[2],
+                                     nitro_attest_span_ptr(v, v->module_id),
+                                     v->module_id.len)
+           != NGX_OK
+        || ngx_http_nitro_attest_add_header(r, &headers, &names[3], p,
+                                     ngx_sprintf(p, "%L", v->timestamp_ms)
+                                     - p)
+           != NGX_OK
+        || ngx_http_nitro_attest_add_hex_header(r, &headers, &names[4],
+                                     v->cert_sha256,
+                                     sizeof(v->cert_sha256))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
+        if (!(v->pcr_mask & ((uint32_t) 1 << i))) {
+            continue;
+        }
+
+        key.data = ngx_pnalloc(r->pool, sizeof("X-Nitro-Attest-PCR31") - 1);
+        if (key.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        key.len = ngx_sprintf(key.data, "X-Nitro-Attest-PCR%ui", i)
+                  - key.data;
+
+        if (ngx_http_nitro_attest_add_hex_header(r, &headers, &key,
+                                          nitro_attest_span_ptr(v, v->pcr[i]),
+                                          v->pcr[i].len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    r->headers_in.headers = headers;
+
+    return NGX_DECLINED;
+}
+
+
+/* X-Nitro-Attest-*, in any case, with "_" for any "-" */
+
+static ngx_uint_t
+ngx_http_nitro_attest_spoofed(ngx_table_elt_t *h)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    static u_char  prefix[] = "x-nitro-attest-";
+
+    if (h->key.len < sizeof(prefix) - 1) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(prefix) - 1; i++) {
+        c = ngx_tolower(h->key.data[i]);
+
+        if (c == '_') {
+            c = '-';
+        }
+
+        if (c != prefix[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_add_header(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_str_t *key, u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->lowcase_key = ngx_pnalloc(r->pool, key->len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, key->data, key->len);
+    h->key = *key;
+    h->value.data = value;
+    h->value.len = len;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_add_hex_header(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *key, const uint8_t *src, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, 2 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) nitro_attest_hex((char *) p, src, len);
+
+    return ngx_http_nitro_attest_add_header(r, headers, key, p, 2 * len);
+}

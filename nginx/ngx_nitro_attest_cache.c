@@ -1,0 +1,308 @@
+
+/*
+ * ngx_nitro_attest_cache.c: the verdict cache ("nitro_attest_cache
+ * zone="): verdicts of clients that proved their key, in a shared zone,
+ * found by SHA-256(configuration digest, certificate digest), kept until
+ * the earliest of the document's max age and the chain's notAfter, the
+ * least recently used evicted when the zone is full.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_nitro_attest.h"
+
+
+static ngx_int_t ngx_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_nitro_attest_cache_node_t *ngx_nitro_attest_cache_find(
+    ngx_nitro_attest_cache_t *cache, u_char *key);
+static void ngx_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+/* the cache zones' own tag */
+static ngx_uint_t  ngx_nitro_attest_cache_tag;
+
+
+static ngx_int_t
+ngx_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_nitro_attest_cache_t *ocache = data;
+
+    size_t                          entry, slot;
+    ngx_nitro_attest_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        /* entries of an old configuration are simply never found again */
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_alloc(cache->shpool,
+                               sizeof(ngx_nitro_attest_cache_sh_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_nitro_attest_cache_insert);
+    ngx_queue_init(&cache->sh->lru);
+
+    cache->shpool->log_nomem = 0;
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool,
+                                            sizeof(" in nitro_attest_cache "
+                                                   "zone \"\"")
+                                            + shm_zone->shm.name.len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx,
+                " in nitro_attest_cache zone \"%V\"%Z", &shm_zone->shm.name);
+
+    /*
+     * A verdict with 16 PCRs of 48 bytes and a 40-byte module id, as AWS
+     * sends them; the slab allocator rounds it up to a power of two.
+     */
+    entry = offsetof(ngx_nitro_attest_cache_node_t, verdict)
+            + offsetof(nitro_attest_verdict_t, data) + 16 * 48 + 40;
+
+    for (slot = 8; slot < entry; slot <<= 1) { /* void */ }
+
+    ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                  "nitro_attest_cache zone \"%V\": an entry takes %uz bytes "
+                  "(a %uz-byte slab slot), about %uz entries fit in 10 MB",
+                  &shm_zone->shm.name, entry, slot,
+                  (size_t) (10 * 1024 * 1024) / slot);
+
+    return NGX_OK;
+}
+
+
+/* SHA-256 over the configuration digest and the certificate's digest. */
+
+ngx_int_t
+ngx_nitro_attest_cache_key(ngx_nitro_attest_srv_conf_t *nascf,
+    X509 *cert, u_char *key)
+{
+    u_char        buf[2 * SHA256_DIGEST_LENGTH];
+    unsigned int  len;
+
+    ngx_memcpy(buf, nascf->digest, SHA256_DIGEST_LENGTH);
+
+    if (X509_digest(cert, EVP_sha256(), buf + SHA256_DIGEST_LENGTH, &len)
+        != 1
+        || SHA256(buf, sizeof(buf), key) == NULL)
+    {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
+    u_char *key, int64_t now, nitro_attest_verdict_t *v)
+{
+    ngx_int_t                       rc;
+    ngx_nitro_attest_cache_node_t  *cn;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    cn = ngx_nitro_attest_cache_find(cache, key);
+
+    if (cn != NULL && cn->expires > now) {
+        ngx_memcpy(v, &cn->verdict, nitro_attest_verdict_size(&cn->verdict));
+
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&cache->sh->lru, &cn->queue);
+        rc = NGX_OK;
+
+    } else if (cn != NULL) {
+        ngx_queue_remove(&cn->queue);
+        ngx_rbtree_delete(&cache->sh->rbtree, &cn->node);
+        ngx_slab_free_locked(cache->shpool, cn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (rc == NGX_OK) {
+        /* as if verified now: the same verdict, today's time and age */
+        v->time_ms = now;
+        v->cache = NITRO_ATTEST_CACHE_HIT;
+        v->flags &= ~NITRO_ATTEST_F_RESUMED;
+    }
+
+    return rc;
+}
+
+
+void
+ngx_nitro_attest_cache_put(ngx_nitro_attest_cache_t *cache,
+    u_char *key, int64_t expires, nitro_attest_verdict_t *v)
+{
+    size_t                          size;
+    ngx_queue_t                    *q;
+    ngx_nitro_attest_cache_node_t  *cn, *old;
+
+    size = offsetof(ngx_nitro_attest_cache_node_t, verdict)
+           + nitro_attest_verdict_size(v);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    /* another worker may have cached it meanwhile */
+    if (ngx_nitro_attest_cache_find(cache, key) != NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
+
+    /* full: the least recently used entries make room */
+    while ((cn = ngx_slab_alloc_locked(cache->shpool, size)) == NULL) {
+
+        if (ngx_queue_empty(&cache->sh->lru)) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+
+        q = ngx_queue_last(&cache->sh->lru);
+        old = ngx_queue_data(q, ngx_nitro_attest_cache_node_t, queue);
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&cache->sh->rbtree, &old->node);
+        ngx_slab_free_locked(cache->shpool, old);
+    }
+
+    ngx_memcpy(cn->key, key, SHA256_DIGEST_LENGTH);
+    ngx_memcpy(&cn->node.key, key, sizeof(ngx_rbtree_key_t));
+    cn->expires = expires;
+    ngx_memcpy(&cn->verdict, v, nitro_attest_verdict_size(v));
+
+    ngx_rbtree_insert(&cache->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&cache->sh->lru, &cn->queue);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/* under the zone's lock */
+
+static ngx_nitro_attest_cache_node_t *
+ngx_nitro_attest_cache_find(ngx_nitro_attest_cache_t *cache,
+    u_char *key)
+{
+    ngx_int_t                       rc;
+    ngx_rbtree_key_t                head;
+    ngx_rbtree_node_t              *node, *sentinel;
+    ngx_nitro_attest_cache_node_t  *cn;
+
+    ngx_memcpy(&head, key, sizeof(ngx_rbtree_key_t));
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (head != node->key) {
+            node = (head < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        cn = (ngx_nitro_attest_cache_node_t *) node;
+        rc = ngx_memcmp(key, cn->key, SHA256_DIGEST_LENGTH);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* ordered by the key's head, then by the whole key */
+
+static void
+ngx_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t             **p;
+    ngx_nitro_attest_cache_node_t  *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            cn = (ngx_nitro_attest_cache_node_t *) node;
+            cnt = (ngx_nitro_attest_cache_node_t *) temp;
+
+            p = (ngx_memcmp(cn->key, cnt->key, SHA256_DIGEST_LENGTH) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * The zone of "nitro_attest_cache zone=NAME:SIZE", with a tag of its own:
+ * servers of both protocols naming it share it, and a zone of another
+ * kind with the same name (another module's, the counters) is refused by
+ * nginx as "already declared for a different use".
+ */
+
+ngx_shm_zone_t *
+ngx_nitro_attest_cache_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t            *zone;
+    ngx_nitro_attest_cache_t  *cache;
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_nitro_attest_cache_tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data == NULL) {
+        cache = ngx_pcalloc(cf->pool, sizeof(ngx_nitro_attest_cache_t));
+        if (cache == NULL) {
+            return NULL;
+        }
+
+        zone->init = ngx_nitro_attest_init_cache;
+        zone->data = cache;
+    }
+
+    return zone;
+}

@@ -1,0 +1,1071 @@
+
+/*
+ * ngx_nitro_attest_ssl.c: the attestation layer inside TLS, for both
+ * protocols.  The certificate hook verifies the client's document during
+ * the handshake; the verdict waits for the client's proof of its key and
+ * is then accounted; it rides in the session ticket, which names its
+ * server and configuration; a connection's verdict is found again from
+ * its SSL object.  Speaks ngx_connection_t and SSL only.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_nitro_attest.h"
+
+
+static int ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
+static nitro_attest_reason_e ngx_nitro_attest_verify_cert(ngx_connection_t *c,
+    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
+    nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed);
+static void ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_nitro_attest_conn_t *nac,
+    u_char *key, ngx_uint_t keyed);
+static void ngx_nitro_attest_proven(ngx_connection_t *c,
+    ngx_nitro_attest_pending_t *pending);
+static void ngx_nitro_attest_unproven(void *data);
+static void ngx_nitro_attest_caches(ngx_connection_t *c,
+    ngx_nitro_attest_main_t *namcf, nitro_attest_config_t *core);
+static ngx_uint_t ngx_nitro_attest_only_critical(
+    ngx_nitro_attest_srv_conf_t *nascf, X509_STORE_CTX *store);
+static void ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
+    int ret);
+static void ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn);
+static void ngx_nitro_attest_save_session(ngx_connection_t *c,
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_conn_t *nac, int64_t now);
+static int ngx_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg);
+static SSL_TICKET_RETURN ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn,
+    SSL_SESSION *sess, const unsigned char *keyname, size_t keyname_len,
+    SSL_TICKET_STATUS status, void *arg);
+static ngx_int_t ngx_nitro_attest_same_name(ngx_ssl_conn_t *ssl_conn,
+    SSL_SESSION *sess);
+static ngx_nitro_attest_srv_conf_t *ngx_nitro_attest_find_server(
+    ngx_nitro_attest_main_t *namcf, u_char *tag);
+static ngx_nitro_attest_conn_t *ngx_nitro_attest_session(SSL_SESSION *sess);
+
+
+static int  ngx_nitro_attest_conn_index = -1;
+static int  ngx_nitro_attest_ctx_index = -1;
+
+/* the verdict that waits for the client's CertificateVerify */
+static int  ngx_nitro_attest_pending_index = -1;
+
+/* scratch for one verification at a time (a worker runs one handshake) */
+static nitro_attest_verdict_t  ngx_nitro_attest_scratch;
+
+/* this worker's chain cache and memo, made on first use */
+static nitro_attest_chain_cache_t  *ngx_nitro_attest_chain_cache_p;
+static nitro_attest_memo_t         *ngx_nitro_attest_memo_p;
+
+
+/*
+ * The certificate hook.  OpenSSL calls it instead of X509_verify_cert(),
+ * once per non-empty client chain, from the SNI-selected context.
+ */
+
+static int
+ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
+{
+    X509                         *cert;
+    u_char                        key[SHA256_DIGEST_LENGTH];
+    int64_t                       now;
+    ngx_uint_t                    ignore, keyed;
+    struct timeval                start, end;
+    ngx_ssl_conn_t               *ssl_conn;
+    ngx_connection_t             *c;
+    nitro_attest_verdict_t       *v;
+    nitro_attest_reason_e         reason;
+    ngx_nitro_attest_conn_t      *nac;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    ssl_conn = X509_STORE_CTX_get_ex_data(store,
+                                          SSL_get_ex_data_X509_STORE_CTX_idx());
+    c = ngx_ssl_get_connection(ssl_conn);
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_nitro_attest_ctx_index);
+
+    if (nascf == NULL || nascf->enable == NGX_NITRO_ATTEST_OFF) {
+        return X509_verify_cert(store);
+    }
+
+    /*
+     * The CA check still runs, so that $ssl_client_verify and
+     * "ssl_verify_client on" keep their meaning; nginx judges its result
+     * after the handshake.  The attestation extension may be critical:
+     * that alone must not fail it.
+     */
+
+    ignore = ngx_nitro_attest_only_critical(nascf, store);
+
+    if (ignore) {
+        X509_STORE_CTX_set_flags(store, X509_V_FLAG_IGNORE_CRITICAL);
+    }
+
+    if (X509_verify_cert(store) < 0) {
+        ngx_ssl_error(NGX_LOG_ALERT, c->log, 0, "X509_verify_cert() failed");
+    }
+
+    ERR_clear_error();
+
+    cert = X509_STORE_CTX_get0_cert(store);
+    v = &ngx_nitro_attest_scratch;
+    now = ngx_nitro_attest_now();
+
+    ngx_gettimeofday(&start);
+
+    reason = ngx_nitro_attest_verify_cert(c, nascf, cert, now, v, key,
+                                               &keyed);
+
+    ngx_gettimeofday(&end);
+
+    v->verify_us = (uint32_t) ((end.tv_sec - start.tv_sec) * 1000000
+                               + (end.tv_usec - start.tv_usec));
+
+    ngx_log_debug4(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                   "nitro_attest: verdict %s \"%s\", %uD bytes, %uD us",
+                   nitro_attest_status_name(v->status),
+                   nitro_attest_reason_name(reason),
+                   (uint32_t) nitro_attest_verdict_size(v), v->verify_us);
+
+    nac = ngx_palloc(c->pool, ngx_nitro_attest_conn_size(v));
+
+    if (nac == NULL) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_OUT_OF_MEM);
+        return 0;
+    }
+
+    ngx_memcpy(nac->tag, nascf->tag, NGX_NITRO_ATTEST_TAG_LEN);
+    ngx_memcpy(&nac->verdict, v, nitro_attest_verdict_size(v));
+
+    if (SSL_set_ex_data(ssl_conn, ngx_nitro_attest_conn_index, nac)
+        == 0)
+    {
+        ngx_ssl_error(NGX_LOG_ALERT, c->log, 0, "SSL_set_ex_data() failed");
+        X509_STORE_CTX_set_error(store, X509_V_ERR_OUT_OF_MEM);
+        return 0;
+    }
+
+    ngx_nitro_attest_save_session(c, ssl_conn, nac, now);
+
+    /*
+     * The client has not yet proved that it holds the certificate's key
+     * (CertificateVerify comes next): a handshake that goes on is
+     * counted, logged and cached when it completes; one refused here, now.
+     */
+
+    if (reason == NITRO_ATTEST_OK
+        || nascf->enable == NGX_NITRO_ATTEST_OPTIONAL)
+    {
+        ngx_nitro_attest_pend(c, ssl_conn, nascf, nac, key, keyed);
+
+    } else {
+        ngx_nitro_attest_account(c, nascf, &nac->verdict);
+    }
+
+    if (reason == NITRO_ATTEST_OK) {
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "client attestation failed: %s%s",
+                  nitro_attest_reason_name(reason),
+                  nascf->enable == NGX_NITRO_ATTEST_ON
+                  ? ", handshake refused" : " (nitro_attest optional)");
+
+    if (nascf->enable == NGX_NITRO_ATTEST_OPTIONAL) {
+        return 1;
+    }
+
+    /*
+     * The first error queued decides how nginx < 1.23.4 logs the failed
+     * handshake: "callback failed" is logged at the "info" level, like
+     * other client errors, where "certificate verify failed" would be
+     * "crit".  Later nginx judges the last one: see refused_error().
+     */
+
+#if (nginx_version < 1023004)
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
+                   nitro_attest_reason_name(reason));
+#else
+    SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
+#endif
+#endif
+
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+
+    return 0;
+}
+
+
+/*
+ * The verdict for cert: from the verdict cache when it holds one for this
+ * configuration and certificate (a client that proved its key before),
+ * else verified by the core, with this worker's chain cache and memo,
+ * without any lock held.  *keyed says whether key is the cache key under
+ * which the verdict is remembered once this client proves its key.
+ */
+
+static nitro_attest_reason_e
+ngx_nitro_attest_verify_cert(ngx_connection_t *c,
+    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
+    nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed)
+{
+    nitro_attest_config_t      core;
+    nitro_attest_reason_e      reason;
+    ngx_nitro_attest_cache_t  *cache;
+
+    cache = nascf->cache ? nascf->cache->data : NULL;
+    *keyed = cache != NULL
+             && ngx_nitro_attest_cache_key(nascf, cert, key) == NGX_OK;
+
+    if (*keyed
+        && ngx_nitro_attest_cache_get(cache, key, now, v) == NGX_OK)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                       "nitro_attest: verdict cache hit");
+        return v->reason;
+    }
+
+    core = nascf->core;
+    ngx_nitro_attest_caches(c, nascf->main, &core);
+
+    reason = nitro_attest_verify_cert(&core, cert, now, v);
+
+    if (cache != NULL) {
+        v->cache = NITRO_ATTEST_CACHE_MISS;
+    }
+
+    return reason;
+}
+
+
+/*
+ * A verdict that waits for the client's CertificateVerify.  Without memory
+ * for the wait it is accounted at once, as the handshake would be refused
+ * anyway.
+ */
+
+static void
+ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_nitro_attest_conn_t *nac,
+    u_char *key, ngx_uint_t keyed)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_nitro_attest_pending_t  *pending;
+
+    cln = ngx_pool_cleanup_add(c->pool,
+                               sizeof(ngx_nitro_attest_pending_t));
+    if (cln == NULL) {
+        ngx_nitro_attest_account(c, nascf, &nac->verdict);
+        return;
+    }
+
+    pending = cln->data;
+    pending->log = c->log;
+    pending->nascf = nascf;
+    pending->nac = nac;
+    pending->keyed = keyed;
+    pending->done = 0;
+    ngx_memcpy(pending->key, key, SHA256_DIGEST_LENGTH);
+
+    if (SSL_set_ex_data(ssl_conn, ngx_nitro_attest_pending_index,
+                        pending)
+        == 0)
+    {
+        pending->done = 1;
+        ngx_nitro_attest_account(c, nascf, &nac->verdict);
+        return;
+    }
+
+    cln->handler = ngx_nitro_attest_unproven;
+}
+
+
+/*
+ * The handshake completed: the client signed with the certificate's key.
+ * Only now is a success counted, logged and remembered in the verdict
+ * cache, so a replayed certificate can neither take the genuine client's
+ * place in the cache nor hide it from the logs.
+ */
+
+static void
+ngx_nitro_attest_proven(ngx_connection_t *c,
+    ngx_nitro_attest_pending_t *pending)
+{
+    int64_t                       expires;
+    nitro_attest_verdict_t       *v;
+    ngx_nitro_attest_cache_t     *cache;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    pending->done = 1;
+    nascf = pending->nascf;
+    v = &pending->nac->verdict;
+
+    if (pending->keyed
+        && v->status == NITRO_ATTEST_STATUS_SUCCESS
+        && v->cache != NITRO_ATTEST_CACHE_HIT)
+    {
+        cache = nascf->cache->data;
+        expires = v->timestamp_ms + (int64_t) nascf->max_age;
+        expires = ngx_min(expires, v->not_after_ms);
+
+        if (expires > v->time_ms) {
+            ngx_nitro_attest_cache_put(cache, pending->key, expires, v);
+        }
+    }
+
+    ngx_nitro_attest_account(c, nascf, v);
+}
+
+
+/*
+ * The connection closed before its handshake completed: a certificate
+ * that verified was presented by a client that could not sign with its key
+ * (a replay), or that gave up.  Its measurements stay, as for
+ * binding_mismatch; an earlier failure keeps its own reason.
+ */
+
+static void
+ngx_nitro_attest_unproven(void *data)
+{
+    ngx_nitro_attest_pending_t *pending = data;
+
+    nitro_attest_verdict_t  *v;
+
+    if (pending->done) {
+        return;
+    }
+
+    pending->done = 1;
+    v = &pending->nac->verdict;
+
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+        v->status = NITRO_ATTEST_STATUS_FAILED;
+        v->reason = NITRO_ATTEST_KEY_NOT_PROVEN;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, pending->log, 0,
+                  "client attestation failed: %s, handshake not completed",
+                  nitro_attest_reason_name(v->reason));
+
+    ngx_nitro_attest_count(pending->nascf->main, v);
+
+    if (pending->nascf->event_log) {
+        ngx_nitro_attest_write_event(pending->log,
+                                          pending->nascf->event_log, v);
+    }
+}
+
+
+/*
+ * This worker's chain cache (unless off) and memo, made on first use;
+ * without memory for them every document is verified in full.
+ */
+
+static void
+ngx_nitro_attest_caches(ngx_connection_t *c,
+    ngx_nitro_attest_main_t *namcf, nitro_attest_config_t *core)
+{
+    static ngx_uint_t  failed;
+
+    if (ngx_nitro_attest_chain_cache_p == NULL && namcf->chain_cache
+        && !(failed & 1))
+    {
+        ngx_nitro_attest_chain_cache_p =
+                             nitro_attest_chain_cache_new(namcf->chain_cache);
+
+        if (ngx_nitro_attest_chain_cache_p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "nitro_attest: cannot make the chain cache, "
+                          "verifying every chain in full");
+            failed |= 1;
+        }
+    }
+
+    if (ngx_nitro_attest_memo_p == NULL && !(failed & 2)) {
+        ngx_nitro_attest_memo_p =
+                         nitro_attest_memo_new(NGX_NITRO_ATTEST_MEMO);
+
+        if (ngx_nitro_attest_memo_p == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "nitro_attest: cannot make the document memo, "
+                          "verifying every document in full");
+            failed |= 2;
+        }
+    }
+
+    core->chain_cache = namcf->chain_cache
+                        ? ngx_nitro_attest_chain_cache_p : NULL;
+    core->memo = ngx_nitro_attest_memo_p;
+}
+
+
+/*
+ * 1 when the leaf's only unknown critical extension is the attestation
+ * one and no other certificate the client sent has any.
+ */
+
+static ngx_uint_t
+ngx_nitro_attest_only_critical(ngx_nitro_attest_srv_conf_t *nascf,
+    X509_STORE_CTX *store)
+{
+    int         i, n;
+    X509       *cert, *leaf;
+    ngx_uint_t  ours;
+    STACK_OF(X509)       *chain;
+    X509_EXTENSION       *ext;
+    const ASN1_OBJECT    *oid;
+
+    leaf = X509_STORE_CTX_get0_cert(store);
+    oid = nitro_attest_extension_oid(nascf->extension);
+    ours = 0;
+
+    n = X509_get_ext_count(leaf);
+
+    for (i = 0; i < n; i++) {
+        ext = X509_get_ext(leaf, i);
+
+        if (!X509_EXTENSION_get_critical(ext)
+            || X509_supported_extension(ext))
+        {
+            continue;
+        }
+
+        if (oid == NULL || OBJ_cmp(X509_EXTENSION_get_object(ext), oid) != 0)
+        {
+            return 0;
+        }
+
+        ours = 1;
+    }
+
+    if (!ours) {
+        return 0;
+    }
+
+    chain = X509_STORE_CTX_get0_untrusted(store);
+
+    for (i = 0; chain && i < sk_X509_num(chain); i++) {
+        cert = sk_X509_value(chain, i);
+
+        if (cert != leaf && (X509_get_extension_flags(cert) & EXFLAG_CRITICAL))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+#if (nginx_version >= 1023004)
+
+/*
+ * nginx 1.23.4+ takes the level of a failed handshake's log line from the
+ * last error queued, and OpenSSL queues "certificate verify failed" (logged
+ * as "crit") after the hook refused the certificate.  When the fatal alert
+ * goes out, "callback failed" is queued after it: a client the module
+ * refused is logged at "info", like other client errors.
+ */
+
+static void
+ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
+    unsigned long err)
+{
+    ngx_nitro_attest_conn_t  *nac;
+
+    if (ERR_GET_LIB(err) != ERR_LIB_SSL
+        || ERR_GET_REASON(err) != SSL_R_CERTIFICATE_VERIFY_FAILED)
+    {
+        return;
+    }
+
+    nac = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index);
+
+    if (nac == NULL || nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
+        return;
+    }
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
+                   nitro_attest_reason_name(nac->verdict.reason));
+#else
+    SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
+#endif
+}
+
+#endif
+
+
+/*
+ * A client of an enforcing server that sends no certificate fails in
+ * OpenSSL before any verification: the fatal alert it gets is the one
+ * place to see it, so that it is counted and logged as "no_certificate".
+ */
+
+static void
+ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
+    int ret)
+{
+    unsigned long                 err;
+    ngx_nitro_attest_pending_t   *pending;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        pending = SSL_get_ex_data(ssl_conn,
+                                  ngx_nitro_attest_pending_index);
+
+        if (pending != NULL && !pending->done) {
+            ngx_nitro_attest_proven(ngx_ssl_get_connection(ssl_conn),
+                                         pending);
+        }
+    }
+
+    if ((where & SSL_CB_ALERT)
+        && (where & SSL_CB_WRITE)
+        && (ret >> 8) == SSL3_AL_FATAL)
+    {
+        err = ERR_peek_last_error();
+
+        if (ERR_GET_LIB(err) == ERR_LIB_SSL
+            && ERR_GET_REASON(err) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE
+            && SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index)
+               == NULL)
+        {
+            ngx_nitro_attest_no_certificate(
+                                               (ngx_ssl_conn_t *) ssl_conn);
+        }
+
+#if (nginx_version >= 1023004)
+        ngx_nitro_attest_refused_error(ssl_conn, err);
+#endif
+    }
+
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_nitro_attest_ctx_index);
+
+    if (nascf != NULL && nascf->next_info != NULL) {
+        nascf->next_info(ssl_conn, where, ret);
+    }
+}
+
+
+static void
+ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn)
+{
+    ngx_connection_t             *c;
+    nitro_attest_verdict_t       *v;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_nitro_attest_ctx_index);
+
+    if (nascf == NULL || nascf->enable != NGX_NITRO_ATTEST_ON) {
+        return;
+    }
+
+    c = ngx_ssl_get_connection(ssl_conn);
+    v = &ngx_nitro_attest_scratch;
+
+    nitro_attest_verdict_none(v, ngx_nitro_attest_now());
+
+    v->status = NITRO_ATTEST_STATUS_FAILED;
+    v->reason = NITRO_ATTEST_NO_CERTIFICATE;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "client attestation failed: no_certificate, "
+                  "handshake refused");
+
+    ngx_nitro_attest_account(c, nascf, v);
+}
+
+
+/*
+ * The verdict rides in the session (ticket application data survives
+ * tickets and the shared cache), and the session lives no longer than it.
+ */
+
+static void
+ngx_nitro_attest_save_session(ngx_connection_t *c,
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_conn_t *nac, int64_t now)
+{
+    long          left;
+    size_t        len;
+    SSL_SESSION  *sess;
+
+    sess = SSL_get0_session(ssl_conn);
+    if (sess == NULL) {
+        return;
+    }
+
+    len = ngx_nitro_attest_conn_size(&nac->verdict);
+
+    if (SSL_SESSION_set1_ticket_appdata(sess, nac, len) == 0)
+    {
+        ngx_ssl_error(NGX_LOG_ALERT, c->log, 0,
+                      "SSL_SESSION_set1_ticket_appdata() failed");
+        return;
+    }
+
+    if (nac->verdict.status == NITRO_ATTEST_STATUS_SUCCESS) {
+        left = (long) ((nac->verdict.not_after_ms - now) / 1000);
+
+        if (left < SSL_SESSION_get_timeout(sess)) {
+            SSL_SESSION_set_timeout(sess, left > 0 ? left : 1);
+        }
+    }
+}
+
+
+/*
+ * A ticket is about to be made: a session that carries no verdict (no
+ * certificate was presented, or the server does not attest) gets one that
+ * says so, with the tag of the server whose context made it.  So a ticket
+ * always tells which server and configuration cycle it belongs to.
+ */
+
+static int
+ngx_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg)
+{
+    void                         *data;
+    size_t                        len;
+    SSL_SESSION                  *sess;
+    ngx_nitro_attest_conn_t       nac;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    sess = SSL_get0_session(ssl_conn);
+    nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                ngx_nitro_attest_ctx_index);
+
+    if (sess == NULL || nascf == NULL) {
+        return 1;
+    }
+
+    data = NULL;
+    len = 0;
+
+    if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) == 1 && len > 0) {
+        return 1;
+    }
+
+    ngx_memcpy(nac.tag, nascf->tag, NGX_NITRO_ATTEST_TAG_LEN);
+    nitro_attest_verdict_none(&nac.verdict, ngx_nitro_attest_now());
+
+    /* without it the ticket is not resumed (no server named): harmless */
+    (void) SSL_SESSION_set1_ticket_appdata(sess, &nac,
+                                ngx_nitro_attest_conn_size(&nac.verdict));
+
+    return 1;
+}
+
+
+/*
+ * Sessions resume only under the server name they were made with, so that
+ * a verdict never crosses into another server's SSL_CTX.  A ticket from
+ * another configuration cycle (ticket keys from a file survive reloads) or
+ * with an expired verdict is not resumed either: the client makes a full
+ * handshake and attests again.
+ */
+
+static SSL_TICKET_RETURN
+ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
+    const unsigned char *keyname, size_t keyname_len,
+    SSL_TICKET_STATUS status, void *arg)
+{
+    ngx_nitro_attest_main_t *namcf = arg;
+
+    ngx_connection_t                  *c;
+    ngx_nitro_attest_conn_t      *nac;
+    ngx_nitro_attest_srv_conf_t  *server;
+
+    switch (status) {
+
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        break;
+
+    default:
+        return SSL_TICKET_RETURN_ABORT;
+    }
+
+    c = ngx_ssl_get_connection(ssl_conn);
+
+    if (ngx_nitro_attest_same_name(ssl_conn, sess) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket of another server name, "
+                      "full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
+    /*
+     * Every ticket of this configuration names its server, with a verdict
+     * or with none: one without, or naming no server of this cycle, was
+     * made before a reload (ticket keys from a file survive it).
+     */
+
+    nac = ngx_nitro_attest_session(sess);
+    server = nac ? ngx_nitro_attest_find_server(namcf, nac->tag) : NULL;
+
+    if (server == NULL) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket of another configuration, "
+                      "full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
+    if (server->enable == NGX_NITRO_ATTEST_ON
+        && nac->verdict.status != NITRO_ATTEST_STATUS_SUCCESS)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket without a verdict for an "
+                      "attesting server, full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
+    if (nac->verdict.status == NITRO_ATTEST_STATUS_SUCCESS
+        && nac->verdict.not_after_ms <= ngx_nitro_attest_now())
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket verdict expired, "
+                      "full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
+                                        : SSL_TICKET_RETURN_USE_RENEW;
+}
+
+
+/*
+ * NGX_OK when the ClientHello asks for the name the session was made
+ * with (both without SNI counts).  The ClientHello is still there while
+ * tickets are opened; SNI is not yet processed, so it is read from it.
+ */
+
+static ngx_int_t
+ngx_nitro_attest_same_name(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess)
+{
+    size_t                len, n;
+    const char           *host;
+    const unsigned char  *p;
+
+    host = SSL_SESSION_get0_hostname(sess);
+
+    if (!SSL_client_hello_get0_ext(ssl_conn, TLSEXT_TYPE_server_name, &p,
+                                   &len))
+    {
+        return host == NULL ? NGX_OK : NGX_DECLINED;
+    }
+
+    /* ServerNameList of exactly one host_name, as OpenSSL itself accepts */
+
+    if (host == NULL || len < 5) {
+        return NGX_DECLINED;
+    }
+
+    n = (size_t) p[0] << 8 | p[1];
+
+    if (n != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name) {
+        return NGX_DECLINED;
+    }
+
+    n = (size_t) p[3] << 8 | p[4];
+
+    if (n != len - 5
+        || ngx_strlen(host) != n
+        || ngx_strncasecmp((u_char *) host, (u_char *) p + 5, n) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_nitro_attest_srv_conf_t *
+ngx_nitro_attest_find_server(ngx_nitro_attest_main_t *namcf,
+    u_char *tag)
+{
+    ngx_uint_t                     i;
+    ngx_nitro_attest_srv_conf_t  **server;
+
+    server = namcf->tagged.elts;
+
+    for (i = 0; i < namcf->tagged.nelts; i++) {
+        if (ngx_memcmp(server[i]->tag, tag, NGX_NITRO_ATTEST_TAG_LEN)
+            == 0)
+        {
+            return server[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the application data of a session, if it is a well-formed verdict */
+
+static ngx_nitro_attest_conn_t *
+ngx_nitro_attest_session(SSL_SESSION *sess)
+{
+    void                     *data;
+    size_t                    len;
+    ngx_nitro_attest_conn_t  *nac;
+
+    data = NULL;
+    len = 0;
+
+    if (SSL_SESSION_get0_ticket_appdata(sess, &data, &len) != 1
+        || len < NGX_NITRO_ATTEST_CONN_MIN
+        || len > sizeof(ngx_nitro_attest_conn_t))
+    {
+        return NULL;
+    }
+
+    nac = data;
+
+    if (nitro_attest_verdict_check(&nac->verdict,
+                                   len - offsetof(ngx_nitro_attest_conn_t,
+                                                  verdict))
+        != 0)
+    {
+        return NULL;
+    }
+
+    return nac;
+}
+
+
+/*
+ * The connection's verdict: stored by the certificate hook on a full
+ * handshake, or taken back from the session on a resumed one.
+ */
+
+ngx_nitro_attest_conn_t *
+ngx_nitro_attest_connection(ngx_connection_t *c)
+{
+    size_t                    len;
+    SSL_SESSION              *sess;
+    ngx_ssl_conn_t           *ssl_conn;
+    ngx_nitro_attest_conn_t  *nac, *saved;
+
+    if (c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
+        return NULL;
+    }
+
+    ssl_conn = c->ssl->connection;
+
+    nac = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index);
+    if (nac != NULL) {
+        return nac;
+    }
+
+    if (!SSL_session_reused(ssl_conn)) {
+        return NULL;
+    }
+
+    sess = SSL_get0_session(ssl_conn);
+    if (sess == NULL) {
+        return NULL;
+    }
+
+    saved = ngx_nitro_attest_session(sess);
+    if (saved == NULL) {
+        return NULL;
+    }
+
+    len = ngx_nitro_attest_conn_size(&saved->verdict);
+
+    nac = ngx_palloc(c->pool, len);
+    if (nac == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(nac, saved, len);
+    nac->verdict.flags |= NITRO_ATTEST_F_RESUMED;
+
+    if (SSL_set_ex_data(ssl_conn, ngx_nitro_attest_conn_index, nac)
+        == 0)
+    {
+        ngx_ssl_error(NGX_LOG_ALERT, c->log, 0, "SSL_set_ex_data() failed");
+        return NULL;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "nitro_attest: verdict taken from the resumed session");
+
+    return nac;
+}
+
+
+int64_t
+ngx_nitro_attest_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* the ex_data indexes, once per process */
+
+ngx_int_t
+ngx_nitro_attest_ssl_init(ngx_conf_t *cf)
+{
+    if (ngx_nitro_attest_conn_index != -1) {
+        return NGX_OK;
+    }
+
+    ngx_nitro_attest_conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
+                                                       NULL);
+    ngx_nitro_attest_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL,
+                                                          NULL, NULL);
+    ngx_nitro_attest_pending_index = SSL_get_ex_new_index(0, NULL, NULL,
+                                                          NULL, NULL);
+
+    if (ngx_nitro_attest_conn_index == -1
+        || ngx_nitro_attest_ctx_index == -1
+        || ngx_nitro_attest_pending_index == -1)
+    {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "nitro_attest: ex_new_index() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A server's SSL_CTX learns which server it is (tickets carry its tag)
+ * and, when the server attests, gets the certificate hook: the client's
+ * certificate is requested (required by "on"), and the info callback sees
+ * what the hook cannot, a client without a certificate and the end of a
+ * handshake whose verdict waits for the client's proof of its key.
+ */
+
+ngx_int_t
+ngx_nitro_attest_attach(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf,
+    SSL_CTX *ctx)
+{
+    int                            mode;
+    ngx_nitro_attest_main_t       *nam;
+    ngx_nitro_attest_srv_conf_t  **server;
+
+    nam = nascf->main;
+
+    server = ngx_array_push(&nam->tagged);
+    if (server == NULL) {
+        return NGX_ERROR;
+    }
+
+    *server = nascf;
+
+    if (SSL_CTX_set_ex_data(ctx, ngx_nitro_attest_ctx_index, nascf) == 0) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_ex_data() failed");
+        return NGX_ERROR;
+    }
+
+    if (nascf->enable == NGX_NITRO_ATTEST_OFF) {
+        return NGX_OK;
+    }
+
+    server = ngx_array_push(&nam->servers);
+    if (server == NULL) {
+        return NGX_ERROR;
+    }
+
+    *server = nascf;
+
+    /* keep nginx's verify callback: it is what $ssl_client_verify uses */
+
+    mode = SSL_CTX_get_verify_mode(ctx) | SSL_VERIFY_PEER;
+
+    if (nascf->enable == NGX_NITRO_ATTEST_ON) {
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    }
+
+    SSL_CTX_set_verify(ctx, mode, SSL_CTX_get_verify_callback(ctx));
+
+    if (SSL_CTX_get_info_callback(ctx) != ngx_nitro_attest_info) {
+        nascf->next_info = SSL_CTX_get_info_callback(ctx);
+        SSL_CTX_set_info_callback(ctx, ngx_nitro_attest_info);
+    }
+
+    SSL_CTX_set_cert_verify_callback(ctx, ngx_nitro_attest_verify, NULL);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Tickets are made and opened with the callbacks of the context the
+ * connection started on (the default server's), so every context of a
+ * block with an attesting server gets them.
+ */
+
+ngx_int_t
+ngx_nitro_attest_tickets(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
+    SSL_CTX *ctx)
+{
+    if (SSL_CTX_set_session_ticket_cb(ctx, ngx_nitro_attest_ticket_made,
+                                      ngx_nitro_attest_ticket, nam)
+        == 0)
+    {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_session_ticket_cb() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Stateful resumption (TLS 1.2 session IDs, TLS 1.3 without tickets, the
+ * builtin and shared session caches) is looked up before any hook could
+ * check which server or configuration a session was made for: the face
+ * turns it off for every server sharing a listen socket with an attesting
+ * one.  Tickets remain, and are checked.  1 when it was on.
+ */
+
+ngx_uint_t
+ngx_nitro_attest_no_session_cache(SSL_CTX *ctx)
+{
+    long  off;
+
+    off = SSL_SESS_CACHE_OFF | SSL_SESS_CACHE_NO_INTERNAL;
+
+    if (SSL_CTX_get_session_cache_mode(ctx) == off) {
+        return 0;
+    }
+
+    SSL_CTX_set_session_cache_mode(ctx, off);
+    SSL_CTX_sess_set_new_cb(ctx, NULL);
+    SSL_CTX_sess_set_get_cb(ctx, NULL);
+    SSL_CTX_sess_set_remove_cb(ctx, NULL);
+
+    return 1;
+}
+
+
+/* a worker's caches go with it */
+
+void
+ngx_nitro_attest_exit(void)
+{
+    nitro_attest_chain_cache_free(ngx_nitro_attest_chain_cache_p);
+    ngx_nitro_attest_chain_cache_p = NULL;
+    nitro_attest_memo_free(ngx_nitro_attest_memo_p);
+    ngx_nitro_attest_memo_p = NULL;
+}

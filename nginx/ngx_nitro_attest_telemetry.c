@@ -1,0 +1,359 @@
+
+/*
+ * ngx_nitro_attest_telemetry.c: what each verification leaves behind, for
+ * both protocols: the shared counters (totals, reasons, allow sets and
+ * their last success, cache hits), the event log line (file or syslog),
+ * and whether a watched allow set went silent.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_nitro_attest.h"
+
+
+static ngx_int_t ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+/* the counters zone's own tag, so that no other zone can be mistaken for it */
+static ngx_uint_t  ngx_nitro_attest_counters;
+
+
+/* one full verification: the counters and the event log */
+
+void
+ngx_nitro_attest_account(ngx_connection_t *c,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
+{
+    ngx_nitro_attest_count(nascf->main, v);
+
+    /* a cache hit is counted, and marked where it shows, not re-logged */
+    if (nascf->event_log && v->cache != NITRO_ATTEST_CACHE_HIT) {
+        ngx_nitro_attest_write_event(c->log, nascf->event_log, v);
+    }
+}
+
+
+void
+ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
+    nitro_attest_verdict_t *v)
+{
+    ngx_uint_t                 i;
+    nitro_attest_span_t       *name;
+    ngx_nitro_attest_set_t    *set;
+    ngx_nitro_attest_shctx_t  *sh;
+
+    sh = namcf->sh;
+
+    if (sh == NULL) {
+        return;
+    }
+
+    if (v->cache == NITRO_ATTEST_CACHE_HIT) {
+        (void) ngx_atomic_fetch_add(&sh->cache_hit, 1);
+
+    } else if (v->cache == NITRO_ATTEST_CACHE_MISS) {
+        (void) ngx_atomic_fetch_add(&sh->cache_miss, 1);
+    }
+
+    if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+        (void) ngx_atomic_fetch_add(&sh->failed, 1);
+
+        if (v->reason < NITRO_ATTEST_REASON_COUNT) {
+            (void) ngx_atomic_fetch_add(&sh->failures[v->reason], 1);
+        }
+
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->verified, 1);
+
+    /* on success the verdict names the allow set that matched */
+
+    name = &v->policy;
+    set = namcf->sets.elts;
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+        if (set[i].node == NULL
+            || set[i].name.len != name->len
+            || ngx_memcmp(set[i].name.data, nitro_attest_span_ptr(v, *name),
+                          name->len)
+               != 0)
+        {
+            continue;
+        }
+
+        (void) ngx_atomic_fetch_add(&set[i].node->matches, 1);
+        set[i].node->last_success = (ngx_atomic_uint_t) v->time_ms;
+        return;
+    }
+}
+
+
+/*
+ * The section 7 event, one line per destination: files get it with a
+ * newline, syslog with its header and the event's severity.  Rendered into
+ * a worker buffer: it is written from the handshake and from connection
+ * cleanups, where nothing should be allocated.
+ */
+
+void
+ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
+    nitro_attest_verdict_t *v)
+{
+    u_char                  *line, *start, *p;
+    size_t                   len;
+    ssize_t                  n;
+    ngx_uint_t               i, severity;
+    const char              *level;
+    ngx_nitro_attest_log_t  *dest;
+    u_char                   head[NGX_NITRO_ATTEST_SYSLOG_HEAD];
+
+    static u_char  buf[NGX_NITRO_ATTEST_SYSLOG_HEAD
+                       + NITRO_ATTEST_EVENT_MAX + 2];
+
+    line = buf + NGX_NITRO_ATTEST_SYSLOG_HEAD;
+    len = nitro_attest_event_render(v, (char *) line,
+                                    NITRO_ATTEST_EVENT_MAX + 1);
+    line[len] = LF;
+
+    /* syslog severities: crit, warning, info */
+
+    level = nitro_attest_severity(v);
+    severity = level[0] == 'C' ? 2 : (level[0] == 'W' ? 4 : 6);
+
+    dest = targets->elts;
+
+    for (i = 0; i < targets->nelts; i++) {
+
+        if (dest[i].file) {
+            n = ngx_write_fd(dest[i].file->fd, line, len + 1);
+
+            if (n != (ssize_t) len + 1) {
+                ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                              ngx_write_fd_n " to \"%V\" failed",
+                              &dest[i].file->name);
+            }
+
+            continue;
+        }
+
+        dest[i].syslog->severity = severity;
+
+        p = ngx_syslog_add_header(dest[i].syslog, head);
+        start = line - (p - head);
+        ngx_memcpy(start, head, p - head);
+
+        n = ngx_syslog_send(dest[i].syslog, start, line + len - start);
+
+        if (n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "nitro_attest: send() to syslog failed");
+        }
+    }
+}
+
+
+/*
+ * The allow-set names of every policy file loaded in this cycle, each name
+ * once; a name in several files is watched at its shortest expect_every.
+ */
+
+ngx_int_t
+ngx_nitro_attest_init_sets(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *namcf)
+{
+    size_t                    n, k, len;
+    int64_t                   every;
+    ngx_uint_t                i, j;
+    const char               *name;
+    nitro_attest_policy_t    *policy;
+    ngx_nitro_attest_set_t   *set;
+    ngx_nitro_attest_file_t  *file;
+
+    file = namcf->policies.elts;
+
+    for (i = 0; i < namcf->policies.nelts; i++) {
+        policy = file[i].object;
+        n = nitro_attest_policy_allow_count(policy);
+
+        for (k = 0; k < n; k++) {
+            name = nitro_attest_policy_allow_name(policy, k);
+            every = nitro_attest_policy_allow_expect_every(policy, k);
+            len = ngx_strlen(name);
+
+            set = namcf->sets.elts;
+
+            for (j = 0; j < namcf->sets.nelts; j++) {
+                if (set[j].name.len == len
+                    && ngx_memcmp(set[j].name.data, name, len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j == namcf->sets.nelts) {
+                set = ngx_array_push(&namcf->sets);
+                if (set == NULL) {
+                    return NGX_ERROR;
+                }
+
+                set->name.len = len;
+                set->name.data = (u_char *) name;
+                set->expect_every = every;
+                set->node = NULL;
+                continue;
+            }
+
+            if (every > 0
+                && (set[j].expect_every == 0 || every < set[j].expect_every))
+            {
+                set[j].expect_every = every;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs in the master for each configuration cycle.  A reload finds the
+ * zone of the previous cycle (same name and size) and keeps its counters;
+ * names new to this cycle get counters that start now.  Nodes are never
+ * freed: old workers may still count into them.
+ */
+
+static ngx_int_t
+ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_nitro_attest_main_t *onamcf = data;
+
+    size_t                              len;
+    int64_t                             now;
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q;
+    ngx_slab_pool_t                    *shpool;
+    ngx_nitro_attest_set_t        *set;
+    ngx_nitro_attest_set_node_t   *node;
+    ngx_nitro_attest_shctx_t      *sh;
+    ngx_nitro_attest_main_t  *namcf;
+
+    namcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (onamcf) {
+        sh = onamcf->sh;
+
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_nitro_attest_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_queue_init(&sh->sets);
+        shpool->data = sh;
+        shpool->log_nomem = 0;
+    }
+
+    namcf->sh = sh;
+    now = ngx_nitro_attest_now();
+    set = namcf->sets.elts;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < namcf->sets.nelts; i++) {
+
+        for (q = ngx_queue_head(&sh->sets);
+             q != ngx_queue_sentinel(&sh->sets);
+             q = ngx_queue_next(q))
+        {
+            node = ngx_queue_data(q, ngx_nitro_attest_set_node_t, queue);
+
+            if (node->len == set[i].name.len
+                && ngx_memcmp(node->name, set[i].name.data, node->len) == 0)
+            {
+                set[i].node = node;
+                break;
+            }
+        }
+
+        if (set[i].node) {
+            continue;
+        }
+
+        len = offsetof(ngx_nitro_attest_set_node_t, name)
+              + set[i].name.len;
+
+        node = ngx_slab_calloc_locked(shpool, len);
+        if (node == NULL) {
+            ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                          "nitro_attest: the counters zone is full, allow "
+                          "set \"%V\" is not counted (restart nginx to "
+                          "free names of old configurations)",
+                          &set[i].name);
+            continue;
+        }
+
+        node->since = (ngx_atomic_uint_t) now;
+        node->len = set[i].name.len;
+        ngx_memcpy(node->name, set[i].name.data, node->len);
+
+        ngx_queue_insert_tail(&sh->sets, &node->queue);
+        set[i].node = node;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* expect_every has passed since the last success (or since first loaded) */
+
+ngx_uint_t
+ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now)
+{
+    int64_t  last;
+
+    if (set->expect_every == 0 || set->node == NULL) {
+        return 0;
+    }
+
+    last = (int64_t) set->node->last_success;
+
+    if (last == 0) {
+        last = (int64_t) set->node->since;
+    }
+
+    return now - last >= set->expect_every;
+}
+
+
+/*
+ * The counters zone, one per nginx: both protocols count into it (the
+ * same name, size and tag find the same zone).  Its own tag keeps any
+ * other zone of that name from being mistaken for it.
+ */
+
+ngx_int_t
+ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
+{
+    ngx_str_t  name;
+
+    ngx_str_set(&name, NGX_NITRO_ATTEST_COUNTERS);
+
+    nam->shm_zone = ngx_shared_memory_add(cf, &name,
+                                          NGX_NITRO_ATTEST_ZONE_SIZE,
+                                          &ngx_nitro_attest_counters);
+    if (nam->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    nam->shm_zone->init = ngx_nitro_attest_init_zone;
+    nam->shm_zone->data = nam;
+
+    return NGX_OK;
+}

@@ -1,0 +1,790 @@
+/*
+ * policy.c: `nitro-attest policy new|add|deny|remove|check` (CONTRACT 16).
+ * Files are edited as JSON trees, so that what a command does not touch
+ * (the other sets, their order, their keys) is written back as it was read;
+ * every result passes the core's loader before it is printed or renamed
+ * over the file, and `check` prints the core's lint, as nginx -t logs it.
+ */
+
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <jansson.h>
+
+
+#define POLICY_DUMP_FLAGS  (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+
+/* the options of new, add and deny: one set */
+#define POLICY_SET_OPTS                                                      \
+    { "name", 1, 0, NULL, 0, NULL },                                         \
+    { "pcr", 1, 1, NULL, 0, NULL },                                          \
+    { "from-eif", 1, 0, NULL, 0, NULL },                                     \
+    { "kind", 1, 0, NULL, 0, NULL },                                         \
+    { "expect-every", 1, 0, NULL, 0, NULL },                                 \
+    { NULL, 0, 0, NULL, 0, NULL }
+
+
+static int policy_new(int argc, char **argv);
+static int policy_edit(const char *cmd, int argc, char **argv);
+static int policy_check(int argc, char **argv);
+static void policy_check_warn(void *data, const char *set, const char *text);
+static json_t *policy_set_new(const char *cmd, cli_opt_t *opts,
+    int is_allow);
+static int policy_eif(const char *cmd, const char *path, char **hex);
+static int policy_pcr(const char *cmd, const char *what, unsigned long index,
+    const char *value, nitro_attest_kind_e kind, char **hex);
+static json_t *policy_read(const char *cmd, const char *path);
+static int policy_find(json_t *root, const char *name, const char **list,
+    size_t *index);
+static char *policy_dump(const char *cmd, json_t *root, const char *source);
+static int policy_loads(const char *cmd, const char *text, size_t len,
+    const char *source);
+static int policy_write(const char *cmd, const char *path, const char *text);
+
+
+int
+cli_cmd_policy(int argc, char **argv)
+{
+    if (argc < 1) {
+        cli_error("policy: missing command: new, add, deny, remove or "
+                  "check");
+        return CLI_USAGE;
+    }
+
+    if (strcmp(argv[0], "new") == 0) {
+        return policy_new(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[0], "add") == 0 || strcmp(argv[0], "deny") == 0
+        || strcmp(argv[0], "remove") == 0)
+    {
+        return policy_edit(argv[0], argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[0], "check") == 0) {
+        return policy_check(argc - 1, argv + 1);
+    }
+
+    cli_error("policy: unknown command \"%s\" (new, add, deny, remove, "
+              "check)", argv[0]);
+    return CLI_USAGE;
+}
+
+
+/* A policy of one allow set, on stdout. */
+static int
+policy_new(int argc, char **argv)
+{
+    int      nargs, rc;
+    char   **args, *text;
+    json_t  *root, *set;
+
+    cli_opt_t  opts[] = { POLICY_SET_OPTS };
+
+    if (cli_parse("policy new", argc, argv, opts, &args, &nargs) != 0) {
+        free(cli_opt(opts, "pcr")->values);
+        return CLI_USAGE;
+    }
+
+    rc = CLI_USAGE;
+    root = NULL;
+
+    if (nargs != 0) {
+        cli_error("policy new: unexpected argument \"%s\"", args[0]);
+        goto done;
+    }
+
+    set = policy_set_new("policy new", opts, 1);
+    if (set == NULL) {
+        goto done;
+    }
+
+    root = json_pack("{s:[o]}", "allow", set);
+    text = root ? policy_dump("policy new", root, "(new)") : NULL;
+
+    if (root == NULL) {
+        cli_error("policy new: out of memory");
+    }
+
+    if (text != NULL) {
+        fputs(text, stdout);
+        free(text);
+        rc = CLI_OK;
+    }
+
+done:
+
+    json_decref(root);
+    free(cli_opt(opts, "pcr")->values);
+    free(args);
+
+    return rc;
+}
+
+
+/*
+ * add, deny, remove FILE --name NAME: the file is read, changed as a tree,
+ * checked by the loader and renamed over; on any refusal it is untouched.
+ */
+static int
+policy_edit(const char *cmd, int argc, char **argv)
+{
+    int          nargs, rc, is_remove;
+    char         what[32], **args, *text;
+    size_t       index;
+    json_t      *root, *list, *set;
+    const char  *name, *found;
+
+    cli_opt_t  opts[] = { POLICY_SET_OPTS };
+
+    snprintf(what, sizeof(what), "policy %s", cmd);
+    is_remove = (strcmp(cmd, "remove") == 0);
+
+    if (cli_parse(what, argc, argv, opts, &args, &nargs) != 0) {
+        free(cli_opt(opts, "pcr")->values);
+        return CLI_USAGE;
+    }
+
+    rc = CLI_USAGE;
+    root = NULL;
+    text = NULL;
+    name = cli_opt(opts, "name")->value;
+
+    if (nargs != 1) {
+        cli_error("%s: exactly one FILE expected", what);
+        goto done;
+    }
+
+    if (name == NULL) {
+        cli_error("%s: --name is required", what);
+        goto done;
+    }
+
+    if (is_remove
+        && (cli_opt(opts, "pcr")->count || cli_opt(opts, "from-eif")->value
+            || cli_opt(opts, "kind")->value
+            || cli_opt(opts, "expect-every")->value))
+    {
+        cli_error("%s: takes --name only", what);
+        goto done;
+    }
+
+    root = policy_read(what, args[0]);
+    if (root == NULL) {
+        goto done;
+    }
+
+    if (is_remove) {
+        if (policy_find(root, name, &found, &index) != 0) {
+            cli_error("%s: %s: no set is named \"%s\"", what, args[0], name);
+            goto done;
+        }
+
+        list = json_object_get(root, found);
+
+        /* caught here to say why: the loader would only say "empty" */
+        if (strcmp(found, "allow") == 0 && json_array_size(list) == 1) {
+            cli_error("%s: %s: \"%s\" is the last allow set", what, args[0],
+                      name);
+            goto done;
+        }
+
+        json_array_remove(list, index);
+
+    } else {
+        if (policy_find(root, name, &found, &index) == 0) {
+            cli_error("%s: %s: %s set \"%s\" exists", what, args[0], found,
+                      name);
+            goto done;
+        }
+
+        set = policy_set_new(what, opts, strcmp(cmd, "add") == 0);
+        if (set == NULL) {
+            goto done;
+        }
+
+        found = strcmp(cmd, "add") == 0 ? "allow" : "deny";
+        list = json_object_get(root, found);
+
+        if (list == NULL) {
+            list = json_array();
+            if (json_object_set_new(root, found, list) != 0) {
+                json_decref(set);
+                cli_error("%s: out of memory", what);
+                goto done;
+            }
+        }
+
+        if (json_array_append_new(list, set) != 0) {
+            cli_error("%s: out of memory", what);
+            goto done;
+        }
+    }
+
+    text = policy_dump(what, root, args[0]);
+
+    if (text != NULL && policy_write(what, args[0], text) == 0) {
+        rc = CLI_OK;
+    }
+
+done:
+
+    free(text);
+    json_decref(root);
+    free(cli_opt(opts, "pcr")->values);
+    free(args);
+
+    return rc;
+}
+
+
+/* check FILE...: exit 2 when one is malformed, else 1 when one warns. */
+static int
+policy_check(int argc, char **argv)
+{
+    int                     i, nargs, rc;
+    char                    err[512], **args;
+    nitro_attest_policy_t  *policy;
+
+    cli_opt_t  opts[] = {
+        { NULL, 0, 0, NULL, 0, NULL }
+    };
+
+    if (cli_parse("policy check", argc, argv, opts, &args, &nargs) != 0) {
+        return CLI_USAGE;
+    }
+
+    if (nargs == 0) {
+        cli_error("policy check: no FILE given");
+        free(args);
+        return CLI_USAGE;
+    }
+
+    rc = CLI_OK;
+
+    for (i = 0; i < nargs; i++) {
+        policy = nitro_attest_policy_load(args[i], err, sizeof(err));
+
+        if (policy == NULL) {
+            cli_error("policy check: %s", err);
+            rc = CLI_USAGE;
+            continue;
+        }
+
+        if (nitro_attest_policy_lint(policy, policy_check_warn, args[i]) > 0
+            && rc == CLI_OK)
+        {
+            rc = CLI_FAILED;
+        }
+
+        nitro_attest_policy_free(policy);
+    }
+
+    fflush(stdout);
+    free(args);
+
+    return rc;
+}
+
+
+static void
+policy_check_warn(void *data, const char *set, const char *text)
+{
+    printf("%s: %s: %s\n", (const char *) data, set, text);
+}
+
+
+/*
+ * The set that --name, --kind, --pcr, --from-eif and --expect-every
+ * describe, with its PCRs in index order and lowercase; NULL after an
+ * error message.
+ */
+static json_t *
+policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow)
+{
+    int                   i;
+    char                 *end, *hex[NITRO_ATTEST_PCR_COUNT];
+    json_t               *set, *pcrs;
+    unsigned              k, n;
+    cli_opt_t            *o;
+    const char           *name, *spec, *eif, *every;
+    unsigned long         index;
+    nitro_attest_kind_e   kind;
+
+    set = NULL;
+    memset(hex, 0, sizeof(hex));
+    name = cli_opt(opts, "name")->value;
+    eif = cli_opt(opts, "from-eif")->value;
+    every = cli_opt(opts, "expect-every")->value;
+    o = cli_opt(opts, "kind");
+    kind = NITRO_ATTEST_KIND_ENCLAVE;
+
+    if (name == NULL) {
+        cli_error("%s: --name is required", cmd);
+        return NULL;
+    }
+
+    if (o->value && nitro_attest_kind_parse(o->value, &kind) != 0) {
+        cli_error("%s: --kind must be enclave or nitrotpm, not \"%s\"", cmd,
+                  o->value);
+        return NULL;
+    }
+
+    if (eif && kind != NITRO_ATTEST_KIND_ENCLAVE) {
+        cli_error("%s: --from-eif gives enclave measurements, not %s ones",
+                  cmd, o->value);
+        return NULL;
+    }
+
+    if (every && !is_allow) {
+        cli_error("%s: --expect-every is for allow sets only", cmd);
+        return NULL;
+    }
+
+    if (every && nitro_attest_parse_duration(every) <= 0) {
+        cli_error("%s: --expect-every \"%s\" is not a time such as \"30s\" "
+                  "or \"5m\"", cmd, every);
+        return NULL;
+    }
+
+    if (eif && policy_eif(cmd, eif, hex) != 0) {
+        goto done;
+    }
+
+    o = cli_opt(opts, "pcr");
+
+    for (i = 0; i < o->count; i++) {
+        spec = o->values[i];
+        errno = 0;
+        index = strtoul(spec, &end, 10);
+
+        if (!isdigit((unsigned char) spec[0]) || *end != '=' || errno != 0) {
+            cli_error("%s: --pcr \"%s\" is not N=HEX", cmd, spec);
+            goto done;
+        }
+
+        if (policy_pcr(cmd, "--pcr", index, end + 1, kind, hex) != 0) {
+            goto done;
+        }
+    }
+
+    for (k = 0, n = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
+        n += hex[k] != NULL;
+    }
+
+    if (n == 0) {
+        cli_error("%s: no PCR given (--pcr N=HEX or --from-eif FILE)", cmd);
+        goto done;
+    }
+
+    pcrs = json_object();
+    set = json_pack("{s:s}", "name", name);
+
+    if (set == NULL || pcrs == NULL
+        || (cli_opt(opts, "kind")->value
+            && json_object_set_new(set, "kind",
+                                   json_string(nitro_attest_kind_name(kind)))
+               != 0)
+        || json_object_set_new(set, "pcrs", pcrs) != 0
+        || (every && json_object_set_new(set, "expect_every",
+                                         json_string(every)) != 0))
+    {
+        goto nomem;
+    }
+
+    for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
+        char  key[4];
+
+        snprintf(key, sizeof(key), "%u", k);
+
+        if (hex[k] && json_object_set_new(pcrs, key, json_string(hex[k])) != 0)
+        {
+            goto nomem;
+        }
+    }
+
+    goto done;
+
+nomem:
+
+    cli_error("%s: out of memory", cmd);
+    json_decref(set);
+    set = NULL;
+
+done:
+
+    for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
+        free(hex[k]);
+    }
+
+    return set;
+}
+
+
+/*
+ * The measurements `nitro-cli build-enclave` and `nitro-cli describe-eif`
+ * print: both have {"Measurements": {"HashAlgorithm": "Sha384 { ... }",
+ * "PCR0": ..., "PCR1": ..., "PCR2": ..., "PCR8" for a signed image}};
+ * describe-eif has more keys around it, which say nothing to a policy.
+ */
+static int
+policy_eif(const char *cmd, const char *path, char **hex)
+{
+    int            rc;
+    char          *end;
+    size_t         len;
+    json_t        *root, *m, *value;
+    uint8_t       *data;
+    const char    *key, *alg;
+    json_error_t   jerr;
+    unsigned long  index;
+
+    if (cli_read_file(path, &data, &len) != 0) {
+        return -1;
+    }
+
+    rc = -1;
+    root = json_loadb((const char *) data, len, 0, &jerr);
+    free(data);
+
+    if (root == NULL) {
+        cli_error("%s: %s line %d: %s", cmd, path, jerr.line, jerr.text);
+        return -1;
+    }
+
+    m = json_object_get(root, "Measurements");
+    if (!json_is_object(m)) {
+        cli_error("%s: %s: no \"Measurements\" object (the output of "
+                  "nitro-cli build-enclave or describe-eif)", cmd, path);
+        goto done;
+    }
+
+    value = json_object_get(m, "HashAlgorithm");
+    alg = json_string_value(value);
+
+    if (value != NULL && (alg == NULL || strncmp(alg, "Sha384", 6) != 0)) {
+        cli_error("%s: %s: HashAlgorithm is not Sha384", cmd, path);
+        goto done;
+    }
+
+    json_object_foreach(m, key, value) {
+        if (strncmp(key, "PCR", 3) != 0) {
+            continue;
+        }
+
+        errno = 0;
+        index = strtoul(key + 3, &end, 10);
+
+        if (!isdigit((unsigned char) key[3]) || *end != '\0' || errno != 0
+            || json_string_value(value) == NULL)
+        {
+            cli_error("%s: %s: \"%s\" is not a PCR measurement", cmd, path,
+                      key);
+            goto done;
+        }
+
+        if (policy_pcr(cmd, path, index, json_string_value(value),
+                       NITRO_ATTEST_KIND_ENCLAVE, hex) != 0)
+        {
+            goto done;
+        }
+    }
+
+    if (json_object_get(m, "PCR0") == NULL) {
+        cli_error("%s: %s: no PCR0 in \"Measurements\"", cmd, path);
+        goto done;
+    }
+
+    rc = 0;
+
+done:
+
+    json_decref(root);
+    return rc;
+}
+
+
+/* hex[index] = value in lowercase, once; what says where it came from. */
+static int
+policy_pcr(const char *cmd, const char *what, unsigned long index,
+    const char *value, nitro_attest_kind_e kind, char **hex)
+{
+    size_t  i, n;
+
+    n = strlen(value);
+
+    if (index >= (kind == NITRO_ATTEST_KIND_NITROTPM
+                  ? NITRO_ATTEST_NITROTPM_PCR_COUNT : NITRO_ATTEST_PCR_COUNT))
+    {
+        cli_error("%s: %s: PCR %lu is not 0..%d (a %s set)", cmd, what, index,
+                  kind == NITRO_ATTEST_KIND_NITROTPM
+                  ? NITRO_ATTEST_NITROTPM_PCR_COUNT - 1
+                  : NITRO_ATTEST_PCR_COUNT - 1,
+                  nitro_attest_kind_name(kind));
+        return -1;
+    }
+
+    for (i = 0; i < n && isxdigit((unsigned char) value[i]); i++) {
+        /* void */
+    }
+
+    if (i != n || (n != 64 && n != 96 && n != 128)) {
+        cli_error("%s: %s: PCR %lu must be 64, 96 or 128 hex digits", cmd,
+                  what, index);
+        return -1;
+    }
+
+    if (hex[index] != NULL) {
+        cli_error("%s: %s: PCR %lu given twice", cmd, what, index);
+        return -1;
+    }
+
+    hex[index] = strdup(value);
+    if (hex[index] == NULL) {
+        cli_error("%s: out of memory", cmd);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        hex[index][i] = (char) tolower((unsigned char) hex[index][i]);
+    }
+
+    return 0;
+}
+
+
+/* The file as a JSON tree, once the loader has accepted it as it is. */
+static json_t *
+policy_read(const char *cmd, const char *path)
+{
+    size_t         len;
+    json_t        *root;
+    uint8_t       *data;
+    json_error_t   jerr;
+
+    if (cli_read_file(path, &data, &len) != 0) {
+        return NULL;
+    }
+
+    if (policy_loads(cmd, (const char *) data, len, path) != 0) {
+        free(data);
+        return NULL;
+    }
+
+    root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(data);
+
+    if (root == NULL) {
+        cli_error("%s: %s line %d: %s", cmd, path, jerr.line, jerr.text);
+    }
+
+    return root;
+}
+
+
+/* 0 and where the set named name is (list "allow" or "deny"), or -1. */
+static int
+policy_find(json_t *root, const char *name, const char **list, size_t *index)
+{
+    size_t        i, k;
+    json_t       *sets;
+    const char   *s;
+
+    static const char  *lists[] = { "allow", "deny" };
+
+    for (k = 0; k < 2; k++) {
+        sets = json_object_get(root, lists[k]);
+
+        for (i = 0; i < json_array_size(sets); i++) {
+            s = json_string_value(json_object_get(json_array_get(sets, i),
+                                                  "name"));
+
+            if (s != NULL && strcmp(s, name) == 0) {
+                *list = lists[k];
+                *index = i;
+                return 0;
+            }
+        }
+    }
+
+    return -1;
+}
+
+
+/* The tree as text, if the loader accepts it; NULL after a message. */
+static char *
+policy_dump(const char *cmd, json_t *root, const char *source)
+{
+    char    *text, *line;
+    size_t   len;
+
+    text = json_dumps(root, POLICY_DUMP_FLAGS);
+    len = text ? strlen(text) : 0;
+    line = text ? realloc(text, len + 2) : NULL;
+
+    if (line == NULL) {
+        free(text);
+        cli_error("%s: out of memory", cmd);
+        return NULL;
+    }
+
+    line[len] = '\n';
+    line[len + 1] = '\0';
+
+    if (policy_loads(cmd, line, len + 1, source) != 0) {
+        free(line);
+        return NULL;
+    }
+
+    return line;
+}
+
+
+/* 0 when the core's loader accepts text, or -1 after its message. */
+static int
+policy_loads(const char *cmd, const char *text, size_t len,
+    const char *source)
+{
+    char                    err[512];
+    nitro_attest_policy_t  *policy;
+
+    policy = nitro_attest_policy_parse(text, len, source, err, sizeof(err));
+    if (policy == NULL) {
+        cli_error("%s: %s", cmd, err);
+        return -1;
+    }
+
+    nitro_attest_policy_free(policy);
+    return 0;
+}
+
+
+/*
+ * Replaces path (through a symlink: its target) with text atomically: a
+ * temporary file in the same directory, with the old file's mode (and
+ * owner, where we may give it), written, fsync()ed and renamed over it,
+ * then the directory fsync()ed, so nginx reads the old or the new policy,
+ * never a part, even after a crash.
+ */
+static int
+policy_write(const char *cmd, const char *path, const char *text)
+{
+    int          fd, dfd, rc;
+    char        *real, *dir, *tmp, *slash;
+    size_t       len, off;
+    ssize_t      n;
+    struct stat  st;
+
+    rc = -1;
+    fd = -1;
+    tmp = NULL;
+    dir = NULL;
+
+    real = realpath(path, NULL);
+    if (real == NULL || stat(real, &st) != 0) {
+        cli_error("%s: %s: %s", cmd, path, strerror(errno));
+        goto done;
+    }
+
+    if (access(real, W_OK) != 0) {
+        cli_error("%s: %s: %s", cmd, path, strerror(errno));
+        goto done;
+    }
+
+    /* realpath() is absolute: the directory is all before the last '/' */
+    slash = strrchr(real, '/');
+    dir = strndup(real, slash == real ? 1 : (size_t) (slash - real));
+
+    if (dir == NULL
+        || asprintf(&tmp, "%s/.%s.XXXXXX", dir, slash + 1) < 0)
+    {
+        tmp = NULL;
+        cli_error("%s: out of memory", cmd);
+        goto done;
+    }
+
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto done;
+    }
+
+    /* not giving the file away is no error: the mode is what protects it */
+    if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+        (void) fchown(fd, st.st_uid, st.st_gid);
+    }
+
+    if (fchmod(fd, st.st_mode & 07777) != 0) {
+        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
+        goto done;
+    }
+
+    len = strlen(text);
+
+    for (off = 0; off < len; off += (size_t) n) {
+        n = write(fd, text + off, len - off);
+
+        if (n < 0 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n < 0) {
+            cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
+            goto done;
+        }
+    }
+
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
+        goto done;
+    }
+
+    fd = -1;
+
+    if (rename(tmp, real) != 0) {
+        cli_error("%s: %s: %s", cmd, path, strerror(errno));
+        goto done;
+    }
+
+    free(tmp);
+    tmp = NULL;
+    rc = 0;
+
+    /* the rename itself reaches the disk with the directory */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        cli_error("%s: %s was replaced, but syncing %s failed: %s", cmd,
+                  path, dir, strerror(errno));
+        rc = -1;
+    }
+
+    if (dfd >= 0) {
+        close(dfd);
+    }
+
+done:
+
+    if (fd >= 0) {
+        close(fd);
+    }
+
+    if (tmp != NULL) {
+        unlink(tmp);
+        free(tmp);
+    }
+
+    free(dir);
+    free(real);
+
+    return rc;
+}
