@@ -16,6 +16,8 @@
 
 #include "ngx_nitro_attest.h"
 
+#pragma GCC visibility push(hidden)
+
 
 typedef struct {
     ngx_nitro_attest_main_t         na;        /* the shared state */
@@ -39,8 +41,6 @@ ngx_connection_t *ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r);
 /* ngx_http_nitro_attest_variables.c */
 ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
 nitro_attest_verdict_t *ngx_http_nitro_attest_verdict(ngx_http_request_t *r);
-ngx_int_t ngx_http_nitro_attest_status_text(ngx_pool_t *pool,
-    nitro_attest_verdict_t *v, ngx_str_t *text);
 
 /* ngx_http_nitro_attest_headers.c */
 ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
@@ -48,5 +48,7 @@ ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
 /* ngx_http_nitro_attest_status.c */
 ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);
 
+
+#pragma GCC visibility pop
 
 #endif /* _NGX_HTTP_NITRO_ATTEST_H_INCLUDED_ */

@@ -91,7 +91,7 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
 
     v = ngx_http_nitro_attest_verdict(r);
 
-    if (ngx_http_nitro_attest_status_text(r->pool, v, &status) != NGX_OK
+    if (ngx_nitro_attest_status_text(r->pool, v, &status) != NGX_OK
         || ngx_http_nitro_attest_add_header(r, &headers, &names[0],
                                             status.data, status.len)
            != NGX_OK)

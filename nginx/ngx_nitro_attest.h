@@ -19,9 +19,27 @@
 #include "nitro_attest.h"
 
 
+/*
+ * Both protocol modules carry this layer and the core: each .so keeps its
+ * own copy to itself, whichever is loaded first.  Only the zone tags are
+ * shared, so that http and stream find the same counters and caches.
+ */
+extern ngx_uint_t  ngx_nitro_attest_counters_tag
+    __attribute__((visibility("default")));
+extern ngx_uint_t  ngx_nitro_attest_cache_tag
+    __attribute__((visibility("default")));
+
+#pragma GCC visibility push(hidden)
+
+
 #define NGX_NITRO_ATTEST_OFF       0
 #define NGX_NITRO_ATTEST_ON        1
 #define NGX_NITRO_ATTEST_OPTIONAL  2
+
+/* the protocols, as the counters break handshakes down */
+#define NGX_NITRO_ATTEST_HTTP       0
+#define NGX_NITRO_ATTEST_STREAM     1
+#define NGX_NITRO_ATTEST_PROTOCOLS  2
 
 #define NGX_NITRO_ATTEST_TAG_LEN   16
 #define NGX_NITRO_ATTEST_ERR_LEN   512
@@ -77,6 +95,8 @@ typedef struct {
     ngx_atomic_t                    failures[NITRO_ATTEST_REASON_COUNT];
     ngx_atomic_t                    cache_hit;
     ngx_atomic_t                    cache_miss;
+    /* per protocol: [0] verified, [1] failed */
+    ngx_atomic_t                    protocols[NGX_NITRO_ATTEST_PROTOCOLS][2];
     ngx_queue_t                     sets;          /* set nodes */
 } ngx_nitro_attest_shctx_t;
 
@@ -122,6 +142,7 @@ typedef struct {
  * block): files loaded, servers, allow-set names, the counters.
  */
 typedef struct {
+    ngx_uint_t                      protocol;  /* NGX_NITRO_ATTEST_HTTP.. */
     const char                     *block;     /* "http" or "stream" */
     ngx_array_t                     policies;  /* loaded policy files */
     ngx_array_t                     roots;     /* loaded root files */
@@ -197,6 +218,17 @@ typedef struct {
 } ngx_nitro_attest_pending_t;
 
 
+/* a variable of CONTRACT 5, for any protocol */
+typedef ngx_int_t (*ngx_nitro_attest_var_pt)(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_nitro_attest_var_pt         get;
+    uintptr_t                       data;
+} ngx_nitro_attest_var_t;
+
+
 /* ngx_nitro_attest_conf.c: directives of both protocols, the merge */
 
 char *ngx_nitro_attest_set_mode(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -217,7 +249,7 @@ extern ngx_uint_t       ngx_nitro_attest_policy_file;
 extern ngx_uint_t       ngx_nitro_attest_root_file;
 
 ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
-    ngx_nitro_attest_main_t *nam, const char *block);
+    ngx_nitro_attest_main_t *nam, ngx_uint_t protocol);
 void ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf);
 char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
@@ -234,6 +266,16 @@ ngx_uint_t ngx_nitro_attest_no_session_cache(SSL_CTX *ctx);
 ngx_nitro_attest_conn_t *ngx_nitro_attest_connection(ngx_connection_t *c);
 int64_t ngx_nitro_attest_now(void);
 void ngx_nitro_attest_exit(void);
+nitro_attest_verdict_t *ngx_nitro_attest_verdict(
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_connection_t *c);
+
+
+/* ngx_nitro_attest_variables.c: the variables, whatever the protocol */
+
+extern ngx_nitro_attest_var_t  ngx_nitro_attest_vars[];
+
+ngx_int_t ngx_nitro_attest_status_text(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_str_t *text);
 
 
 /* ngx_nitro_attest_cache.c: the shared-memory verdict cache */
@@ -262,5 +304,7 @@ void ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
     nitro_attest_verdict_t *v);
 ngx_uint_t ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now);
 
+
+#pragma GCC visibility pop
 
 #endif /* _NGX_NITRO_ATTEST_H_INCLUDED_ */

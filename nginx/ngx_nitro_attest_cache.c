@@ -23,7 +23,7 @@ static void ngx_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
 
 
 /* the cache zones' own tag */
-static ngx_uint_t  ngx_nitro_attest_cache_tag;
+ngx_uint_t  ngx_nitro_attest_cache_tag;
 
 
 static ngx_int_t

@@ -485,9 +485,10 @@ ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
 
 ngx_int_t
 ngx_nitro_attest_init_main(ngx_conf_t *cf, ngx_nitro_attest_main_t *namcf,
-    const char *block)
+    ngx_uint_t protocol)
 {
-    namcf->block = block;
+    namcf->protocol = protocol;
+    namcf->block = protocol == NGX_NITRO_ATTEST_HTTP ? "http" : "stream";
     namcf->chain_cache = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&namcf->policies, cf->pool, 2,

@@ -856,7 +856,7 @@ ngx_nitro_attest_connection(ngx_connection_t *c)
     ngx_ssl_conn_t           *ssl_conn;
     ngx_nitro_attest_conn_t  *nac, *saved;
 
-    if (c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
+    if (c == NULL || c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
         return NULL;
     }
 
@@ -1068,4 +1068,34 @@ ngx_nitro_attest_exit(void)
     ngx_nitro_attest_chain_cache_p = NULL;
     nitro_attest_memo_free(ngx_nitro_attest_memo_p);
     ngx_nitro_attest_memo_p = NULL;
+}
+
+
+/*
+ * The verdict a server's variables and guard see: the connection's, when
+ * it was attested for this server; otherwise "nothing was checked" (NONE).
+ */
+
+nitro_attest_verdict_t *
+ngx_nitro_attest_verdict(ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_connection_t *c)
+{
+    ngx_nitro_attest_conn_t  *nac;
+
+    static nitro_attest_verdict_t  none;
+
+    if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
+        nac = ngx_nitro_attest_connection(c);
+
+        if (nac != NULL
+            && ngx_memcmp(nac->tag, nascf->tag, NGX_NITRO_ATTEST_TAG_LEN)
+               == 0)
+        {
+            return &nac->verdict;
+        }
+    }
+
+    nitro_attest_verdict_none(&none, ngx_nitro_attest_now());
+
+    return &none;
 }

@@ -15,10 +15,13 @@
 
 static ngx_int_t ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_nitro_attest_count_sets(ngx_shm_zone_t *shm_zone,
+    ngx_nitro_attest_shctx_t *sh, ngx_nitro_attest_main_t *namcf,
+    int64_t now);
 
 
 /* the counters zone's own tag, so that no other zone can be mistaken for it */
-static ngx_uint_t  ngx_nitro_attest_counters;
+ngx_uint_t  ngx_nitro_attest_counters_tag;
 
 
 /* one full verification: the counters and the event log */
@@ -60,6 +63,7 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
 
     if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
         (void) ngx_atomic_fetch_add(&sh->failed, 1);
+        (void) ngx_atomic_fetch_add(&sh->protocols[namcf->protocol][1], 1);
 
         if (v->reason < NITRO_ATTEST_REASON_COUNT) {
             (void) ngx_atomic_fetch_add(&sh->failures[v->reason], 1);
@@ -69,6 +73,7 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
     }
 
     (void) ngx_atomic_fetch_add(&sh->verified, 1);
+    (void) ngx_atomic_fetch_add(&sh->protocols[namcf->protocol][0], 1);
 
     /* on success the verdict names the allow set that matched */
 
@@ -220,32 +225,31 @@ ngx_nitro_attest_init_sets(ngx_conf_t *cf,
 
 
 /*
- * Runs in the master for each configuration cycle.  A reload finds the
- * zone of the previous cycle (same name and size) and keeps its counters;
- * names new to this cycle get counters that start now.  Nodes are never
- * freed: old workers may still count into them.
+ * Runs in the master for each configuration cycle, for the protocol
+ * blocks of that cycle (the zone's data: their main states).  A reload
+ * finds the zone of the previous cycle (same name and size) and keeps its
+ * counters; names new to this cycle get counters that start now.  Nodes
+ * are never freed: old workers may still count into them.
  */
 
 static ngx_int_t
 ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_nitro_attest_main_t *onamcf = data;
+    ngx_array_t *omains = data;
 
-    size_t                              len;
-    int64_t                             now;
-    ngx_uint_t                          i;
-    ngx_queue_t                        *q;
-    ngx_slab_pool_t                    *shpool;
-    ngx_nitro_attest_set_t        *set;
-    ngx_nitro_attest_set_node_t   *node;
-    ngx_nitro_attest_shctx_t      *sh;
-    ngx_nitro_attest_main_t  *namcf;
+    int64_t                    now;
+    ngx_uint_t                 i;
+    ngx_array_t               *mains;
+    ngx_slab_pool_t           *shpool;
+    ngx_nitro_attest_main_t  **nam;
+    ngx_nitro_attest_shctx_t  *sh;
 
-    namcf = shm_zone->data;
+    mains = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (onamcf) {
-        sh = onamcf->sh;
+    if (omains) {
+        nam = omains->elts;
+        sh = nam[0]->sh;
 
     } else {
         sh = ngx_slab_calloc(shpool, sizeof(ngx_nitro_attest_shctx_t));
@@ -258,11 +262,37 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         shpool->log_nomem = 0;
     }
 
-    namcf->sh = sh;
     now = ngx_nitro_attest_now();
-    set = namcf->sets.elts;
+    nam = mains->elts;
 
     ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < mains->nelts; i++) {
+        nam[i]->sh = sh;
+        ngx_nitro_attest_count_sets(shm_zone, sh, nam[i], now);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* each allow-set name of a block gets its node (the zone is locked) */
+
+static void
+ngx_nitro_attest_count_sets(ngx_shm_zone_t *shm_zone,
+    ngx_nitro_attest_shctx_t *sh, ngx_nitro_attest_main_t *namcf, int64_t now)
+{
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_queue_t                  *q;
+    ngx_slab_pool_t              *shpool;
+    ngx_nitro_attest_set_t       *set;
+    ngx_nitro_attest_set_node_t  *node;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    set = namcf->sets.elts;
 
     for (i = 0; i < namcf->sets.nelts; i++) {
 
@@ -284,8 +314,7 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             continue;
         }
 
-        len = offsetof(ngx_nitro_attest_set_node_t, name)
-              + set[i].name.len;
+        len = offsetof(ngx_nitro_attest_set_node_t, name) + set[i].name.len;
 
         node = ngx_slab_calloc_locked(shpool, len);
         if (node == NULL) {
@@ -304,10 +333,6 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         ngx_queue_insert_tail(&sh->sets, &node->queue);
         set[i].node = node;
     }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return NGX_OK;
 }
 
 
@@ -334,26 +359,46 @@ ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now)
 
 /*
  * The counters zone, one per nginx: both protocols count into it (the
- * same name, size and tag find the same zone).  Its own tag keeps any
- * other zone of that name from being mistaken for it.
+ * same name, size and tag find the same zone, and each block adds its main
+ * state to the zone's list).  Its own tag keeps any other zone of that
+ * name from being mistaken for it.
  */
 
 ngx_int_t
 ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
 {
-    ngx_str_t  name;
+    ngx_str_t                  name;
+    ngx_array_t               *mains;
+    ngx_nitro_attest_main_t  **p;
 
     ngx_str_set(&name, NGX_NITRO_ATTEST_COUNTERS);
 
     nam->shm_zone = ngx_shared_memory_add(cf, &name,
                                           NGX_NITRO_ATTEST_ZONE_SIZE,
-                                          &ngx_nitro_attest_counters);
+                                          &ngx_nitro_attest_counters_tag);
     if (nam->shm_zone == NULL) {
         return NGX_ERROR;
     }
 
-    nam->shm_zone->init = ngx_nitro_attest_init_zone;
-    nam->shm_zone->data = nam;
+    mains = nam->shm_zone->data;
+
+    if (mains == NULL) {
+        mains = ngx_array_create(cf->pool, 2,
+                                 sizeof(ngx_nitro_attest_main_t *));
+        if (mains == NULL) {
+            return NGX_ERROR;
+        }
+
+        nam->shm_zone->init = ngx_nitro_attest_init_zone;
+        nam->shm_zone->data = mains;
+    }
+
+    p = ngx_array_push(mains);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = nam;
 
     return NGX_OK;
 }

@@ -40,16 +40,28 @@ fi
 # shellcheck disable=SC1091
 . "$src/conf_flags"
 
+# Debian builds its stream module (libnginx-mod-stream) apart: the stream
+# flags nginx -V shows, so the stream face sees the same structures
+stream_flags=()
+for flag in $(/usr/sbin/nginx -V 2>&1); do
+    case "$flag" in
+    --with-stream=dynamic|--with-stream|--with-stream_ssl_module|\
+    --with-stream_ssl_preread_module|--with-stream_realip_module)
+        stream_flags+=("$flag")
+        ;;
+    esac
+done
+
 # configure again when config or the set of core sources changes
 stamp="$builddir/.configured"
-want=$(cd "$repo" && cat config && ls src/*.c nginx/*.c)
+want=$(cd "$repo" && cat config && ls src/*.c nginx/*.c && echo "${stream_flags[@]}")
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     rm -rf "$builddir"
     mkdir -p "$builddir"
     (cd "$src" && ./configure \
         --with-cc-opt="$(dpkg-buildflags --get CFLAGS) -fPIC $(dpkg-buildflags --get CPPFLAGS) $cc_extra" \
         --with-ld-opt="$(dpkg-buildflags --get LDFLAGS) -fPIC $ld_extra" \
-        "${NGX_CONF_FLAGS[@]}" \
+        "${NGX_CONF_FLAGS[@]}" "${stream_flags[@]}" \
         --add-dynamic-module="$repo" \
         --builddir="$builddir") > "$builddir.configure.log" 2>&1 || {
         cat "$builddir.configure.log" >&2
@@ -58,8 +70,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     printf '%s' "$want" > "$stamp"
 fi
 
-make -s -f "$builddir/Makefile" -C "$src" modules
+# only ours: nginx's own stream module would be built too otherwise
+make -s -f "$builddir/Makefile" -C "$src" \
+    "$builddir/ngx_http_nitro_attest_module.so" \
+    "$builddir/ngx_stream_nitro_attest_module.so"
 
-# a new file renamed into place: a running nginx keeps its mapped copy
-cp "$builddir/ngx_http_nitro_attest_module.so" "$out/.module.so.tmp"
-mv -f "$out/.module.so.tmp" "$out/ngx_http_nitro_attest_module.so"
+# each new file renamed into place: a running nginx keeps its mapped copy
+for so in ngx_http_nitro_attest_module.so ngx_stream_nitro_attest_module.so
+do
+    cp "$builddir/$so" "$out/.module.so.tmp"
+    mv -f "$out/.module.so.tmp" "$out/$so"
+done

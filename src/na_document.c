@@ -28,14 +28,18 @@ enum {
     NA_KEY_PUBLIC_KEY,
     NA_KEY_USER_DATA,
     NA_KEY_NONCE,
+    NA_KEY_NITROTPM_PCRS,
     NA_KEY_COUNT
 };
 
-#define NA_REQUIRED_KEYS  0x3f    /* module_id .. cabundle */
+/* module_id, digest, timestamp, certificate, cabundle; and exactly one of
+ * pcrs (an enclave) or nitrotpm_pcrs (an EC2 instance, CONTRACT 15) */
+#define NA_REQUIRED_KEYS  0x37
+#define NA_PCR_KEYS       (1u << NA_KEY_PCRS | 1u << NA_KEY_NITROTPM_PCRS)
 
 static const char  *na_payload_keys[NA_KEY_COUNT] = {
     "module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle",
-    "public_key", "user_data", "nonce"
+    "public_key", "user_data", "nonce", "nitrotpm_pcrs"
 };
 
 /* a growing list: cabundle entries (na_bytes_t), unknown keys (na_key_t) */
@@ -63,7 +67,8 @@ static int na_parse_payload(na_document_t *doc,
 static int na_parse_field(na_document_t *doc, unsigned key,
     na_cbor_reader_t *r, const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache);
-static int na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r);
+static int na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r,
+    unsigned count_max);
 static int na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
 static int na_parse_optional(na_cbor_reader_t *r, int *present,
@@ -342,7 +347,9 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
             continue;
         }
 
+        /* a repeated key, or the second kind of PCRs: refused */
         if ((seen & (1u << k))
+            || (((1u << k) & NA_PCR_KEYS) && (seen & NA_PCR_KEYS))
             || na_parse_field(doc, k, &r, root, cache) != 0)
         {
             goto done;
@@ -353,6 +360,7 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
 
     if (more == 0 && r.pos == r.end
         && (seen & NA_REQUIRED_KEYS) == NA_REQUIRED_KEYS
+        && (seen & NA_PCR_KEYS) != 0
         && !na_keys_repeat(&unknown))
     {
         rc = 0;
@@ -414,7 +422,12 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
         return 0;
 
     case NA_KEY_PCRS:
-        return na_parse_pcrs(doc, r);
+        doc->kind = NITRO_ATTEST_KIND_ENCLAVE;
+        return na_parse_pcrs(doc, r, NITRO_ATTEST_PCR_COUNT);
+
+    case NA_KEY_NITROTPM_PCRS:
+        doc->kind = NITRO_ATTEST_KIND_NITROTPM;
+        return na_parse_pcrs(doc, r, NITRO_ATTEST_NITROTPM_PCR_COUNT);
 
     case NA_KEY_CERTIFICATE:
         if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &doc->certificate)
@@ -441,10 +454,14 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
 }
 
 
+/*
+ * pcrs: 1..32 entries, keys 0..31, values of 32, 48 or 64 bytes;
+ * nitrotpm_pcrs (count 24): 1..24 entries, keys 0..23, 48-byte values.
+ */
 static int
-na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r)
+na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r, unsigned count_max)
 {
-    int             more;
+    int             more, tpm;
     size_t          count;
     uint64_t        left;
     na_bytes_t      value;
@@ -457,13 +474,15 @@ na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r)
     left = map.value;
     count = 0;
 
+    tpm = (count_max == NITRO_ATTEST_NITROTPM_PCR_COUNT);
+
     while ((more = na_cbor_more(r, &map, &left)) == 1) {
-        if (++count > NITRO_ATTEST_PCR_COUNT
+        if (++count > count_max
             || na_cbor_next(r, &key) != 0
             || key.type != NA_CBOR_UINT
-            || key.value >= NITRO_ATTEST_PCR_COUNT
+            || key.value >= count_max
             || (doc->pcr_mask & (1u << key.value))
-            || na_read_bytes(r, 32, 64, &value) != 0
+            || na_read_bytes(r, tpm ? 48 : 32, tpm ? 48 : 64, &value) != 0
             || (value.len != 32 && value.len != 48 && value.len != 64))
         {
             return -1;

@@ -50,7 +50,7 @@ nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
     char         key[8];
     unsigned     i;
     na_out_t     o;
-    const char  *binding;
+    const char  *binding, *kind;
 
     static const char  *cache[] = { "off", "miss", "hit" };
 
@@ -201,6 +201,14 @@ nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
         na_out_raw(&o, "false", 5);
     }
 
+    na_out_key(&o, "kind");
+    kind = measured ? nitro_attest_kind_name(v->kind) : NULL;
+    if (kind) {
+        na_out_text(&o, (const uint8_t *) kind, strlen(kind));
+    } else {
+        na_out_raw(&o, "null", 4);
+    }
+
     na_out_raw(&o, "}", 1);
 
     if (o.len < size) {
@@ -286,7 +294,16 @@ nitro_attest_inspect_json(const uint8_t *bytes, size_t len,
     json_object_set_new(o, "timestamp",
         json_integer(doc.timestamp > (uint64_t) INT64_MAX
                      ? INT64_MAX : (json_int_t) doc.timestamp));
-    json_object_set_new(o, "pcrs", pcrs);
+    /* the document's own key: pcrs, or nitrotpm_pcrs and the kind */
+    if (doc.kind == NITRO_ATTEST_KIND_NITROTPM) {
+        json_object_set_new(o, "kind", json_string(
+            nitro_attest_kind_name(doc.kind)));
+        json_object_set_new(o, "nitrotpm_pcrs", pcrs);
+
+    } else {
+        json_object_set_new(o, "pcrs", pcrs);
+    }
+
     json_object_set_new(o, "certificate",
         na_json_hex(doc.certificate.p, doc.certificate.len));
     json_object_set_new(o, "cabundle", bundle);

@@ -10,6 +10,8 @@
 
 #include "nitro_attest.h"
 
+#pragma GCC visibility push(hidden)
+
 
 #define NA_CBOR_MAX_DEPTH  16
 
@@ -107,8 +109,9 @@ typedef struct {
     na_bytes_t                 module_id;
     na_bytes_t                 digest;
     uint64_t                   timestamp;
+    nitro_attest_kind_e        kind;           /* pcrs or nitrotpm_pcrs */
     uint32_t                   pcr_mask;
-    na_bytes_t                 pcr[NITRO_ATTEST_PCR_COUNT];
+    na_bytes_t                 pcr[NITRO_ATTEST_PCR_COUNT];  /* either */
     na_bytes_t                 certificate;
     int                        has_public_key;
     int                        has_user_data;
@@ -185,5 +188,7 @@ struct nitro_attest_extension_s {
     ASN1_OBJECT               *oid;
     nitro_attest_format_e      format;
 };
+
+#pragma GCC visibility pop
 
 #endif /* NA_INTERNAL_H */

@@ -282,7 +282,8 @@ na_memo_unlink(nitro_attest_memo_t *memo, uint32_t i)
 
 /*
  * The fields the later stages read (measure, policy, binding), packed in
- * one allocation, with doc's spans pointing into it.  No X509 is kept.
+ * one allocation, with doc's spans pointing into it: the kind and the PCRs
+ * of either kind (both in pcr[]) among them.  No X509 is kept.
  */
 static int
 na_memo_copy(na_memo_entry_t *e, const na_document_t *doc)
@@ -292,6 +293,7 @@ na_memo_copy(na_memo_entry_t *e, const na_document_t *doc)
     na_bytes_t  *fields[NITRO_ATTEST_PCR_COUNT + 4];
 
     e->doc.timestamp = doc->timestamp;
+    e->doc.kind = doc->kind;
     e->doc.pcr_mask = doc->pcr_mask;
     e->doc.has_public_key = doc->has_public_key;
     e->doc.has_user_data = doc->has_user_data;

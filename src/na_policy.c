@@ -274,7 +274,9 @@ na_policy_evaluate(const nitro_attest_policy_t *policy, int allow_debug,
         res->name = deny ? deny->name : allow ? allow->name : NULL;
     }
 
-    if (!allow_debug) {
+    /* the debug rule is an enclave's (CONTRACT 15): a NitroTPM PCR0..2
+     * measures the instance's firmware, and zero means nothing special */
+    if (!allow_debug && doc->kind == NITRO_ATTEST_KIND_ENCLAVE) {
         /* a debug enclave: PCR0, PCR1 and PCR2 all zero (or absent) */
         int  debug = 1;
 
@@ -314,6 +316,11 @@ na_set_matches(const na_pcr_set_t *set, const na_document_t *doc)
 {
     size_t               i;
     const na_pcr_rule_t  *rule;
+
+    /* a set judges documents of its own kind only, deny sets too */
+    if (set->kind != doc->kind) {
+        return 0;
+    }
 
     for (i = 0; i < set->nrules; i++) {
         rule = &set->rules[i];

@@ -269,7 +269,18 @@ nitro_attest_verdict_check(const void *p, size_t len)
         || v->status > NITRO_ATTEST_STATUS_FAILED
         || v->reason >= NITRO_ATTEST_REASON_COUNT
         || v->binding > NITRO_ATTEST_BINDING_USER_DATA_SHA384
-        || v->cache > NITRO_ATTEST_CACHE_HIT)
+        || v->cache > NITRO_ATTEST_CACHE_HIT
+        || v->kind > NITRO_ATTEST_KIND_NITROTPM
+        || v->reserved[0] || v->reserved[1] || v->reserved[2])
+    {
+        return -1;
+    }
+
+    /* a kind is a measurement; NitroTPM PCRs are 0..23 */
+    if ((v->kind != NITRO_ATTEST_KIND_ENCLAVE
+         && !(v->flags & NITRO_ATTEST_F_MEASURED))
+        || (v->kind == NITRO_ATTEST_KIND_NITROTPM
+            && (v->pcr_mask >> NITRO_ATTEST_NITROTPM_PCR_COUNT) != 0))
     {
         return -1;
     }
@@ -415,6 +426,7 @@ na_measure(nitro_attest_verdict_t *v, const na_document_t *doc)
     unsigned  i;
 
     v->flags |= NITRO_ATTEST_F_MEASURED;
+    v->kind = (uint8_t) doc->kind;
     v->timestamp_ms = doc->timestamp > (uint64_t) INT64_MAX
                       ? INT64_MAX : (int64_t) doc->timestamp;
     v->pcr_mask = doc->pcr_mask;

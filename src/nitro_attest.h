@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <openssl/x509.h>
 
+/* the core is private to whatever links it (an nginx module, the CLI) */
+#pragma GCC visibility push(hidden)
+
 
 #define NITRO_ATTEST_PCR_COUNT       32
 #define NITRO_ATTEST_PCR_MAX_LEN     64
@@ -120,7 +123,9 @@ typedef struct {
     uint32_t                   flags;         /* NITRO_ATTEST_F_* */
     uint32_t                   pcr_mask;      /* bit n: PCRn present */
     uint32_t                   verify_us;     /* set by the caller */
-    uint32_t                   reserved;
+    uint8_t                    kind;          /* nitro_attest_kind_e, when
+                                                 measured */
+    uint8_t                    reserved[3];
     int64_t                    time_ms;       /* verification time */
     int64_t                    timestamp_ms;  /* document timestamp */
     int64_t                    not_after_ms;  /* earliest notAfter of chain */
@@ -334,5 +339,7 @@ int nitro_attest_document_peek(const uint8_t *doc, size_t len,
 /* Input helpers for tools: raw bytes, hex or base64 to bytes (malloc). */
 int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
     size_t *outlen);
+
+#pragma GCC visibility pop
 
 #endif /* NITRO_ATTEST_H */

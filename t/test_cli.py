@@ -31,7 +31,8 @@ from conftest import AWS_ROOT, REAL, REPO
 EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
               "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
               "policy", "policy_allowed", "binding", "user_data", "nonce",
-              "cert_sha256", "doc_sha384", "cache", "verify_us", "resumed"]
+              "cert_sha256", "doc_sha384", "cache", "verify_us", "resumed",
+              "kind"]
 CRITICAL = {"bad_signature", "untrusted_root", "chain_invalid", "denied",
             "pcr_mismatch", "binding_mismatch", "debug_enclave"}
 MEASURED = {"stale", "future", "debug_enclave", "denied", "pcr_mismatch",
@@ -851,7 +852,7 @@ ACCEPTED = [
     ("fields_in_reverse_order", lambda c: c.cose(
         order=tuple(reversed(forge.FIELD_ORDER)))),
     ("unknown_keys_ignored", lambda c: c.cose(extra=[
-        (forge.tstr("nitrotpm_pcrs"), forge.cbor_map([])),
+        (forge.tstr("nitrotpm_pcr"), forge.cbor_map([])),
         (forge.tstr("zz"), forge.array([forge.NULL, forge.uint(1)])),
         (forge.tstr("blob"), forge.bstr(b"\x00" * 2000)),
         (forge.tstr("tagged"), forge.tag(1, forge.uint(5)))])),
@@ -922,7 +923,8 @@ def test_s7_success_event_every_field(verify, c):
         "binding": "public_key",
         "user_data": "01ab", "nonce": "ff",
         "cert_sha256": sha256(cert), "doc_sha384": d.sha384,
-        "cache": "off", "verify_us": ev["verify_us"], "resumed": False}
+        "cache": "off", "verify_us": ev["verify_us"], "resumed": False,
+        "kind": "enclave"}
 
 
 def test_s7_failure_event_before_measurement(verify, c):

@@ -47,7 +47,8 @@ REASONS = ("no_certificate", "no_extension", "malformed_extension",
 EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
               "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
               "policy", "policy_allowed", "binding", "user_data", "nonce",
-              "cert_sha256", "doc_sha384", "cache", "verify_us", "resumed"]
+              "cert_sha256", "doc_sha384", "cache", "verify_us", "resumed",
+              "kind"]
 STATUS = "/nitro-attest/status"
 
 

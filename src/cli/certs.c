@@ -18,7 +18,7 @@
 #include <openssl/x509v3.h>
 
 
-#define MOCK_PCRS          16
+#define MOCK_PCRS          16     /* an NSM's; NitroTPM has all 24 */
 #define MOCK_PCR_LEN       48
 #define MOCK_LEAF_SECONDS  (3 * 3600)
 
@@ -47,10 +47,11 @@ static int mock_pki(const char *dir);
 static int mock_cert(int argc, char **argv);
 static uint8_t *mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf,
     EVP_PKEY *client, const char *module_id, int64_t ts_ms,
-    cbor_item_t *pcrs, cli_opt_t *opts, size_t *len);
+    nitro_attest_kind_e kind, cbor_item_t *pcrs, cli_opt_t *opts,
+    size_t *len);
 static cbor_item_t *mock_hex_field(const char *hex, size_t min,
     size_t max);
-static cbor_item_t *mock_hex_pcr(const char *hex);
+static cbor_item_t *mock_hex_pcr(const char *hex, nitro_attest_kind_e kind);
 static int es384_raw(const unsigned char *der, size_t der_len,
     uint8_t raw[96]);
 static char *path_join(const char *dir, const char *name, const char *ext);
@@ -259,16 +260,17 @@ done:
 static int
 mock_cert(int argc, char **argv)
 {
-    int            nargs, rc, i, index;
-    char         **args, *path, *end;
-    long           lifetime;
-    X509          *cas[MOCK_CAS], *leaf, *client_cert;
-    size_t         k, doc_len;
-    int64_t        ts_ms;
-    uint8_t       *doc;
-    EVP_PKEY      *ca_key, *leaf_key, *client;
-    cbor_item_t   *pcrs, *value;
-    const char    *module_id, *lifetime_text, *key_type;
+    int                   nargs, rc, i, index, npcrs, ndefault;
+    char                **args, *path, *end;
+    long                  lifetime;
+    X509                 *cas[MOCK_CAS], *leaf, *client_cert;
+    size_t                k, doc_len;
+    int64_t               ts_ms;
+    uint8_t              *doc;
+    EVP_PKEY             *ca_key, *leaf_key, *client;
+    cbor_item_t          *pcrs, *value;
+    const char           *module_id, *lifetime_text, *key_type;
+    nitro_attest_kind_e   kind;
 
     cli_opt_t  opts[] = {
         { "pki", 1, 0, NULL, 0, NULL },
@@ -281,6 +283,7 @@ mock_cert(int argc, char **argv)
         { "nonce", 1, 0, NULL, 0, NULL },
         { "leaf-lifetime", 1, 0, NULL, 0, NULL },
         { "key-type", 1, 0, NULL, 0, NULL },
+        { "kind", 1, 0, NULL, 0, NULL },
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
@@ -305,10 +308,27 @@ mock_cert(int argc, char **argv)
         goto done;
     }
 
+    kind = NITRO_ATTEST_KIND_ENCLAVE;
+    if (cli_opt(opts, "kind")->value
+        && nitro_attest_kind_parse(cli_opt(opts, "kind")->value, &kind) != 0)
+    {
+        cli_error("mock cert: --kind must be enclave or nitrotpm, not \"%s\"",
+                  cli_opt(opts, "kind")->value);
+        goto done;
+    }
+
+    /* an enclave's module id, or an instance's NitroTPM (CONTRACT 15) */
     module_id = cli_opt(opts, "module-id")->value;
     if (module_id == NULL) {
-        module_id = "i-0123456789abcdef0-enc0123456789abcdef";
+        module_id = (kind == NITRO_ATTEST_KIND_NITROTPM)
+                    ? "i-0123456789abcdef0-tpm0000000000000000"
+                    : "i-0123456789abcdef0-enc0123456789abcdef";
     }
+
+    npcrs = (kind == NITRO_ATTEST_KIND_NITROTPM)
+            ? NITRO_ATTEST_NITROTPM_PCR_COUNT : NITRO_ATTEST_PCR_COUNT;
+    ndefault = (kind == NITRO_ATTEST_KIND_NITROTPM)
+               ? NITRO_ATTEST_NITROTPM_PCR_COUNT : MOCK_PCRS;
 
     ts_ms = cli_now_ms();
     if (cli_opt(opts, "timestamp")->value
@@ -328,7 +348,10 @@ mock_cert(int argc, char **argv)
         }
     }
 
-    /* 16 zero PCRs of 48 bytes, as a debug enclave; --pcr overrides */
+    /*
+     * 16 zero PCRs of 48 bytes, as a debug enclave, or the 24 of a
+     * NitroTPM (its SHA-384 bank); --pcr overrides
+     */
     pcrs = cbor_new_definite_map(NITRO_ATTEST_PCR_COUNT);
     {
         uint8_t       zero[MOCK_PCR_LEN] = { 0 };
@@ -339,12 +362,18 @@ mock_cert(int argc, char **argv)
 
             index = (int) strtol(spec, &end, 10);
             value = (*end == '=' && end != spec && index >= 0
-                     && index < NITRO_ATTEST_PCR_COUNT)
-                    ? mock_hex_pcr(end + 1) : NULL;
+                     && index < npcrs)
+                    ? mock_hex_pcr(end + 1, kind) : NULL;
 
             if (value == NULL) {
-                cli_error("mock cert: --pcr \"%s\" is not N=HEX (N 0..31, "
-                          "64/96/128 hex digits)", spec);
+                if (kind == NITRO_ATTEST_KIND_NITROTPM) {
+                    cli_error("mock cert: --pcr \"%s\" is not N=HEX (N "
+                              "0..23, 96 hex digits: a nitrotpm PCR)", spec);
+                } else {
+                    cli_error("mock cert: --pcr \"%s\" is not N=HEX (N "
+                              "0..31, 64/96/128 hex digits)", spec);
+                }
+
                 for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
                     if (given[k]) {
                         cbor_decref(&given[k]);
@@ -360,7 +389,7 @@ mock_cert(int argc, char **argv)
         }
 
         for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
-            if (given[k] == NULL && k >= MOCK_PCRS) {
+            if (given[k] == NULL && k >= (size_t) ndefault) {
                 continue;
             }
 
@@ -420,8 +449,8 @@ mock_cert(int argc, char **argv)
         goto done;
     }
 
-    doc = mock_document(cas, leaf_key, leaf, client, module_id, ts_ms, pcrs,
-                        opts, &doc_len);
+    doc = mock_document(cas, leaf_key, leaf, client, module_id, ts_ms, kind,
+                        pcrs, opts, &doc_len);
     if (doc == NULL) {
         goto done;
     }
@@ -465,8 +494,8 @@ done:
 /* The COSE_Sign1 the NSM would return, signed by the leaf key. */
 static uint8_t *
 mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
-    const char *module_id, int64_t ts_ms, cbor_item_t *pcrs, cli_opt_t *opts,
-    size_t *len)
+    const char *module_id, int64_t ts_ms, nitro_attest_kind_e kind,
+    cbor_item_t *pcrs, cli_opt_t *opts, size_t *len)
 {
     int             n;
     size_t          k, size, payload_len, sig_len, tbs_len;
@@ -502,8 +531,10 @@ mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
     built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("timestamp")),
         cbor_move(cbor_build_uint64((uint64_t) ts_ms)) });
+    /* nitro-tpm-attest's document differs from the NSM's by this key */
     built &= cbor_map_add(map, (struct cbor_pair) {
-        cbor_move(cbor_build_string("pcrs")), pcrs });
+        cbor_move(cbor_build_string(kind == NITRO_ATTEST_KIND_NITROTPM
+                                    ? "nitrotpm_pcrs" : "pcrs")), pcrs });
 
     der = NULL;
     n = i2d_X509(leaf, &der);
@@ -632,11 +663,15 @@ mock_hex_field(const char *hex, size_t min, size_t max)
 }
 
 
-/* a PCR value: 32, 48 or 64 bytes of hex */
+/* a PCR value: 32, 48 or 64 bytes of hex; a NitroTPM's, 48 */
 static cbor_item_t *
-mock_hex_pcr(const char *hex)
+mock_hex_pcr(const char *hex, nitro_attest_kind_e kind)
 {
     size_t  n = strlen(hex);
+
+    if (kind == NITRO_ATTEST_KIND_NITROTPM) {
+        return n == 96 ? mock_hex_field(hex, 48, 48) : NULL;
+    }
 
     return (n == 64 || n == 96 || n == 128) ? mock_hex_field(hex, 32, 64)
                                             : NULL;

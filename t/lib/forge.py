@@ -38,6 +38,9 @@ FIELD_ORDER = ("module_id", "digest", "timestamp", "pcrs", "certificate",
                "cabundle", "public_key", "user_data", "nonce")
 AUTHORITIES = ("root", "regional", "zonal", "instance")
 DEFAULT_MODULE_ID = "i-0f0e0d0c0b0a09080-enc0123456789abcdef"
+TPM_MODULE_ID = "i-0f0e0d0c0b0a09080-tpm0000000000000000"
+KINDS = ("enclave", "nitrotpm")
+PCR_FIELD = {"enclave": "pcrs", "nitrotpm": "nitrotpm_pcrs"}
 
 HOUR_MS = 3600 * 1000
 DAY_MS = 24 * HOUR_MS
@@ -453,6 +456,19 @@ def default_pcrs(count: int = 16, size: int = 48) -> Dict[int, bytes]:
             for i in range(count)}
 
 
+def tpm_pcrs() -> Dict[int, bytes]:
+    """A NitroTPM document's PCRs: all 24, 48 bytes (SHA-384 bank), PCR0..2
+    non-zero firmware measurements, a few zero and a few all-ones as on a
+    real instance."""
+    pcrs = {i: hashlib.sha512(b"tpm%d" % i).digest()[:48]
+            for i in range(24)}
+    for i in (8, 12, 13, 14, 15, 16, 23):
+        pcrs[i] = bytes(48)
+    for i in range(17, 23):
+        pcrs[i] = b"\xff" * 48
+    return pcrs
+
+
 def debug_pcrs(count: int = 16, size: int = 48) -> Dict[int, bytes]:
     """A debug enclave's PCRs: 0, 1, 2 all zero (others as usual)."""
     pcrs = default_pcrs(count, size)
@@ -490,6 +506,7 @@ class Document:
     public_key: object
     user_data: object
     nonce: object
+    kind: str = "enclave"
 
     @property
     def sha384(self) -> str:
@@ -503,8 +520,9 @@ class Document:
 
 
 def document(pki: Pki, *,
+             kind: str = "enclave",
              timestamp_ms: Optional[int] = None,
-             module_id: str = DEFAULT_MODULE_ID,
+             module_id: Optional[str] = None,
              digest: str = "SHA384",
              pcrs: Optional[Dict[int, bytes]] = None,
              public_key=None, user_data=None, nonce=None,
@@ -532,6 +550,11 @@ def document(pki: Pki, *,
              trailer: bytes = b"") -> Document:
     """A COSE_Sign1 signed ES384 by a fresh leaf of pki (AWS layout).
 
+    kind "enclave" (an NSM document: `pcrs`, 16 by default) or "nitrotpm"
+    (nitro-tpm-attest's: `nitrotpm_pcrs` in the place of `pcrs`, 24 by
+    default, a -tpm module_id); `fields`, `drop` and `order` call that
+    field "pcrs" whatever its kind.
+
     Payload: public_key/user_data/nonce take bytes, None (CBOR null) or
     ABSENT; `fields` replaces a field's encoded value with raw CBOR, `drop`
     leaves fields out, `extra` appends raw (key, value) pairs (unknown or
@@ -543,8 +566,13 @@ def document(pki: Pki, *,
     payload once signed, `items` rewrites the list of four array items,
     `tag18`/`tag_number` wrap the array, `trailer` follows it.
     """
+    assert kind in KINDS, kind
+    tpm = kind == "nitrotpm"
     ts = now_ms() if timestamp_ms is None else timestamp_ms
-    pcrs = default_pcrs() if pcrs is None else pcrs
+    if module_id is None:
+        module_id = TPM_MODULE_ID if tpm else DEFAULT_MODULE_ID
+    if pcrs is None:
+        pcrs = tpm_pcrs() if tpm else default_pcrs()
     leaf = leaf or pki.leaf(ts)
     cabundle = pki.cabundle() if cabundle is None else cabundle
     certificate = leaf.der if certificate is None else certificate
@@ -561,7 +589,8 @@ def document(pki: Pki, *,
         "nonce": optional(nonce),
     }
     values.update(fields or {})
-    pairs = [(tstr(k), values[k]) for k in order
+    pcr_key = PCR_FIELD[kind]
+    pairs = [(tstr(pcr_key if k == "pcrs" else k), values[k]) for k in order
              if k not in drop and values.get(k) is not None]
     pairs += list(extra)
     if payload is None:
@@ -588,7 +617,7 @@ def document(pki: Pki, *,
         cose = tag(tag_number, cose)
     cose += trailer
     return Document(cose, carried, protected, sig, leaf, cabundle, ts,
-                    module_id, pcrs, public_key, user_data, nonce)
+                    module_id, pcrs, public_key, user_data, nonce, kind)
 
 
 def decode(cose: bytes) -> dict:
@@ -700,17 +729,21 @@ def _placeholder_oid(oid: str) -> str:
 # ---------------------------------------------------------------------------
 # Policies (CONTRACT section 3).
 
-def policy(allow: Sequence[Tuple[str, Dict[int, bytes]]],
-           deny: Sequence[Tuple[str, Dict[int, bytes]]] = (),
+def policy(allow: Sequence[Tuple],
+           deny: Sequence[Tuple] = (),
            allow_debug: Optional[bool] = None, upper: bool = False) -> str:
-    """Policy JSON from (name, {index: value}) sets."""
-    def pcr_set(name, pcrs):
+    """Policy JSON from (name, {index: value}) or (name, {index: value},
+    kind) sets; a kind given is written as the set's "kind"."""
+    def pcr_set(name, pcrs, kind=None):
         hexed = {str(i): (v.hex().upper() if upper else v.hex())
                  for i, v in pcrs.items()}
-        return {"name": name, "pcrs": hexed}
-    doc = {"allow": [pcr_set(n, p) for n, p in allow]}
+        out = {"name": name, "pcrs": hexed}
+        if kind is not None:
+            out["kind"] = kind
+        return out
+    doc = {"allow": [pcr_set(*s) for s in allow]}
     if deny:
-        doc["deny"] = [pcr_set(n, p) for n, p in deny]
+        doc["deny"] = [pcr_set(*s) for s in deny]
     if allow_debug is not None:
         doc["allow_debug"] = allow_debug
     return json.dumps(doc)

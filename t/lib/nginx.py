@@ -25,6 +25,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 # NITRO_ATTEST_MODULE runs the suite against another build of the module
 MODULE = os.environ.get("NITRO_ATTEST_MODULE", os.path.join(
     REPO, "build", "ngx_http_nitro_attest_module.so"))
+STREAM_MODULE = os.environ.get("NITRO_ATTEST_STREAM_MODULE", os.path.join(
+    os.path.dirname(MODULE), "ngx_stream_nitro_attest_module.so"))
+# Debian's stream module (libnginx-mod-stream), which ours is loaded after
+NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
 
 
 def free_ports(n: int) -> List[int]:
@@ -101,7 +105,7 @@ class Nginx:
             "master_process on;\n"
             "pid %s;\n" % self.pid_file
             + "error_log %s info;\n" % self.error_log
-            + self.main
+            + self.subst(self.main)
             + "events { worker_connections 256; }\n"
             "http {\n"
             + self.subst(

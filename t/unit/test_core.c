@@ -44,12 +44,16 @@ typedef struct {
 
 static doc_t        docs[64];
 static int          ndocs;
+static doc_t        tpm_docs[8];     /* real-tpm: NitroTPM documents */
+static int          ntpm_docs;
 static const char  *fixtures;
 
 
-static void
-load_docs(const char *dir)
+/* the .cose files of dir into out (at most max), sorted by name */
+static int
+load_dir(const char *dir, doc_t *out, int max)
 {
+    int             n;
     DIR            *d;
     FILE           *f;
     char            path[8192];
@@ -61,7 +65,9 @@ load_docs(const char *dir)
         exit(2);
     }
 
-    while ((e = readdir(d)) != NULL && ndocs < 64) {
+    n = 0;
+
+    while ((e = readdir(d)) != NULL && n < max) {
         size_t  l = strlen(e->d_name);
 
         if (l < 5 || strcmp(e->d_name + l - 5, ".cose") != 0) {
@@ -69,24 +75,31 @@ load_docs(const char *dir)
         }
 
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(docs[ndocs].name, sizeof(docs[ndocs].name), "%s",
-                 e->d_name);
+        snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name);
         f = fopen(path, "rb");
-        docs[ndocs].data = malloc(65536);
-        docs[ndocs].len = fread(docs[ndocs].data, 1, 65536, f);
+        out[n].data = malloc(65536);
+        out[n].len = fread(out[n].data, 1, 65536, f);
         fclose(f);
 
-        if (nitro_attest_document_peek(docs[ndocs].data, docs[ndocs].len,
-                                       &docs[ndocs].timestamp, NULL, 0) != 0)
+        if (nitro_attest_document_peek(out[n].data, out[n].len,
+                                       &out[n].timestamp, NULL, 0) != 0)
         {
             fprintf(stderr, "%s: malformed fixture\n", path);
             exit(2);
         }
 
-        ndocs++;
+        n++;
     }
 
     closedir(d);
+    return n;
+}
+
+
+static void
+load_docs(const char *dir)
+{
+    ndocs = load_dir(dir, docs, 64);
 
     if (ndocs != 19) {
         fprintf(stderr, "expected 19 real documents in %s, found %d\n", dir,
@@ -293,7 +306,7 @@ test_event_shape(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
         "event_type", "time", "status", "reason", "severity", "module_id",
         "timestamp_ms", "age_s", "digest", "pcrs", "policy",
         "policy_allowed", "binding", "user_data", "nonce", "cert_sha256",
-        "doc_sha384", "cache", "verify_us", "resumed", NULL
+        "doc_sha384", "cache", "verify_us", "resumed", "kind", NULL
     };
 
     nitro_attest_verify_document(cf, docs[0].data, docs[0].len, NULL,
@@ -608,6 +621,367 @@ test_policy_lint(void)
 }
 
 
+/* a policy from text, or NULL after a failed check */
+static nitro_attest_policy_t *
+policy_of(const char *json)
+{
+    char                    err[256];
+    nitro_attest_policy_t  *policy;
+
+    policy = nitro_attest_policy_parse(json, strlen(json), "t.json", err,
+                                       sizeof(err));
+    CHECK(policy != NULL, "policy: %s", err);
+    return policy;
+}
+
+
+/* "{allow: [{name: NAME, kind: KIND, pcrs: {N: PCRn of v}}], deny...}" */
+static nitro_attest_policy_t *
+policy_for(const nitro_attest_verdict_t *v, const char *allow_kind,
+    unsigned allow_pcr, const char *deny_kind, unsigned deny_pcr)
+{
+    char    json[2048], a[129], d[129];
+    size_t  n;
+
+    *nitro_attest_hex(a, nitro_attest_span_ptr(v, v->pcr[allow_pcr]),
+                      v->pcr[allow_pcr].len) = '\0';
+    *nitro_attest_hex(d, nitro_attest_span_ptr(v, v->pcr[deny_pcr]),
+                      v->pcr[deny_pcr].len) = '\0';
+
+    n = (size_t) snprintf(json, sizeof(json), "{\"allow\": [{\"name\": "
+                          "\"a\", \"kind\": \"%s\", \"pcrs\": {\"%u\": "
+                          "\"%s\"}}]", allow_kind, allow_pcr, a);
+
+    if (deny_kind != NULL) {
+        n += (size_t) snprintf(json + n, sizeof(json) - n, ", \"deny\": "
+                               "[{\"name\": \"d\", \"kind\": \"%s\", "
+                               "\"pcrs\": {\"%u\": \"%s\"}}]", deny_kind,
+                               deny_pcr, d);
+    }
+
+    snprintf(json + n, sizeof(json) - n, "}");
+
+    return policy_of(json);
+}
+
+
+/* the reason for doc i of tpm_docs (or docs) under policy, and its set */
+static nitro_attest_reason_e
+judge(nitro_attest_config_t *cf, const doc_t *doc,
+    nitro_attest_policy_t *policy, nitro_attest_verdict_t *v,
+    const char *name)
+{
+    nitro_attest_config_t  judged;
+
+    judged = *cf;
+    judged.policy = policy;
+    judged.allow_debug = 0;
+
+    nitro_attest_verify_document(&judged, doc->data, doc->len, NULL,
+                                 doc->timestamp, v);
+
+    if (name != NULL) {
+        CHECK(v->policy.len == strlen(name)
+              && memcmp(nitro_attest_span_ptr(v, v->policy), name,
+                        v->policy.len) == 0, "%s: policy %.*s, not %s",
+              doc->name, (int) v->policy.len,
+              nitro_attest_span_ptr(v, v->policy), name);
+    }
+
+    nitro_attest_policy_free(policy);
+    return (nitro_attest_reason_e) v->reason;
+}
+
+
+/* CONTRACT 15: real NitroTPM documents, their kind, and their judgement. */
+static void
+test_nitrotpm_documents(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
+{
+    int                      i, round;
+    char                    *json, *cold;
+    size_t                   size;
+    uint64_t                 hits, misses;
+    nitro_attest_memo_t     *memo;
+    nitro_attest_config_t    memoized;
+    nitro_attest_verdict_t  *copy;
+
+    CHECK(ntpm_docs == 2, "%d real NitroTPM documents", ntpm_docs);
+
+    for (i = 0; i < ntpm_docs; i++) {
+        const doc_t  *d = &tpm_docs[i];
+
+        nitro_attest_verify_document(cf, d->data, d->len, NULL, d->timestamp,
+                                     v);
+        CHECK(v->reason == NITRO_ATTEST_OK, "%s: %s", d->name,
+              nitro_attest_reason_name(v->reason));
+        CHECK(v->kind == NITRO_ATTEST_KIND_NITROTPM, "%s: kind", d->name);
+        CHECK(v->pcr_mask == 0xffffff, "%s: PCRs %x", d->name, v->pcr_mask);
+        CHECK(v->pcr[23].len == 48, "%s: 48-byte PCRs", d->name);
+
+        json = nitro_attest_event_json(v);
+        CHECK(json && strstr(json, ",\"resumed\":false,\"kind\":\"nitrotpm\"}")
+              && strstr(json, "-tpm0000000000000000"), "%s", json);
+        free(json);
+
+        /* a copy checks out; a kind out of range or unmeasured does not */
+        size = nitro_attest_verdict_size(v);
+        copy = malloc(size);
+        memcpy(copy, v, size);
+        CHECK(nitro_attest_verdict_check(copy, size) == 0, "%s: check",
+              d->name);
+        copy->kind = 2;
+        CHECK(nitro_attest_verdict_check(copy, size) != 0, "kind 2");
+        copy->kind = NITRO_ATTEST_KIND_NITROTPM;
+        copy->flags &= ~NITRO_ATTEST_F_MEASURED;
+        CHECK(nitro_attest_verdict_check(copy, size) != 0, "unmeasured kind");
+        copy->flags |= NITRO_ATTEST_F_MEASURED;
+        copy->pcr_mask |= 1u << 24;
+        CHECK(nitro_attest_verdict_check(copy, size) != 0, "nitrotpm PCR24");
+        copy->pcr_mask &= 0xffffff;
+        copy->reserved[1] = 1;
+        CHECK(nitro_attest_verdict_check(copy, size) != 0, "reserved");
+        copy->reserved[1] = 0;
+        CHECK(nitro_attest_verdict_check(copy, size) == 0, "restored");
+        free(copy);
+
+        /* sets of its own kind only: the same values elsewhere miss */
+        CHECK(judge(cf, d, policy_for(v, "nitrotpm", 4, NULL, 0), v, "a")
+              == NITRO_ATTEST_OK, "%s: nitrotpm set", d->name);
+        nitro_attest_verify_document(cf, d->data, d->len, NULL, d->timestamp,
+                                     v);
+        CHECK(judge(cf, d, policy_for(v, "enclave", 4, NULL, 0), v, "")
+              == NITRO_ATTEST_PCR_MISMATCH, "%s: enclave set", d->name);
+        nitro_attest_verify_document(cf, d->data, d->len, NULL, d->timestamp,
+                                     v);
+        CHECK(judge(cf, d, policy_for(v, "nitrotpm", 4, "nitrotpm", 7), v,
+                    "d") == NITRO_ATTEST_DENIED, "%s: nitrotpm deny",
+              d->name);
+        nitro_attest_verify_document(cf, d->data, d->len, NULL, d->timestamp,
+                                     v);
+        CHECK(judge(cf, d, policy_for(v, "nitrotpm", 4, "enclave", 7), v,
+                    "a") == NITRO_ATTEST_OK, "%s: enclave deny", d->name);
+    }
+
+    /* an enclave document: the kind, and no judgement by nitrotpm sets */
+    nitro_attest_verify_document(cf, docs[0].data, docs[0].len, NULL,
+                                 docs[0].timestamp, v);
+    json = nitro_attest_event_json(v);
+    CHECK(v->kind == NITRO_ATTEST_KIND_ENCLAVE && json
+          && strstr(json, ",\"kind\":\"enclave\"}"), "%s", json);
+    free(json);
+    CHECK(judge(cf, &docs[0], policy_for(v, "nitrotpm", 4, NULL, 0), v, "")
+          == NITRO_ATTEST_PCR_MISMATCH
+          || v->reason == NITRO_ATTEST_DEBUG_ENCLAVE, "%s: nitrotpm set",
+          docs[0].name);
+
+    /* nothing measured: a null kind */
+    nitro_attest_verdict_none(v, 1000);
+    json = nitro_attest_event_json(v);
+    CHECK(json && strstr(json, ",\"kind\":null}"), "%s", json);
+    free(json);
+
+    /* the memo keeps the kind and the NitroTPM PCRs */
+    memo = nitro_attest_memo_new(1);
+    memoized = *cf;
+    memoized.memo = memo;
+
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < ntpm_docs; i++) {
+            const doc_t  *d = &tpm_docs[i];
+
+            nitro_attest_verify_document(cf, d->data, d->len, NULL,
+                                         d->timestamp, v);
+            cold = nitro_attest_event_json(v);
+            nitro_attest_verify_document(&memoized, d->data, d->len, NULL,
+                                         d->timestamp, v);
+            nitro_attest_verify_document(&memoized, d->data, d->len, NULL,
+                                         d->timestamp, v);
+            json = nitro_attest_event_json(v);
+            CHECK(cold && json && strcmp(cold, json) == 0
+                  && v->kind == NITRO_ATTEST_KIND_NITROTPM,
+                  "%s: memoized\n%s\n%s", d->name, cold, json);
+            free(cold);
+            free(json);
+
+            /* judged again from the memo: still by kind */
+            memoized.policy = policy_for(v, "enclave", 4, NULL, 0);
+            nitro_attest_verify_document(&memoized, d->data, d->len, NULL,
+                                         d->timestamp, v);
+            CHECK(v->reason == NITRO_ATTEST_PCR_MISMATCH, "%s: memo, %s",
+                  d->name, nitro_attest_reason_name(v->reason));
+            nitro_attest_policy_free((nitro_attest_policy_t *)
+                                     memoized.policy);
+            memoized.policy = NULL;
+        }
+    }
+
+    nitro_attest_memo_stats(memo, &hits, &misses);
+    CHECK(hits == (uint64_t) 4 * ntpm_docs
+          && misses == (uint64_t) 2 * ntpm_docs, "memo hits %llu misses %llu",
+          (unsigned long long) hits, (unsigned long long) misses);
+    nitro_attest_memo_free(memo);
+}
+
+
+/*
+ * A real NitroTPM document with its (indefinite) payload changed: the text
+ * of insert before the payload's break, or key "nitrotpm_pcrs" renamed.
+ * The signature no longer holds; the structure is refused before it.
+ */
+static nitro_attest_reason_e
+tpm_variant(nitro_attest_config_t *cf, const doc_t *d, const uint8_t *insert,
+    size_t insert_len, int rename, nitro_attest_verdict_t *v)
+{
+    size_t    plen, len, n;
+    uint8_t  *out, *p;
+
+    /* 84 44 a1013822 a0 59 LL LL payload(bf .. ff) 58 60 sig */
+    CHECK(d->data[0] == 0x84 && d->data[6] == 0xa0 && d->data[7] == 0x59
+          && d->data[10] == 0xbf, "%s layout", d->name);
+    plen = (size_t) d->data[8] << 8 | d->data[9];
+    CHECK(d->data[10 + plen - 1] == 0xff, "%s: indefinite payload", d->name);
+
+    len = d->len + insert_len;
+    out = malloc(len);
+    memcpy(out, d->data, 10 + plen - 1);
+    if (insert_len > 0) {
+        memcpy(out + 10 + plen - 1, insert, insert_len);
+    }
+
+    memcpy(out + 10 + plen - 1 + insert_len, d->data + 10 + plen - 1,
+           d->len - (10 + plen - 1));
+    out[8] = (uint8_t) ((plen + insert_len) >> 8);
+    out[9] = (uint8_t) (plen + insert_len);
+
+    if (rename) {
+        for (p = out, n = 0; n + 13 <= len; n++, p++) {
+            if (memcmp(p, "nitrotpm_pcrs", 13) == 0) {
+                p[12] = 'z';
+                break;
+            }
+        }
+    }
+
+    nitro_attest_verify_document(cf, out, len, NULL, d->timestamp, v);
+    free(out);
+
+    return (nitro_attest_reason_e) v->reason;
+}
+
+
+static void
+test_nitrotpm_structure(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
+{
+    size_t       n;
+    uint8_t      buf[80];
+    const doc_t  *d = &tpm_docs[0];
+
+    static const uint8_t  pcrs[] = {
+        0x64, 'p', 'c', 'r', 's', 0xa1, 0x00, 0x58, 0x30
+    };
+    static const uint8_t  tpm_pcrs[] = {
+        0x6d, 'n', 'i', 't', 'r', 'o', 't', 'p', 'm', '_', 'p', 'c', 'r',
+        's', 0xa1, 0x00, 0x58, 0x30
+    };
+    static const uint8_t  unknown[] = { 0x62, 'z', 'z', 0xf6 };
+
+    if (ntpm_docs == 0) {
+        return;
+    }
+
+    /* both kinds of PCRs */
+    memcpy(buf, pcrs, sizeof(pcrs));
+    memset(buf + sizeof(pcrs), 0x11, 48);
+    n = sizeof(pcrs) + 48;
+    CHECK(tpm_variant(cf, d, buf, n, 0, v) == NITRO_ATTEST_MALFORMED_DOCUMENT,
+          "pcrs too: %s", nitro_attest_reason_name(v->reason));
+    CHECK(!(v->flags & NITRO_ATTEST_F_MEASURED) && v->kind == 0, "unmeasured");
+
+    /* nitrotpm_pcrs twice */
+    memcpy(buf, tpm_pcrs, sizeof(tpm_pcrs));
+    memset(buf + sizeof(tpm_pcrs), 0x11, 48);
+    n = sizeof(tpm_pcrs) + 48;
+    CHECK(tpm_variant(cf, d, buf, n, 0, v) == NITRO_ATTEST_MALFORMED_DOCUMENT,
+          "nitrotpm_pcrs twice: %s", nitro_attest_reason_name(v->reason));
+
+    /* neither: nitrotpm_pcrs renamed to an unknown key */
+    CHECK(tpm_variant(cf, d, NULL, 0, 1, v) == NITRO_ATTEST_MALFORMED_DOCUMENT,
+          "neither: %s", nitro_attest_reason_name(v->reason));
+
+    /* renamed, and pcrs added in its place: an enclave's shape, refused
+     * only by the signature */
+    memcpy(buf, pcrs, sizeof(pcrs));
+    memset(buf + sizeof(pcrs), 0x11, 48);
+    CHECK(tpm_variant(cf, d, buf, sizeof(pcrs) + 48, 1, v)
+          == NITRO_ATTEST_BAD_SIGNATURE, "renamed + pcrs: %s",
+          nitro_attest_reason_name(v->reason));
+
+    /* an unknown key: structure holds, the signature does not */
+    CHECK(tpm_variant(cf, d, unknown, sizeof(unknown), 0, v)
+          == NITRO_ATTEST_BAD_SIGNATURE, "unknown key: %s",
+          nitro_attest_reason_name(v->reason));
+}
+
+
+/* CONTRACT 15: the debug rule is an enclave's; sets judge their own kind. */
+static void
+test_kind_policy_rules(void)
+{
+    unsigned                i;
+    uint8_t                 zero[48], one[48];
+    na_document_t           doc;
+    na_policy_result_t      res;
+    nitro_attest_policy_t  *policy;
+
+    memset(zero, 0, sizeof(zero));
+    memset(one, 1, sizeof(one));
+    memset(&doc, 0, sizeof(doc));
+
+    for (i = 0; i < 3; i++) {
+        doc.pcr[i].p = zero;
+        doc.pcr[i].len = sizeof(zero);
+        doc.pcr_mask |= 1u << i;
+    }
+
+    doc.kind = NITRO_ATTEST_KIND_ENCLAVE;
+    na_policy_evaluate(NULL, 0, &doc, &res);
+    CHECK(res.reason == NITRO_ATTEST_DEBUG_ENCLAVE, "enclave zero: debug");
+
+    doc.kind = NITRO_ATTEST_KIND_NITROTPM;
+    na_policy_evaluate(NULL, 0, &doc, &res);
+    CHECK(res.reason == NITRO_ATTEST_OK && res.allowed, "nitrotpm zero: ok");
+
+    /* a document with no PCR0..2 at all is no debug instance either */
+    doc.pcr_mask = 0;
+    memset(doc.pcr, 0, sizeof(doc.pcr));
+    doc.pcr[7].p = one;
+    doc.pcr[7].len = sizeof(one);
+    doc.pcr_mask = 1u << 7;
+    na_policy_evaluate(NULL, 0, &doc, &res);
+    CHECK(res.reason == NITRO_ATTEST_OK, "nitrotpm without PCR0..2");
+
+    policy = policy_of(
+        "{\"allow\": [{\"name\": \"enc\", \"pcrs\": {\"7\": \"" ZERO96
+        "\"}}, {\"name\": \"enc7\", \"pcrs\": {\"7\": \""
+        "010101010101010101010101010101010101010101010101"
+        "010101010101010101010101010101010101010101010101\"}},"
+        " {\"name\": \"tpm7\", \"kind\": \"nitrotpm\", \"pcrs\": {\"7\": \""
+        "010101010101010101010101010101010101010101010101"
+        "010101010101010101010101010101010101010101010101\"}}]}");
+
+    if (policy != NULL) {
+        na_policy_evaluate(policy, 0, &doc, &res);
+        CHECK(res.allowed && res.name && strcmp(res.name, "tpm7") == 0,
+              "nitrotpm takes tpm7, not enc7: %s", res.name);
+        doc.kind = NITRO_ATTEST_KIND_ENCLAVE;
+        na_policy_evaluate(policy, 1, &doc, &res);
+        CHECK(res.allowed && res.name && strcmp(res.name, "enc7") == 0,
+              "enclave takes enc7: %s", res.name);
+        nitro_attest_policy_free(policy);
+    }
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -624,6 +998,8 @@ main(int argc, char **argv)
     fixtures = argv[1];
     snprintf(path, sizeof(path), "%s/real", fixtures);
     load_docs(path);
+    snprintf(path, sizeof(path), "%s/real-tpm", fixtures);
+    ntpm_docs = load_dir(path, tpm_docs, 8);
 
     root = nitro_attest_root_default(err, sizeof(err));
     CHECK(root != NULL, "built-in root: %s", err);
@@ -653,6 +1029,9 @@ main(int argc, char **argv)
     test_text_decoding();
     test_names();
     test_policy_lint();
+    test_nitrotpm_documents(&cf, v);
+    test_nitrotpm_structure(&cf, v);
+    test_kind_policy_rules();
 
     free(v);
     nitro_attest_root_free(root);

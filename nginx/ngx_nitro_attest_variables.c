@@ -1,0 +1,329 @@
+
+/*
+ * ngx_nitro_attest_variables.c: the variables of CONTRACT 5, for both
+ * protocols.  Each is a getter over a verdict; a protocol's face finds
+ * the verdict of its request or session and adds the variables with its
+ * own handler (ngx_nitro_attest_vars[] names them all).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_nitro_attest.h"
+
+
+static ngx_int_t ngx_nitro_attest_hex_value(ngx_pool_t *pool,
+    ngx_variable_value_t *v, const uint8_t *src, size_t len);
+static void ngx_nitro_attest_null_value(ngx_variable_value_t *v);
+static ngx_int_t ngx_nitro_attest_status_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_pcr_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_text_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_bytes_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_time_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_nitro_attest_json_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
+
+
+#define ngx_nitro_attest_pcr(n)                                               \
+    { ngx_string("nitro_attest_pcr" #n), ngx_nitro_attest_pcr_variable, n }
+
+#define ngx_nitro_attest_span(field)                                          \
+    offsetof(nitro_attest_verdict_t, field)
+
+
+ngx_nitro_attest_var_t  ngx_nitro_attest_vars[] = {
+
+    { ngx_string("nitro_attest_status"), ngx_nitro_attest_status_variable, 0 },
+
+    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_reason_variable, 0 },
+
+    { ngx_string("nitro_attest_module_id"), ngx_nitro_attest_text_variable,
+      ngx_nitro_attest_span(module_id) },
+
+    { ngx_string("nitro_attest_policy"), ngx_nitro_attest_text_variable,
+      ngx_nitro_attest_span(policy) },
+
+    { ngx_string("nitro_attest_user_data"), ngx_nitro_attest_bytes_variable,
+      ngx_nitro_attest_span(user_data) },
+
+    { ngx_string("nitro_attest_nonce"), ngx_nitro_attest_bytes_variable,
+      ngx_nitro_attest_span(nonce) },
+
+    { ngx_string("nitro_attest_timestamp"), ngx_nitro_attest_time_variable,
+      0 },
+
+    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable, 1 },
+
+    { ngx_string("nitro_attest_cert_sha256"), ngx_nitro_attest_cert_variable,
+      0 },
+
+    { ngx_string("nitro_attest_json"), ngx_nitro_attest_json_variable, 0 },
+
+    ngx_nitro_attest_pcr(0),  ngx_nitro_attest_pcr(1),
+    ngx_nitro_attest_pcr(2),  ngx_nitro_attest_pcr(3),
+    ngx_nitro_attest_pcr(4),  ngx_nitro_attest_pcr(5),
+    ngx_nitro_attest_pcr(6),  ngx_nitro_attest_pcr(7),
+    ngx_nitro_attest_pcr(8),  ngx_nitro_attest_pcr(9),
+    ngx_nitro_attest_pcr(10), ngx_nitro_attest_pcr(11),
+    ngx_nitro_attest_pcr(12), ngx_nitro_attest_pcr(13),
+    ngx_nitro_attest_pcr(14), ngx_nitro_attest_pcr(15),
+    ngx_nitro_attest_pcr(16), ngx_nitro_attest_pcr(17),
+    ngx_nitro_attest_pcr(18), ngx_nitro_attest_pcr(19),
+    ngx_nitro_attest_pcr(20), ngx_nitro_attest_pcr(21),
+    ngx_nitro_attest_pcr(22), ngx_nitro_attest_pcr(23),
+    ngx_nitro_attest_pcr(24), ngx_nitro_attest_pcr(25),
+    ngx_nitro_attest_pcr(26), ngx_nitro_attest_pcr(27),
+    ngx_nitro_attest_pcr(28), ngx_nitro_attest_pcr(29),
+    ngx_nitro_attest_pcr(30), ngx_nitro_attest_pcr(31),
+
+    { ngx_null_string, NULL, 0 }
+};
+
+
+static ngx_int_t
+ngx_nitro_attest_hex_value(ngx_pool_t *pool, ngx_variable_value_t *v,
+    const uint8_t *src, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, 2 * len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = (u_char *) nitro_attest_hex((char *) p, src, len) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+/* SUCCESS, FAILED:<reason> or NONE, as $nitro_attest_status says it */
+
+ngx_int_t
+ngx_nitro_attest_status_text(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_str_t *text)
+{
+    u_char      *p;
+    size_t       len;
+    const char  *status, *reason;
+
+    status = nitro_attest_status_name(verdict->status);
+    reason = nitro_attest_reason_name(verdict->reason);
+
+    len = ngx_strlen(status);
+
+    if (verdict->status == NITRO_ATTEST_STATUS_FAILED) {
+        len += sizeof(":") - 1 + ngx_strlen(reason);
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->data = p;
+
+    p = ngx_cpymem(p, status, ngx_strlen(status));
+
+    if (verdict->status == NITRO_ATTEST_STATUS_FAILED) {
+        *p++ = ':';
+        p = ngx_cpymem(p, reason, ngx_strlen(reason));
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_status_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  text;
+
+    if (ngx_nitro_attest_status_text(pool, verdict, &text) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v->len = text.len;
+    v->data = text.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+
+    v->data = (u_char *) nitro_attest_reason_name(verdict->reason);
+    v->len = ngx_strlen(v->data);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_pcr_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+
+    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)
+        || !(verdict->pcr_mask & ((uint32_t) 1 << data)))
+    {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    return ngx_nitro_attest_hex_value(pool, v,
+                         nitro_attest_span_ptr(verdict, verdict->pcr[data]),
+                         verdict->pcr[data].len);
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_text_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    nitro_attest_span_t     *span;
+    span = (nitro_attest_span_t *) ((u_char *) verdict + data);
+
+    if (span->len == 0) {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, span->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, nitro_attest_span_ptr(verdict, *span), span->len);
+
+    v->len = span->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_bytes_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+    nitro_attest_span_t     *span;
+    span = (nitro_attest_span_t *) ((u_char *) verdict + data);
+
+    return ngx_nitro_attest_hex_value(pool, v,
+                                       nitro_attest_span_ptr(verdict, *span),
+                                       span->len);
+}
+
+
+/* data 0: the document timestamp (ms); 1: its age at the handshake (s) */
+
+static ngx_int_t
+ngx_nitro_attest_time_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    int64_t                  value;
+
+    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    value = data ? nitro_attest_verdict_age_s(verdict)
+                 : verdict->timestamp_ms;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%L", value) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+
+    if (!(verdict->flags & NITRO_ATTEST_F_CERT)) {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    return ngx_nitro_attest_hex_value(pool, v, verdict->cert_sha256,
+                                           sizeof(verdict->cert_sha256));
+}
+
+
+static ngx_int_t
+ngx_nitro_attest_json_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+{
+    size_t                   len;
+    len = nitro_attest_event_render(verdict, NULL, 0);
+
+    v->data = ngx_pnalloc(pool, len + 1);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    nitro_attest_event_render(verdict, (char *) v->data, len + 1);
+
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+
+static void
+ngx_nitro_attest_null_value(ngx_variable_value_t *v)
+{
+    v->len = 0;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = (u_char *) "";
+}

@@ -1,0 +1,450 @@
+
+/*
+ * ngx_stream_nitro_attest_module: attestation-bound mutual TLS for plain
+ * TCP services, the stream face.  Its commands and configuration, the
+ * postconfiguration that hooks every attesting server's SSL_CTX through
+ * the shared layer, the variables, and a preread handler that refuses a
+ * session not attested for its server and closes it when its verdict
+ * expires.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+
+#include "ngx_nitro_attest.h"
+
+
+#if (nginx_version >= 1025005)
+typedef ngx_stream_ssl_srv_conf_t  ngx_stream_nitro_attest_ssl_conf_t;
+#else
+typedef ngx_stream_ssl_conf_t      ngx_stream_nitro_attest_ssl_conf_t;
+#endif
+
+
+/* longest a timer is armed for: ngx_msec_t differences stay signed */
+#define NGX_STREAM_NITRO_ATTEST_TIMER_MAX  (24 * 60 * 60 * 1000)
+
+
+static ngx_int_t ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_nitro_attest_init(ngx_conf_t *cf);
+static void ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle);
+static void *ngx_stream_nitro_attest_create_main_conf(ngx_conf_t *cf);
+static void *ngx_stream_nitro_attest_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_nitro_attest_merge_srv_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static char *ngx_stream_nitro_attest_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_stream_nitro_attest_handler(ngx_stream_session_t *s);
+static void ngx_stream_nitro_attest_expire(ngx_event_t *ev);
+static void ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires);
+static void ngx_stream_nitro_attest_disarm(void *data);
+static ngx_int_t ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
+
+
+static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
+
+    { ngx_string("nitro_attest"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_set_mode,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, enable),
+      &ngx_nitro_attest_modes },
+
+    { ngx_string("nitro_attest_policy"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_file,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, policy),
+      &ngx_nitro_attest_policy_file },
+
+    { ngx_string("nitro_attest_trusted_root"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_file,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, root),
+      &ngx_nitro_attest_root_file },
+
+    { ngx_string("nitro_attest_max_age"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, max_age),
+      NULL },
+
+    { ngx_string("nitro_attest_clock_skew"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, clock_skew),
+      NULL },
+
+    { ngx_string("nitro_attest_binding"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_binding,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_extension"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_nitro_attest_extension,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_cache"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_cache,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_event_log"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_event_log,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_nitro_attest_module_ctx = {
+    ngx_stream_nitro_attest_add_variables, /* preconfiguration */
+    ngx_stream_nitro_attest_init,          /* postconfiguration */
+
+    ngx_stream_nitro_attest_create_main_conf, /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_stream_nitro_attest_create_srv_conf, /* create server configuration */
+    ngx_stream_nitro_attest_merge_srv_conf /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_nitro_attest_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_nitro_attest_module_ctx,   /* module context */
+    ngx_stream_nitro_attest_commands,      /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_stream_nitro_attest_exit_process,  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf)
+{
+    ngx_nitro_attest_var_t   *v;
+    ngx_stream_variable_t    *var;
+
+    for (v = ngx_nitro_attest_vars; v->name.len; v++) {
+        var = ngx_stream_add_variable(cf, &v->name, 0);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = ngx_stream_nitro_attest_variable;
+        var->data = (uintptr_t) v;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_stream_nitro_attest_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_nitro_attest_main_t  *nam;
+
+    nam = ngx_pcalloc(cf->pool, sizeof(ngx_nitro_attest_main_t));
+    if (nam == NULL) {
+        return NULL;
+    }
+
+    if (ngx_nitro_attest_init_main(cf, nam, NGX_NITRO_ATTEST_STREAM)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return nam;
+}
+
+
+static void *
+ngx_stream_nitro_attest_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = ngx_pcalloc(cf->pool, sizeof(ngx_nitro_attest_srv_conf_t));
+    if (nascf == NULL) {
+        return NULL;
+    }
+
+    ngx_nitro_attest_init_srv(nascf);
+
+    return nascf;
+}
+
+
+static char *
+ngx_stream_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_nitro_attest_srv_conf_t *conf = child;
+
+    conf->main = ngx_stream_conf_get_module_main_conf(cf,
+                                               ngx_stream_nitro_attest_module);
+
+    return ngx_nitro_attest_merge_srv(cf, parent, child);
+}
+
+
+/* nitro_attest_policy, nitro_attest_trusted_root: loaded once per block */
+
+static char *
+ngx_stream_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_nitro_attest_file(cf, cmd, conf,
+                                 ngx_stream_conf_get_module_main_conf(cf,
+                                              ngx_stream_nitro_attest_module));
+}
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                            s, changed;
+    ngx_stream_handler_pt                *h;
+    ngx_nitro_attest_main_t              *nam;
+    ngx_stream_core_srv_conf_t          **cscfp;
+    ngx_stream_core_main_conf_t          *cmcf;
+    ngx_nitro_attest_srv_conf_t          *nascf;
+    ngx_stream_nitro_attest_ssl_conf_t   *sslcf;
+
+    cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
+    nam = ngx_stream_conf_get_module_main_conf(cf,
+                                               ngx_stream_nitro_attest_module);
+
+    ngx_conf_init_uint_value(nam->chain_cache, 64);
+
+    if (ngx_nitro_attest_ssl_init(cf) != NGX_OK
+        || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cscfp = cmcf->servers.elts;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        nascf = cscfp[s]->ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index];
+        sslcf = cscfp[s]->ctx->srv_conf[ngx_stream_ssl_module.ctx_index];
+
+        if (sslcf->ssl.ctx == NULL) {
+            if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
+                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                              "\"nitro_attest\" in %s:%ui applies to a "
+                              "stream server without \"listen ... ssl\": no "
+                              "connection can be attested for it",
+                              nascf->file, nascf->line);
+            }
+
+            continue;
+        }
+
+        if (ngx_nitro_attest_attach(cf, nascf, sslcf->ssl.ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (nam->servers.nelts == 0) {
+        return NGX_OK;
+    }
+
+    /*
+     * Stream servers share listen sockets by server name since 1.25.5:
+     * every stream server resumes by ticket only once one attests.
+     */
+
+    changed = 0;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        sslcf = cscfp[s]->ctx->srv_conf[ngx_stream_ssl_module.ctx_index];
+
+        if (sslcf->ssl.ctx == NULL) {
+            continue;
+        }
+
+        if (ngx_nitro_attest_tickets(cf, nam, sslcf->ssl.ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        changed |= ngx_nitro_attest_no_session_cache(sslcf->ssl.ctx);
+    }
+
+    if (changed) {
+        ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                      "nitro_attest: no session cache for the stream "
+                      "servers: sessions there resume by ticket only");
+    }
+
+    if (ngx_nitro_attest_counters_zone(cf, nam) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* after the handshake (the SSL phase), before any byte is proxied */
+
+    h = ngx_array_push(&cmcf->phases[NGX_STREAM_PREREAD_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_stream_nitro_attest_handler;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_nitro_attest_exit();
+}
+
+
+/*
+ * Once per session, after its handshake: an "on" server serves only a
+ * session attested for it (the default server's verdict does not carry
+ * over to another server name), and every attested session is closed
+ * when its verdict expires.
+ */
+
+static ngx_int_t
+ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
+{
+    ngx_event_t                  *ev;
+    ngx_connection_t             *c;
+    ngx_pool_cleanup_t           *cln;
+    nitro_attest_verdict_t       *v;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    c = s->connection;
+    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
+
+    if (nascf->enable == NGX_NITRO_ATTEST_OFF || c->ssl == NULL
+        || ngx_stream_get_module_ctx(s, ngx_stream_nitro_attest_module))
+    {
+        return NGX_DECLINED;
+    }
+
+    v = ngx_nitro_attest_verdict(nascf, c);
+
+    if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+        if (nascf->enable == NGX_NITRO_ATTEST_OPTIONAL) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "client connection is not attested for this server, "
+                      "session refused");
+        return NGX_STREAM_FORBIDDEN;
+    }
+
+    ev = ngx_pcalloc(c->pool, sizeof(ngx_event_t));
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+
+    if (ev == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->handler = ngx_stream_nitro_attest_expire;
+    ev->data = s;
+    ev->log = c->log;
+    ev->cancelable = 1;
+
+    cln->handler = ngx_stream_nitro_attest_disarm;
+    cln->data = ev;
+
+    ngx_stream_set_ctx(s, ev, ngx_stream_nitro_attest_module);
+
+    ngx_stream_nitro_attest_arm(ev, v->not_after_ms);
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_stream_nitro_attest_expire(ngx_event_t *ev)
+{
+    ngx_connection_t             *c;
+    ngx_stream_session_t         *s;
+    nitro_attest_verdict_t       *v;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    s = ev->data;
+    c = s->connection;
+    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
+    v = ngx_nitro_attest_verdict(nascf, c);
+
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS
+        && v->not_after_ms > ngx_nitro_attest_now())
+    {
+        ngx_stream_nitro_attest_arm(ev, v->not_after_ms);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "client attestation expired, session closed");
+
+    ngx_stream_finalize_session(s, NGX_STREAM_OK);
+}
+
+
+static void
+ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires)
+{
+    int64_t  left;
+
+    left = expires - ngx_nitro_attest_now();
+    left = ngx_max(left, 1);
+    left = ngx_min(left, NGX_STREAM_NITRO_ATTEST_TIMER_MAX);
+
+    ngx_add_timer(ev, (ngx_msec_t) left);
+}
+
+
+static void
+ngx_stream_nitro_attest_disarm(void *data)
+{
+    ngx_event_t *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    ngx_nitro_attest_var_t *var = (ngx_nitro_attest_var_t *) data;
+
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
+
+    return var->get(s->connection->pool,
+                    ngx_nitro_attest_verdict(nascf, s->connection), v,
+                    var->data);
+}

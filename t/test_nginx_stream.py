@@ -1,0 +1,273 @@
+"""The stream (TCP) module inside a real nginx (CONTRACT section 13): an
+attested client's bytes reach the upstream, unattested and
+certificate-less clients are refused in the handshake, `optional`
+reports, `map $nitro_attest_policy` picks the upstream of `proxy_pass`,
+an idle session is closed when its verdict expires, and the event log and
+the counters are shared with http.
+
+One nginx (http and stream modules both loaded):
+  port0  stream, nitro_attest on, proxy_pass to the upstream the map
+         picks by $nitro_attest_policy; event log
+  port1  stream, nitro_attest optional, returns the variables
+  port2  http, the status endpoint
+  port3  stream, nitro_attest on, a short max age, proxy_pass
+  port4, port5  the two upstreams (Python echo servers named v42, other)
+"""
+
+import json
+import os
+import socket
+import socketserver
+import ssl
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import forge
+import nginx
+from test_nginx_attest import OTHER_PCR0, attested, fault_clients, write
+from test_nginx_telemetry import LogTail
+
+GOOD = {i: forge.default_pcrs()[i] for i in (0, 1, 2)}
+V43 = {0: bytes.fromhex("43" * 48)}
+STATUS = "/nitro-attest/status"
+
+
+class Echo(socketserver.ThreadingTCPServer):
+    """An upstream that answers NAME: and then echoes what it reads."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, name):
+        self.name = name
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(inner):
+                inner.request.sendall(name.encode() + b":")
+                while True:
+                    data = inner.request.recv(4096)
+                    if not data:
+                        return
+                    inner.request.sendall(data)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def stream_main(body):
+    return ("load_module %s;\nload_module %s;\nstream {\n"
+            "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+            "    ssl_certificate @cert@;\n"
+            "    ssl_certificate_key @key@;\n%s\n}\n"
+            % (nginx.NGINX_STREAM, nginx.STREAM_MODULE, body))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pki, other_pki):
+    class W:
+        pass
+    w = W()
+    w.dir = d = str(tmp_path_factory.mktemp("stream"))
+    w.pki = pki
+    write(os.path.join(d, "policy.json"), forge.policy(
+        [("payments-v42", GOOD), ("payments-v43", V43)]))
+    w.events = os.path.join(d, "events.log")
+    w.v42, w.other = Echo("v42"), Echo("other")
+    w.good = attested(d, "good", pki)
+    w.v43 = attested(d, "v43", pki, pcrs={**forge.default_pcrs(), **V43})
+    w.faults = fault_clients(d, pki, other_pki)
+    w.short = attested(d, "short", pki,
+                       leaf=pki.leaf(forge.now_ms(), after_ms=4000))
+    stream = """
+    nitro_attest_policy %(d)s/policy.json;
+    nitro_attest_trusted_root %(root)s;
+    nitro_attest_event_log %(events)s;
+
+    map $nitro_attest_policy $backend {
+        payments-v42  127.0.0.1:%(v42)d;
+        default       127.0.0.1:%(other)d;
+    }
+
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        nitro_attest on;
+        proxy_pass $backend;
+    }
+
+    server {
+        listen 127.0.0.1:@port1@ ssl;
+        nitro_attest optional;
+        return "status=$nitro_attest_status policy=$nitro_attest_policy pcr0=$nitro_attest_pcr0 module_id=$nitro_attest_module_id cert=$nitro_attest_cert_sha256\\n";
+    }
+
+    server {
+        listen 127.0.0.1:@port3@ ssl;
+        nitro_attest on;
+        proxy_pass 127.0.0.1:%(v42)d;
+    }
+    """ % dict(d=d, root=pki.root_pem, events=w.events, v42=w.v42.port,
+               other=w.other.port)
+    http = """
+    server {
+        listen 127.0.0.1:@port2@;
+        location = %s { nitro_attest_status; }
+    }
+    """ % STATUS
+    w.nginx = nginx.Nginx(http, ports=4, main=stream_main(stream)).start()
+    w.port = w.nginx.ports
+    yield w
+    w.nginx.stop()
+    w.v42.shutdown()
+    w.other.shutdown()
+
+
+def tls(port, client, version=None, timeout=5.0):
+    ctx = client.ctx(version) if client else nginx.client_context(
+        version=version)
+    raw = socket.create_connection(("127.0.0.1", port), timeout)
+    try:
+        return ctx.wrap_socket(raw)
+    except Exception:
+        raw.close()
+        raise
+
+
+def exchange(port, client, data=b"ping", version=None):
+    """What the server answers an attested client (b"" when it closes)."""
+    with tls(port, client, version) as s:
+        if data:
+            s.sendall(data)
+        out = b""
+        deadline = time.time() + 5
+        while time.time() < deadline and (not data or not out.endswith(data)):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def refused(port, client, version=None):
+    """True when the handshake, or the first read after it, fails."""
+    try:
+        out = exchange(port, client, version=version)
+    except (ssl.SSLError, ConnectionError):
+        return True
+    return out == b""
+
+
+def metrics(w, fmt=""):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s%s"
+                                % (w.port[2], STATUS, fmt), timeout=5) as r:
+        body = r.read().decode()
+    return json.loads(body) if not fmt else body
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_attested_client_reaches_the_upstream_of_its_policy(world, version):
+    assert exchange(world.port[0], world.good, b"hello",
+                    version) == b"v42:hello"
+    # another allow set: the map sends it elsewhere
+    assert exchange(world.port[0], world.v43, b"hello",
+                    version) == b"other:hello"
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_unattested_and_certificate_less_clients_refused_in_handshake(
+        world, version):
+    for reason in ("no_extension", "pcr_mismatch", "bad_signature",
+                   "binding_mismatch", "certificate_expired"):
+        assert refused(world.port[0], world.faults[reason], version), reason
+    assert refused(world.port[0], None, version)
+
+
+def test_optional_reports_what_failed(world):
+    f = exchange(world.port[1], world.good, b"").decode()
+    assert f.startswith("status=SUCCESS policy=payments-v42 pcr0=%s "
+                        "module_id=%s cert=%s" % (
+                            GOOD[0].hex(), forge.DEFAULT_MODULE_ID,
+                            world.good.sha256)), f
+    f = exchange(world.port[1], world.faults["pcr_mismatch"], b"").decode()
+    assert f.startswith("status=FAILED:pcr_mismatch policy= pcr0=%s"
+                        % OTHER_PCR0.hex()), f
+    f = exchange(world.port[1], world.faults["bad_signature"], b"").decode()
+    assert f.startswith("status=FAILED:bad_signature policy= pcr0= "), f
+    f = exchange(world.port[1], None, b"").decode()
+    assert f.startswith("status=NONE policy= pcr0= module_id= cert="), f
+
+
+def test_events_and_counters_are_shared_with_http(world):
+    tail = LogTail(world.events)
+    before = metrics(world)
+    assert exchange(world.port[0], world.good) == b"v42:ping"
+    assert refused(world.port[0], world.faults["pcr_mismatch"])
+    assert refused(world.port[0], None)
+
+    events = tail.events(expect=3)
+    assert [(e["status"], e["reason"]) for e in events] == [
+        ("SUCCESS", None), ("FAILED", "pcr_mismatch"),
+        ("FAILED", "no_certificate")]
+    assert events[0]["policy"] == "payments-v42"
+
+    after = metrics(world)
+    for k in ("verified", "failed"):
+        assert (after["protocols"]["stream"][k]
+                - before["protocols"]["stream"][k]) == (1 if k == "verified"
+                                                        else 2)
+        assert after["handshakes"][k] - before["handshakes"][k] == (
+            1 if k == "verified" else 2)
+    assert after["protocols"]["http"] == before["protocols"]["http"]
+    assert (after["policies"]["payments-v42"]["matches"]
+            - before["policies"]["payments-v42"]["matches"]) == 1
+    assert "payments-v43" in after["policies"]
+
+    prom = metrics(world, "?format=prometheus")
+    stream_verified = after["protocols"]["stream"]["verified"]
+    assert ('nitro_attest_protocol_handshakes_total{protocol="stream",'
+            'result="verified"} %d' % stream_verified) in prom
+
+
+def test_idle_session_closed_when_its_verdict_expires(world):
+    """The leaf of this client's document expires 4 s after it was made:
+    the session is closed then, though the client is idle."""
+    with tls(world.port[3], world.short) as s:
+        s.sendall(b"x")
+        got = b""
+        while got != b"v42:x":
+            chunk = s.recv(16)
+            assert chunk, got
+            got += chunk
+        s.settimeout(10)
+        start = time.time()
+        closed = False
+        try:
+            closed = s.recv(16) == b""
+        except (ssl.SSLError, ConnectionError):
+            closed = True
+        assert closed
+        assert time.time() - start < 9
+    assert "client attestation expired, session closed" in \
+        world.nginx.log_text()
+
+
+def test_stream_example_passes_nginx_t(world, tmp_path):
+    path = os.path.join(nginx.REPO, "conf-examples", "stream.conf")
+    with open(path) as f:
+        text = f.read()
+    text = (text.replace("/usr/lib/nginx/modules/ngx_stream_nitro_attest"
+                         "_module.so", nginx.STREAM_MODULE)
+            .replace("/etc/nginx/tls/server.crt", "@cert@")
+            .replace("/etc/nginx/tls/server.key", "@key@")
+            .replace("/var/log/nginx/", "@prefix@/logs/")
+            .replace("/etc/nginx/nitro/policy.json",
+                     os.path.join(world.dir, "policy.json"))
+            .replace("listen 5432 ", "listen 127.0.0.1:@port0@ "))
+    n = nginx.Nginx(text, ports=1, raw=True)
+    try:
+        p = n.test_config()
+    finally:
+        n.stop()
+    assert p.returncode == 0, p.stdout
