@@ -40,12 +40,19 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
 nitro_attest_verdict_t *
 ngx_http_nitro_attest_verdict(ngx_http_request_t *r)
 {
+    ngx_connection_t             *c;
     ngx_nitro_attest_srv_conf_t  *nascf;
 
     nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
+    c = ngx_http_nitro_attest_tls_connection(r);
 
-    return ngx_nitro_attest_verdict(nascf,
-                                    ngx_http_nitro_attest_tls_connection(r));
+#if (NGX_HTTP_V3)
+    if (r->http_version == NGX_HTTP_VERSION_30) {
+        c = NULL;  /* HTTP/3 (QUIC) is not attested: NONE */
+    }
+#endif
+
+    return ngx_nitro_attest_verdict(nascf, c);
 }
 
 

@@ -10,7 +10,7 @@
 # packages named (make deb adds the packaging tools).
 set -eu
 
-PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
+PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev libnginx-mod-stream \
 libcbor-dev libjansson-dev libssl-dev openssl curl ca-certificates \
 python3 python3-pytest python3-cryptography python3-cbor2 python3-yaml \
 prometheus rsyslog}"
