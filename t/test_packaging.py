@@ -302,7 +302,15 @@ def enclave(root, tmp_path_factory):
     return d
 
 
-def server_block(enclave, cert="@cert@", key="@key@", port="@port0@"):
+HTTP_REPLY = ('location / { return 200 '
+              '"$nitro_attest_status $nitro_attest_policy"; }')
+# stream: the verdict as the first line the client reads
+STREAM_REPLY = 'return "$nitro_attest_status $nitro_attest_policy\\n";'
+
+
+def server_block(enclave, cert="@cert@", key="@key@", port="@port0@",
+                 reply=HTTP_REPLY):
+    """An attested server, for http {} or (reply=STREAM_REPLY) stream {}."""
     return """
     server {
         listen 127.0.0.1:%s ssl;
@@ -313,9 +321,9 @@ def server_block(enclave, cert="@cert@", key="@key@", port="@port0@"):
         nitro_attest on;
         nitro_attest_policy %s/policy.json;
         nitro_attest_trusted_root %s/pki/root.pem;
-        location / { return 200 "$nitro_attest_status $nitro_attest_policy"; }
+        %s
     }
-""" % (port, cert, key, enclave, enclave)
+""" % (port, cert, key, enclave, enclave, reply)
 
 
 def test_nginx_loads_the_packaged_module(root, enclave, tmp_path):
@@ -352,21 +360,6 @@ def test_packaged_module_serves_an_attested_client(root, enclave):
                              sni="localhost").request("localhost")
     finally:
         n.stop()
-
-
-def stream_block(enclave, cert="@cert@", key="@key@", port="@port1@"):
-    return """
-    server {
-        listen 127.0.0.1:%s ssl;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_certificate %s;
-        ssl_certificate_key %s;
-        nitro_attest on;
-        nitro_attest_policy %s/policy.json;
-        nitro_attest_trusted_root %s/pki/root.pem;
-        return "$nitro_attest_status $nitro_attest_policy\\n";
-    }
-""" % (port, cert, key, enclave, enclave)
 
 
 @pytest.fixture
@@ -408,7 +401,7 @@ def test_nginx_loads_both_modules_through_modules_enabled(
     cert, key = nginx.server_cert(str(tmp_path))
     p = nginx_t("include %s/*.conf;\nevents { }\nhttp {%s}\nstream {%s}\n"
                 % (enabled, server_block(enclave, cert, key, "8443"),
-                   stream_block(enclave, cert, key, "8444")),
+                   server_block(enclave, cert, key, "8444", STREAM_REPLY)),
                 str(tmp_path), prefix=prefix)
     assert p.returncode == 0, p.stdout
     assert "test is successful" in p.stdout
@@ -426,7 +419,7 @@ def test_packaged_stream_module_serves_an_attested_client(root, enclave):
     n = nginx.Nginx(
         "load_module /%s;\nload_module %s/%s;\nevents { }\nstream {%s}\n"
         % (DEBIAN_STREAM_SO, root, STREAM_SO,
-           stream_block(enclave, port="@port0@")), raw=True)
+           server_block(enclave, reply=STREAM_REPLY)), raw=True)
     try:
         n.start()
         ctx = nginx.client_context(enclave + "/client.pem",
