@@ -7,7 +7,7 @@
 #   make test-debian13  the same suite inside a Debian 13 root
 #   make bench    verification cost against raw ECDSA P-384 verifies
 #   make demo     a served and a refused client against a real nginx
-#   make deb      Debian packages of the module and the CLI in build/deb/
+#   make deb      Debian packages of the modules and the CLI in build/deb/
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= cc
@@ -99,16 +99,17 @@ test-packaging: all
 demo: deps all
 	scripts/demo.sh
 
-# make deb: libnginx-mod-http-nitro-attest and nitro-attest .debs, built by
-# dpkg-buildpackage from debian/ in a copy of the tree (scripts/build-deb.sh);
-# the version comes from debian/changelog only.  Rebuilt when an input changes.
+# make deb: libnginx-mod-http-nitro-attest, libnginx-mod-stream-nitro-attest
+# and nitro-attest .debs, built by dpkg-buildpackage from debian/ in a copy of
+# the tree (scripts/build-deb.sh); the version comes from debian/changelog
+# only.  Rebuilt when an input changes.
 DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
-DEB_INPUTS  := $(shell find debian src conf-examples t/unit -type f) \
+DEB_INPUTS  := $(shell find debian src nginx conf-examples t/unit -type f) \
                config Makefile README.md ngx_http_nitro_attest_module.c \
-               scripts/build-deb.sh
+               scripts/build-deb.sh scripts/build-module.sh
 
 deb: $(DEB)
 
