@@ -181,7 +181,9 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->headers = 0;
      */
 
-    if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP) != NGX_OK) {
+    if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP)
+        != NGX_OK)
+    {
         return NULL;
     }
 

@@ -15,6 +15,8 @@
 
 static ngx_int_t ngx_http_nitro_attest_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 ngx_int_t
@@ -24,9 +26,16 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
     ngx_nitro_attest_var_t  *v;
 
     for (v = ngx_nitro_attest_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, 0);
+        var = ngx_http_add_variable(cf, &v->name,
+                                    v->prefix ? NGX_HTTP_VAR_PREFIX : 0);
         if (var == NULL) {
             return NGX_ERROR;
+        }
+
+        if (v->prefix) {
+            /* nginx hands a prefix variable's handler the full name */
+            var->get_handler = ngx_http_nitro_attest_prefix_variable;
+            continue;
         }
 
         var->get_handler = ngx_http_nitro_attest_variable;
@@ -63,4 +72,14 @@ ngx_http_nitro_attest_variable(ngx_http_request_t *r,
     ngx_nitro_attest_var_t  *var = (ngx_nitro_attest_var_t *) data;
 
     return var->get(r->pool, ngx_http_nitro_attest_verdict(r), v, var->data);
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    return ngx_nitro_attest_prefix_variable(r->pool,
+                                            ngx_http_nitro_attest_verdict(r),
+                                            v, (ngx_str_t *) data);
 }

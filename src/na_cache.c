@@ -6,7 +6,8 @@
  *
  * An entry is trusted only for the root it was verified against; it keeps
  * the validity window of all its certificates, which the caller holds the
- * verification time against, as for a path verified in full.  Bundles with name constraints are never cached (those
+ * verification time against, as for a path verified in full.  Bundles
+ * with name constraints are never cached (those
  * would have to be applied to each new leaf).  Not thread-safe: one cache
  * per process (an nginx worker is single-threaded).
  */
