@@ -134,6 +134,11 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
+# the steady state of a fleet renewing certificates every minute (issue 17)
+.PHONY: bench-fleet
+bench-fleet: deps all $(B)/handshake
+	$(PYTHON) bench/bench_fleet.py
+
 # worker CPU per handshake for a repeated forgery and a replayed genuine
 # certificate against a certificate without the extension (issue 10)
 .PHONY: bench-replay
