@@ -134,6 +134,11 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
+# the CLI over the real documents against P-384 verifies (issue 17)
+.PHONY: bench-cli
+bench-cli: deps cli
+	$(PYTHON) bench/bench_cli.py
+
 # the steady state of a fleet renewing certificates every minute (issue 17)
 .PHONY: bench-fleet
 bench-fleet: deps all $(B)/handshake
