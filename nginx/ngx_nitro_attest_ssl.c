@@ -34,7 +34,8 @@ static void ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret);
 static void ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn);
 static void ngx_nitro_attest_save_session(ngx_connection_t *c,
-    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_conn_t *nac, int64_t now);
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_nitro_attest_conn_t *nac, int64_t now);
 static int ngx_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg);
 static SSL_TICKET_RETURN ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn,
     SSL_SESSION *sess, const unsigned char *keyname, size_t keyname_len,
@@ -147,7 +148,7 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
         return 0;
     }
 
-    ngx_nitro_attest_save_session(c, ssl_conn, nac, now);
+    ngx_nitro_attest_save_session(c, ssl_conn, nascf, nac, now);
 
     /*
      * The client has not yet proved that it holds the certificate's key
@@ -179,16 +180,19 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     }
 
     /*
-     * The first error queued decides how nginx logs the failed handshake:
-     * "callback failed" is logged at the "info" level, like other client
-     * errors, where "certificate verify failed" would be "crit".
+     * The first error queued decides how nginx < 1.23.4 logs the failed
+     * handshake: "callback failed" is logged at the "info" level, like
+     * other client errors, where "certificate verify failed" would be
+     * "crit".  Later nginx judges the last one: see refused_error().
      */
 
+#if (nginx_version < 1023004)
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
     ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
                    nitro_attest_reason_name(reason));
 #else
     SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
+#endif
 #endif
 
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -458,6 +462,45 @@ ngx_nitro_attest_only_critical(ngx_nitro_attest_srv_conf_t *nascf,
 }
 
 
+#if (nginx_version >= 1023004)
+
+/*
+ * nginx 1.23.4+ takes the level of a failed handshake's log line from the
+ * last error queued, and OpenSSL queues "certificate verify failed" (logged
+ * as "crit") after the hook refused the certificate.  When the fatal alert
+ * goes out, "callback failed" is queued after it: a client the module
+ * refused is logged at "info", like other client errors.
+ */
+
+static void
+ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
+    unsigned long err)
+{
+    ngx_nitro_attest_conn_t  *nac;
+
+    if (ERR_GET_LIB(err) != ERR_LIB_SSL
+        || ERR_GET_REASON(err) != SSL_R_CERTIFICATE_VERIFY_FAILED)
+    {
+        return;
+    }
+
+    nac = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index);
+
+    if (nac == NULL || nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
+        return;
+    }
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
+                   nitro_attest_reason_name(nac->verdict.reason));
+#else
+    SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
+#endif
+}
+
+#endif
+
+
 /*
  * A client of an enforcing server that sends no certificate fails in
  * OpenSSL before any verification: the fatal alert it gets is the one
@@ -496,6 +539,10 @@ ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
             ngx_nitro_attest_no_certificate(
                                                (ngx_ssl_conn_t *) ssl_conn);
         }
+
+#if (nginx_version >= 1023004)
+        ngx_nitro_attest_refused_error(ssl_conn, err);
+#endif
     }
 
     nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
@@ -544,7 +591,8 @@ ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn)
 
 static void
 ngx_nitro_attest_save_session(ngx_connection_t *c,
-    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_conn_t *nac, int64_t now)
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_nitro_attest_conn_t *nac, int64_t now)
 {
     long          left;
     size_t        len;
@@ -565,7 +613,8 @@ ngx_nitro_attest_save_session(ngx_connection_t *c,
     }
 
     if (nac->verdict.status == NITRO_ATTEST_STATUS_SUCCESS) {
-        left = (long) ((nac->verdict.not_after_ms - now) / 1000);
+        left = (long) ((ngx_nitro_attest_expiry(nascf, &nac->verdict) - now)
+                       / 1000);
 
         if (left < SSL_SESSION_get_timeout(sess)) {
             SSL_SESSION_set_timeout(sess, left > 0 ? left : 1);
@@ -684,7 +733,8 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
     }
 
     if (nac->verdict.status == NITRO_ATTEST_STATUS_SUCCESS
-        && nac->verdict.not_after_ms <= ngx_nitro_attest_now())
+        && ngx_nitro_attest_expiry(server, &nac->verdict)
+           <= ngx_nitro_attest_now())
     {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "nitro_attest: ticket verdict expired, "
@@ -810,7 +860,7 @@ ngx_nitro_attest_connection(ngx_connection_t *c)
     ngx_ssl_conn_t           *ssl_conn;
     ngx_nitro_attest_conn_t  *nac, *saved;
 
-    if (c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
+    if (c == NULL || c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
         return NULL;
     }
 
@@ -1052,4 +1102,14 @@ ngx_nitro_attest_verdict(ngx_nitro_attest_srv_conf_t *nascf,
     nitro_attest_verdict_none(&none, ngx_nitro_attest_now());
 
     return &none;
+}
+
+
+/* the end of what a verdict serves on this server (nitro_attest_reattest) */
+
+int64_t
+ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
+    nitro_attest_verdict_t *v)
+{
+    return nitro_attest_verdict_expiry(v, (int64_t) nascf->reattest);
 }
