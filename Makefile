@@ -134,6 +134,11 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
+# worker CPU per handshake with the inventory off, updated, and evicting
+.PHONY: bench-inventory
+bench-inventory: deps all $(B)/handshake
+	$(PYTHON) bench/bench_inventory.py
+
 # worker CPU per handshake for a repeated forgery and a replayed genuine
 # certificate against a certificate without the extension (issue 10)
 .PHONY: bench-replay

@@ -404,8 +404,12 @@ ngx_http_nitro_attest_enclaves_json(u_char *p, ngx_array_t *enclaves)
         n = nitro_attest_instance_id_len((char *) en[i]->data,
                                          en[i]->module_id_len);
 
-        p = ngx_cpymem(p, i ? ",{\"module_id\":\"" : "{\"module_id\":\"",
-                       i ? 15 : 14);
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"module_id\":\"",
+                       sizeof("{\"module_id\":\"") - 1);
         p = (u_char *) ngx_escape_json(p, en[i]->data,
                                        en[i]->module_id_len);
         p = ngx_cpymem(p, "\",\"instance_id\":\"",
