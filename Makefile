@@ -144,6 +144,11 @@ bench-cli: deps cli
 bench-fleet: deps all $(B)/handshake
 	$(PYTHON) bench/bench_fleet.py
 
+# worker CPU per handshake with the inventory off, updated, and evicting
+.PHONY: bench-inventory
+bench-inventory: deps all $(B)/handshake
+	$(PYTHON) bench/bench_inventory.py
+
 # worker CPU per handshake for a repeated forgery and a replayed genuine
 # certificate against a certificate without the extension (issue 10)
 .PHONY: bench-replay
