@@ -7,6 +7,7 @@
  */
 
 #include <dirent.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,75 @@ p384_verify_us(int iterations)
     EVP_PKEY_free(key);
 
     return t0;
+}
+
+
+/* heap in use (glibc), for what a cache entry costs */
+static size_t
+heap_used(void)
+{
+    struct mallinfo2  mi;
+
+    mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+
+/*
+ * What each per-worker cache holds per entry, measured on the real
+ * documents: a bundle (its parsed CA certificates and store), a leaf (its
+ * parsed certificate), a memo entry (the measurements it keeps).
+ */
+static void
+bench_memory(nitro_attest_config_t *cf, bench_doc_t *docs, int n,
+    nitro_attest_verdict_t *v)
+{
+    int                          j;
+    size_t                       h0, h1, h2, h3, slots;
+    nitro_attest_memo_t         *memo;
+    nitro_attest_chain_cache_t  *bundles, *leaves;
+
+    bundles = nitro_attest_chain_cache_new_sized(BENCH_MAX_DOCS, 0);
+    leaves = nitro_attest_chain_cache_new_sized(BENCH_MAX_DOCS,
+                                                BENCH_MAX_DOCS);
+    h0 = heap_used();
+    memo = nitro_attest_memo_new(1024);
+    slots = heap_used() - h0;
+
+    h0 = heap_used();
+    cf->chain_cache = bundles;
+    for (j = 0; j < n; j++) {
+        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
+                                     docs[j].timestamp, v);
+    }
+
+    h1 = heap_used();
+    cf->chain_cache = leaves;
+    for (j = 0; j < n; j++) {
+        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
+                                     docs[j].timestamp, v);
+    }
+
+    h2 = heap_used();
+    cf->chain_cache = NULL;
+    cf->memo = memo;
+    for (j = 0; j < n; j++) {
+        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
+                                     docs[j].timestamp, v);
+    }
+
+    h3 = heap_used();
+    cf->memo = NULL;
+
+    printf("memory per entry:     bundle %zu B, leaf %zu B, memo %zu B "
+           "(+ %zu B reserved per memo slot); defaults per worker: 64 "
+           "bundles, 256 leaves, 1024 memo entries\n",
+           (h1 - h0) / n, ((h2 - h1) - (h1 - h0)) / n, (h3 - h2) / n,
+           slots / 1024);
+
+    nitro_attest_chain_cache_free(bundles);
+    nitro_attest_chain_cache_free(leaves);
+    nitro_attest_memo_free(memo);
 }
 
 
@@ -275,6 +345,8 @@ main(int argc, char **argv)
     bench_cached(&cf, docs, n, rounds, v,
                  nitro_attest_chain_cache_new(BENCH_MAX_DOCS), 1,
                  "known enclave (bundle and leaf cached)", "1.15");
+
+    bench_memory(&cf, docs, n, v);
 
     free(v);
     nitro_attest_root_free(root);
