@@ -74,7 +74,7 @@ test-unit: $(B)/test_core
 
 test-cli: cli
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
-	    t/test_cli_tpm.py t/test_cli_policy.py \
+	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
 	    t/test_chain_cache.py
 
 test-nginx: all

@@ -13,6 +13,7 @@ set -eu
 PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
 libcbor-dev libjansson-dev libssl-dev openssl curl ca-certificates \
 python3 python3-pytest python3-cryptography python3-cbor2 python3-yaml \
+python3-jwt \
 prometheus rsyslog}"
 
 missing=""
