@@ -107,6 +107,13 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_reattest"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_reattest,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("nitro_attest_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_cache,
@@ -502,7 +509,9 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
         return NGX_HTTP_MISDIRECTED_REQUEST;
     }
 
-    if (nac->verdict.not_after_ms > ngx_nitro_attest_now()) {
+    if (ngx_nitro_attest_expiry(nascf, &nac->verdict)
+        > ngx_nitro_attest_now())
+    {
         return NGX_DECLINED;
     }
 

@@ -166,6 +166,7 @@ typedef struct {
     nitro_attest_extension_t       *extension;
     ngx_array_t                    *event_log;  /* destinations, or NULL */
     ngx_shm_zone_t                 *cache;      /* verdict cache, or NULL */
+    ngx_msec_t                      reattest;   /* 0: at chain expiry */
 
     nitro_attest_config_t           core;
     u_char                          digest[SHA256_DIGEST_LENGTH];
@@ -244,6 +245,8 @@ char *ngx_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 extern ngx_conf_enum_t  ngx_nitro_attest_modes[];
 extern ngx_uint_t       ngx_nitro_attest_policy_file;
 extern ngx_uint_t       ngx_nitro_attest_root_file;
@@ -265,6 +268,8 @@ ngx_int_t ngx_nitro_attest_tickets(ngx_conf_t *cf,
 ngx_uint_t ngx_nitro_attest_no_session_cache(SSL_CTX *ctx);
 ngx_nitro_attest_conn_t *ngx_nitro_attest_connection(ngx_connection_t *c);
 int64_t ngx_nitro_attest_now(void);
+int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
+    nitro_attest_verdict_t *v);
 void ngx_nitro_attest_exit(void);
 nitro_attest_verdict_t *ngx_nitro_attest_verdict(
     ngx_nitro_attest_srv_conf_t *nascf, ngx_connection_t *c);

@@ -541,6 +541,7 @@ ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf)
     nascf->extension = NGX_CONF_UNSET_PTR;
     nascf->event_log = NGX_CONF_UNSET_PTR;
     nascf->cache = NGX_CONF_UNSET_PTR;
+    nascf->reattest = NGX_CONF_UNSET_MSEC;
 }
 
 
@@ -575,6 +576,7 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
     ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
     ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
+    ngx_conf_merge_msec_value(conf->reattest, prev->reattest, 0);
 
     /* every server's sessions name it, attesting or not */
     if (RAND_bytes(conf->tag, NGX_NITRO_ATTEST_TAG_LEN) != 1) {
@@ -633,6 +635,40 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
     if (nitro_attest_config_digest(&conf->core, conf->digest) != 0) {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                       "nitro_attest: configuration digest failed");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* nitro_attest_reattest TIME | off; */
+
+char *
+ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_nitro_attest_srv_conf_t *nascf = conf;
+
+    ngx_str_t  *value;
+
+    if (nascf->reattest != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        nascf->reattest = 0;
+        return NGX_CONF_OK;
+    }
+
+    nascf->reattest = ngx_parse_time(&value[1], 0);
+
+    if (nascf->reattest == (ngx_msec_t) NGX_ERROR || nascf->reattest == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, it "
+                           "must be a time above 0 or \"off\"",
+                           &value[1], &value[0]);
         return NGX_CONF_ERROR;
     }
 

@@ -34,7 +34,8 @@ static void ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret);
 static void ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn);
 static void ngx_nitro_attest_save_session(ngx_connection_t *c,
-    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_conn_t *nac, int64_t now);
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_nitro_attest_conn_t *nac, int64_t now);
 static int ngx_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg);
 static SSL_TICKET_RETURN ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn,
     SSL_SESSION *sess, const unsigned char *keyname, size_t keyname_len,
@@ -147,7 +148,7 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
         return 0;
     }
 
-    ngx_nitro_attest_save_session(c, ssl_conn, nac, now);
+    ngx_nitro_attest_save_session(c, ssl_conn, nascf, nac, now);
 
     /*
      * The client has not yet proved that it holds the certificate's key
@@ -544,7 +545,8 @@ ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn)
 
 static void
 ngx_nitro_attest_save_session(ngx_connection_t *c,
-    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_conn_t *nac, int64_t now)
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_nitro_attest_conn_t *nac, int64_t now)
 {
     long          left;
     size_t        len;
@@ -565,7 +567,8 @@ ngx_nitro_attest_save_session(ngx_connection_t *c,
     }
 
     if (nac->verdict.status == NITRO_ATTEST_STATUS_SUCCESS) {
-        left = (long) ((nac->verdict.not_after_ms - now) / 1000);
+        left = (long) ((ngx_nitro_attest_expiry(nascf, &nac->verdict) - now)
+                       / 1000);
 
         if (left < SSL_SESSION_get_timeout(sess)) {
             SSL_SESSION_set_timeout(sess, left > 0 ? left : 1);
@@ -684,7 +687,8 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
     }
 
     if (nac->verdict.status == NITRO_ATTEST_STATUS_SUCCESS
-        && nac->verdict.not_after_ms <= ngx_nitro_attest_now())
+        && ngx_nitro_attest_expiry(server, &nac->verdict)
+           <= ngx_nitro_attest_now())
     {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "nitro_attest: ticket verdict expired, "
@@ -1052,4 +1056,14 @@ ngx_nitro_attest_verdict(ngx_nitro_attest_srv_conf_t *nascf,
     nitro_attest_verdict_none(&none, ngx_nitro_attest_now());
 
     return &none;
+}
+
+
+/* the end of what a verdict serves on this server (nitro_attest_reattest) */
+
+int64_t
+ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
+    nitro_attest_verdict_t *v)
+{
+    return nitro_attest_verdict_expiry(v, (int64_t) nascf->reattest);
 }

@@ -26,9 +26,21 @@ typedef ngx_stream_ssl_conf_t      ngx_stream_nitro_attest_ssl_conf_t;
 /* longest a timer is armed for: ngx_msec_t differences stay signed */
 #define NGX_STREAM_NITRO_ATTEST_TIMER_MAX  (24 * 60 * 60 * 1000)
 
+/* how often a worker looks whether it is shutting down (a reload) */
+#define NGX_STREAM_NITRO_ATTEST_WATCH      200
+
+
+/* an attested session of this worker, with its expiry timer */
+typedef struct {
+    ngx_event_t                     expiry;
+    ngx_queue_t                     queue;
+    ngx_stream_session_t           *session;
+} ngx_stream_nitro_attest_ctx_t;
+
 
 static ngx_int_t ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_nitro_attest_init(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_nitro_attest_init_process(ngx_cycle_t *cycle);
 static void ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle);
 static void *ngx_stream_nitro_attest_create_main_conf(ngx_conf_t *cf);
 static void *ngx_stream_nitro_attest_create_srv_conf(ngx_conf_t *cf);
@@ -40,6 +52,7 @@ static ngx_int_t ngx_stream_nitro_attest_handler(ngx_stream_session_t *s);
 static void ngx_stream_nitro_attest_expire(ngx_event_t *ev);
 static void ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires);
 static void ngx_stream_nitro_attest_disarm(void *data);
+static void ngx_stream_nitro_attest_watch(ngx_event_t *ev);
 static ngx_int_t ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 
@@ -102,6 +115,13 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_reattest"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_reattest,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("nitro_attest_event_log"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_event_log,
@@ -132,13 +152,18 @@ ngx_module_t  ngx_stream_nitro_attest_module = {
     NGX_STREAM_MODULE,                     /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_stream_nitro_attest_init_process,  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_stream_nitro_attest_exit_process,  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* this worker's attested sessions, and the watch over them */
+static ngx_queue_t  ngx_stream_nitro_attest_sessions;
+static ngx_event_t  ngx_stream_nitro_attest_watcher;
 
 
 static ngx_int_t
@@ -316,6 +341,19 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 }
 
 
+static ngx_int_t
+ngx_stream_nitro_attest_init_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_stream_nitro_attest_sessions);
+
+    ngx_stream_nitro_attest_watcher.handler = ngx_stream_nitro_attest_watch;
+    ngx_stream_nitro_attest_watcher.log = cycle->log;
+    ngx_stream_nitro_attest_watcher.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle)
 {
@@ -333,11 +371,11 @@ ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
 {
-    ngx_event_t                  *ev;
-    ngx_connection_t             *c;
-    ngx_pool_cleanup_t           *cln;
-    nitro_attest_verdict_t       *v;
-    ngx_nitro_attest_srv_conf_t  *nascf;
+    ngx_connection_t               *c;
+    ngx_pool_cleanup_t             *cln;
+    nitro_attest_verdict_t         *v;
+    ngx_nitro_attest_srv_conf_t    *nascf;
+    ngx_stream_nitro_attest_ctx_t  *ctx;
 
     c = s->connection;
     nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
@@ -361,24 +399,33 @@ ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
         return NGX_STREAM_FORBIDDEN;
     }
 
-    ev = ngx_pcalloc(c->pool, sizeof(ngx_event_t));
+    ctx = ngx_pcalloc(c->pool, sizeof(ngx_stream_nitro_attest_ctx_t));
     cln = ngx_pool_cleanup_add(c->pool, 0);
 
-    if (ev == NULL || cln == NULL) {
+    if (ctx == NULL || cln == NULL) {
         return NGX_ERROR;
     }
 
-    ev->handler = ngx_stream_nitro_attest_expire;
-    ev->data = s;
-    ev->log = c->log;
-    ev->cancelable = 1;
+    ctx->session = s;
+    ctx->expiry.handler = ngx_stream_nitro_attest_expire;
+    ctx->expiry.data = s;
+    ctx->expiry.log = c->log;
+    ctx->expiry.cancelable = 1;
 
     cln->handler = ngx_stream_nitro_attest_disarm;
-    cln->data = ev;
+    cln->data = ctx;
 
-    ngx_stream_set_ctx(s, ev, ngx_stream_nitro_attest_module);
+    ngx_stream_set_ctx(s, ctx, ngx_stream_nitro_attest_module);
 
-    ngx_stream_nitro_attest_arm(ev, v->not_after_ms);
+    ngx_stream_nitro_attest_arm(&ctx->expiry,
+                                ngx_nitro_attest_expiry(nascf, v));
+
+    ngx_queue_insert_tail(&ngx_stream_nitro_attest_sessions, &ctx->queue);
+
+    if (!ngx_stream_nitro_attest_watcher.timer_set) {
+        ngx_add_timer(&ngx_stream_nitro_attest_watcher,
+                      NGX_STREAM_NITRO_ATTEST_WATCH);
+    }
 
     return NGX_DECLINED;
 }
@@ -398,9 +445,9 @@ ngx_stream_nitro_attest_expire(ngx_event_t *ev)
     v = ngx_nitro_attest_verdict(nascf, c);
 
     if (v->status == NITRO_ATTEST_STATUS_SUCCESS
-        && v->not_after_ms > ngx_nitro_attest_now())
+        && ngx_nitro_attest_expiry(nascf, v) > ngx_nitro_attest_now())
     {
-        ngx_stream_nitro_attest_arm(ev, v->not_after_ms);
+        ngx_stream_nitro_attest_arm(ev, ngx_nitro_attest_expiry(nascf, v));
         return;
     }
 
@@ -427,10 +474,56 @@ ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires)
 static void
 ngx_stream_nitro_attest_disarm(void *data)
 {
-    ngx_event_t *ev = data;
+    ngx_stream_nitro_attest_ctx_t *ctx = data;
 
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
+    if (ctx->expiry.timer_set) {
+        ngx_del_timer(&ctx->expiry);
+    }
+
+    ngx_queue_remove(&ctx->queue);
+}
+
+
+/*
+ * A reload (or a graceful stop) ends the sessions of the old workers: an
+ * attested TCP session must not outlive the policy that admitted it, and
+ * nginx keeps stream sessions until worker_shutdown_timeout otherwise.
+ * The client reconnects to a new worker and attests under the policy of
+ * now.  HTTP needs nothing of the kind: nginx closes keep-alive
+ * connections, and sends HTTP/2 GOAWAY, when a worker shuts down.
+ */
+
+static void
+ngx_stream_nitro_attest_watch(ngx_event_t *ev)
+{
+    ngx_queue_t                    *q;
+    ngx_stream_nitro_attest_ctx_t  *ctx;
+
+    if (!ngx_exiting) {
+        if (!ngx_queue_empty(&ngx_stream_nitro_attest_sessions)) {
+            ngx_add_timer(ev, NGX_STREAM_NITRO_ATTEST_WATCH);
+        }
+
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_stream_nitro_attest_sessions)) {
+        q = ngx_queue_head(&ngx_stream_nitro_attest_sessions);
+        ctx = ngx_queue_data(q, ngx_stream_nitro_attest_ctx_t, queue);
+
+        ngx_log_error(NGX_LOG_INFO, ctx->session->connection->log, 0,
+                      "worker shutting down: attested session closed, "
+                      "the client attests again under the new "
+                      "configuration");
+
+        /*
+         * Off the queue first: the TLS shutdown may outlast this call (the
+         * pool cleanup then removes a node that links to itself only).
+         */
+        ngx_queue_remove(q);
+        ngx_queue_init(q);
+
+        ngx_stream_finalize_session(ctx->session, NGX_STREAM_OK);
     }
 }
 

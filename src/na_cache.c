@@ -29,14 +29,30 @@ struct na_chain_entry_s {
     uint64_t                   used;       /* LRU clock */
 };
 
+struct na_leaf_entry_s {
+    uint8_t                    key[SHA256_DIGEST_LENGTH];
+    uint8_t                    root[SHA256_DIGEST_LENGTH];
+    uint8_t                    chain[SHA256_DIGEST_LENGTH]; /* bundle key */
+    X509                      *leaf;
+    na_window_t                window;     /* of the whole path */
+    uint64_t                   used;       /* LRU clock */
+};
+
 struct nitro_attest_chain_cache_s {
     na_chain_entry_t          *entries;
     size_t                     n;
     size_t                     capacity;
+    na_leaf_entry_t           *leaves;     /* NA_LEAVES_PER_BUNDLE each */
+    size_t                     nleaves;
+    size_t                     leaf_capacity;
     uint64_t                   clock;
     uint64_t                   hits;
     uint64_t                   misses;
 };
+
+
+/* enclaves per parent instance the cache is sized for by default */
+#define NA_LEAVES_PER_BUNDLE  4
 
 
 static void na_chain_entry_clear(na_chain_entry_t *e);
@@ -44,6 +60,14 @@ static void na_chain_entry_clear(na_chain_entry_t *e);
 
 nitro_attest_chain_cache_t *
 nitro_attest_chain_cache_new(size_t capacity)
+{
+    return nitro_attest_chain_cache_new_sized(capacity,
+                                              capacity * NA_LEAVES_PER_BUNDLE);
+}
+
+
+nitro_attest_chain_cache_t *
+nitro_attest_chain_cache_new_sized(size_t capacity, size_t leaves)
 {
     nitro_attest_chain_cache_t  *cache;
 
@@ -57,12 +81,17 @@ nitro_attest_chain_cache_new(size_t capacity)
     }
 
     cache->entries = calloc(capacity, sizeof(na_chain_entry_t));
-    if (cache->entries == NULL) {
+    cache->leaves = calloc(leaves ? leaves : 1, sizeof(na_leaf_entry_t));
+
+    if (cache->entries == NULL || cache->leaves == NULL) {
+        free(cache->entries);
+        free(cache->leaves);
         free(cache);
         return NULL;
     }
 
     cache->capacity = capacity;
+    cache->leaf_capacity = leaves;
     return cache;
 }
 
@@ -80,7 +109,12 @@ nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache)
         na_chain_entry_clear(&cache->entries[i]);
     }
 
+    for (i = 0; i < cache->nleaves; i++) {
+        X509_free(cache->leaves[i].leaf);
+    }
+
     free(cache->entries);
+    free(cache->leaves);
     free(cache);
 }
 
@@ -250,4 +284,95 @@ na_chain_entry_clear(na_chain_entry_t *e)
     sk_X509_pop_free(e->cabundle, X509_free);
     X509_STORE_free(e->store);
     memset(e, 0, sizeof(*e));
+}
+
+
+na_leaf_entry_t *
+na_leaf_lookup(nitro_attest_chain_cache_t *cache, const uint8_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < cache->nleaves; i++) {
+        if (memcmp(cache->leaves[i].key, key, SHA256_DIGEST_LENGTH) == 0) {
+            cache->leaves[i].used = ++cache->clock;
+            return &cache->leaves[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+X509 *
+na_leaf_entry_cert(const na_leaf_entry_t *e)
+{
+    return e->leaf;
+}
+
+
+/*
+ * Whether the leaf's path verified under this root and this very bundle:
+ * then it is not verified again, and *w is the path's window (time is the
+ * caller's to judge, as for a path verified in full).
+ */
+int
+na_leaf_entry_verified(const na_leaf_entry_t *e,
+    const nitro_attest_root_t *root, const uint8_t *chain_key,
+    na_window_t *w)
+{
+    if (memcmp(e->root, root->fingerprint, SHA256_DIGEST_LENGTH) != 0
+        || memcmp(e->chain, chain_key, SHA256_DIGEST_LENGTH) != 0)
+    {
+        return 0;
+    }
+
+    *w = e->window;
+    return 1;
+}
+
+
+/* Remembers a leaf whose path has just verified (under root, bundle). */
+void
+na_leaf_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
+    X509 *leaf, const nitro_attest_root_t *root, const uint8_t *chain_key,
+    const na_window_t *w)
+{
+    size_t            k, capacity;
+    na_leaf_entry_t  *slot;
+
+    capacity = cache->leaf_capacity;
+
+    if (capacity == 0) {
+        return;
+    }
+
+    slot = na_leaf_lookup(cache, key);
+
+    if (slot == NULL && cache->nleaves < capacity) {
+        slot = &cache->leaves[cache->nleaves++];
+
+    } else if (slot == NULL) {
+        slot = &cache->leaves[0];
+
+        for (k = 1; k < cache->nleaves; k++) {
+            if (cache->leaves[k].used < slot->used) {
+                slot = &cache->leaves[k];
+            }
+        }
+    }
+
+    if (slot->leaf != leaf) {
+        if (X509_up_ref(leaf) != 1) {
+            return;
+        }
+
+        X509_free(slot->leaf);
+        slot->leaf = leaf;
+    }
+
+    memcpy(slot->key, key, SHA256_DIGEST_LENGTH);
+    memcpy(slot->root, root->fingerprint, SHA256_DIGEST_LENGTH);
+    memcpy(slot->chain, chain_key, SHA256_DIGEST_LENGTH);
+    slot->window = *w;
+    slot->used = ++cache->clock;
 }

@@ -99,7 +99,7 @@ na_verify_chain(const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache, const na_document_t *doc,
     na_window_t *w)
 {
-    int                     i, n, first, err;
+    int                     i, n, first, err, bundle;
     X509_STORE             *store;
     X509_STORE_CTX         *ctx;
     STACK_OF(X509)         *chain, *untrusted;
@@ -111,6 +111,15 @@ na_verify_chain(const nitro_attest_root_t *root,
         return NITRO_ATTEST_UNTRUSTED_ROOT;
     }
 
+    bundle = cache != NULL && na_chain_entry_usable(cache, doc->chain, root);
+
+    /* this very leaf under this very bundle and root: verified before */
+    if (bundle && doc->leaf_entry != NULL
+        && na_leaf_entry_verified(doc->leaf_entry, root, doc->chain_key, w))
+    {
+        return NITRO_ATTEST_OK;
+    }
+
     n = sk_X509_num(doc->cabundle);
     untrusted = NULL;
     ctx = X509_STORE_CTX_new();
@@ -119,7 +128,7 @@ na_verify_chain(const nitro_attest_root_t *root,
         return NITRO_ATTEST_INTERNAL_ERROR;
     }
 
-    if (cache != NULL && na_chain_entry_usable(cache, doc->chain, root)) {
+    if (bundle) {
         /*
          * The bundle's path was verified to this root: the leaf is
          * verified with the bundle's last CA as the only anchor, every
@@ -196,6 +205,11 @@ na_verify_chain(const nitro_attest_root_t *root,
 
     if (cache != NULL && first == 0 && doc->chain_keyed) {
         na_chain_insert(cache, doc->chain_key, doc->cabundle, root);
+    }
+
+    if (cache != NULL && doc->chain_keyed && doc->leaf_keyed) {
+        na_leaf_insert(cache, doc->leaf_key, doc->leaf, root, doc->chain_key,
+                       w);
     }
 
     reason = NITRO_ATTEST_OK;

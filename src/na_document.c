@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/sha.h>
 
 
 #define NA_COSE_TAG         18
@@ -434,6 +435,20 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
             != 0)
         {
             return -1;
+        }
+
+        /* a leaf seen before is known-good DER: take it parsed */
+        if (cache != NULL
+            && SHA256(doc->certificate.p, doc->certificate.len,
+                      doc->leaf_key) != NULL)
+        {
+            doc->leaf_keyed = 1;
+            doc->leaf_entry = na_leaf_lookup(cache, doc->leaf_key);
+
+            if (doc->leaf_entry != NULL) {
+                doc->leaf = na_leaf_entry_cert(doc->leaf_entry);
+                return X509_up_ref(doc->leaf) == 1 ? 0 : -1;
+            }
         }
 
         doc->leaf = na_parse_cert(doc->certificate);

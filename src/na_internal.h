@@ -88,6 +88,7 @@ typedef struct {
 /* na_cache.c: the chain cache. */
 
 typedef struct na_chain_entry_s  na_chain_entry_t;
+typedef struct na_leaf_entry_s   na_leaf_entry_t;
 
 int na_chain_key(const na_bytes_t *ders, size_t n, uint8_t *key);
 na_chain_entry_t *na_chain_lookup(nitro_attest_chain_cache_t *cache,
@@ -98,6 +99,22 @@ int na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
 X509_STORE *na_chain_entry_store(const na_chain_entry_t *e, na_window_t *w);
 void na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
     STACK_OF(X509) *cabundle, const nitro_attest_root_t *root);
+
+/*
+ * Leaves: a parsed certificate by the digest of its DER, and, once its
+ * path verified, the bundle and root it verified under and the window of
+ * that path.  A new document from a known enclave then costs its COSE
+ * signature only.
+ */
+na_leaf_entry_t *na_leaf_lookup(nitro_attest_chain_cache_t *cache,
+    const uint8_t *key);
+X509 *na_leaf_entry_cert(const na_leaf_entry_t *e);
+int na_leaf_entry_verified(const na_leaf_entry_t *e,
+    const nitro_attest_root_t *root, const uint8_t *chain_key,
+    na_window_t *w);
+void na_leaf_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
+    X509 *leaf, const nitro_attest_root_t *root, const uint8_t *chain_key,
+    const na_window_t *w);
 
 
 /* na_document.c: COSE_Sign1 and the attestation payload. */
@@ -125,6 +142,9 @@ typedef struct {
     int                        chain_keyed;    /* chain_key is set */
     uint8_t                    chain_key[32];  /* of the cabundle bytes */
     na_chain_entry_t          *chain;          /* cached bundle, or NULL */
+    int                        leaf_keyed;     /* leaf_key is set */
+    uint8_t                    leaf_key[32];   /* of the certificate DER */
+    na_leaf_entry_t           *leaf_entry;     /* cached leaf, or NULL */
 } na_document_t;
 
 /*

@@ -321,6 +321,22 @@ nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v)
 }
 
 
+int64_t
+nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
+    int64_t reattest_ms)
+{
+    int64_t  deadline;
+
+    if (reattest_ms <= 0
+        || __builtin_add_overflow(v->time_ms, reattest_ms, &deadline))
+    {
+        return v->not_after_ms;
+    }
+
+    return deadline < v->not_after_ms ? deadline : v->not_after_ms;
+}
+
+
 void
 nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
 {

@@ -221,6 +221,14 @@ const ASN1_OBJECT *nitro_attest_extension_oid(
  * the bundle is within its validity.
  */
 nitro_attest_chain_cache_t *nitro_attest_chain_cache_new(size_t capacity);
+/*
+ * The same with room for leaves leaf certificates (0: none) besides the
+ * bundles: a leaf whose path verified under a cached bundle is not
+ * verified again, so a new document from a known enclave costs its COSE
+ * signature only.  nitro_attest_chain_cache_new() keeps 4 leaves a bundle.
+ */
+nitro_attest_chain_cache_t *nitro_attest_chain_cache_new_sized(
+    size_t capacity, size_t leaves);
 void nitro_attest_chain_cache_free(nitro_attest_chain_cache_t *cache);
 void nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
     uint64_t *hits, uint64_t *misses);
@@ -285,6 +293,15 @@ int nitro_attest_verdict_check(const void *p, size_t len);
  * verdict read back from a ticket or a cache may hold any two times.
  */
 int64_t nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v);
+
+/*
+ * When a verdict stops serving a connection: the chain's earliest notAfter,
+ * or reattest_ms (0: no limit) after the verification, whichever comes
+ * first.  A resumed session keeps its full handshake's time, so it cannot
+ * outlive the deadline either.
+ */
+int64_t nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
+    int64_t reattest_ms);
 
 /* A verdict that says "no certificate was presented" (status NONE). */
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);

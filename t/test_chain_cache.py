@@ -160,3 +160,55 @@ def test_many_documents_in_one_run_match_one_by_one(nitro, pki, other_pki,
     assert [e["reason"] for e in batch] == [
         None, None, "chain_invalid", "untrusted_root", "certificate_expired",
         "bad_signature", None]
+
+
+# ---------------------------------------------------------------------------
+# Issue 17: a leaf seen before is taken parsed, and its path verified under
+# the same bundle and root is not verified again; under any other bundle it
+# is verified in full.
+
+def _same_leaf_after_warm_up(nitro, pki, tmp_path, leaf, doc):
+    """(event alone, event after a good document with the same leaf)."""
+    good = _write(tmp_path, "good.cose", forge.document(
+        pki, timestamp_ms=doc.timestamp_ms, leaf=leaf).cose)
+    under_test = _write(tmp_path, "doc.cose", doc.cose)
+    alone = _verify(nitro, pki, [under_test])[0]
+    warm, cached = _verify(nitro, pki, [good, under_test])
+    assert warm["status"] == "SUCCESS", warm
+    return alone, cached
+
+
+def test_known_leaf_new_document_same_verdict(nitro, pki, tmp_path, t0):
+    leaf = pki.leaf(t0)
+    doc = forge.document(pki, timestamp_ms=t0 + 5, leaf=leaf,
+                         nonce=b"\x01\x02")
+    alone, cached = _same_leaf_after_warm_up(nitro, pki, tmp_path, leaf, doc)
+    assert cached["status"] == "SUCCESS", cached
+    assert cached["nonce"] == "0102"
+    assert _same_verdict(alone, cached)
+
+
+def test_known_leaf_under_another_bundle_is_verified_again(nitro, pki,
+                                                           tmp_path, t0):
+    # the same instance CA key and name, re-issued without keyCertSign: the
+    # leaf's path under this bundle is not valid, whatever the cache holds
+    spec = forge.default_specs(t0)["instance"]
+    spec.key_usage = {"digital_signature": True}
+    bad = pki.reissue("instance", spec)
+    leaf = pki.leaf(t0)
+    doc = forge.document(pki, timestamp_ms=t0, leaf=leaf,
+                         cabundle=bad.cabundle())
+    alone, cached = _same_leaf_after_warm_up(nitro, pki, tmp_path, leaf, doc)
+    assert cached["reason"] == "chain_invalid", cached
+    assert _same_verdict(alone, cached)
+
+
+def test_known_leaf_expired_is_expired(nitro, pki, tmp_path, t0):
+    leaf = pki.leaf(t0, after_ms=HOUR)
+    good = _write(tmp_path, "good.cose", forge.document(
+        pki, timestamp_ms=t0, leaf=leaf).cose)
+    late = _write(tmp_path, "late.cose", forge.document(
+        pki, timestamp_ms=t0 + 2 * HOUR, leaf=leaf).cose)
+    first, second = _verify(nitro, pki, [good, late])
+    assert first["status"] == "SUCCESS"
+    assert second["reason"] == "certificate_expired", second

@@ -807,7 +807,8 @@ def verified_headers(client):
     out = {"x-nitro-attest-status": "SUCCESS",
            "x-nitro-attest-policy": "payments-v42",
            "x-nitro-attest-module-id": forge.DEFAULT_MODULE_ID,
-           "x-nitro-attest-cert-sha256": client.sha256}
+           "x-nitro-attest-cert-sha256": client.sha256,
+           "x-nitro-attest-kind": "enclave"}
     out.update({"x-nitro-attest-pcr%d" % i: v.hex()
                 for i, v in doc.items()})
     return out

@@ -510,6 +510,25 @@ test_memo(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 }
 
 
+/* issue 14: the deadline of a verdict, with and without reattest */
+static void
+test_expiry(void)
+{
+    nitro_attest_verdict_t  v;
+
+    nitro_attest_verdict_none(&v, 1000);
+    v.not_after_ms = 50000;
+
+    CHECK(nitro_attest_verdict_expiry(&v, 0) == 50000, "off: notAfter");
+    CHECK(nitro_attest_verdict_expiry(&v, 2000) == 3000, "reattest first");
+    CHECK(nitro_attest_verdict_expiry(&v, 60000) == 50000, "notAfter first");
+    CHECK(nitro_attest_verdict_expiry(&v, -5) == 50000, "negative: off");
+
+    v.time_ms = INT64_MAX - 1;
+    CHECK(nitro_attest_verdict_expiry(&v, 10) == 50000, "no overflow");
+}
+
+
 static void
 test_durations(void)
 {
@@ -1025,6 +1044,7 @@ main(int argc, char **argv)
     test_event_shape(&cf, v);
     test_chain_cache(&cf, v);
     test_memo(&cf, v);
+    test_expiry();
     test_durations();
     test_text_decoding();
     test_names();
