@@ -30,6 +30,10 @@ static char *ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_nitro_attest_token_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_nitro_attest_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
     ngx_http_core_main_conf_t *cmcf);
 static ngx_int_t ngx_http_nitro_attest_handler(ngx_http_request_t *r);
@@ -121,6 +125,34 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_token_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_token_key,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, token.key),
+      &ngx_nitro_attest_token_key_file },
+
+    { ngx_string("nitro_attest_token_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, token.issuer),
+      NULL },
+
+    { ngx_string("nitro_attest_token_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, token.lifetime),
+      NULL },
+
+    { ngx_string("nitro_attest_jwks"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_nitro_attest_jwks,
+      0,
+      0,
+      NULL },
+
     { ngx_string("nitro_attest_chain_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_chain_cache,
@@ -179,6 +211,8 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->enforcing = 0;
      *     namcf->status = 0;
      *     namcf->headers = 0;
+     *     namcf->jwks_location = 0;
+     *     namcf->jwks = { 0, NULL };
      */
 
     if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP) != NGX_OK) {
@@ -221,7 +255,10 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
 }
 
 
-/* nitro_attest_policy, nitro_attest_trusted_root: loaded once per block */
+/*
+ * nitro_attest_policy, nitro_attest_trusted_root, nitro_attest_token_key:
+ * loaded once per block
+ */
 
 static char *
 ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -232,6 +269,19 @@ ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                ngx_http_nitro_attest_module);
 
     return ngx_nitro_attest_file(cf, cmd, conf, &namcf->na);
+}
+
+
+static char *
+ngx_http_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    namcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_nitro_attest_module);
+
+    return ngx_nitro_attest_token_key(cf, cmd, conf, &namcf->na);
 }
 
 
@@ -343,6 +393,13 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         }
     }
 
+    if (ngx_nitro_attest_token_check(cf, nam) != NGX_OK
+        || (namcf->jwks_location
+            && ngx_nitro_attest_jwks(cf, nam, &namcf->jwks) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
     if (nam->servers.nelts) {
         for (s = 0; s < cmcf->servers.nelts; s++) {
             sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
@@ -400,6 +457,28 @@ ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     namcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_nitro_attest_module);
     namcf->status = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_nitro_attest_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_nitro_attest_jwks_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_nitro_attest_jwks_handler;
+
+    namcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_nitro_attest_module);
+    namcf->jwks_location = 1;
 
     return NGX_CONF_OK;
 }

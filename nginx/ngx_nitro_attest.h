@@ -146,6 +146,7 @@ typedef struct {
     const char                     *block;     /* "http" or "stream" */
     ngx_array_t                     policies;  /* loaded policy files */
     ngx_array_t                     roots;     /* loaded root files */
+    ngx_array_t                     token_keys; /* loaded token keys */
     ngx_array_t                     servers;   /* attesting, with an SSL_CTX */
     ngx_array_t                     tagged;    /* every srv conf with one */
     ngx_array_t                     sets;      /* allow-set names */
@@ -154,6 +155,16 @@ typedef struct {
     ngx_nitro_attest_shctx_t       *sh;
     ngx_uint_t                      chain_cache;   /* bundles per worker */
 } ngx_nitro_attest_main_t;
+
+
+/* "nitro_attest_token_*": the signed token of CONTRACT 12 */
+typedef struct {
+    nitro_attest_token_key_t       *key;       /* NULL: no token */
+    ngx_str_t                       issuer;    /* NUL-terminated */
+    ngx_msec_t                      lifetime;
+    u_char                         *file;      /* where the key is named */
+    ngx_uint_t                      line;
+} ngx_nitro_attest_token_conf_t;
 
 
 typedef struct {
@@ -167,6 +178,7 @@ typedef struct {
     ngx_array_t                    *event_log;  /* destinations, or NULL */
     ngx_shm_zone_t                 *cache;      /* verdict cache, or NULL */
     ngx_msec_t                      reattest;   /* 0: at chain expiry */
+    ngx_nitro_attest_token_conf_t   token;
 
     nitro_attest_config_t           core;
     u_char                          digest[SHA256_DIGEST_LENGTH];
@@ -250,6 +262,7 @@ char *ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd,
 extern ngx_conf_enum_t  ngx_nitro_attest_modes[];
 extern ngx_uint_t       ngx_nitro_attest_policy_file;
 extern ngx_uint_t       ngx_nitro_attest_root_file;
+extern ngx_uint_t       ngx_nitro_attest_token_key_file;
 
 ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
     ngx_nitro_attest_main_t *nam, ngx_uint_t protocol);
@@ -273,6 +286,24 @@ int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
 void ngx_nitro_attest_exit(void);
 nitro_attest_verdict_t *ngx_nitro_attest_verdict(
     ngx_nitro_attest_srv_conf_t *nascf, ngx_connection_t *c);
+
+
+/* ngx_nitro_attest_token.c: the signed token of CONTRACT 12 */
+
+ngx_int_t ngx_nitro_attest_token_ssl_init(ngx_conf_t *cf);
+char *ngx_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf, ngx_nitro_attest_main_t *nam);
+void ngx_nitro_attest_token_init(ngx_nitro_attest_token_conf_t *tcf);
+char *ngx_nitro_attest_token_merge(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_nitro_attest_token_check(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+const char *ngx_nitro_attest_token_path(ngx_nitro_attest_main_t *nam,
+    nitro_attest_token_key_t *key);
+ngx_int_t ngx_nitro_attest_jwks(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
+    ngx_str_t *jwks);
+ngx_int_t ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_connection_t *c, ngx_str_t *token);
 
 
 /* ngx_nitro_attest_variables.c: the variables, whatever the protocol */

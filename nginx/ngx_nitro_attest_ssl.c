@@ -899,7 +899,7 @@ ngx_nitro_attest_ssl_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_nitro_attest_token_ssl_init(cf);
 }
 
 

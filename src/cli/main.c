@@ -359,7 +359,7 @@ cli_print_event(const nitro_attest_verdict_t *v, const char *path,
     {
         if (nitro_attest_token_claims_init(&claims, token->issuer, v->time_ms,
                                            token->lifetime_ms,
-                                           v->not_after_ms)
+                                           nitro_attest_verdict_expiry(v, 0))
             == 0)
         {
             jws = nitro_attest_token_sign(token->key, v, &claims);
