@@ -1,5 +1,5 @@
-# nginx with ngx_http_nitro_attest_module and the nitro-attest CLI, installed
-# from the Debian packages "make deb" builds.
+# nginx with ngx_http_nitro_attest_module, ngx_stream_nitro_attest_module and
+# the nitro-attest CLI, installed from the Debian packages "make deb" builds.
 #
 #   docker build -t nitro-attest-nginx .
 #   docker run -p 443:443 \
@@ -22,13 +22,15 @@ RUN scripts/build.sh deb
 FROM debian:bookworm-slim
 
 COPY --from=build /src/build/deb/libnginx-mod-http-nitro-attest_*.deb \
+                  /src/build/deb/libnginx-mod-stream-nitro-attest_*.deb \
                   /src/build/deb/nitro-attest_*.deb /tmp/debs/
 
 # apt resolves the packages' dependencies (nginx of the matching ABI,
-# libcbor, jansson); the module's postinst enables it in modules-enabled/
+# libcbor, jansson); each module's postinst enables it in modules-enabled/,
+# the stream one (70-) after Debian's stream module (50-mod-stream.conf)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx curl \
-        /tmp/debs/*.deb \
+    && apt-get install -y --no-install-recommends nginx libnginx-mod-stream \
+        curl /tmp/debs/*.deb \
     && rm -rf /var/lib/apt/lists/* /tmp/debs \
     && rm -f /etc/nginx/sites-enabled/default \
     && ln -sf /dev/stdout /var/log/nginx/access.log \

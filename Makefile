@@ -2,10 +2,12 @@
 # (build/nitro-attest) and the nginx dynamic module (build/*.so).
 #
 #   make          build the CLI and the module
-#   make test     install what is missing, build, run every test
+#   make test     install what is missing, build, run every test (and
+#                 make test-debian13 when NITRO_TEST_DEBIAN13=1)
+#   make test-debian13  the same suite inside a Debian 13 root
 #   make bench    verification cost against raw ECDSA P-384 verifies
 #   make demo     a served and a refused client against a real nginx
-#   make deb      Debian packages of the module and the CLI in build/deb/
+#   make deb      Debian packages of the modules and the CLI in build/deb/
 
 PYTHON    ?= /usr/bin/python3
 CC        ?= cc
@@ -29,7 +31,7 @@ MODULE := $(B)/ngx_http_nitro_attest_module.so
 .PHONY: all cli module deps test test-unit test-cli test-nginx bench demo \
         bench-handshake \
         clean fuzz test-asan test-asan-fast test-load deb \
-        test-packaging
+        test-packaging test-debian13
 
 all: cli module
 
@@ -68,6 +70,13 @@ $(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
 test: deps
 	$(MAKE) all $(B)/test_core
 	$(MAKE) test-unit test-cli test-nginx test-packaging test-asan-fast
+	@if [ "$${NITRO_TEST_DEBIAN13:-}" = 1 ]; then \
+	    $(MAKE) test-debian13; fi
+
+# the whole suite (make test) inside a Debian 13 root made by debootstrap
+# under build/debian13 (made once, then reused): nginx 1.26, OpenSSL 3.5
+test-debian13:
+	scripts/test-debian13.sh test
 
 test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
@@ -90,16 +99,17 @@ test-packaging: all
 demo: deps all
 	scripts/demo.sh
 
-# make deb: libnginx-mod-http-nitro-attest and nitro-attest .debs, built by
-# dpkg-buildpackage from debian/ in a copy of the tree (scripts/build-deb.sh);
-# the version comes from debian/changelog only.  Rebuilt when an input changes.
+# make deb: libnginx-mod-http-nitro-attest, libnginx-mod-stream-nitro-attest
+# and nitro-attest .debs, built by dpkg-buildpackage from debian/ in a copy of
+# the tree (scripts/build-deb.sh); the version comes from debian/changelog
+# only.  Rebuilt when an input changes.
 DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
-DEB_INPUTS  := $(shell find debian src conf-examples t/unit -type f) \
+DEB_INPUTS  := $(shell find debian src nginx conf-examples t/unit -type f) \
                config Makefile README.md ngx_http_nitro_attest_module.c \
-               scripts/build-deb.sh
+               scripts/build-deb.sh scripts/build-module.sh
 
 deb: $(DEB)
 

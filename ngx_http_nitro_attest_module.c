@@ -215,7 +215,9 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->jwks = { 0, NULL };
      */
 
-    if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP) != NGX_OK) {
+    if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP)
+        != NGX_OK)
+    {
         return NULL;
     }
 
@@ -487,6 +489,9 @@ ngx_http_nitro_attest_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * Stateful resumption is off for every server of a listen socket where an
  * attesting server listens (see ngx_nitro_attest_no_session_cache()).
+ * HTTP/3 requests are not attested (the guard refuses them on an "on"
+ * server, the variables say NONE on an "optional" one): nginx -t warns
+ * about every QUIC listen of an attesting server.
  */
 
 static ngx_int_t
@@ -518,6 +523,21 @@ ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
                 nascf = cscfp[k]->ctx->srv_conf[
                                         ngx_http_nitro_attest_module.ctx_index];
                 attesting |= nascf->enable != NGX_NITRO_ATTEST_OFF;
+
+#if (NGX_HTTP_V3)
+                if (addr[a].opt.quic && nascf->enable != NGX_NITRO_ATTEST_OFF)
+                {
+                    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                                  "\"nitro_attest\" in %s:%ui applies to a "
+                                  "server that listens on %V with quic: "
+                                  "HTTP/3 requests are not attested (%s)",
+                                  nascf->file, nascf->line,
+                                  &addr[a].opt.addr_text,
+                                  nascf->enable == NGX_NITRO_ATTEST_ON
+                                  ? "they are refused with 421"
+                                  : "their status is NONE");
+                }
+#endif
             }
 
             for (k = 0; attesting && k < addr[a].servers.nelts; k++) {
@@ -573,6 +593,15 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
     if (nascf->enable != NGX_NITRO_ATTEST_ON) {
         return NGX_DECLINED;
     }
+
+#if (NGX_HTTP_V3)
+    if (r->http_version == NGX_HTTP_VERSION_30) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "nitro_attest does not attest HTTP/3 (QUIC) "
+                      "requests, request refused");
+        return NGX_HTTP_MISDIRECTED_REQUEST;
+    }
+#endif
 
     c = ngx_http_nitro_attest_tls_connection(r);
     nac = ngx_nitro_attest_connection(c);

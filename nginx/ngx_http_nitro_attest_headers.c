@@ -232,6 +232,9 @@ ngx_http_nitro_attest_add_header(ngx_http_request_t *r, ngx_list_t *headers,
     h->key = *key;
     h->value.data = value;
     h->value.len = len;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
 
     return NGX_OK;
 }

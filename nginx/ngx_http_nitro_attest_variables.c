@@ -15,6 +15,8 @@
 
 static ngx_int_t ngx_http_nitro_attest_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_nitro_attest_token_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -31,9 +33,16 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
     ngx_nitro_attest_var_t  *v;
 
     for (v = ngx_nitro_attest_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, 0);
+        var = ngx_http_add_variable(cf, &v->name,
+                                    v->prefix ? NGX_HTTP_VAR_PREFIX : 0);
         if (var == NULL) {
             return NGX_ERROR;
+        }
+
+        if (v->prefix) {
+            /* nginx hands a prefix variable's handler the full name */
+            var->get_handler = ngx_http_nitro_attest_prefix_variable;
+            continue;
         }
 
         var->get_handler = ngx_http_nitro_attest_variable;
@@ -54,12 +63,19 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
 nitro_attest_verdict_t *
 ngx_http_nitro_attest_verdict(ngx_http_request_t *r)
 {
+    ngx_connection_t             *c;
     ngx_nitro_attest_srv_conf_t  *nascf;
 
     nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
+    c = ngx_http_nitro_attest_tls_connection(r);
 
-    return ngx_nitro_attest_verdict(nascf,
-                                    ngx_http_nitro_attest_tls_connection(r));
+#if (NGX_HTTP_V3)
+    if (r->http_version == NGX_HTTP_VERSION_30) {
+        c = NULL;  /* HTTP/3 (QUIC) is not attested: NONE */
+    }
+#endif
+
+    return ngx_nitro_attest_verdict(nascf, c);
 }
 
 
@@ -70,6 +86,16 @@ ngx_http_nitro_attest_variable(ngx_http_request_t *r,
     ngx_nitro_attest_var_t  *var = (ngx_nitro_attest_var_t *) data;
 
     return var->get(r->pool, ngx_http_nitro_attest_verdict(r), v, var->data);
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    return ngx_nitro_attest_prefix_variable(r->pool,
+                                            ngx_http_nitro_attest_verdict(r),
+                                            v, (ngx_str_t *) data);
 }
 
 

@@ -239,6 +239,7 @@ typedef struct {
     ngx_str_t                       name;
     ngx_nitro_attest_var_pt         get;
     uintptr_t                       data;
+    ngx_uint_t                      prefix;   /* name is a prefix */
 } ngx_nitro_attest_var_t;
 
 
@@ -310,6 +311,9 @@ ngx_int_t ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
 
 extern ngx_nitro_attest_var_t  ngx_nitro_attest_vars[];
 
+ngx_int_t ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
+    ngx_str_t *name);
 ngx_int_t ngx_nitro_attest_status_text(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_str_t *text);
 

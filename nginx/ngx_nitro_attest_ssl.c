@@ -180,16 +180,19 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     }
 
     /*
-     * The first error queued decides how nginx logs the failed handshake:
-     * "callback failed" is logged at the "info" level, like other client
-     * errors, where "certificate verify failed" would be "crit".
+     * The first error queued decides how nginx < 1.23.4 logs the failed
+     * handshake: "callback failed" is logged at the "info" level, like
+     * other client errors, where "certificate verify failed" would be
+     * "crit".  Later nginx judges the last one: see refused_error().
      */
 
+#if (nginx_version < 1023004)
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
     ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
                    nitro_attest_reason_name(reason));
 #else
     SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
+#endif
 #endif
 
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -459,6 +462,45 @@ ngx_nitro_attest_only_critical(ngx_nitro_attest_srv_conf_t *nascf,
 }
 
 
+#if (nginx_version >= 1023004)
+
+/*
+ * nginx 1.23.4+ takes the level of a failed handshake's log line from the
+ * last error queued, and OpenSSL queues "certificate verify failed" (logged
+ * as "crit") after the hook refused the certificate.  When the fatal alert
+ * goes out, "callback failed" is queued after it: a client the module
+ * refused is logged at "info", like other client errors.
+ */
+
+static void
+ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
+    unsigned long err)
+{
+    ngx_nitro_attest_conn_t  *nac;
+
+    if (ERR_GET_LIB(err) != ERR_LIB_SSL
+        || ERR_GET_REASON(err) != SSL_R_CERTIFICATE_VERIFY_FAILED)
+    {
+        return;
+    }
+
+    nac = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index);
+
+    if (nac == NULL || nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
+        return;
+    }
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
+                   nitro_attest_reason_name(nac->verdict.reason));
+#else
+    SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
+#endif
+}
+
+#endif
+
+
 /*
  * A client of an enforcing server that sends no certificate fails in
  * OpenSSL before any verification: the fatal alert it gets is the one
@@ -497,6 +539,10 @@ ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
             ngx_nitro_attest_no_certificate(
                                                (ngx_ssl_conn_t *) ssl_conn);
         }
+
+#if (nginx_version >= 1023004)
+        ngx_nitro_attest_refused_error(ssl_conn, err);
+#endif
     }
 
     nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
@@ -814,7 +860,7 @@ ngx_nitro_attest_connection(ngx_connection_t *c)
     ngx_ssl_conn_t           *ssl_conn;
     ngx_nitro_attest_conn_t  *nac, *saved;
 
-    if (c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
+    if (c == NULL || c->ssl == NULL || ngx_nitro_attest_conn_index == -1) {
         return NULL;
     }
 

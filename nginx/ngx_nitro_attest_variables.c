@@ -36,61 +36,49 @@ static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 
 
-#define ngx_nitro_attest_pcr(n)                                               \
-    { ngx_string("nitro_attest_pcr" #n), ngx_nitro_attest_pcr_variable, n }
-
 #define ngx_nitro_attest_span(field)                                          \
     offsetof(nitro_attest_verdict_t, field)
 
 
 ngx_nitro_attest_var_t  ngx_nitro_attest_vars[] = {
 
-    { ngx_string("nitro_attest_status"), ngx_nitro_attest_status_variable, 0 },
+    { ngx_string("nitro_attest_status"), ngx_nitro_attest_status_variable,
+      0, 0 },
 
-    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_reason_variable, 0 },
+    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_reason_variable,
+      0, 0 },
 
     { ngx_string("nitro_attest_module_id"), ngx_nitro_attest_text_variable,
-      ngx_nitro_attest_span(module_id) },
+      ngx_nitro_attest_span(module_id), 0 },
 
     { ngx_string("nitro_attest_policy"), ngx_nitro_attest_text_variable,
-      ngx_nitro_attest_span(policy) },
+      ngx_nitro_attest_span(policy), 0 },
 
     { ngx_string("nitro_attest_user_data"), ngx_nitro_attest_bytes_variable,
-      ngx_nitro_attest_span(user_data) },
+      ngx_nitro_attest_span(user_data), 0 },
 
     { ngx_string("nitro_attest_nonce"), ngx_nitro_attest_bytes_variable,
-      ngx_nitro_attest_span(nonce) },
+      ngx_nitro_attest_span(nonce), 0 },
 
     { ngx_string("nitro_attest_timestamp"), ngx_nitro_attest_time_variable,
-      0 },
+      0, 0 },
 
-    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable, 1 },
+    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable, 1, 0 },
 
     { ngx_string("nitro_attest_cert_sha256"), ngx_nitro_attest_cert_variable,
-      0 },
+      0, 0 },
 
-    { ngx_string("nitro_attest_json"), ngx_nitro_attest_json_variable, 0 },
+    { ngx_string("nitro_attest_json"), ngx_nitro_attest_json_variable, 0, 0 },
 
-    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_kind_variable, 0 },
+    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_kind_variable, 0, 0 },
 
-    ngx_nitro_attest_pcr(0),  ngx_nitro_attest_pcr(1),
-    ngx_nitro_attest_pcr(2),  ngx_nitro_attest_pcr(3),
-    ngx_nitro_attest_pcr(4),  ngx_nitro_attest_pcr(5),
-    ngx_nitro_attest_pcr(6),  ngx_nitro_attest_pcr(7),
-    ngx_nitro_attest_pcr(8),  ngx_nitro_attest_pcr(9),
-    ngx_nitro_attest_pcr(10), ngx_nitro_attest_pcr(11),
-    ngx_nitro_attest_pcr(12), ngx_nitro_attest_pcr(13),
-    ngx_nitro_attest_pcr(14), ngx_nitro_attest_pcr(15),
-    ngx_nitro_attest_pcr(16), ngx_nitro_attest_pcr(17),
-    ngx_nitro_attest_pcr(18), ngx_nitro_attest_pcr(19),
-    ngx_nitro_attest_pcr(20), ngx_nitro_attest_pcr(21),
-    ngx_nitro_attest_pcr(22), ngx_nitro_attest_pcr(23),
-    ngx_nitro_attest_pcr(24), ngx_nitro_attest_pcr(25),
-    ngx_nitro_attest_pcr(26), ngx_nitro_attest_pcr(27),
-    ngx_nitro_attest_pcr(28), ngx_nitro_attest_pcr(29),
-    ngx_nitro_attest_pcr(30), ngx_nitro_attest_pcr(31),
+    /*
+     * $nitro_attest_pcr0 .. $nitro_attest_pcr31: one prefix, out of the
+     * variables hash (32 more names there outgrow its default size)
+     */
+    { ngx_string("nitro_attest_pcr"), ngx_nitro_attest_pcr_variable, 0, 1 },
 
-    { ngx_null_string, NULL, 0 }
+    { ngx_null_string, NULL, 0, 0 }
 };
 
 
@@ -112,6 +100,41 @@ ngx_nitro_attest_hex_value(ngx_pool_t *pool, ngx_variable_value_t *v,
     v->data = p;
 
     return NGX_OK;
+}
+
+
+/*
+ * A prefix variable by its full name: $nitro_attest_pcrN for N in 0..31,
+ * written without leading zeros; any other name is not found.
+ */
+
+ngx_int_t
+ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
+    ngx_str_t *name)
+{
+    size_t      i, len;
+    ngx_uint_t  n;
+
+    len = sizeof("nitro_attest_pcr") - 1;
+    n = 0;
+
+    for (i = len; i < name->len && i < len + 2; i++) {
+        if (name->data[i] < '0' || name->data[i] > '9'
+            || (i == len + 1 && name->data[len] == '0'))
+        {
+            break;
+        }
+
+        n = n * 10 + (name->data[i] - '0');
+    }
+
+    if (name->len <= len || i != name->len || n >= NITRO_ATTEST_PCR_COUNT) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_nitro_attest_pcr_variable(pool, verdict, v, n);
 }
 
 

@@ -55,6 +55,8 @@ static void ngx_stream_nitro_attest_disarm(void *data);
 static void ngx_stream_nitro_attest_watch(ngx_event_t *ev);
 static ngx_int_t ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_stream_nitro_attest_prefix_variable(
+    ngx_stream_session_t *s, ngx_stream_variable_value_t *v, uintptr_t data);
 
 
 static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
@@ -173,9 +175,16 @@ ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf)
     ngx_stream_variable_t    *var;
 
     for (v = ngx_nitro_attest_vars; v->name.len; v++) {
-        var = ngx_stream_add_variable(cf, &v->name, 0);
+        var = ngx_stream_add_variable(cf, &v->name,
+                                      v->prefix ? NGX_STREAM_VAR_PREFIX : 0);
         if (var == NULL) {
             return NGX_ERROR;
+        }
+
+        if (v->prefix) {
+            /* nginx hands a prefix variable's handler the full name */
+            var->get_handler = ngx_stream_nitro_attest_prefix_variable;
+            continue;
         }
 
         var->get_handler = ngx_stream_nitro_attest_variable;
@@ -541,4 +550,18 @@ ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
     return var->get(s->connection->pool,
                     ngx_nitro_attest_verdict(nascf, s->connection), v,
                     var->data);
+}
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_prefix_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
+
+    return ngx_nitro_attest_prefix_variable(s->connection->pool,
+                               ngx_nitro_attest_verdict(nascf, s->connection),
+                               v, (ngx_str_t *) data);
 }

@@ -1,11 +1,15 @@
 #!/bin/bash
 # Builds the module against Debian's nginx-dev with the exact flags the
 # system nginx was built with (otherwise nginx refuses it as "not binary
-# compatible").  Nothing is written outside build/.
+# compatible").  Nothing is written outside build/ (or $NITRO_ATTEST_MODULE_DIR).
 #
-#   scripts/build-module.sh          build/ngx_http_nitro_attest_module.so
-#   scripts/build-module.sh asan     build/asan/ngx_http_nitro_attest_module.so,
-#                                    with AddressSanitizer and UBSan
+#   scripts/build-module.sh          build/ngx_http_nitro_attest_module.so and
+#                                    build/ngx_stream_nitro_attest_module.so
+#   scripts/build-module.sh asan     the same in build/asan/, with
+#                                    AddressSanitizer and UBSan
+#
+# NITRO_ATTEST_MODULE_DIR=DIR writes to DIR instead of build/ (debian/rules:
+# the package build keeps its output under debian/).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,13 +18,13 @@ flavor=${1:-}
 
 case "$flavor" in
 "")
-    out="$repo/build"
+    out="${NITRO_ATTEST_MODULE_DIR:-$repo/build}"
     cc_extra=
     ld_extra=
     ;;
 asan)
     # Debian's -O2 and _FORTIFY_SOURCE come first; these override -O
-    out="$repo/build/asan"
+    out="${NITRO_ATTEST_MODULE_DIR:-$repo/build}/asan"
     cc_extra="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
     ld_extra="-fsanitize=address,undefined"
     ;;

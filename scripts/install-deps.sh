@@ -10,8 +10,11 @@
 # packages named (make deb adds the packaging tools).
 set -eu
 
+# libnginx-mod-stream: Debian's ngx_stream_module.so, which the stream
+# module's tests and make deb's load test load ours after
 PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
-libcbor-dev libjansson-dev libssl-dev openssl curl ca-certificates \
+libnginx-mod-stream libcbor-dev libjansson-dev libssl-dev openssl curl \
+ca-certificates \
 python3 python3-pytest python3-cryptography python3-cbor2 python3-yaml \
 python3-jwt \
 prometheus rsyslog}"

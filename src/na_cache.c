@@ -6,9 +6,12 @@
  *
  * An entry is trusted only for the root it was verified against; it keeps
  * the validity window of all its certificates, which the caller holds the
- * verification time against, as for a path verified in full.  Bundles with name constraints are never cached (those
- * would have to be applied to each new leaf).  Not thread-safe: one cache
- * per process (an nginx worker is single-threaded).
+ * verification time against, as for a path verified in full.  Bundles
+ * with name constraints are never cached (those would have to be applied
+ * to each new leaf).  Leaves whose path verified under a cached bundle
+ * are kept too, parsed, so a known enclave's new document costs its COSE
+ * signature only.  Not thread-safe: one cache per process (an nginx
+ * worker is single-threaded).
  */
 
 #include "na_internal.h"

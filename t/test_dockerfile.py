@@ -2,7 +2,9 @@
 the build stage's RUN steps run in a scratch copy of the build context (the
 tree minus .dockerignore, as COPY sees it), and the runtime stage is laid
 out in a scratch root from its COPY lines and the packages the build stage
-made (dpkg -x, plus the module enablement the package's postinst does).
+made (dpkg -x, plus the module enablement each package's postinst does);
+the archive's module packages it installs by name (libnginx-mod-stream)
+come from this machine's installation of them, laid out the same way.
 nginx -t then checks the image's configuration there, nginx runs it the
 way CMD says, and the HEALTHCHECK command must succeed against it.
 """
@@ -231,11 +233,60 @@ def built(stages, tmp_path_factory):
     return fs
 
 
+def install_step(stage):
+    (install,) = [r for r in stage.all("RUN") if "apt-get install" in r]
+    return install
+
+
+def archive_packages(stage):
+    """The packages the runtime stage's apt-get install names (not the
+    copied .deb files)."""
+    words = install_step(stage).split("apt-get install", 1)[1] \
+        .split("&&")[0].split()
+    return [w for w in words if not w.startswith("-") and "/" not in w]
+
+
+def enabled_links(postinst_text):
+    """from -> to of the modules-enabled links a dh_nginx postinst makes
+    (modules-enabled/TO -> modules-available/FROM)."""
+    m = re.search(r"for confpair in (.*?); do", postinst_text)
+    return dict(p.split(":", 1) for p in m.group(1).split()) if m else {}
+
+
+def deb_postinst(deb, directory):
+    subprocess.run(["dpkg-deb", "-e", deb, directory], check=True)
+    path = os.path.join(directory, "postinst")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
+
+
+def lay_out_installed(package, root):
+    """An archive package as installed on this machine, copied into root;
+    its postinst text."""
+    p = subprocess.run(["dpkg", "-L", package], capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        pytest.fail("%s is not installed here (scripts/install-deps.sh "
+                    "installs it)" % package)
+    for path in p.stdout.split():
+        if os.path.isfile(path) or os.path.islink(path):
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            shutil.copy2(path, root + path, follow_symlinks=False)
+    info = "/var/lib/dpkg/info/%s.postinst" % package
+    if not os.path.exists(info):
+        return ""
+    with open(info) as f:
+        return f.read()
+
+
 @pytest.fixture(scope="module")
 def rootfs(stages, built, tmp_path_factory):
     """The runtime stage laid out in a scratch root: its COPY lines, then
-    what its RUN does with the copied packages (dpkg -x, and the
-    modules-enabled link their postinst makes)."""
+    what its RUN does with the copied packages and the archive's module
+    packages it names (their files, and the modules-enabled links their
+    postinst makes)."""
     root = str(tmp_path_factory.mktemp("runtime"))
     runtime = stages[-1]
     for args in runtime.all("COPY"):
@@ -251,35 +302,65 @@ def rootfs(stages, built, tmp_path_factory):
         else:
             paths = [os.path.join(REPO, s) for s in sources]
         copy_into(paths, root + dest)
-    (install,) = [r for r in runtime.all("RUN") if "apt-get install" in r]
+    install = install_step(runtime)
     debs = re.findall(r"(/\S+)\*\.deb", install)
     assert debs, install
+    control = str(tmp_path_factory.mktemp("control"))
+    links = {}
     for deb in sorted(glob.glob(root + debs[0] + "*.deb")):
         subprocess.run(["dpkg", "-x", deb, root], check=True)
+        links.update(enabled_links(deb_postinst(
+            deb, os.path.join(control, os.path.basename(deb)))))
+    # nginx itself and curl need no layout: the system's nginx runs
+    for name in archive_packages(runtime):
+        if name.startswith("libnginx-mod-"):
+            links.update(enabled_links(lay_out_installed(name, root)))
     enabled = os.path.join(root, "etc/nginx/modules-enabled")
     os.makedirs(enabled, exist_ok=True)
-    for snippet in glob.glob(root + "/usr/share/nginx/modules-available/*"):
-        os.symlink(snippet,
-                   os.path.join(enabled, "50-" + os.path.basename(snippet)))
+    for src, dst in links.items():
+        snippet = root + "/usr/share/nginx/modules-available/" + src
+        assert os.path.isfile(snippet), snippet
+        os.symlink(snippet, os.path.join(enabled, dst))
     # from the nginx-common package, which apt installs with nginx
     shutil.copy("/etc/nginx/mime.types", root + "/etc/nginx/mime.types")
     return root
 
 
 def test_runtime_packages_exist_in_the_archive(stages):
-    (install,) = [r for r in stages[-1].all("RUN") if "apt-get install" in r]
-    words = install.split("apt-get install", 1)[1].split("&&")[0].split()
-    names = [w for w in words if not w.startswith("-") and "/" not in w]
+    names = archive_packages(stages[-1])
     assert "nginx" in names
+    # the stream module runs inside Debian's ngx_stream_module.so
+    assert "libnginx-mod-stream" in names
     for name in names:
         p = subprocess.run(["apt-cache", "show", name], capture_output=True,
                            text=True)
         assert p.returncode == 0 and p.stdout, "no package " + name
 
 
+def test_runtime_copies_every_package_the_build_stage_made(stages, built):
+    made = sorted(os.path.basename(p) for p in glob.glob(
+        built + "/src/build/deb/*.deb") if "-dbgsym_" not in p)
+    assert {p.split("_")[0] for p in made} == {
+        "libnginx-mod-http-nitro-attest", "libnginx-mod-stream-nitro-attest",
+        "nitro-attest"}
+    copied = []
+    for args in stages[-1].all("COPY"):
+        source_stage, sources, dest = copy_args(args)
+        if source_stage:
+            copied += [os.path.basename(p) for src in sources
+                       for p in glob.glob(built + src)]
+    assert sorted(copied) == made
+
+
 def test_image_holds_module_cli_and_examples(rootfs):
-    assert os.path.isfile(
-        rootfs + "/usr/lib/nginx/modules/ngx_http_nitro_attest_module.so")
+    for so in ("ngx_http_nitro_attest_module.so",
+               "ngx_stream_nitro_attest_module.so", "ngx_stream_module.so"):
+        assert os.path.isfile(rootfs + "/usr/lib/nginx/modules/" + so), so
+    # nginx.conf includes modules-enabled/*.conf in name order: the stream
+    # module after Debian's
+    assert sorted(os.listdir(rootfs + "/etc/nginx/modules-enabled")) == [
+        "50-mod-http-nitro-attest.conf", "50-mod-stream.conf",
+        "70-mod-stream-nitro-attest.conf"]
     assert os.access(rootfs + "/usr/bin/nitro-attest", os.X_OK)
     examples = sorted(os.listdir(rootfs + "/etc/nginx/conf-examples"))
     assert examples == sorted(os.listdir(os.path.join(REPO,

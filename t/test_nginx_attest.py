@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import ssl
 import subprocess
 import time
@@ -702,5 +703,8 @@ def test_expired_verdict_over_http2_gets_421_and_goaway(world):
              if line.startswith("code=")]
     assert codes[:2] == ["code=200", "code=421"], p.stdout
     assert "code=200" not in codes[2:]
-    assert "Re-using existing connection" in p.stderr
+    # curl 7.88 (Debian 12): "Re-using existing connection #0 with host";
+    # 8.14 (Debian 13): "Re-using existing https: connection with host"
+    assert re.search(r"Re-using existing (\S+ )?connection", p.stderr), \
+        p.stderr
     assert "GOAWAY" in p.stderr

@@ -201,6 +201,9 @@ def example_text(path, policy, root, token_key=None):
     text = text.replace(
         "/usr/lib/nginx/modules/ngx_http_nitro_attest_module.so",
         nginx.MODULE)
+    text = text.replace(
+        "/usr/lib/nginx/modules/ngx_stream_nitro_attest_module.so",
+        nginx.STREAM_MODULE)
     text = text.replace("/etc/nginx/tls/server.crt", "@cert@")
     text = text.replace("/etc/nginx/tls/server.key", "@key@")
     text = text.replace("/var/log/nginx/", "@prefix@/logs/")

@@ -23,7 +23,7 @@ import pytest
 import forge
 import nginx
 from test_nginx_attest import attested, write
-from test_nginx_stream import Echo, stream_main
+from test_nginx_stream import Echo, closed_within, echoed, stream_main
 
 V1 = {0: bytes.fromhex("a1" * 48)}
 V2 = {0: bytes.fromhex("a2" * 48)}
@@ -187,19 +187,9 @@ def test_stream_session_is_closed(world):
     ctx = world.v1.ctx("1.3")
     raw = socket.create_connection(("127.0.0.1", world.port[1]), 5)
     with ctx.wrap_socket(raw) as s:
-        s.sendall(b"a")
-        got = b""
-        while got != b"up:a":
-            chunk = s.recv(16)
-            assert chunk, got
-            got += chunk
+        echoed(s, b"a", b"up:a")
         t0 = reload_now(world, deny_v1())
-        s.settimeout(10)
-        try:
-            closed = s.recv(16) == b""
-        except (ssl.SSLError, ConnectionError):
-            closed = True
-        assert closed
+        assert closed_within(s, 10)
         report("stream", time.monotonic() - t0)
     time.sleep(0.3)
     raw = socket.create_connection(("127.0.0.1", world.port[1]), 5)

@@ -39,6 +39,7 @@ import forge
 import nginx
 from test_nginx_attest import DENIED_PCR0, attested, fault_clients
 from test_nginx_config import example_text
+from test_nginx_security import genuine, replay_of
 from test_nginx_telemetry import EVENT_KEYS, LogTail, handshake
 
 yaml = pytest.importorskip("yaml", reason="python3-yaml (make deps)")
@@ -332,7 +333,7 @@ def world(tmp_path_factory, pki, other_pki):
             "deny": [{"name": "payments-v41-cve",
                       "pcrs": {"0": DENIED_PCR0.hex()}}],
         }))
-    w.good = attested(d, "good", pki)
+    w.good = genuine(d, "good", pki)
     w.v43 = attested(d, "v43", pki, pcrs={**forge.default_pcrs(), **V43})
     body = """
     nitro_attest_policy %(d)s/policy.json;
@@ -382,14 +383,13 @@ def test_each_sigma_rule_matches_the_real_event_of_its_failure(world):
         resp, _ = handshake(w, w.faults[reason], "optional.test")
         assert resp.text == "status=FAILED:%s\n" % reason
     assert handshake(w, None, "on.test")[0] is None       # no_certificate
-    ev = events.events(expect=len(MEASURED) + 2)
-    assert [e["reason"] for e in ev] == [None, *MEASURED, "no_certificate"]
-    # key_not_proven (section 10) needs a client that sends a certificate
-    # and no valid CertificateVerify, which Python's ssl cannot be; its
-    # line carries the measurements as binding_mismatch's does, so the
-    # binding_mismatch line with that reason stands in for it
-    rogue = [e for e in ev if e["reason"] == "binding_mismatch"][0]
-    ev.append(dict(rogue, reason="key_not_proven"))
+    # key_not_proven (section 10): the genuine certificate presented with a
+    # key that cannot sign for it (a replay)
+    replay = replay_of(w.dir, w.good, "siem-replay")
+    assert handshake(w, replay, "on.test")[0] is None
+    ev = events.events(expect=len(MEASURED) + 3)
+    assert [e["reason"] for e in ev] == [None, *MEASURED, "no_certificate",
+                                         "key_not_proven"]
     for name, rule in sigma_rules().items():
         got = {e["reason"] for e in ev if sigma_matches(rule, e)}
         assert got == SIGMA_REASONS[name], name

@@ -135,6 +135,27 @@ def tls(port, client, version=None, timeout=5.0):
         raise
 
 
+def echoed(sock, data, expect):
+    """Sends data over an open session, reads until expect came back."""
+    sock.sendall(data)
+    got = b""
+    while got != expect:
+        chunk = sock.recv(16)
+        assert chunk, got
+        got += chunk
+
+
+def closed_within(sock, seconds):
+    """True when the server ends the session within seconds."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(16) == b""
+    except (ssl.SSLError, ConnectionError):
+        return True
+    except socket.timeout:
+        return False
+
+
 def exchange(port, client, data=b"ping", version=None):
     """What the server answers an attested client (b"" when it closes)."""
     with tls(port, client, version) as s:
@@ -234,20 +255,9 @@ def test_idle_session_closed_when_its_verdict_expires(world):
     """The leaf of this client's document expires 4 s after it was made:
     the session is closed then, though the client is idle."""
     with tls(world.port[3], world.short) as s:
-        s.sendall(b"x")
-        got = b""
-        while got != b"v42:x":
-            chunk = s.recv(16)
-            assert chunk, got
-            got += chunk
-        s.settimeout(10)
+        echoed(s, b"x", b"v42:x")
         start = time.time()
-        closed = False
-        try:
-            closed = s.recv(16) == b""
-        except (ssl.SSLError, ConnectionError):
-            closed = True
-        assert closed
+        assert closed_within(s, 10)
         assert time.time() - start < 9
     assert "client attestation expired, session closed" in \
         world.nginx.log_text()

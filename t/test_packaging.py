@@ -1,8 +1,9 @@
 """The Debian packages `make deb` builds (debian/): what they install, their
 control fields, and that the installed files work where Debian puts them:
-nginx loads the module from /usr/lib/nginx/modules (and through the
-modules-available snippet), serves an attested client with it, and the
-packaged CLI verifies a real AWS document.
+nginx loads the modules from /usr/lib/nginx/modules (and through the
+modules-available snippets, enabled in the order their postinst names them:
+the stream module after Debian's libnginx-mod-stream), serves an attested
+client with each, and the packaged CLI verifies a real AWS document.
 
 `make deb` rebuilds only when debian/, the sources or the Makefile changed
 (about 40 s on two cores); the packages are unpacked with `dpkg -x` into a
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -23,9 +25,16 @@ import nginx
 
 REPO = nginx.REPO
 MODULE_PKG = "libnginx-mod-http-nitro-attest"
+STREAM_PKG = "libnginx-mod-stream-nitro-attest"
 CLI_PKG = "nitro-attest"
 SO = "usr/lib/nginx/modules/ngx_http_nitro_attest_module.so"
 SNIPPET = "usr/share/nginx/modules-available/mod-http-nitro-attest.conf"
+STREAM_SO = "usr/lib/nginx/modules/ngx_stream_nitro_attest_module.so"
+STREAM_SNIPPET = \
+    "usr/share/nginx/modules-available/mod-stream-nitro-attest.conf"
+# Debian's stream module, which ours runs inside (libnginx-mod-stream)
+DEBIAN_STREAM = "libnginx-mod-stream"
+DEBIAN_STREAM_SO = "usr/lib/nginx/modules/ngx_stream_module.so"
 ABI_SUBSTVARS = "/usr/share/nginx/src/debian/libnginx-mod.abisubstvars"
 REAL_DOC = os.path.join(REPO, "t", "fixtures", "real",
                         "turnkey_prod_2025-05-05.cose")
@@ -62,7 +71,7 @@ def debs(tmp_path_factory):
             pytest.fail("make deb failed:\n%s\n%s" % (p.stdout, p.stderr))
     copies = str(tmp_path_factory.mktemp("debs"))
     out = {}
-    for pkg in (MODULE_PKG, CLI_PKG):
+    for pkg in (MODULE_PKG, STREAM_PKG, CLI_PKG):
         path = deb_path(directory, pkg)
         assert os.path.isfile(path), path
         out[pkg] = shutil.copy(path, copies)
@@ -71,7 +80,7 @@ def debs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def root(debs, tmp_path_factory):
-    """A scratch root with both packages unpacked (dpkg -x)."""
+    """A scratch root with the packages unpacked (dpkg -x)."""
     d = str(tmp_path_factory.mktemp("pkgroot"))
     for path in debs.values():
         subprocess.run(["dpkg", "-x", path, d], check=True)
@@ -98,6 +107,38 @@ def nginx_abi():
     raise AssertionError("no nginx:abi in " + ABI_SUBSTVARS)
 
 
+def nginx_version():
+    """The upstream version of the system nginx (1.22.1 on Debian 12)."""
+    p = subprocess.run([nginx.NGINX, "-v"], capture_output=True, text=True)
+    return re.search(r"nginx/(\S+)", p.stderr).group(1)
+
+
+def depends(deb):
+    return [d.strip() for d in field(deb, "Depends").split(",")]
+
+
+def enabled_names(postinst_text):
+    """from -> to of the modules-enabled links a dh_nginx postinst makes."""
+    m = re.search(r"for confpair in (.*?); do", postinst_text)
+    assert m, postinst_text
+    return dict(pair.split(":", 1) for pair in m.group(1).split())
+
+
+def postinst(deb, directory):
+    subprocess.run(["dpkg-deb", "-e", deb, str(directory)], check=True)
+    with open(os.path.join(str(directory), "postinst")) as f:
+        return f.read()
+
+
+def debian_stream_postinst():
+    path = "/var/lib/dpkg/info/%s.postinst" % DEBIAN_STREAM
+    if not os.path.exists(path):
+        pytest.fail("%s is not installed (scripts/install-deps.sh installs "
+                    "it)" % DEBIAN_STREAM)
+    with open(path) as f:
+        return f.read()
+
+
 # -- what the packages hold -------------------------------------------------
 
 def test_module_package_files(debs):
@@ -118,6 +159,19 @@ def test_module_package_files(debs):
     assert extra == []
 
 
+def test_stream_package_files(debs):
+    doc = "/usr/share/doc/%s/" % STREAM_PKG
+    # like Debian's libnginx-mod-stream-* packages: the .so and its snippet
+    assert contents(debs[STREAM_PKG]) == sorted([
+        "/" + STREAM_SO,
+        "/" + STREAM_SNIPPET,
+        doc + "changelog.gz",
+        doc + "copyright",
+    ])
+    # the http package does not carry the stream module, nor the reverse
+    assert "/" + STREAM_SO not in contents(debs[MODULE_PKG])
+
+
 def test_cli_package_files(debs):
     assert contents(debs[CLI_PKG]) == sorted([
         "/usr/bin/nitro-attest",
@@ -135,19 +189,47 @@ def test_snippet_loads_the_module_by_debian_path(root):
     assert os.access(os.path.join(root, "usr/bin/nitro-attest"), os.X_OK)
 
 
-def test_module_control_fields(debs):
-    deb = debs[MODULE_PKG]
-    assert field(deb, "Package") == MODULE_PKG
+def test_stream_snippet_loads_the_stream_module_by_debian_path(root):
+    with open(os.path.join(root, STREAM_SNIPPET)) as f:
+        assert f.read() == \
+            "load_module modules/ngx_stream_nitro_attest_module.so;\n"
+    assert os.stat(os.path.join(root, STREAM_SO)).st_mode & 0o777 == 0o644
+
+
+def module_depends(debs, package):
+    """The control fields both module packages share; their Depends."""
+    deb = debs[package]
+    assert field(deb, "Package") == package
     assert field(deb, "Version") == changelog_version()
     assert field(deb, "Architecture") == arch()
     assert field(deb, "Section") == "httpd"
-    depends = [d.strip() for d in field(deb, "Depends").split(",")]
+    assert field(deb, "Suggests") == CLI_PKG
+    deps = depends(deb)
     # the ABI the system nginx was built with: apt refuses the module on
     # an nginx it cannot load into
-    assert nginx_abi() in depends
-    assert any(d.startswith("libcbor") for d in depends), depends
-    assert any(d.startswith("libjansson") for d in depends), depends
-    assert field(deb, "Suggests") == CLI_PKG
+    assert nginx_abi() in deps
+    assert any(d.startswith("libcbor") for d in deps), deps
+    assert any(d.startswith("libjansson") for d in deps), deps
+    return deps
+
+
+def test_module_control_fields(debs):
+    deps = module_depends(debs, MODULE_PKG)
+    # the http module needs no stream module
+    assert not any(d.startswith(DEBIAN_STREAM) for d in deps), deps
+
+
+def test_stream_control_fields(debs):
+    deps = module_depends(debs, STREAM_PKG)
+    # it runs inside ngx_stream_module.so of the nginx it was built for
+    version = nginx_version()
+    assert "%s (>= %s)" % (DEBIAN_STREAM, version) in deps, deps
+    assert "%s (<< %s.1~)" % (DEBIAN_STREAM, version) in deps, deps
+    # an installed libnginx-mod-stream satisfies it
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", DEBIAN_STREAM],
+        capture_output=True, text=True).stdout
+    assert installed.startswith(version + "-"), installed
 
 
 def test_cli_control_fields(debs):
@@ -161,14 +243,29 @@ def test_cli_control_fields(debs):
 
 
 def test_maintainer_scripts_enable_the_module(debs, tmp_path):
-    subprocess.run(["dpkg-deb", "-e", debs[MODULE_PKG], str(tmp_path)],
-                   check=True)
-    with open(tmp_path / "postinst") as f:
-        postinst = f.read()
+    text = postinst(debs[MODULE_PKG], tmp_path)
     # dh_nginx: modules-enabled/50-<snippet> -> modules-available/<snippet>
-    assert "mod-http-nitro-attest.conf:50-mod-http-nitro-attest.conf" \
-        in postinst
-    assert "/etc/nginx/modules-enabled/" in postinst
+    assert enabled_names(text) == {
+        "mod-http-nitro-attest.conf": "50-mod-http-nitro-attest.conf"}
+    assert "/etc/nginx/modules-enabled/" in text
+    assert os.path.exists(tmp_path / "prerm")
+
+
+def test_maintainer_scripts_enable_the_stream_module_after_mod_stream(
+        debs, tmp_path):
+    text = postinst(debs[STREAM_PKG], tmp_path)
+    # 70-, as Debian's libnginx-mod-stream-geoip: nginx.conf includes
+    # modules-enabled/*.conf in name order, and Debian's stream module is
+    # 50-mod-stream.conf
+    ours = enabled_names(text)
+    assert ours == {
+        "mod-stream-nitro-attest.conf": "70-mod-stream-nitro-attest.conf"}
+    debian = enabled_names(debian_stream_postinst())
+    assert list(debian) == ["mod-stream.conf"], debian
+    names = [debian["mod-stream.conf"],
+             ours["mod-stream-nitro-attest.conf"]]
+    assert sorted(names) == names
+    assert "/etc/nginx/modules-enabled/" in text
     assert os.path.exists(tmp_path / "prerm")
 
 
@@ -205,7 +302,15 @@ def enclave(root, tmp_path_factory):
     return d
 
 
-def server_block(enclave, cert="@cert@", key="@key@", port="@port0@"):
+HTTP_REPLY = ('location / { return 200 '
+              '"$nitro_attest_status $nitro_attest_policy"; }')
+# stream: the verdict as the first line the client reads
+STREAM_REPLY = 'return "$nitro_attest_status $nitro_attest_policy\\n";'
+
+
+def server_block(enclave, cert="@cert@", key="@key@", port="@port0@",
+                 reply=HTTP_REPLY):
+    """An attested server, for http {} or (reply=STREAM_REPLY) stream {}."""
     return """
     server {
         listen 127.0.0.1:%s ssl;
@@ -216,9 +321,9 @@ def server_block(enclave, cert="@cert@", key="@key@", port="@port0@"):
         nitro_attest on;
         nitro_attest_policy %s/policy.json;
         nitro_attest_trusted_root %s/pki/root.pem;
-        location / { return 200 "$nitro_attest_status $nitro_attest_policy"; }
+        %s
     }
-""" % (port, cert, key, enclave, enclave)
+""" % (port, cert, key, enclave, enclave, reply)
 
 
 def test_nginx_loads_the_packaged_module(root, enclave, tmp_path):
@@ -257,6 +362,91 @@ def test_packaged_module_serves_an_attested_client(root, enclave):
         n.stop()
 
 
+@pytest.fixture
+def installed(root, debs, tmp_path):
+    """/etc/nginx/modules-enabled and the modules/ of the prefix as the
+    packages' postinst and Debian's libnginx-mod-stream leave them: the
+    links their postinst names, to the snippets of the unpacked root and
+    to the system's mod-stream.conf; the prefix's modules/ holds the
+    packaged .so files and the system's ngx_stream_module.so."""
+    enabled = tmp_path / "modules-enabled"
+    prefix = tmp_path / "prefix"
+    enabled.mkdir()
+    (prefix / "modules").mkdir(parents=True)
+    available = {}
+    for pkg in (MODULE_PKG, STREAM_PKG):
+        for src, dst in enabled_names(
+                postinst(debs[pkg], tmp_path / pkg)).items():
+            available[dst] = os.path.join(
+                root, "usr/share/nginx/modules-available", src)
+    for src, dst in enabled_names(debian_stream_postinst()).items():
+        available[dst] = os.path.join("/usr/share/nginx/modules-available",
+                                      src)
+    for dst, src in available.items():
+        os.symlink(src, str(enabled / dst))
+    for so in (SO, STREAM_SO):
+        os.symlink(os.path.join(root, so),
+                   str(prefix / "modules" / os.path.basename(so)))
+    os.symlink("/" + DEBIAN_STREAM_SO, str(
+        prefix / "modules" / os.path.basename(DEBIAN_STREAM_SO)))
+    return str(enabled), str(prefix) + "/"
+
+
+def test_nginx_loads_both_modules_through_modules_enabled(
+        installed, enclave, tmp_path):
+    enabled, prefix = installed
+    assert sorted(os.listdir(enabled)) == [
+        "50-mod-http-nitro-attest.conf", "50-mod-stream.conf",
+        "70-mod-stream-nitro-attest.conf"]
+    cert, key = nginx.server_cert(str(tmp_path))
+    p = nginx_t("include %s/*.conf;\nevents { }\nhttp {%s}\nstream {%s}\n"
+                % (enabled, server_block(enclave, cert, key, "8443"),
+                   server_block(enclave, cert, key, "8444", STREAM_REPLY)),
+                str(tmp_path), prefix=prefix)
+    assert p.returncode == 0, p.stdout
+    assert "test is successful" in p.stdout
+
+
+def test_stream_module_needs_mod_stream_first(root, tmp_path):
+    # why the 70-: loaded before ngx_stream_module.so, nginx refuses it
+    p = nginx_t("load_module %s/%s;\nload_module /%s;\nevents { }\n" % (
+        root, STREAM_SO, DEBIAN_STREAM_SO), str(tmp_path))
+    assert p.returncode != 0, p.stdout
+    assert "undefined symbol: ngx_stream_" in p.stdout, p.stdout
+
+
+def test_packaged_stream_module_serves_an_attested_client(root, enclave):
+    n = nginx.Nginx(
+        "load_module /%s;\nload_module %s/%s;\nevents { }\nstream {%s}\n"
+        % (DEBIAN_STREAM_SO, root, STREAM_SO,
+           server_block(enclave, reply=STREAM_REPLY)), raw=True)
+    try:
+        n.start()
+        ctx = nginx.client_context(enclave + "/client.pem",
+                                   enclave + "/client.key")
+        raw = socket.create_connection(("127.0.0.1", n.ports[0]), 5)
+        with ctx.wrap_socket(raw) as s:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+        assert data == b"SUCCESS packaged-v1\n"
+        # a client without an attestation fails the handshake
+        with pytest.raises(OSError):
+            raw = socket.create_connection(("127.0.0.1", n.ports[0]), 5)
+            try:
+                with nginx.client_context(n.cert, n.key).wrap_socket(
+                        raw) as s:
+                    if not s.recv(256):
+                        raise ConnectionResetError("closed")
+            finally:
+                raw.close()
+    finally:
+        n.stop()
+
+
 def test_packaged_cli_verifies_a_real_document(root):
     p = subprocess.run([os.path.join(root, "usr/bin/nitro-attest"), "verify",
                         "--at", "document", "--allow-debug", REAL_DOC],
@@ -270,7 +460,8 @@ def test_packaged_cli_verifies_a_real_document(root):
 def test_built_in_place_leaves_the_tree_clean():
     # debhelper output stays under build/deb/
     for name in ("debian/.debhelper", "debian/tmp", "debian/files",
-                 "debian/cli", "debian/debhelper-build-stamp",
+                 "debian/cli", "debian/module",
+                 "debian/debhelper-build-stamp",
                  "obj-" + subprocess.run(
                      ["dpkg-architecture", "-qDEB_HOST_GNU_TYPE"],
                      capture_output=True, text=True).stdout.strip()):

@@ -395,10 +395,14 @@ mock_cert(int argc, char **argv)
 
             value = given[k] ? given[k] : cbor_build_bytestring(zero,
                                                                  sizeof(zero));
-            cbor_map_add(pcrs, (struct cbor_pair) {
-                .key = cbor_move(cbor_build_uint8((uint8_t) k)),
-                .value = cbor_move(value)
-            });
+            if (!cbor_map_add(pcrs, (struct cbor_pair) {
+                    .key = cbor_move(cbor_build_uint8((uint8_t) k)),
+                    .value = cbor_move(value)
+                }))
+            {
+                cli_error("mock cert: out of memory");
+                goto done;
+            }
         }
     }
 
@@ -496,6 +500,7 @@ mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
     int             n;
     size_t          k, size, payload_len, sig_len, tbs_len;
     uint8_t        *payload, *tbs, *out, raw[96];
+    int             built;
     cbor_item_t    *map, *bundle, *cose, *sig_struct, *item;
     unsigned char  *der, *sig;
     EVP_MD_CTX     *md;
@@ -510,26 +515,30 @@ mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
         { "nonce", "nonce" },
     };
 
+    /* a failed add or push (out of memory) fails the document */
+    built = 1;
+    payload = NULL;
+    tbs = NULL;
     map = cbor_new_definite_map(9);
     bundle = cbor_new_definite_array(MOCK_CAS);
 
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("module_id")),
         cbor_move(cbor_build_string(module_id)) });
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("digest")),
         cbor_move(cbor_build_string("SHA384")) });
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("timestamp")),
         cbor_move(cbor_build_uint64((uint64_t) ts_ms)) });
     /* nitro-tpm-attest's document differs from the NSM's by this key */
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string(kind == NITRO_ATTEST_KIND_NITROTPM
                                     ? "nitrotpm_pcrs" : "pcrs")), pcrs });
 
     der = NULL;
     n = i2d_X509(leaf, &der);
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("certificate")),
         cbor_move(cbor_build_bytestring(der, (size_t) n)) });
     OPENSSL_free(der);
@@ -537,17 +546,17 @@ mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
     for (k = 0; k < MOCK_CAS; k++) {
         der = NULL;
         n = i2d_X509(cas[k], &der);
-        cbor_array_push(bundle,
+        built &= cbor_array_push(bundle,
                         cbor_move(cbor_build_bytestring(der, (size_t) n)));
         OPENSSL_free(der);
     }
 
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("cabundle")), cbor_move(bundle) });
 
     der = NULL;
     n = i2d_PUBKEY(client, &der);
-    cbor_map_add(map, (struct cbor_pair) {
+    built &= cbor_map_add(map, (struct cbor_pair) {
         cbor_move(cbor_build_string("public_key")),
         cbor_move(cbor_build_bytestring(der, (size_t) n)) });
     OPENSSL_free(der);
@@ -565,22 +574,24 @@ mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
             return NULL;
         }
 
-        cbor_map_add(map, (struct cbor_pair) {
+        built &= cbor_map_add(map, (struct cbor_pair) {
             cbor_move(cbor_build_string(optional[k].key)), cbor_move(item) });
     }
 
-    payload_len = cbor_serialize_alloc(map, &payload, &size);
+    payload_len = built ? cbor_serialize_alloc(map, &payload, &size) : 0;
     cbor_decref(&map);
 
     /* Sig_structure = ["Signature1", protected, h'', payload] */
     sig_struct = cbor_new_definite_array(4);
-    cbor_array_push(sig_struct, cbor_move(cbor_build_string("Signature1")));
-    cbor_array_push(sig_struct, cbor_move(cbor_build_bytestring(
+    built &= cbor_array_push(sig_struct,
+                             cbor_move(cbor_build_string("Signature1")));
+    built &= cbor_array_push(sig_struct, cbor_move(cbor_build_bytestring(
         protected_hdr, sizeof(protected_hdr))));
-    cbor_array_push(sig_struct, cbor_move(cbor_build_bytestring(NULL, 0)));
-    cbor_array_push(sig_struct, cbor_move(cbor_build_bytestring(payload,
-                                                                payload_len)));
-    tbs_len = cbor_serialize_alloc(sig_struct, &tbs, &size);
+    built &= cbor_array_push(sig_struct,
+                             cbor_move(cbor_build_bytestring(NULL, 0)));
+    built &= cbor_array_push(sig_struct, cbor_move(cbor_build_bytestring(
+        payload, payload_len)));
+    tbs_len = built ? cbor_serialize_alloc(sig_struct, &tbs, &size) : 0;
     cbor_decref(&sig_struct);
 
     sig = NULL;
@@ -607,15 +618,16 @@ mock_document(X509 **cas, EVP_PKEY *leaf_key, X509 *leaf, EVP_PKEY *client,
     free(tbs);
 
     cose = cbor_new_definite_array(4);
-    cbor_array_push(cose, cbor_move(cbor_build_bytestring(
+    built &= cbor_array_push(cose, cbor_move(cbor_build_bytestring(
         protected_hdr, sizeof(protected_hdr))));
-    cbor_array_push(cose, cbor_move(cbor_new_definite_map(0)));
-    cbor_array_push(cose, cbor_move(cbor_build_bytestring(payload,
-                                                          payload_len)));
-    cbor_array_push(cose, cbor_move(cbor_build_bytestring(raw, sizeof(raw))));
+    built &= cbor_array_push(cose, cbor_move(cbor_new_definite_map(0)));
+    built &= cbor_array_push(cose, cbor_move(cbor_build_bytestring(
+        payload, payload_len)));
+    built &= cbor_array_push(cose, cbor_move(cbor_build_bytestring(
+        raw, sizeof(raw))));
     free(payload);
 
-    *len = cbor_serialize_alloc(cose, &out, &size);
+    *len = built ? cbor_serialize_alloc(cose, &out, &size) : 0;
     cbor_decref(&cose);
 
     if (*len == 0) {
@@ -716,10 +728,12 @@ cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
 
     /* CMW record: [media type, document, evidence indicator] */
     cmw = cbor_new_definite_array(3);
-    cbor_array_push(cmw, cbor_move(cbor_build_string(NITRO_ATTEST_CMW_TYPE)));
-    cbor_array_push(cmw, cbor_move(cbor_build_bytestring(doc, len)));
-    cbor_array_push(cmw, cbor_move(cbor_build_uint8(4)));
-    cbor_len = cbor_serialize_alloc(cmw, &cbor, &size);
+    ok = cbor_array_push(cmw,
+                         cbor_move(cbor_build_string(NITRO_ATTEST_CMW_TYPE)));
+    ok &= cbor_array_push(cmw, cbor_move(cbor_build_bytestring(doc, len)));
+    ok &= cbor_array_push(cmw, cbor_move(cbor_build_uint8(4)));
+    cbor = NULL;
+    cbor_len = ok ? cbor_serialize_alloc(cmw, &cbor, &size) : 0;
     cbor_decref(&cmw);
 
     /* extnValue = DER of CMW's cbor choice, an OCTET STRING */
