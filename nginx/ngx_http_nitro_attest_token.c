@@ -26,6 +26,15 @@ ngx_http_nitro_attest_token(ngx_http_request_t *r, ngx_str_t *token)
     ngx_str_t                     value;
     ngx_nitro_attest_srv_conf_t  *nascf;
 
+    ngx_str_set(token, "");
+
+    /* the request's own verdict first: an HTTP/3 request has none */
+    if (ngx_http_nitro_attest_verdict(r)->status
+        != NITRO_ATTEST_STATUS_SUCCESS)
+    {
+        return NGX_OK;
+    }
+
     nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
 
     if (ngx_nitro_attest_token(nascf, ngx_http_nitro_attest_tls_connection(r),
@@ -36,7 +45,6 @@ ngx_http_nitro_attest_token(ngx_http_request_t *r, ngx_str_t *token)
     }
 
     if (value.len == 0) {
-        ngx_str_set(token, "");
         return NGX_OK;
     }
 

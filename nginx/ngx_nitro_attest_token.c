@@ -256,7 +256,7 @@ ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
 
     ngx_str_null(token);
 
-    if (nascf->token.key == NULL || c->ssl == NULL) {
+    if (nascf->token.key == NULL || c == NULL || c->ssl == NULL) {
         return NGX_OK;
     }
 
