@@ -134,6 +134,12 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
+# worker CPU per new connection and per request of the signed token
+# against the same configuration without a token key (issue 13)
+.PHONY: bench-token
+bench-token: deps all $(B)/handshake
+	$(PYTHON) bench/bench_token.py
+
 # worker CPU per handshake for a repeated forgery and a replayed genuine
 # certificate against a certificate without the extension (issue 10)
 .PHONY: bench-replay
