@@ -109,11 +109,7 @@ ngx_http_nitro_attest_token_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = token.len;
-    v->data = token.data;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_nitro_attest_str_value(v, &token);
 
     return NGX_OK;
 }

@@ -274,6 +274,9 @@ char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
 
 /* ngx_nitro_attest_ssl.c: the handshake, the connection's verdict */
 
+/* the SSL ex_data of a connection's token (ngx_nitro_attest_token.c) */
+extern int  ngx_nitro_attest_token_index;
+
 ngx_int_t ngx_nitro_attest_ssl_init(ngx_conf_t *cf);
 ngx_int_t ngx_nitro_attest_attach(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *nascf, SSL_CTX *ctx);
@@ -291,7 +294,6 @@ nitro_attest_verdict_t *ngx_nitro_attest_verdict(
 
 /* ngx_nitro_attest_token.c: the signed token of CONTRACT 12 */
 
-ngx_int_t ngx_nitro_attest_token_ssl_init(ngx_conf_t *cf);
 char *ngx_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf, ngx_nitro_attest_main_t *nam);
 void ngx_nitro_attest_token_init(ngx_nitro_attest_token_conf_t *tcf);
@@ -316,6 +318,7 @@ ngx_int_t ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
     ngx_str_t *name);
 ngx_int_t ngx_nitro_attest_status_text(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_str_t *text);
+void ngx_nitro_attest_str_value(ngx_variable_value_t *v, ngx_str_t *s);
 
 
 /* ngx_nitro_attest_cache.c: the shared-memory verdict cache */

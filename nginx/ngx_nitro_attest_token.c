@@ -28,29 +28,6 @@ typedef struct {
 } ngx_nitro_attest_token_t;
 
 
-static int  ngx_nitro_attest_token_index = -1;
-
-
-ngx_int_t
-ngx_nitro_attest_token_ssl_init(ngx_conf_t *cf)
-{
-    if (ngx_nitro_attest_token_index != -1) {
-        return NGX_OK;
-    }
-
-    ngx_nitro_attest_token_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-                                                        NULL);
-
-    if (ngx_nitro_attest_token_index == -1) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "nitro_attest: SSL_get_ex_new_index() failed");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 /* nitro_attest_token_key FILE;: loaded once per block, where it is named */
 
 char *
