@@ -28,6 +28,12 @@ def keys(c):
     return out
 
 
+def claims_at(token, key) -> dict:
+    """The claims, verified with key: the CLI signs at --at, a test time,
+    so iat and exp are checked by value, not against the clock."""
+    return tokens.decode(token, key, verify_exp=False, verify_iat=False)
+
+
 def without_token(run) -> tuple:
     """(run with the line's last key, "token", taken out; the token)."""
     ev = run.event
@@ -58,7 +64,7 @@ def test_s12_cli_token_verifies_with_pyjwt(verify, c, keys, kind):
     doc, der, run = signed(verify, c, keys, kind)
     token = token_of(run)
     tokens.check_header(token, keys[kind][0])
-    claims = tokens.decode(token, keys[kind][0], verify_exp=False)
+    claims = claims_at(token, keys[kind][0])
     tokens.check_claims(claims, token, doc, der, policy="payments-v42")
     # iat is the verification time (--at), exp the default 5 minutes on
     assert claims["iat"] == c.at // 1000
@@ -68,8 +74,7 @@ def test_s12_cli_token_verifies_with_pyjwt(verify, c, keys, kind):
 def test_s12_cli_token_issuer_and_lifetime(verify, c, keys):
     _, _, run = signed(verify, c, keys, args=["--token-issuer", "edge-7",
                                               "--token-lifetime", "42"])
-    claims = tokens.decode(token_of(run), keys["p384"][0],
-                           verify_exp=False)
+    claims = claims_at(token_of(run), keys["p384"][0])
     assert claims["iss"] == "edge-7"
     assert claims["exp"] - claims["iat"] == 42
 
@@ -77,8 +82,7 @@ def test_s12_cli_token_issuer_and_lifetime(verify, c, keys):
 def test_s12_cli_token_never_outlives_the_chain(verify, c, keys):
     doc, _, run = signed(verify, c, keys,
                          args=["--token-lifetime", "864000"])
-    claims = tokens.decode(token_of(run), keys["p384"][0],
-                           verify_exp=False)
+    claims = claims_at(token_of(run), keys["p384"][0])
     assert claims["exp"] == tokens.not_after_s(doc)
 
 
@@ -86,8 +90,7 @@ def test_s12_cli_token_jti_is_unique(verify, c, keys):
     seen = set()
     for _ in range(3):
         _, _, run = signed(verify, c, keys)
-        seen.add(tokens.decode(token_of(run),
-                               keys["p384"][0], verify_exp=False)["jti"])
+        seen.add(claims_at(token_of(run), keys["p384"][0])["jti"])
     assert len(seen) == 3
 
 
@@ -96,10 +99,10 @@ def test_s12_cli_token_tampered_or_other_key_fails(verify, c, keys):
     token = token_of(run)
     for bad in tokens.tamper(token):
         with pytest.raises(jwt.InvalidTokenError):
-            tokens.decode(bad, keys["p256"][0], verify_exp=False)
+            claims_at(bad, keys["p256"][0])
     other = tokens.new_key("p256")
     with pytest.raises(jwt.InvalidSignatureError):
-        tokens.decode(token, other, verify_exp=False)
+        claims_at(token, other)
 
 
 def test_s12_cli_token_null_when_not_verified(verify, c, keys):
@@ -176,3 +179,44 @@ def test_s12_cli_traditional_ec_key_reads(verify, c, keys):
                  args=["--token-key", path])
     token = token_of(run)
     assert json.dumps(tokens.check_header(token, key))
+
+
+# RFC 8037 A.1 (the Ed25519 private key) and A.3 (its RFC 7638 thumbprint)
+RFC8037_D = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+RFC8037_KID = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+def test_s12_cli_kid_is_the_rfc_8037_thumbprint(verify, c):
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        bytes.fromhex(RFC8037_D))
+    path = c.file(tokens.key_pem(key), ".pem")
+    doc = c.doc(public_key=c.spki("p384"))
+    run = verify(forge.client_cert(c.keys["p384"], doc.cose),
+                 args=["--token-key", path])
+    header = tokens.raw_json(tokens.segments(token_of(run))[0])
+    assert header["kid"] == RFC8037_KID == tokens.thumbprint(key)
+
+
+def test_s12_cli_token_of_a_nitrotpm_document(verify, c, keys):
+    doc = c.doc(kind="nitrotpm", public_key=c.spki("p384"))
+    der = forge.client_cert(c.keys["p384"], doc.cose)
+    run = verify(der, args=["--token-key", keys["p384"][1]])
+    claims = claims_at(token_of(run), keys["p384"][0])
+    assert claims["nitro"]["kind"] == "nitrotpm"
+    assert claims["sub"] == forge.TPM_MODULE_ID
+    assert claims["nitro"]["pcrs"] == {str(i): v.hex()
+                                       for i, v in sorted(doc.pcrs.items())}
+    # no policy judged: no appraisal policy to name
+    assert claims["submods"] == {"aws-nitro": {"ear.status": "affirming"}}
+    assert claims["nitro"]["policy"] is None
+
+
+def test_s12_cli_token_text_that_is_not_utf8(verify, c, keys):
+    """An issuer of bytes that are not UTF-8 (an nginx configuration is
+    bytes too) still makes a valid JSON token: they become U+FFFD, as in
+    the event.  ("\udcff" is the byte 0xff on the command line.)"""
+    _, _, run = signed(verify, c, keys, args=["--token-issuer",
+                                              "edge-\udcff\udcc3x"])
+    claims = claims_at(token_of(run), keys["p384"][0])
+    assert claims["iss"] == "edge-\ufffd\ufffdx"
