@@ -134,6 +134,21 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
+# the CLI over the real documents against P-384 verifies (issue 17)
+.PHONY: bench-cli
+bench-cli: deps cli
+	$(PYTHON) bench/bench_cli.py
+
+# the steady state of a fleet renewing certificates every minute (issue 17)
+.PHONY: bench-fleet
+bench-fleet: deps all $(B)/handshake
+	$(PYTHON) bench/bench_fleet.py
+
+# worker CPU per handshake with the inventory off, updated, and evicting
+.PHONY: bench-inventory
+bench-inventory: deps all $(B)/handshake
+	$(PYTHON) bench/bench_inventory.py
+
 # worker CPU per new connection and per request of the signed token
 # against the same configuration without a token key (issue 13)
 .PHONY: bench-token

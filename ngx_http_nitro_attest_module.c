@@ -159,6 +159,13 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       offsetof(ngx_http_nitro_attest_main_conf_t, jwks_location),
       &ngx_http_nitro_attest_jwks_endpoint },
 
+    { ngx_string("nitro_attest_inventory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_inventory,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("nitro_attest_chain_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_chain_cache,
@@ -354,6 +361,7 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     nam = &namcf->na;
 
     ngx_conf_init_uint_value(nam->chain_cache, 64);
+    ngx_conf_init_ptr_value(nam->inventory, NULL);
 
     if (ngx_nitro_attest_ssl_init(cf) != NGX_OK
         || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
@@ -361,7 +369,11 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (namcf->status && ngx_nitro_attest_counters_zone(cf, nam) != NGX_OK) {
+    /* the inventory is read with the counters: it needs their zone too */
+
+    if ((namcf->status || nam->inventory)
+        && ngx_nitro_attest_counters_zone(cf, nam) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -55,6 +55,12 @@ ngx_int_t ngx_http_nitro_attest_jwks_handler(ngx_http_request_t *r);
 /* ngx_http_nitro_attest_status.c */
 ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);
 
+/* ngx_http_nitro_attest_dashboard.c */
+extern const size_t  ngx_http_nitro_attest_dashboard_size;
+u_char *ngx_http_nitro_attest_dashboard(u_char *p,
+    ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
+    int64_t now);
+
 
 #pragma GCC visibility pop
 

@@ -28,6 +28,8 @@ extern ngx_uint_t  ngx_nitro_attest_counters_tag
     __attribute__((visibility("default")));
 extern ngx_uint_t  ngx_nitro_attest_cache_tag
     __attribute__((visibility("default")));
+extern ngx_uint_t  ngx_nitro_attest_inventory_tag
+    __attribute__((visibility("default")));
 
 #pragma GCC visibility push(hidden)
 
@@ -129,6 +131,44 @@ typedef struct {
 } ngx_nitro_attest_cache_node_t;
 
 
+/*
+ * The inventory ("nitro_attest_inventory zone="): the enclaves and
+ * NitroTPM instances whose signature and chain verified, one entry per
+ * module id, found by it, the least recently seen evicted when the zone is
+ * full.  Times are the Unix seconds of the handshakes.
+ */
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     lru;           /* most recent first */
+} ngx_nitro_attest_inventory_sh_t;
+
+
+typedef struct {
+    ngx_nitro_attest_inventory_sh_t  *sh;
+    ngx_slab_pool_t                  *shpool;
+} ngx_nitro_attest_inventory_t;
+
+
+typedef struct {
+    ngx_str_node_t                  sn;            /* str: the module id */
+    ngx_queue_t                     queue;
+    uint64_t                        verified;
+    uint64_t                        failed;
+    int64_t                         first_seen;
+    int64_t                         last_seen;
+    uint32_t                        size;          /* allocated */
+    uint16_t                        module_id_len;
+    uint8_t                         policy_len;
+    uint8_t                         pcr0_len;      /* 0: no PCR0 */
+    uint8_t                         status;        /* of the last handshake */
+    uint8_t                         reason;
+    uint8_t                         kind;
+    u_char                          pcr0[NITRO_ATTEST_PCR_MAX_LEN];
+    u_char                          data[1];       /* module id, policy */
+} ngx_nitro_attest_enclave_t;
+
+
 /* an allow-set name of this configuration and its counters */
 typedef struct {
     ngx_str_t                       name;
@@ -153,6 +193,7 @@ typedef struct {
     nitro_attest_root_t            *default_root;
     ngx_shm_zone_t                 *shm_zone;
     ngx_nitro_attest_shctx_t       *sh;
+    ngx_shm_zone_t                 *inventory; /* or NULL */
     ngx_uint_t                      chain_cache;   /* bundles per worker */
 } ngx_nitro_attest_main_t;
 
@@ -254,6 +295,8 @@ char *ngx_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_nitro_attest_extension(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_nitro_attest_zone_value(ngx_conf_t *cf, ngx_str_t *name,
+    ssize_t *size);
 char *ngx_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -331,6 +374,16 @@ ngx_int_t ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
     u_char *key, int64_t now, nitro_attest_verdict_t *v);
 void ngx_nitro_attest_cache_put(ngx_nitro_attest_cache_t *cache,
     u_char *key, int64_t expires, nitro_attest_verdict_t *v);
+
+
+/* ngx_nitro_attest_inventory.c: the enclaves seen */
+
+char *ngx_nitro_attest_inventory(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
+    nitro_attest_verdict_t *v);
+ngx_array_t *ngx_nitro_attest_inventory_list(ngx_pool_t *pool,
+    ngx_shm_zone_t *zone);
 
 
 /* ngx_nitro_attest_telemetry.c: counters, event log, silent sets */

@@ -310,9 +310,8 @@ ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_nitro_attest_srv_conf_t *nascf = conf;
 
-    u_char                         *p;
-    ssize_t                         size;
-    ngx_str_t                      *value, name, s;
+    ssize_t     size;
+    ngx_str_t  *value, name;
 
     if (nascf->cache != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -325,42 +324,7 @@ ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
-        goto invalid;
-    }
-
-    name.data = value[1].data + 5;
-    p = (u_char *) ngx_strchr(name.data, ':');
-
-    if (p == NULL) {
-        goto invalid;
-    }
-
-    name.len = p - name.data;
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR) {
-        goto invalid;
-    }
-
-    if (name.len == sizeof(NGX_NITRO_ATTEST_COUNTERS) - 1
-        && ngx_strncmp(name.data, NGX_NITRO_ATTEST_COUNTERS, name.len)
-           == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone name \"%V\" of \"%V\" is reserved for the "
-                           "counters of \"nitro_attest_status\", choose "
-                           "another", &name, &value[0]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" of \"%V\" is too small, it must "
-                           "be at least %uzk", &name, &value[0],
-                           8 * ngx_pagesize / 1024);
+    if (ngx_nitro_attest_zone_value(cf, &name, &size) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -370,6 +334,63 @@ ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * "zone=NAME:SIZE" of nitro_attest_cache and nitro_attest_inventory (the
+ * second argument; "off" is the caller's): a name that is not the counters
+ * zone's and a size of at least 8 pages, as nginx's own zones want.
+ */
+
+ngx_int_t
+ngx_nitro_attest_zone_value(ngx_conf_t *cf, ngx_str_t *name, ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t  *value, s;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        goto invalid;
+    }
+
+    name->data = value[1].data + 5;
+    p = (u_char *) ngx_strchr(name->data, ':');
+
+    if (p == NULL) {
+        goto invalid;
+    }
+
+    name->len = p - name->data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+    *size = ngx_parse_size(&s);
+
+    if (name->len == 0 || *size == NGX_ERROR) {
+        goto invalid;
+    }
+
+    if (name->len == sizeof(NGX_NITRO_ATTEST_COUNTERS) - 1
+        && ngx_strncmp(name->data, NGX_NITRO_ATTEST_COUNTERS, name->len)
+           == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" of \"%V\" is reserved for the "
+                           "counters of \"nitro_attest_status\", choose "
+                           "another", name, &value[0]);
+        return NGX_ERROR;
+    }
+
+    if (*size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" of \"%V\" is too small, it must "
+                           "be at least %uzk", name, &value[0],
+                           8 * ngx_pagesize / 1024);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 
 invalid:
 
@@ -377,7 +398,7 @@ invalid:
                        "invalid value \"%V\" in \"%V\" directive, it must "
                        "be \"zone=NAME:SIZE\" or \"off\"",
                        &value[1], &value[0]);
-    return NGX_CONF_ERROR;
+    return NGX_ERROR;
 }
 
 
@@ -509,6 +530,7 @@ ngx_nitro_attest_init_main(ngx_conf_t *cf, ngx_nitro_attest_main_t *namcf,
     namcf->protocol = protocol;
     namcf->block = protocol == NGX_NITRO_ATTEST_HTTP ? "http" : "stream";
     namcf->chain_cache = NGX_CONF_UNSET_UINT;
+    namcf->inventory = NGX_CONF_UNSET_PTR;
 
     if (ngx_array_init(&namcf->policies, cf->pool, 2,
                        sizeof(ngx_nitro_attest_file_t))

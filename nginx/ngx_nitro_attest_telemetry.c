@@ -48,6 +48,10 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
     ngx_nitro_attest_set_t    *set;
     ngx_nitro_attest_shctx_t  *sh;
 
+    if (namcf->inventory != NULL) {
+        ngx_nitro_attest_inventory_enter(namcf->inventory, v);
+    }
+
     sh = namcf->sh;
 
     if (sh == NULL) {
@@ -361,14 +365,18 @@ ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now)
  * The counters zone, one per nginx: both protocols count into it (the
  * same name, size and tag find the same zone, and each block adds its main
  * state to the zone's list).  Its own tag keeps any other zone of that
- * name from being mistaken for it.
+ * name from being mistaken for it.  The inventory is the http block's
+ * (its directive and its status endpoint are http's): the stream block,
+ * which shares the counters, enters its handshakes in it too.
  */
 
 ngx_int_t
 ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
 {
     ngx_str_t                  name;
+    ngx_uint_t                 i;
     ngx_array_t               *mains;
+    ngx_shm_zone_t            *inventory;
     ngx_nitro_attest_main_t  **p;
 
     ngx_str_set(&name, NGX_NITRO_ATTEST_COUNTERS);
@@ -399,6 +407,21 @@ ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
     }
 
     *p = nam;
+
+    inventory = NULL;
+    p = mains->elts;
+
+    for (i = 0; i < mains->nelts; i++) {
+        if (p[i]->inventory != NULL) {
+            inventory = p[i]->inventory;
+        }
+    }
+
+    for (i = 0; i < mains->nelts; i++) {
+        if (p[i]->inventory == NULL) {
+            p[i]->inventory = inventory;
+        }
+    }
 
     return NGX_OK;
 }

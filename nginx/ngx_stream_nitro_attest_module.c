@@ -272,6 +272,9 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 
     ngx_conf_init_uint_value(nam->chain_cache, 64);
 
+    /* the http block's, if any: ngx_nitro_attest_counters_zone() links it */
+    nam->inventory = NULL;
+
     if (ngx_nitro_attest_ssl_init(cf) != NGX_OK
         || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
     {

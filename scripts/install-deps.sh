@@ -17,7 +17,7 @@ libnginx-mod-stream libcbor-dev libjansson-dev libssl-dev openssl curl \
 ca-certificates \
 python3 python3-pytest python3-cryptography python3-cbor2 python3-yaml \
 python3-jwt \
-prometheus rsyslog}"
+prometheus rsyslog chromium}"
 
 missing=""
 for p in $PACKAGES "$@"; do

@@ -204,7 +204,13 @@ nitro_attest_document_peek(const uint8_t *bytes, size_t len,
     na_document_t          doc;
     nitro_attest_reason_e  reason;
 
-    reason = na_document_parse(&doc, NULL, NULL, bytes, len);
+    /* the certificates are not what a peek is for: not parsed */
+    reason = na_document_envelope(&doc, bytes, len);
+
+    if (reason == NITRO_ATTEST_OK) {
+        doc.structure_only = 1;
+        reason = na_document_contents(&doc, NULL, NULL);
+    }
 
     if (reason == NITRO_ATTEST_OK
         || reason == NITRO_ATTEST_UNSUPPORTED_ALGORITHM)
@@ -437,6 +443,10 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
             return -1;
         }
 
+        if (doc->structure_only) {
+            return 0;
+        }
+
         /* a leaf seen before is known-good DER: take it parsed */
         if (cache != NULL
             && SHA256(doc->certificate.p, doc->certificate.len,
@@ -549,6 +559,11 @@ na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
     items = ders.items;
 
     doc->root_der = items[0];
+
+    if (doc->structure_only) {
+        rc = 0;
+        goto done;
+    }
 
     /* a bundle verified before is known-good DER: take it parsed */
     if (cache != NULL && na_chain_key(items, ders.n, doc->chain_key) == 0)

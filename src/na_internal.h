@@ -142,6 +142,7 @@ typedef struct {
     int                        chain_keyed;    /* chain_key is set */
     uint8_t                    chain_key[32];  /* of the cabundle bytes */
     na_chain_entry_t          *chain;          /* cached bundle, or NULL */
+    int                        structure_only; /* no X509 parsed (peek) */
     int                        leaf_keyed;     /* leaf_key is set */
     uint8_t                    leaf_key[32];   /* of the certificate DER */
     na_leaf_entry_t           *leaf_entry;     /* cached leaf, or NULL */

@@ -630,6 +630,23 @@ nitro_attest_kind_name(nitro_attest_kind_e kind)
 }
 
 
+size_t
+nitro_attest_instance_id_len(const char *module_id, size_t len)
+{
+    size_t  i;
+
+    for (i = len; i >= 4; i--) {
+        if (memcmp(module_id + i - 4, "-enc", 4) == 0
+            || memcmp(module_id + i - 4, "-tpm", 4) == 0)
+        {
+            return i - 4;
+        }
+    }
+
+    return len;
+}
+
+
 int
 nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out)
 {

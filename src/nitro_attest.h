@@ -345,6 +345,13 @@ const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
 /* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
 char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
 
+/*
+ * The EC2 instance a module id belongs to (CONTRACT 14): the length of the
+ * module id up to its last "-enc" or "-tpm" ("i-0abc-enc01" is of
+ * "i-0abc"), the whole length when it has neither.
+ */
+size_t nitro_attest_instance_id_len(const char *module_id, size_t len);
+
 
 /*
  * Unauthenticated facts of a document, for tools (--at document, naming a

@@ -746,6 +746,39 @@ test_names(void)
 }
 
 
+/* CONTRACT 14: the module id up to its last "-enc" or "-tpm", else all */
+static void
+test_instance_id(void)
+{
+    size_t  i, n;
+
+    static const struct {
+        const char  *module_id;
+        const char  *instance_id;
+    } cases[] = {
+        { "i-0f0e0d0c0b0a09080-enc0123456789abcdef", "i-0f0e0d0c0b0a09080" },
+        { "i-0f0e0d0c0b0a09080-tpm0000000000000000", "i-0f0e0d0c0b0a09080" },
+        { "i-0abc-enc01-enc02", "i-0abc-enc01" },       /* the last one */
+        { "i-0abc-tpm01-enc02", "i-0abc-tpm01" },
+        { "i-0abc-enc", "i-0abc" },                     /* nothing after */
+        { "-enc01", "" },                               /* nothing before */
+        { "i-0abc", "i-0abc" },                         /* neither */
+        { "i-0abc-en", "i-0abc-en" },
+        { "enc", "enc" },
+        { "i-0abc-ENC01", "i-0abc-ENC01" },             /* exact case */
+        { "", "" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = nitro_attest_instance_id_len(cases[i].module_id,
+                                         strlen(cases[i].module_id));
+        CHECK(n == strlen(cases[i].instance_id)
+              && strncmp(cases[i].module_id, cases[i].instance_id, n) == 0,
+              "instance id of \"%s\": %zu bytes", cases[i].module_id, n);
+    }
+}
+
+
 static void
 test_lint_collect(void *data, const char *set, const char *text)
 {
@@ -1193,6 +1226,7 @@ main(int argc, char **argv)
     test_durations();
     test_text_decoding();
     test_names();
+    test_instance_id();
     test_policy_lint();
     test_nitrotpm_documents(&cf, v);
     test_nitrotpm_structure(&cf, v);
