@@ -83,7 +83,7 @@ test-unit: $(B)/test_core
 
 test-cli: cli
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
-	    t/test_cli_tpm.py t/test_cli_policy.py \
+	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
 	    t/test_chain_cache.py
 
 test-nginx: all
@@ -148,6 +148,12 @@ bench-fleet: deps all $(B)/handshake
 .PHONY: bench-inventory
 bench-inventory: deps all $(B)/handshake
 	$(PYTHON) bench/bench_inventory.py
+
+# worker CPU per new connection and per request of the signed token
+# against the same configuration without a token key (issue 13)
+.PHONY: bench-token
+bench-token: deps all $(B)/handshake
+	$(PYTHON) bench/bench_token.py
 
 # worker CPU per handshake for a repeated forgery and a replayed genuine
 # certificate against a certificate without the extension (issue 10)

@@ -28,11 +28,21 @@ static char *ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static char *ngx_http_nitro_attest_endpoint(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_nitro_attest_token_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
 static ngx_int_t ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
     ngx_http_core_main_conf_t *cmcf);
 static ngx_int_t ngx_http_nitro_attest_handler(ngx_http_request_t *r);
+
+
+/* the content handlers of the endpoint locations (their commands' post) */
+static ngx_http_handler_pt  ngx_http_nitro_attest_status_endpoint =
+    ngx_http_nitro_attest_status_handler;
+static ngx_http_handler_pt  ngx_http_nitro_attest_jwks_endpoint =
+    ngx_http_nitro_attest_jwks_handler;
 
 
 static ngx_command_t  ngx_http_nitro_attest_commands[] = {
@@ -102,10 +112,10 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
 
     { ngx_string("nitro_attest_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_nitro_attest_status,
-      0,
-      0,
-      NULL },
+      ngx_http_nitro_attest_endpoint,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_nitro_attest_main_conf_t, status),
+      &ngx_http_nitro_attest_status_endpoint },
 
     { ngx_string("nitro_attest_reattest"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
@@ -120,6 +130,34 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("nitro_attest_token_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_token_key,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, token.key),
+      &ngx_nitro_attest_token_key_file },
+
+    { ngx_string("nitro_attest_token_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, token.issuer),
+      NULL },
+
+    { ngx_string("nitro_attest_token_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, token.lifetime),
+      NULL },
+
+    { ngx_string("nitro_attest_jwks"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_nitro_attest_endpoint,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_nitro_attest_main_conf_t, jwks_location),
+      &ngx_http_nitro_attest_jwks_endpoint },
 
     { ngx_string("nitro_attest_inventory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -186,6 +224,8 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->enforcing = 0;
      *     namcf->status = 0;
      *     namcf->headers = 0;
+     *     namcf->jwks_location = 0;
+     *     namcf->jwks = { 0, NULL };
      */
 
     if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP)
@@ -230,7 +270,10 @@ ngx_http_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
 }
 
 
-/* nitro_attest_policy, nitro_attest_trusted_root: loaded once per block */
+/*
+ * nitro_attest_policy, nitro_attest_trusted_root, nitro_attest_token_key:
+ * loaded once per block
+ */
 
 static char *
 ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -241,6 +284,19 @@ ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                ngx_http_nitro_attest_module);
 
     return ngx_nitro_attest_file(cf, cmd, conf, &namcf->na);
+}
+
+
+static char *
+ngx_http_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    namcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_nitro_attest_module);
+
+    return ngx_nitro_attest_token_key(cf, cmd, conf, &namcf->na);
 }
 
 
@@ -357,6 +413,13 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         }
     }
 
+    if (ngx_nitro_attest_token_check(cf, nam) != NGX_OK
+        || (namcf->jwks_location
+            && ngx_nitro_attest_jwks(cf, nam, &namcf->jwks) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
     if (nam->servers.nelts) {
         for (s = 0; s < cmcf->servers.nelts; s++) {
             sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
@@ -397,23 +460,30 @@ ngx_http_nitro_attest_exit_process(ngx_cycle_t *cycle)
 }
 
 
-static char *
-ngx_http_nitro_attest_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_core_loc_conf_t           *clcf;
-    ngx_http_nitro_attest_main_conf_t  *namcf;
+/*
+ * nitro_attest_status; and nitro_attest_jwks;: the location answers with
+ * the handler in cmd->post, and the main conf's flag at cmd->offset says
+ * the block has such a location (postconfiguration prepares its data).
+ */
 
+static char *
+ngx_http_nitro_attest_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    ngx_http_handler_pt       *handler;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    handler = cmd->post;
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (clcf->handler == ngx_http_nitro_attest_status_handler) {
+    if (clcf->handler == *handler) {
         return "is duplicate";
     }
 
-    clcf->handler = ngx_http_nitro_attest_status_handler;
-
-    namcf = ngx_http_conf_get_module_main_conf(cf,
-                                               ngx_http_nitro_attest_module);
-    namcf->status = 1;
+    clcf->handler = *handler;
+    *(ngx_flag_t *) (p + cmd->offset) = 1;
 
     return NGX_CONF_OK;
 }

@@ -24,6 +24,8 @@ typedef struct {
     ngx_flag_t                      enforcing; /* an "on" server exists */
     ngx_flag_t                      status;    /* a status location exists */
     ngx_flag_t                      headers;   /* upstream headers are on */
+    ngx_flag_t                      jwks_location; /* a JWKS location */
+    ngx_str_t                       jwks;      /* the block's JWK Set */
 } ngx_http_nitro_attest_main_conf_t;
 
 
@@ -44,6 +46,11 @@ nitro_attest_verdict_t *ngx_http_nitro_attest_verdict(ngx_http_request_t *r);
 
 /* ngx_http_nitro_attest_headers.c */
 ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
+
+/* ngx_http_nitro_attest_token.c */
+ngx_int_t ngx_http_nitro_attest_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+ngx_int_t ngx_http_nitro_attest_jwks_handler(ngx_http_request_t *r);
 
 /* ngx_http_nitro_attest_status.c */
 ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);

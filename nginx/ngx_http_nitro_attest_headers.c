@@ -1,8 +1,9 @@
 
 /*
  * ngx_http_nitro_attest_headers.c: "nitro_attest_upstream_headers": the
- * verified verdict handed to every kind of upstream as request headers,
- * after every header of the client's that could pass for one is dropped.
+ * verified verdict handed to every kind of upstream as request headers
+ * (and, with a token key, the signed token), after every header of the
+ * client's that could pass for one is dropped.
  */
 
 
@@ -34,7 +35,7 @@ ngx_int_t
 ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
 {
     u_char                            *p;
-    ngx_str_t                          status, key;
+    ngx_str_t                          status, key, token;
     ngx_uint_t                         i, n;
     ngx_list_t                         headers;
     const char                        *kind;
@@ -49,7 +50,8 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         ngx_string("X-Nitro-Attest-Module-Id"),
         ngx_string("X-Nitro-Attest-Timestamp"),
         ngx_string("X-Nitro-Attest-Cert-Sha256"),
-        ngx_string("X-Nitro-Attest-Kind")
+        ngx_string("X-Nitro-Attest-Kind"),
+        ngx_string("X-Nitro-Attest-Token")
     };
 
     nalcf = ngx_http_get_module_loc_conf(r, ngx_http_nitro_attest_module);
@@ -64,7 +66,9 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         n += part->nelts;
     }
 
-    if (ngx_list_init(&headers, r->pool, n + 6 + NITRO_ATTEST_PCR_COUNT,
+    if (ngx_list_init(&headers, r->pool,
+                      n + sizeof(names) / sizeof(names[0])
+                      + NITRO_ATTEST_PCR_COUNT,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -158,6 +162,18 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+
+    if (ngx_http_nitro_attest_token(r, &token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (token.len
+        && ngx_http_nitro_attest_add_header(r, &headers, &names[6],
+                                            token.data, token.len)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     r->headers_in.headers = headers;

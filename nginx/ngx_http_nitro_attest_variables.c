@@ -17,6 +17,13 @@ static ngx_int_t ngx_http_nitro_attest_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_nitro_attest_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* http only: it needs the server's token key and the connection's token */
+static ngx_str_t  ngx_http_nitro_attest_token_name =
+    ngx_string("nitro_attest_token");
 
 
 ngx_int_t
@@ -41,6 +48,13 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
         var->get_handler = ngx_http_nitro_attest_variable;
         var->data = (uintptr_t) v;
     }
+
+    var = ngx_http_add_variable(cf, &ngx_http_nitro_attest_token_name, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_nitro_attest_token_variable;
 
     return NGX_OK;
 }
@@ -82,4 +96,20 @@ ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
     return ngx_nitro_attest_prefix_variable(r->pool,
                                             ngx_http_nitro_attest_verdict(r),
                                             v, (ngx_str_t *) data);
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  token;
+
+    if (ngx_http_nitro_attest_token(r, &token) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_nitro_attest_str_value(v, &token);
+
+    return NGX_OK;
 }

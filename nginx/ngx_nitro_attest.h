@@ -186,6 +186,7 @@ typedef struct {
     const char                     *block;     /* "http" or "stream" */
     ngx_array_t                     policies;  /* loaded policy files */
     ngx_array_t                     roots;     /* loaded root files */
+    ngx_array_t                     token_keys; /* loaded token keys */
     ngx_array_t                     servers;   /* attesting, with an SSL_CTX */
     ngx_array_t                     tagged;    /* every srv conf with one */
     ngx_array_t                     sets;      /* allow-set names */
@@ -195,6 +196,16 @@ typedef struct {
     ngx_shm_zone_t                 *inventory; /* or NULL */
     ngx_uint_t                      chain_cache;   /* bundles per worker */
 } ngx_nitro_attest_main_t;
+
+
+/* "nitro_attest_token_*": the signed token of CONTRACT 12 */
+typedef struct {
+    nitro_attest_token_key_t       *key;       /* NULL: no token */
+    ngx_str_t                       issuer;    /* NUL-terminated */
+    ngx_msec_t                      lifetime;
+    u_char                         *file;      /* where the key is named */
+    ngx_uint_t                      line;
+} ngx_nitro_attest_token_conf_t;
 
 
 typedef struct {
@@ -208,6 +219,7 @@ typedef struct {
     ngx_array_t                    *event_log;  /* destinations, or NULL */
     ngx_shm_zone_t                 *cache;      /* verdict cache, or NULL */
     ngx_msec_t                      reattest;   /* 0: at chain expiry */
+    ngx_nitro_attest_token_conf_t   token;
 
     nitro_attest_config_t           core;
     u_char                          digest[SHA256_DIGEST_LENGTH];
@@ -294,6 +306,7 @@ char *ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd,
 extern ngx_conf_enum_t  ngx_nitro_attest_modes[];
 extern ngx_uint_t       ngx_nitro_attest_policy_file;
 extern ngx_uint_t       ngx_nitro_attest_root_file;
+extern ngx_uint_t       ngx_nitro_attest_token_key_file;
 
 ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
     ngx_nitro_attest_main_t *nam, ngx_uint_t protocol);
@@ -303,6 +316,9 @@ char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
 
 
 /* ngx_nitro_attest_ssl.c: the handshake, the connection's verdict */
+
+/* the SSL ex_data of a connection's token (ngx_nitro_attest_token.c) */
+extern int  ngx_nitro_attest_token_index;
 
 ngx_int_t ngx_nitro_attest_ssl_init(ngx_conf_t *cf);
 ngx_int_t ngx_nitro_attest_attach(ngx_conf_t *cf,
@@ -319,6 +335,23 @@ nitro_attest_verdict_t *ngx_nitro_attest_verdict(
     ngx_nitro_attest_srv_conf_t *nascf, ngx_connection_t *c);
 
 
+/* ngx_nitro_attest_token.c: the signed token of CONTRACT 12 */
+
+char *ngx_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf, ngx_nitro_attest_main_t *nam);
+void ngx_nitro_attest_token_init(ngx_nitro_attest_token_conf_t *tcf);
+char *ngx_nitro_attest_token_merge(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_nitro_attest_token_check(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+const char *ngx_nitro_attest_token_path(ngx_nitro_attest_main_t *nam,
+    nitro_attest_token_key_t *key);
+ngx_int_t ngx_nitro_attest_jwks(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
+    ngx_str_t *jwks);
+ngx_int_t ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_connection_t *c, ngx_str_t *token);
+
+
 /* ngx_nitro_attest_variables.c: the variables, whatever the protocol */
 
 extern ngx_nitro_attest_var_t  ngx_nitro_attest_vars[];
@@ -328,6 +361,7 @@ ngx_int_t ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
     ngx_str_t *name);
 ngx_int_t ngx_nitro_attest_status_text(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_str_t *text);
+void ngx_nitro_attest_str_value(ngx_variable_value_t *v, ngx_str_t *s);
 
 
 /* ngx_nitro_attest_cache.c: the shared-memory verdict cache */

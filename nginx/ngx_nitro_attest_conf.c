@@ -21,17 +21,19 @@ typedef struct {
 
 
 static void *ngx_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
-    ngx_str_t *path, ngx_uint_t root);
+    ngx_str_t *path, ngx_uint_t kind);
 static void ngx_nitro_attest_lint(void *data, const char *set,
     const char *text);
 static void ngx_nitro_attest_free_policy(void *data);
 static void ngx_nitro_attest_free_root(void *data);
+static void ngx_nitro_attest_free_token_key(void *data);
 static void ngx_nitro_attest_free_extension(void *data);
 
 
 /* the kind of file a directive loads (its command's post) */
 ngx_uint_t  ngx_nitro_attest_policy_file = 0;
 ngx_uint_t  ngx_nitro_attest_root_file = 1;
+ngx_uint_t  ngx_nitro_attest_token_key_file = 2;
 
 
 ngx_conf_enum_t  ngx_nitro_attest_modes[] = {
@@ -61,9 +63,10 @@ ngx_nitro_attest_set_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * nitro_attest_policy FILE; and nitro_attest_trusted_root FILE;: the field
- * at cmd->offset, the kind of file in cmd->post; the file is loaded once
- * per protocol block (nam) however many servers name it.
+ * nitro_attest_policy FILE;, nitro_attest_trusted_root FILE; and
+ * nitro_attest_token_key FILE;: the field at cmd->offset, the kind of file
+ * in cmd->post; the file is loaded once per protocol block (nam) however
+ * many servers name it.
  */
 
 char *
@@ -74,10 +77,11 @@ ngx_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
 
     void                              **field;
     ngx_str_t                          *value, path;
-    ngx_uint_t                         *root;
+    ngx_uint_t                         *kind;
+    ngx_array_t                        *files;
 
     field = (void **) (p + cmd->offset);
-    root = cmd->post;
+    kind = cmd->post;
 
     if (*field != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -90,8 +94,11 @@ ngx_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
         return NGX_CONF_ERROR;
     }
 
-    *field = ngx_nitro_attest_load(cf, *root ? &nam->roots : &nam->policies,
-                                   &path, *root);
+    files = *kind == ngx_nitro_attest_root_file ? &nam->roots
+            : *kind == ngx_nitro_attest_token_key_file ? &nam->token_keys
+            : &nam->policies;
+
+    *field = ngx_nitro_attest_load(cf, files, &path, *kind);
     if (*field == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -104,7 +111,7 @@ ngx_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
 
 static void *
 ngx_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
-    ngx_str_t *path, ngx_uint_t root)
+    ngx_str_t *path, ngx_uint_t kind)
 {
     char                      err[NGX_NITRO_ATTEST_ERR_LEN];
     void                     *object;
@@ -131,9 +138,14 @@ ngx_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
 
     err[0] = '\0';
 
-    if (root) {
+    if (kind == ngx_nitro_attest_root_file) {
         object = nitro_attest_root_load((char *) path->data, err, sizeof(err));
         cln->handler = ngx_nitro_attest_free_root;
+
+    } else if (kind == ngx_nitro_attest_token_key_file) {
+        object = nitro_attest_token_key_load((char *) path->data, err,
+                                             sizeof(err));
+        cln->handler = ngx_nitro_attest_free_token_key;
 
     } else {
         object = nitro_attest_policy_load((char *) path->data, err,
@@ -190,6 +202,13 @@ static void
 ngx_nitro_attest_free_root(void *data)
 {
     nitro_attest_root_free(data);
+}
+
+
+static void
+ngx_nitro_attest_free_token_key(void *data)
+{
+    nitro_attest_token_key_free(data);
 }
 
 
@@ -519,6 +538,9 @@ ngx_nitro_attest_init_main(ngx_conf_t *cf, ngx_nitro_attest_main_t *namcf,
         || ngx_array_init(&namcf->roots, cf->pool, 1,
                           sizeof(ngx_nitro_attest_file_t))
            != NGX_OK
+        || ngx_array_init(&namcf->token_keys, cf->pool, 1,
+                          sizeof(ngx_nitro_attest_file_t))
+           != NGX_OK
         || ngx_array_init(&namcf->servers, cf->pool, 4,
                           sizeof(ngx_nitro_attest_srv_conf_t *))
            != NGX_OK
@@ -564,6 +586,8 @@ ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf)
     nascf->event_log = NGX_CONF_UNSET_PTR;
     nascf->cache = NGX_CONF_UNSET_PTR;
     nascf->reattest = NGX_CONF_UNSET_MSEC;
+
+    ngx_nitro_attest_token_init(&nascf->token);
 }
 
 
@@ -599,6 +623,10 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
     ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
     ngx_conf_merge_msec_value(conf->reattest, prev->reattest, 0);
+
+    if (ngx_nitro_attest_token_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     /* every server's sessions name it, attesting or not */
     if (RAND_bytes(conf->tag, NGX_NITRO_ATTEST_TAG_LEN) != 1) {

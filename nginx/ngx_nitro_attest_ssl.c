@@ -53,6 +53,8 @@ static int  ngx_nitro_attest_ctx_index = -1;
 /* the verdict that waits for the client's CertificateVerify */
 static int  ngx_nitro_attest_pending_index = -1;
 
+int  ngx_nitro_attest_token_index = -1;
+
 /* scratch for one verification at a time (a worker runs one handshake) */
 static nitro_attest_verdict_t  ngx_nitro_attest_scratch;
 
@@ -935,10 +937,13 @@ ngx_nitro_attest_ssl_init(ngx_conf_t *cf)
                                                           NULL, NULL);
     ngx_nitro_attest_pending_index = SSL_get_ex_new_index(0, NULL, NULL,
                                                           NULL, NULL);
+    ngx_nitro_attest_token_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
+                                                        NULL);
 
     if (ngx_nitro_attest_conn_index == -1
         || ngx_nitro_attest_ctx_index == -1
-        || ngx_nitro_attest_pending_index == -1)
+        || ngx_nitro_attest_pending_index == -1
+        || ngx_nitro_attest_token_index == -1)
     {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                       "nitro_attest: ex_new_index() failed");

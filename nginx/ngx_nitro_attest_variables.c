@@ -188,11 +188,7 @@ ngx_nitro_attest_status_variable(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    v->len = text.len;
-    v->data = text.data;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_nitro_attest_str_value(v, &text);
 
     return NGX_OK;
 }
@@ -366,12 +362,23 @@ ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
 }
 
 
-static void
-ngx_nitro_attest_null_value(ngx_variable_value_t *v)
+/* a value that is s (pool memory), for the getters of either face */
+
+void
+ngx_nitro_attest_str_value(ngx_variable_value_t *v, ngx_str_t *s)
 {
-    v->len = 0;
+    v->len = s->len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = (u_char *) "";
+    v->data = s->len ? s->data : (u_char *) "";
+}
+
+
+static void
+ngx_nitro_attest_null_value(ngx_variable_value_t *v)
+{
+    static ngx_str_t  empty = ngx_null_string;
+
+    ngx_nitro_attest_str_value(v, &empty);
 }

@@ -16,6 +16,7 @@ PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
 libnginx-mod-stream libcbor-dev libjansson-dev libssl-dev openssl curl \
 ca-certificates \
 python3 python3-pytest python3-cryptography python3-cbor2 python3-yaml \
+python3-jwt \
 prometheus rsyslog chromium}"
 
 missing=""

@@ -23,7 +23,6 @@ typedef struct {
     int                        first;   /* no key written at this level */
 } na_out_t;
 
-static json_t *na_json_hex(const uint8_t *p, size_t len);
 static json_t *na_json_optional(int present, const na_bytes_t *b);
 static char *na_json_dump(json_t *obj);
 
@@ -33,7 +32,6 @@ static void na_out_text(na_out_t *o, const uint8_t *p, size_t n);
 static void na_out_hex(na_out_t *o, const uint8_t *p, size_t n);
 static void na_out_int(na_out_t *o, int64_t n);
 static void na_out_time(na_out_t *o, int64_t ms);
-static size_t na_utf8_len(const uint8_t *p, size_t n);
 
 
 /*
@@ -329,7 +327,7 @@ nitro_attest_inspect_json(const uint8_t *bytes, size_t len,
 }
 
 
-static json_t *
+json_t *
 na_json_hex(const uint8_t *p, size_t len)
 {
     char    *buf;
@@ -524,7 +522,7 @@ na_out_time(na_out_t *o, int64_t ms)
  * The length of the well-formed UTF-8 sequence at p (RFC 3629: no
  * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
  */
-static size_t
+size_t
 na_utf8_len(const uint8_t *p, size_t n)
 {
     size_t    len, i;

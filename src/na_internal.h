@@ -210,6 +210,13 @@ struct nitro_attest_extension_s {
     nitro_attest_format_e      format;
 };
 
+/* na_event.c: helpers of the JSON renderings (the event, inspect, token) */
+
+/* a JSON string of lowercase hex, or NULL when memory ran out */
+struct json_t *na_json_hex(const uint8_t *p, size_t len);
+/* the length of the well-formed UTF-8 sequence at p, or 0 */
+size_t na_utf8_len(const uint8_t *p, size_t n);
+
 #pragma GCC visibility pop
 
 #endif /* NA_INTERNAL_H */

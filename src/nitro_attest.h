@@ -364,6 +364,66 @@ int nitro_attest_document_peek(const uint8_t *doc, size_t len,
 int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
     size_t *outlen);
 
+/*
+ * Signed attestation tokens (CONTRACT 12): a verdict that held, as JWT
+ * claims in a JWS compact serialization (RFC 7515) for upstreams, signed
+ * with an EC P-256 (ES256), EC P-384 (ES384) or Ed25519 (EdDSA) key whose
+ * public JWK (RFC 7517) names it by its RFC 7638 thumbprint (kid).
+ */
+
+#define NITRO_ATTEST_TOKEN_ISSUER       "nitro-attest"
+#define NITRO_ATTEST_TOKEN_LIFETIME_MS  (300 * 1000)
+#define NITRO_ATTEST_TOKEN_JTI_LEN      16
+#define NITRO_ATTEST_EAR_PROFILE        "tag:github.com,2023:veraison/ear"
+
+typedef struct nitro_attest_token_key_s  nitro_attest_token_key_t;
+
+typedef struct {
+    const char                *issuer;       /* iss */
+    int64_t                    iat;          /* seconds since the epoch */
+    int64_t                    exp;          /* seconds since the epoch */
+    uint8_t                    jti[NITRO_ATTEST_TOKEN_JTI_LEN];
+} nitro_attest_token_claims_t;
+
+/* a PEM private key file; NULL and err (naming the file) when unusable */
+nitro_attest_token_key_t *nitro_attest_token_key_load(const char *path,
+    char *err, size_t errlen);
+void nitro_attest_token_key_free(nitro_attest_token_key_t *key);
+/* "ES256", "ES384" or "EdDSA" */
+const char *nitro_attest_token_key_alg(const nitro_attest_token_key_t *key);
+/* the RFC 7638 SHA-256 thumbprint of the public JWK, base64url */
+const char *nitro_attest_token_key_kid(const nitro_attest_token_key_t *key);
+
+/*
+ * The JWK Set of n keys' public JWKs (with kid, alg and "use": "sig"),
+ * each key once however often it is given; malloc()ed, NULL when memory
+ * ran out.
+ */
+char *nitro_attest_token_jwks(const nitro_attest_token_key_t *const *keys,
+    size_t n);
+
+/*
+ * The claims of a token issued at now_ms: iat, a fresh random jti, and exp
+ * = min(iat + lifetime, expires_ms), the verdict's expiry, in whole
+ * seconds, so a token never outlives its verdict.  0, or -1 when the
+ * random generator failed.
+ */
+int nitro_attest_token_claims_init(nitro_attest_token_claims_t *claims,
+    const char *issuer, int64_t now_ms, int64_t lifetime_ms,
+    int64_t expires_ms);
+
+/*
+ * The claims JSON of a SUCCESS verdict that names its client certificate
+ * (the token is bound to it, RFC 8705 "cnf"), and the token signing it.
+ * malloc()ed; NULL for any other verdict, when memory ran out or signing
+ * failed (the OpenSSL error queue then says why).
+ */
+char *nitro_attest_token_claims_json(const nitro_attest_verdict_t *v,
+    const nitro_attest_token_claims_t *claims);
+char *nitro_attest_token_sign(const nitro_attest_token_key_t *key,
+    const nitro_attest_verdict_t *v,
+    const nitro_attest_token_claims_t *claims);
+
 #pragma GCC visibility pop
 
 #endif /* NITRO_ATTEST_H */

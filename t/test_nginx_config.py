@@ -12,6 +12,7 @@ import pytest
 
 import forge
 import nginx
+import tokens
 
 EXAMPLES = sorted(glob.glob(os.path.join(nginx.REPO, "conf-examples",
                                          "*.conf")))
@@ -35,6 +36,8 @@ def files(tmp_path_factory, pki):
     out["bad_json"] = write(os.path.join(d, "bad.json"), '{"allow": [')
     out["empty_allow"] = write(os.path.join(d, "empty.json"),
                                '{"allow": []}')
+    out["token_key"] = write(os.path.join(d, "token-key.pem"), tokens.key_pem(
+        tokens.new_key("p256")).decode())
     return out
 
 
@@ -190,9 +193,11 @@ def test_wrong_context_is_refused(files):
 # ---------------------------------------------------------------------------
 # conf-examples/: each passes nginx -t with its paths substituted.
 
-def example_text(path, policy, root):
+def example_text(path, policy, root, token_key=None):
     with open(path) as f:
         text = f.read()
+    if token_key:
+        text = text.replace("/etc/nginx/nitro/token-key.pem", token_key)
     text = text.replace(
         "/usr/lib/nginx/modules/ngx_http_nitro_attest_module.so",
         nginx.MODULE)
@@ -213,12 +218,13 @@ def example_text(path, policy, root):
 def test_there_are_examples():
     names = {os.path.basename(p) for p in EXAMPLES}
     assert {"minimal.conf", "routing.conf", "forwarding.conf",
-            "json-log.conf", "report-only.conf"} <= names
+            "json-log.conf", "report-only.conf", "token.conf"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
 def test_example_passes_nginx_t(files, path):
-    n = nginx.Nginx(example_text(path, files["policy"], files["root"]),
+    n = nginx.Nginx(example_text(path, files["policy"], files["root"],
+                                 files["token_key"]),
                     ports=2, raw=True)
     try:
         p = n.test_config()

@@ -17,10 +17,21 @@
 #include <openssl/pem.h>
 
 
+/* --token-key: each SUCCESS line also carries the token nginx would sign */
+typedef struct {
+    nitro_attest_token_key_t  *key;
+    const char                *issuer;
+    int64_t                    lifetime_ms;
+} cli_token_t;
+
+
 static int cli_cmd_verify(int argc, char **argv);
 static int cli_cmd_inspect(int argc, char **argv);
 static int cli_verify_file(const nitro_attest_config_t *cf, const char *path,
-    const char *at, X509 *bind_cert);
+    const char *at, X509 *bind_cert, const cli_token_t *token);
+static int cli_print_event(const nitro_attest_verdict_t *v,
+    const char *path, const cli_token_t *token);
+static int cli_token_options(cli_opt_t *opts, cli_token_t *token);
 static int cli_seconds(const char *opt, const char *text, int64_t *ms);
 static int cli_extension(cli_opt_t *opts, nitro_attest_extension_t **ext);
 
@@ -29,7 +40,8 @@ static const char  usage[] =
     "usage: nitro-attest verify [--root PEM] [--policy JSON] [--at WHEN]\n"
     "           [--max-age SECONDS] [--clock-skew SECONDS] [--binding MODE]\n"
     "           [--cert CERT] [--extension OID] [--extension-format cmw|raw]\n"
-    "           [--allow-debug] FILE...\n"
+    "           [--allow-debug] [--token-key KEY [--token-issuer TEXT]\n"
+    "           [--token-lifetime SECONDS]] FILE...\n"
     "       nitro-attest inspect FILE\n"
     "       nitro-attest cert --key KEY.pem --doc DOC [--days N] "
     "--out CERT.pem\n"
@@ -98,6 +110,7 @@ cli_cmd_verify(int argc, char **argv)
     nitro_attest_extension_t  *ext;
     nitro_attest_chain_cache_t *chains;
     nitro_attest_memo_t        *memo;
+    cli_token_t                 token;
 
     cli_opt_t  opts[] = {
         { "root", 1, 0, NULL, 0, NULL },
@@ -110,6 +123,9 @@ cli_cmd_verify(int argc, char **argv)
         { "extension", 1, 0, NULL, 0, NULL },
         { "extension-format", 1, 0, NULL, 0, NULL },
         { "allow-debug", 0, 0, NULL, 0, NULL },
+        { "token-key", 1, 0, NULL, 0, NULL },
+        { "token-issuer", 1, 0, NULL, 0, NULL },
+        { "token-lifetime", 1, 0, NULL, 0, NULL },
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
@@ -124,6 +140,7 @@ cli_cmd_verify(int argc, char **argv)
     bind_cert = NULL;
     chains = NULL;
     memo = NULL;
+    token.key = NULL;
     nitro_attest_config_init(&cf);
 
     if (nfiles == 0) {
@@ -158,7 +175,9 @@ cli_cmd_verify(int argc, char **argv)
         goto done;
     }
 
-    if (cli_extension(opts, &ext) != 0) {
+    if (cli_extension(opts, &ext) != 0
+        || cli_token_options(opts, &token) != 0)
+    {
         goto done;
     }
 
@@ -206,7 +225,8 @@ cli_cmd_verify(int argc, char **argv)
 
     for (i = 0; i < nfiles; i++) {
         int  file_rc = cli_verify_file(&cf, files[i],
-                                       cli_opt(opts, "at")->value, bind_cert);
+                                       cli_opt(opts, "at")->value, bind_cert,
+                                       token.key ? &token : NULL);
 
         if (file_rc > rc) {
             rc = file_rc;
@@ -221,6 +241,7 @@ done:
     nitro_attest_policy_free(policy);
     nitro_attest_root_free(root);
     nitro_attest_extension_free(ext);
+    nitro_attest_token_key_free(token.key);
     free(files);
 
     return rc;
@@ -230,10 +251,9 @@ done:
 /* One FILE: one JSON line on stdout, or one error line on stderr. */
 static int
 cli_verify_file(const nitro_attest_config_t *cf, const char *path,
-    const char *at, X509 *bind_cert)
+    const char *at, X509 *bind_cert, const cli_token_t *token)
 {
     int                     rc;
-    char                   *json;
     X509                   *cert;
     size_t                  len, doc_len;
     uint8_t                *data, *doc;
@@ -289,15 +309,9 @@ cli_verify_file(const nitro_attest_config_t *cf, const char *path,
     v->verify_us = (uint32_t) ((t1.tv_sec - t0.tv_sec) * 1000000
                                + (t1.tv_nsec - t0.tv_nsec) / 1000);
 
-    json = nitro_attest_event_json(v);
-    if (json == NULL) {
-        cli_error("verify: out of memory");
+    if (cli_print_event(v, path, token) != 0) {
         goto done;
     }
-
-    puts(json);
-    fflush(stdout);
-    free(json);
 
     rc = v->status == NITRO_ATTEST_STATUS_SUCCESS ? CLI_OK : CLI_FAILED;
 
@@ -309,6 +323,111 @@ done:
     free(v);
 
     return rc;
+}
+
+
+/*
+ * The section 7 line; with --token-key the "token" key follows the others:
+ * the token signed at the verification time, or null for a verdict that
+ * did not hold or names no client certificate to bind the token to.
+ */
+static int
+cli_print_event(const nitro_attest_verdict_t *v, const char *path,
+    const cli_token_t *token)
+{
+    char                         *json, *jws;
+    size_t                        len;
+    nitro_attest_token_claims_t   claims;
+
+    json = nitro_attest_event_json(v);
+    if (json == NULL) {
+        cli_error("verify: out of memory");
+        return -1;
+    }
+
+    if (token == NULL) {
+        puts(json);
+        fflush(stdout);
+        free(json);
+        return 0;
+    }
+
+    jws = NULL;
+
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS
+        && (v->flags & NITRO_ATTEST_F_CERT))
+    {
+        if (nitro_attest_token_claims_init(&claims, token->issuer, v->time_ms,
+                                           token->lifetime_ms,
+                                           nitro_attest_verdict_expiry(v, 0))
+            == 0)
+        {
+            jws = nitro_attest_token_sign(token->key, v, &claims);
+        }
+
+        if (jws == NULL) {
+            cli_error("verify: %s: cannot sign the token", path);
+            free(json);
+            return -1;
+        }
+    }
+
+    /* the event is one JSON object: the key goes before its last brace */
+    len = strlen(json);
+    printf("%.*s,\"token\":%s%s%s}\n", (int) (len - 1), json,
+           jws ? "\"" : "", jws ? jws : "null", jws ? "\"" : "");
+    fflush(stdout);
+
+    free(jws);
+    free(json);
+
+    return 0;
+}
+
+
+static int
+cli_token_options(cli_opt_t *opts, cli_token_t *token)
+{
+    char         err[512];
+    const char  *path;
+
+    path = cli_opt(opts, "token-key")->value;
+    token->issuer = cli_opt(opts, "token-issuer")->value;
+    token->lifetime_ms = NITRO_ATTEST_TOKEN_LIFETIME_MS;
+
+    if (path == NULL) {
+        if (token->issuer || cli_opt(opts, "token-lifetime")->value) {
+            cli_error("verify: --token-issuer and --token-lifetime need "
+                      "--token-key");
+            return -1;
+        }
+
+        return 0;
+    }
+
+    if (token->issuer == NULL) {
+        token->issuer = NITRO_ATTEST_TOKEN_ISSUER;
+    }
+
+    if (cli_seconds("--token-lifetime", cli_opt(opts, "token-lifetime")->value,
+                    &token->lifetime_ms) != 0)
+    {
+        return -1;
+    }
+
+    /* JWT times are whole seconds */
+    if (token->lifetime_ms < 1000) {
+        cli_error("verify: --token-lifetime must be at least 1 second");
+        return -1;
+    }
+
+    token->key = nitro_attest_token_key_load(path, err, sizeof(err));
+    if (token->key == NULL) {
+        cli_error("verify: %s", err);
+        return -1;
+    }
+
+    return 0;
 }
 
 
