@@ -90,11 +90,13 @@ fuzz_now_after(int peeked, int64_t ts)
 static inline int64_t
 fuzz_now(const uint8_t *doc, size_t len)
 {
+    int      peeked;
     int64_t  ts;
 
     ts = 0;
-    return fuzz_now_after(nitro_attest_document_peek(doc, len, &ts, NULL, 0)
-                          == 0, ts);
+    peeked = nitro_attest_document_peek(doc, len, &ts, NULL, 0) == 0;
+
+    return fuzz_now_after(peeked, ts);
 }
 
 
