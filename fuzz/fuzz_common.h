@@ -76,20 +76,27 @@ fuzz_setup(void)
 }
 
 
-/* One second after the document's own timestamp, like `--at document`. */
+/*
+ * One second after the document's own timestamp ts, like `--at document`,
+ * when peek read one (peeked).
+ */
+static inline int64_t
+fuzz_now_after(int peeked, int64_t ts)
+{
+    return peeked && ts < INT64_MAX - 1000 ? ts + 1000 : FUZZ_FALLBACK_NOW_MS;
+}
+
+
 static inline int64_t
 fuzz_now(const uint8_t *doc, size_t len)
 {
+    int      peeked;
     int64_t  ts;
 
-    if (doc != NULL
-        && nitro_attest_document_peek(doc, len, &ts, NULL, 0) == 0
-        && ts < INT64_MAX - 1000)
-    {
-        return ts + 1000;
-    }
+    ts = 0;
+    peeked = nitro_attest_document_peek(doc, len, &ts, NULL, 0) == 0;
 
-    return FUZZ_FALLBACK_NOW_MS;
+    return fuzz_now_after(peeked, ts);
 }
 
 
@@ -131,6 +138,27 @@ fuzz_check_verdict(const nitro_attest_verdict_t *v,
     }
 
     free(json);
+}
+
+/*
+ * Two verifications of the one input at the one time, through different
+ * caches, reach the same verdict: the same meaningful bytes, but for what
+ * the caller fills in (cache, verify_us), cleared in both.
+ */
+static inline void
+fuzz_same_verdict(const char *what, nitro_attest_verdict_t *want,
+    nitro_attest_verdict_t *got)
+{
+    want->cache = got->cache = NITRO_ATTEST_CACHE_OFF;
+    want->verify_us = got->verify_us = 0;
+
+    if (want->size != got->size || memcmp(want, got, want->size) != 0) {
+        fprintf(stderr, "fuzz: %s: %s (%u bytes), without caches %s "
+                "(%u bytes)\n", what,
+                nitro_attest_reason_name(got->reason), got->size,
+                nitro_attest_reason_name(want->reason), want->size);
+        fuzz_die(what, "changes the verdict");
+    }
 }
 
 #endif /* FUZZ_COMMON_H */

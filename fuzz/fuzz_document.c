@@ -31,6 +31,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int                     peeked;
     char                   *json;
     char                    module_id[64];
     int64_t                 ts;
@@ -41,8 +42,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cf.root = fuzz_root;
     cf.policy = fuzz_policy;
 
+    /* once: it parses the whole document, certificates included */
+    ts = 0;
+    peeked = nitro_attest_document_peek(data, size, &ts, module_id,
+                                        sizeof(module_id)) == 0;
+
     reason = nitro_attest_verify_document(&cf, data, size, NULL,
-                                          fuzz_now(data, size),
+                                          fuzz_now_after(peeked, ts),
                                           &fuzz_verdict);
     fuzz_check_verdict(&fuzz_verdict, reason);
 
@@ -63,8 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(json);
 
-    if (nitro_attest_document_peek(data, size, &ts, module_id,
-                                   sizeof(module_id)) == 0
+    if (peeked
         && (reason == NITRO_ATTEST_MALFORMED_DOCUMENT
             || strlen(module_id) >= sizeof(module_id)))
     {

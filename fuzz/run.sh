@@ -1,8 +1,10 @@
 #!/bin/bash
 # run.sh: runs each fuzz target for FUZZ_SECONDS on its accumulated corpus
 # (build/fuzz/corpus/T, kept between runs) plus the fresh seeds
-# (build/fuzz/seeds/T), two targets at a time, and logs the executions of
-# each run to build/fuzz/executions.log (summed in fuzz/EXECUTIONS.md).
+# (build/fuzz/seeds/T; a T_fastcrypto target shares T's seeds but keeps a
+# corpus of its own), FUZZ_JOBS targets at a time (default: one per core),
+# and logs the executions of each run to build/fuzz/executions.log (summed
+# in fuzz/EXECUTIONS.md).
 # A crash leaves build/fuzz/artifacts/T-crash-* and fails the run: turn
 # it into fuzz/regressions/T/<name> (replayed by `make test`).
 #
@@ -30,13 +32,13 @@ one() {
     "$dir/fuzz_$t" -max_total_time="$seconds" -timeout=20 \
         -rss_limit_mb=2048 -max_len="$(max_len "$t")" -print_final_stats=1 \
         -artifact_prefix="$dir/artifacts/$t-" \
-        "$dir/corpus/$t" "$dir/seeds/$t" >"$log" 2>&1
+        "$dir/corpus/$t" "$dir/seeds/${t%_fastcrypto}" >"$log" 2>&1
     local rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     printf '%s %s runs=%s seconds=%s exit=%d\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$t" "${runs:-0}" "$seconds" "$rc" \
         >> "$dir/executions.log"
-    printf 'fuzz_%-10s %10s executions in %ss, exit %d\n' \
+    printf 'fuzz_%-20s %10s executions in %ss, exit %d\n' \
         "$t" "${runs:-0}" "$seconds" "$rc"
     if [ $rc -ne 0 ]; then
         tail -40 "$log" >&2
