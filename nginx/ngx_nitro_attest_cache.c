@@ -148,7 +148,7 @@ ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
         /* as if verified now: the same verdict, today's time and age */
         v->time_ms = now;
         v->cache = NITRO_ATTEST_CACHE_HIT;
-        v->flags &= ~NITRO_ATTEST_F_RESUMED;
+        v->flags &= ~(NITRO_ATTEST_F_RESUMED | NITRO_ATTEST_F_KEY_PROVEN);
     }
 
     return rc;

@@ -248,8 +248,15 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
 
     ngx_queue_insert_head(&inv->sh->lru, &en->queue);
 
-    /* a key_not_proven failure is accounted at close: keep the latest */
-    en->last_seen = ngx_max(en->last_seen, seen);
+    /*
+     * Seen means: a client that proved it holds the attested key.  A
+     * certificate is public: its replays (key_not_proven), and refusals
+     * made before the client's CertificateVerify, are counted and shown,
+     * but do not keep an enclave that went quiet looking alive.
+     */
+    if (v->flags & NITRO_ATTEST_F_KEY_PROVEN) {
+        en->last_seen = ngx_max(en->last_seen, seen);
+    }
 
     if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
         en->verified++;

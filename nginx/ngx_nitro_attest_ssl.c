@@ -320,6 +320,9 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
         }
     }
 
+    /* after the cache took its copy: a later hit has proved nothing yet */
+    v->flags |= NITRO_ATTEST_F_KEY_PROVEN;
+
     ngx_nitro_attest_account(c, nascf, v);
 }
 

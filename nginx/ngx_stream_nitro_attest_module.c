@@ -52,6 +52,7 @@ static ngx_int_t ngx_stream_nitro_attest_handler(ngx_stream_session_t *s);
 static void ngx_stream_nitro_attest_expire(ngx_event_t *ev);
 static void ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires);
 static void ngx_stream_nitro_attest_disarm(void *data);
+static ngx_int_t ngx_stream_nitro_attest_log(ngx_stream_session_t *s);
 static void ngx_stream_nitro_attest_watch(ngx_event_t *ev);
 static ngx_int_t ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
@@ -349,6 +350,19 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 
     *h = ngx_stream_nitro_attest_handler;
 
+    /*
+     * A session that ends, whoever ends it, leaves the watch at once: its
+     * TLS shutdown may keep the pool (and the cleanup) for a while, and
+     * neither the timer nor a reload may finalize it again meanwhile.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_STREAM_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_stream_nitro_attest_log;
+
     return NGX_OK;
 }
 
@@ -483,6 +497,8 @@ ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires)
 }
 
 
+/* idempotent: from the log phase, then from the pool cleanup */
+
 static void
 ngx_stream_nitro_attest_disarm(void *data)
 {
@@ -493,6 +509,22 @@ ngx_stream_nitro_attest_disarm(void *data)
     }
 
     ngx_queue_remove(&ctx->queue);
+    ngx_queue_init(&ctx->queue);
+}
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_log(ngx_stream_session_t *s)
+{
+    ngx_stream_nitro_attest_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_nitro_attest_module);
+
+    if (ctx != NULL) {
+        ngx_stream_nitro_attest_disarm(ctx);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -528,13 +560,8 @@ ngx_stream_nitro_attest_watch(ngx_event_t *ev)
                       "the client attests again under the new "
                       "configuration");
 
-        /*
-         * Off the queue first: the TLS shutdown may outlast this call (the
-         * pool cleanup then removes a node that links to itself only).
-         */
-        ngx_queue_remove(q);
-        ngx_queue_init(q);
-
+        /* off the queue before: nothing below may put it back */
+        ngx_stream_nitro_attest_disarm(ctx);
         ngx_stream_finalize_session(ctx->session, NGX_STREAM_OK);
     }
 }

@@ -97,6 +97,9 @@ typedef enum {
 #define NITRO_ATTEST_F_POLICY_JUDGED   0x0020  /* policy_allowed is set */
 #define NITRO_ATTEST_F_POLICY_ALLOWED  0x0040
 #define NITRO_ATTEST_F_RESUMED         0x0080
+/* set by a TLS server once the client proved it holds the certificate's
+ * key (its handshake completed); never cached, never in a ticket */
+#define NITRO_ATTEST_F_KEY_PROVEN      0x0100
 
 typedef struct {
     uint16_t                   off;

@@ -606,3 +606,29 @@ def test_dashboard_escapes_names_and_module_ids(tmp_path, pki):
         _, prom = status(n.ports[1], "?format=prometheus")
         assert 'policy="<script>document.title=\\"owned\\"</script>&\\"x"' \
             in prom
+
+
+def test_replays_do_not_keep_a_quiet_enclave_seen(world):
+    """last_seen moves only for a client that proved its key: a replayed
+    certificate (key_not_proven) is counted and shown as the last status,
+    but cannot keep an enclave that stopped attesting looking alive (the
+    NitroAttestInstanceSilent alert reads last_seen)."""
+    p = world.port[0]
+    before = {e["module_id"]: e for e in inventory(world.port[1])["enclaves"]}
+    time.sleep(1.1)
+    assert not handshake(p, world.replay)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        after = {e["module_id"]: e
+                 for e in inventory(world.port[1])["enclaves"]}
+        if after[A1]["failed"] == before[A1]["failed"] + 1:
+            break
+        time.sleep(0.05)
+    assert after[A1]["failed"] == before[A1]["failed"] + 1
+    assert after[A1]["last_reason"] == "key_not_proven"
+    assert after[A1]["last_seen"] == before[A1]["last_seen"]
+    # the genuine client moves it again
+    assert handshake(p, world.a1)
+    after = {e["module_id"]: e for e in inventory(world.port[1])["enclaves"]}
+    assert after[A1]["last_seen"] > before[A1]["last_seen"]
+    assert after[A1]["last_status"] == "SUCCESS"
