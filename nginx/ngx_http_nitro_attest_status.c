@@ -650,33 +650,10 @@ ngx_http_nitro_attest_label(u_char *p, ngx_str_t *value)
 }
 
 
-/* a label value, escaped as the exposition format wants */
+/* the value of a label, escaped as the exposition format wants */
 
 static u_char *
 ngx_http_nitro_attest_label_value(u_char *p, u_char *value, size_t len)
 {
-    u_char  *s, *last;
-
-    last = value + len;
-
-    for (s = value; s < last; s++) {
-        switch (*s) {
-
-        case '\\':
-        case '"':
-            *p++ = '\\';
-            *p++ = *s;
-            break;
-
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-
-        default:
-            *p++ = *s;
-        }
-    }
-
-    return p;
+    return (u_char *) nitro_attest_prometheus_escape((char *) p, value, len);
 }

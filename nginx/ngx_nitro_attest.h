@@ -368,8 +368,6 @@ void ngx_nitro_attest_str_value(ngx_variable_value_t *v, ngx_str_t *s);
 
 ngx_shm_zone_t *ngx_nitro_attest_cache_zone(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
-ngx_int_t ngx_nitro_attest_cache_key(ngx_nitro_attest_srv_conf_t *nascf,
-    X509 *cert, u_char *key);
 ngx_int_t ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
     u_char *key, int64_t now, nitro_attest_verdict_t *v);
 void ngx_nitro_attest_cache_put(ngx_nitro_attest_cache_t *cache,

@@ -93,29 +93,6 @@ ngx_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* SHA-256 over the configuration digest and the certificate's digest. */
-
-ngx_int_t
-ngx_nitro_attest_cache_key(ngx_nitro_attest_srv_conf_t *nascf,
-    X509 *cert, u_char *key)
-{
-    u_char        buf[2 * SHA256_DIGEST_LENGTH];
-    unsigned int  len;
-
-    ngx_memcpy(buf, nascf->digest, SHA256_DIGEST_LENGTH);
-
-    if (X509_digest(cert, EVP_sha256(), buf + SHA256_DIGEST_LENGTH, &len)
-        != 1
-        || SHA256(buf, sizeof(buf), key) == NULL)
-    {
-        ERR_clear_error();
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 ngx_int_t
 ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
     u_char *key, int64_t now, nitro_attest_verdict_t *v)

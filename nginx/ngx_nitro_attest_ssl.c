@@ -28,8 +28,6 @@ static void ngx_nitro_attest_proven(ngx_connection_t *c,
 static void ngx_nitro_attest_unproven(void *data);
 static void ngx_nitro_attest_caches(ngx_connection_t *c,
     ngx_nitro_attest_main_t *namcf, nitro_attest_config_t *core);
-static ngx_uint_t ngx_nitro_attest_only_critical(
-    ngx_nitro_attest_srv_conf_t *nascf, X509_STORE_CTX *store);
 static void ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret);
 static void ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn);
@@ -100,7 +98,9 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
      * that alone must not fail it.
      */
 
-    ignore = ngx_nitro_attest_only_critical(nascf, store);
+    ignore = nitro_attest_only_critical(nascf->extension,
+                                        X509_STORE_CTX_get0_cert(store),
+                                        X509_STORE_CTX_get0_untrusted(store));
 
     if (ignore) {
         X509_STORE_CTX_set_flags(store, X509_V_FLAG_IGNORE_CRITICAL);
@@ -222,7 +222,7 @@ ngx_nitro_attest_verify_cert(ngx_connection_t *c,
 
     cache = nascf->cache ? nascf->cache->data : NULL;
     *keyed = cache != NULL
-             && ngx_nitro_attest_cache_key(nascf, cert, key) == NGX_OK;
+             && nitro_attest_verdict_key(nascf->digest, cert, key) == 0;
 
     if (*keyed
         && ngx_nitro_attest_cache_get(cache, key, now, v) == NGX_OK)
@@ -406,64 +406,6 @@ ngx_nitro_attest_caches(ngx_connection_t *c,
     core->chain_cache = namcf->chain_cache
                         ? ngx_nitro_attest_chain_cache_p : NULL;
     core->memo = ngx_nitro_attest_memo_p;
-}
-
-
-/*
- * 1 when the leaf's only unknown critical extension is the attestation
- * one and no other certificate the client sent has any.
- */
-
-static ngx_uint_t
-ngx_nitro_attest_only_critical(ngx_nitro_attest_srv_conf_t *nascf,
-    X509_STORE_CTX *store)
-{
-    int         i, n;
-    X509       *cert, *leaf;
-    ngx_uint_t  ours;
-    STACK_OF(X509)       *chain;
-    X509_EXTENSION       *ext;
-    const ASN1_OBJECT    *oid;
-
-    leaf = X509_STORE_CTX_get0_cert(store);
-    oid = nitro_attest_extension_oid(nascf->extension);
-    ours = 0;
-
-    n = X509_get_ext_count(leaf);
-
-    for (i = 0; i < n; i++) {
-        ext = X509_get_ext(leaf, i);
-
-        if (!X509_EXTENSION_get_critical(ext)
-            || X509_supported_extension(ext))
-        {
-            continue;
-        }
-
-        if (oid == NULL || OBJ_cmp(X509_EXTENSION_get_object(ext), oid) != 0)
-        {
-            return 0;
-        }
-
-        ours = 1;
-    }
-
-    if (!ours) {
-        return 0;
-    }
-
-    chain = X509_STORE_CTX_get0_untrusted(store);
-
-    for (i = 0; chain && i < sk_X509_num(chain); i++) {
-        cert = sk_X509_value(chain, i);
-
-        if (cert != leaf && (X509_get_extension_flags(cert) & EXFLAG_CRITICAL))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

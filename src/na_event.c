@@ -565,3 +565,31 @@ na_utf8_len(const uint8_t *p, size_t n)
 
     return len;
 }
+
+
+char *
+nitro_attest_prometheus_escape(char *dst, const uint8_t *src, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        switch (src[i]) {
+
+        case '\\':
+        case '"':
+            *dst++ = '\\';
+            *dst++ = (char) src[i];
+            break;
+
+        case '\n':
+            *dst++ = '\\';
+            *dst++ = 'n';
+            break;
+
+        default:
+            *dst++ = (char) src[i];
+        }
+    }
+
+    return dst;
+}

@@ -8,6 +8,8 @@
 
 #include "na_internal.h"
 
+#include <openssl/x509v3.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,4 +277,53 @@ nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
     memcpy(text, in, len);
     *outlen = len;
     return 0;
+}
+
+
+/*
+ * 1 when the leaf's only unknown critical extension is the attestation one
+ * and no other certificate the client sent has any: then, and only then,
+ * a TLS server may tell OpenSSL to ignore unknown critical extensions.
+ */
+int
+nitro_attest_only_critical(const nitro_attest_extension_t *ext, X509 *leaf,
+    STACK_OF(X509) *untrusted)
+{
+    int                 i, n, ours;
+    X509               *cert;
+    X509_EXTENSION     *x;
+    const ASN1_OBJECT  *oid;
+
+    oid = nitro_attest_extension_oid(ext);
+    ours = 0;
+    n = X509_get_ext_count(leaf);
+
+    for (i = 0; i < n; i++) {
+        x = X509_get_ext(leaf, i);
+
+        if (!X509_EXTENSION_get_critical(x) || X509_supported_extension(x)) {
+            continue;
+        }
+
+        if (oid == NULL || OBJ_cmp(X509_EXTENSION_get_object(x), oid) != 0) {
+            return 0;
+        }
+
+        ours = 1;
+    }
+
+    if (!ours) {
+        return 0;
+    }
+
+    for (i = 0; untrusted && i < sk_X509_num(untrusted); i++) {
+        cert = sk_X509_value(untrusted, i);
+
+        if (cert != leaf && (X509_get_extension_flags(cert) & EXFLAG_CRITICAL))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }

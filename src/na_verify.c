@@ -321,6 +321,27 @@ nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v)
 }
 
 
+int
+nitro_attest_verdict_key(const uint8_t config_digest[32], X509 *cert,
+    uint8_t key[32])
+{
+    uint8_t       buf[2 * SHA256_DIGEST_LENGTH];
+    unsigned int  len;
+
+    memcpy(buf, config_digest, SHA256_DIGEST_LENGTH);
+
+    if (X509_digest(cert, EVP_sha256(), buf + SHA256_DIGEST_LENGTH, &len)
+        != 1
+        || SHA256(buf, sizeof(buf), key) == NULL)
+    {
+        ERR_clear_error();
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int64_t
 nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
     int64_t reattest_ms)

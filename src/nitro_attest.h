@@ -310,6 +310,23 @@ int64_t nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
 
 /*
+ * 1 when the only unknown critical extension of leaf is the attestation one
+ * (ext NULL: the default) and no certificate of untrusted (the rest of what
+ * a TLS client sent; may be NULL) has one: a server may then have OpenSSL
+ * ignore unknown critical extensions for this chain.
+ */
+int nitro_attest_only_critical(const nitro_attest_extension_t *ext,
+    X509 *leaf, STACK_OF(X509) *untrusted);
+
+/*
+ * The key under which a verdict for cert is cached: SHA-256 over the
+ * configuration digest (nitro_attest_config_digest()) and the certificate's
+ * own SHA-256.  0, or -1 when a digest cannot be computed.
+ */
+int nitro_attest_verdict_key(const uint8_t config_digest[32], X509 *cert,
+    uint8_t key[32]);
+
+/*
  * The document carried by cert per ext (NULL: default).  On success *doc
  * points into the certificate's own storage: valid while cert lives.
  */
@@ -345,6 +362,13 @@ const char *nitro_attest_status_name(nitro_attest_status_e status);
 const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
 const char *nitro_attest_kind_name(nitro_attest_kind_e kind);
 const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
+/*
+ * A Prometheus label value (text format 0.0.4): backslash, double quote and
+ * newline escaped.  dst must hold 2 * len bytes; no NUL is written;
+ * returns the end of what was written.
+ */
+char *nitro_attest_prometheus_escape(char *dst, const uint8_t *src,
+    size_t len);
 /* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
 char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
 

@@ -704,6 +704,55 @@ test_token(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 }
 
 
+/* issue 12: helpers moved from the nginx glue into the core */
+static void
+test_glue_helpers(void)
+{
+    char        out[64], *end;
+    X509       *cert;
+    uint8_t     digest[32], key1[32], key2[32];
+    EVP_PKEY   *pkey;
+    X509_NAME  *name;
+
+    end = nitro_attest_prometheus_escape(out, (const uint8_t *) "a\"b\\c\nd",
+                                         8);
+    CHECK((size_t) (end - out) == 11
+          && memcmp(out, "a\\\"b\\\\c\\nd", 11) == 0, "label escape");
+
+    pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    cert = X509_new();
+    name = X509_NAME_new();
+    CHECK(pkey && cert && name, "objects");
+    if (pkey == NULL || cert == NULL || name == NULL) {
+        return;
+    }
+
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *) "k", -1, -1, 0);
+    X509_set_subject_name(cert, name);
+    X509_set_issuer_name(cert, name);
+    X509_set_pubkey(cert, pkey);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_sign(cert, pkey, EVP_sha256());
+
+    memset(digest, 1, sizeof(digest));
+    CHECK(nitro_attest_verdict_key(digest, cert, key1) == 0, "key");
+    CHECK(nitro_attest_verdict_key(digest, cert, key2) == 0
+          && memcmp(key1, key2, 32) == 0, "the same key again");
+    digest[0] = 2;
+    CHECK(nitro_attest_verdict_key(digest, cert, key2) == 0
+          && memcmp(key1, key2, 32) != 0, "another configuration");
+
+    /* no critical extension at all: nothing to ignore */
+    CHECK(nitro_attest_only_critical(NULL, cert, NULL) == 0, "none critical");
+
+    X509_NAME_free(name);
+    X509_free(cert);
+    EVP_PKEY_free(pkey);
+}
+
+
 static void
 test_durations(void)
 {
@@ -1254,6 +1303,7 @@ main(int argc, char **argv)
     test_chain_cache(&cf, v);
     test_memo(&cf, v);
     test_expiry();
+    test_glue_helpers();
     test_durations();
     test_text_decoding();
     test_names();
