@@ -382,7 +382,9 @@ size_t nitro_attest_instance_id_len(const char *module_id, size_t len);
 
 /*
  * Unauthenticated facts of a document, for tools (--at document, naming a
- * certificate): 0, or -1 when the document is malformed.
+ * certificate): 0, or -1 when the document is malformed.  Its certificates
+ * are not read (that is the cost of a verification), so a document whose
+ * certificate DER is bad still peeks.
  */
 int nitro_attest_document_peek(const uint8_t *doc, size_t len,
     int64_t *timestamp_ms, char *module_id, size_t module_id_size);
