@@ -90,10 +90,10 @@ test-debian13:
 test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
 
-test-cli: cli
+test-cli: cli $(B)/test_core
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
 	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
-	    t/test_chain_cache.py
+	    t/test_chain_cache.py t/test_openssl_context.py
 
 test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \

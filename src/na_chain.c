@@ -73,7 +73,9 @@ na_verify_signature(const na_document_t *doc)
         return NITRO_ATTEST_INTERNAL_ERROR;
     }
 
-    ok = EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, pkey) == 1
+    /* in the context the key was decoded in: no export to another one */
+    ok = EVP_DigestVerifyInit_ex(md, NULL, "SHA384", na_pkey_libctx(pkey),
+                                 NULL, pkey, NULL) == 1
          && EVP_DigestVerifyUpdate(md, context, sizeof(context)) == 1;
 
     n = na_cbor_head(head, 2, doc->protected_hdr.len);
@@ -136,7 +138,7 @@ na_verify_chain(const nitro_attest_root_t *root,
 
     n = sk_X509_num(doc->cabundle);
     untrusted = NULL;
-    ctx = X509_STORE_CTX_new();
+    ctx = X509_STORE_CTX_new_ex(na_libctx(), NULL);
 
     if (ctx == NULL) {
         return NITRO_ATTEST_INTERNAL_ERROR;

@@ -666,18 +666,7 @@ na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max, na_bytes_t *out)
 static X509 *
 na_parse_cert(na_bytes_t der)
 {
-    X509                 *x;
-    const unsigned char  *p;
-
-    p = der.p;
-    x = d2i_X509(NULL, &p, (long) der.len);
-
-    if (x != NULL && p != der.p + der.len) {
-        X509_free(x);
-        return NULL;
-    }
-
-    return x;
+    return na_x509_parse(der.p, der.len);
 }
 
 

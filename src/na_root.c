@@ -90,12 +90,16 @@ nitro_attest_root_free(nitro_attest_root_t *root)
 }
 
 
-/* Exactly one PEM certificate, a CA; it becomes the store's only anchor. */
+/*
+ * Exactly one PEM certificate, a CA; it becomes the store's only anchor.
+ * It is decoded once, where the certificates it signs are (na_libctx.c).
+ */
 static nitro_attest_root_t *
 na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
 {
-    int                   len;
-    X509                 *extra;
+    long                  len, extra_len;
+    char                 *name;
+    unsigned char        *extra;
     nitro_attest_root_t  *root;
 
     root = OPENSSL_zalloc(sizeof(*root));
@@ -104,17 +108,30 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
         return NULL;
     }
 
-    root->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (root->cert == NULL) {
+    if (PEM_bytes_read_bio(&root->der, &len, &name, PEM_STRING_X509, bio,
+                           NULL, NULL) != 1)
+    {
         snprintf(err, errlen, "no PEM certificate in \"%s\"", source);
         goto failed;
     }
 
-    extra = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (extra != NULL) {
-        X509_free(extra);
+    OPENSSL_free(name);
+
+    if (PEM_bytes_read_bio(&extra, &extra_len, &name, PEM_STRING_X509,
+                           bio, NULL, NULL) == 1)
+    {
+        OPENSSL_free(extra);
+        OPENSSL_free(name);
         snprintf(err, errlen, "more than one certificate in \"%s\": "
                  "pin exactly one root", source);
+        goto failed;
+    }
+
+    root->der_len = (size_t) len;
+    root->cert = na_x509_parse(root->der, root->der_len);
+
+    if (root->cert == NULL) {
+        snprintf(err, errlen, "no PEM certificate in \"%s\"", source);
         goto failed;
     }
 
@@ -124,17 +141,15 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
         goto failed;
     }
 
-    len = i2d_X509(root->cert, &root->der);
     root->store = X509_STORE_new();
 
-    if (len <= 0 || root->store == NULL
+    if (root->store == NULL
         || X509_STORE_add_cert(root->store, root->cert) != 1)
     {
         snprintf(err, errlen, "cannot use the certificate in \"%s\"", source);
         goto failed;
     }
 
-    root->der_len = (size_t) len;
     SHA256(root->der, root->der_len, root->fingerprint);
     ERR_clear_error();
 

@@ -146,14 +146,11 @@ nitro_attest_verify_cert_der(const nitro_attest_config_t *cf,
     const uint8_t *der, size_t len, int64_t now_ms, nitro_attest_verdict_t *v)
 {
     X509                   *cert;
-    const unsigned char    *p;
     nitro_attest_reason_e   reason;
 
-    p = der;
-    cert = d2i_X509(NULL, &p, (long) len);
+    cert = na_x509_parse(der, len);
 
-    if (cert == NULL || p != der + len) {
-        X509_free(cert);
+    if (cert == NULL) {
         ERR_clear_error();
         na_verdict_reset(v, now_ms);
         return na_verdict_finish(v, NITRO_ATTEST_NO_CERTIFICATE);

@@ -176,6 +176,8 @@ def new_key(kind: str = "p384"):
         return ec.generate_private_key(ec.SECP384R1())
     if kind == "p256":
         return ec.generate_private_key(ec.SECP256R1())
+    if kind == "p521":
+        return ec.generate_private_key(ec.SECP521R1())
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if kind == "ed25519":
@@ -360,14 +362,16 @@ class Pki:
 
     @classmethod
     def create(cls, at_ms: Optional[int] = None, label: str = "forge",
+               kinds: Optional[Dict[str, str]] = None,
                **overrides: CertSpec) -> "Pki":
         """A fresh PKI valid around at_ms (default now); overrides replace
-        the CertSpec of root/regional/zonal/instance."""
+        the CertSpec of root/regional/zonal/instance, kinds their key kind
+        (new_key(); P-384 by default)."""
         specs = default_specs(now_ms() if at_ms is None else at_ms)
         specs.update(overrides)
         out, issuer = {}, None
         for name in AUTHORITIES:
-            key = new_key()
+            key = new_key((kinds or {}).get(name, "p384"))
             subject = _name("%s.%s.nitro-enclaves" % (label, name))
             if issuer is None:
                 cert = issue(specs[name], subject, key.public_key(),

@@ -13,8 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 
 #include "na_internal.h"
 
@@ -704,6 +706,171 @@ test_token(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 }
 
 
+/* issue 17: a certificate of `key`, issued by `issuer_key`, as DER */
+static int
+libctx_cert_der(EVP_PKEY *key, EVP_PKEY *issuer_key, unsigned char **der)
+{
+    int         len;
+    X509       *x;
+    X509_NAME  *name;
+
+    x = X509_new();
+    name = X509_NAME_new();
+    len = -1;
+
+    if (x != NULL && name != NULL
+        && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                      (const unsigned char *) "libctx", -1,
+                                      -1, 0) == 1
+        && X509_set_subject_name(x, name) == 1
+        && X509_set_issuer_name(x, name) == 1
+        && X509_set_pubkey(x, key) == 1
+        && X509_gmtime_adj(X509_getm_notBefore(x), 0) != NULL
+        && X509_gmtime_adj(X509_getm_notAfter(x), 3600) != NULL
+        && X509_sign(x, issuer_key,
+                     EVP_PKEY_is_a(issuer_key, "ED25519") ? NULL
+                                                          : EVP_sha256()) > 0)
+    {
+        *der = NULL;
+        len = i2d_X509(x, der);
+    }
+
+    X509_NAME_free(name);
+    X509_free(x);
+    return len;
+}
+
+
+static const char *
+libctx_provider_of(X509 *x)
+{
+    EVP_PKEY  *pkey;
+
+    pkey = x ? X509_get0_pubkey(x) : NULL;
+
+    return pkey && EVP_PKEY_get0_provider(pkey)
+           ? OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(pkey)) : "none";
+}
+
+
+/*
+ * issue 17: where certificates are parsed.  Below OpenSSL 3.2 (and unless
+ * the configuration or NITRO_ATTEST_OPENSSL_VIEW=off says otherwise) in
+ * the EC view; a certificate the view cannot verify (a key other than EC,
+ * a signature other than ECDSA) in the default context, and a chain mixing
+ * both still verifies.  t/test_openssl_context.py runs the CLI both ways.
+ */
+static void
+test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
+{
+    int            i, n, expect_view;
+    const char    *which, *why, *env, *view;
+    EVP_PKEY      *ec, *ec2, *rsa, *ed;
+    X509          *x, *y;
+    unsigned char *der;
+    na_document_t  doc;
+
+    env = getenv("NITRO_ATTEST_OPENSSL_VIEW");
+    expect_view = OpenSSL_version_num() < 0x30200000L
+                  && !(env && strcmp(env, "off") == 0)
+                  && OSSL_PROVIDER_available(NULL, "default")
+                  && !EVP_default_properties_is_fips_enabled(NULL);
+
+    which = na_libctx_describe(&why);
+    CHECK(strcmp(which, expect_view ? "view" : "default") == 0,
+          "context %s (%s), expected %s on %s", which, why ? why : "-",
+          expect_view ? "view" : "default", OpenSSL_version(OPENSSL_VERSION));
+    CHECK((na_libctx() != NULL) == expect_view, "na_libctx");
+    CHECK(expect_view || why != NULL, "the default context says why");
+
+    view = expect_view ? "nitro-attest-ec" : "default";
+
+    /* the real documents' certificates: in the view, and they verify */
+    for (i = 0; i < ndocs; i++) {
+        memset(&doc, 0, sizeof(doc));
+        CHECK(na_document_parse(&doc, cf->root, NULL, docs[i].data,
+                                docs[i].len) == NITRO_ATTEST_OK,
+              "%s parses", docs[i].name);
+        CHECK(strcmp(libctx_provider_of(doc.leaf), view) == 0,
+              "%s: leaf key in %s", docs[i].name,
+              libctx_provider_of(doc.leaf));
+        n = doc.cabundle ? sk_X509_num(doc.cabundle) : 0;
+        CHECK(n > 1 && strcmp(libctx_provider_of(
+                               sk_X509_value(doc.cabundle, n - 1)), view) == 0,
+              "%s: bundle in the view", docs[i].name);
+        na_document_free(&doc);
+
+        nitro_attest_verify_document(cf, docs[i].data, docs[i].len, NULL,
+                                     docs[i].timestamp, v);
+        CHECK(v->reason == NITRO_ATTEST_OK, "%s verifies", docs[i].name);
+    }
+
+    CHECK(strcmp(libctx_provider_of(cf->root->cert), view) == 0,
+          "the root lives with what it signs");
+
+    ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    ec2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+    ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    CHECK(ec && ec2 && rsa && ed, "keys");
+    if (!(ec && ec2 && rsa && ed)) {
+        goto done;
+    }
+
+    /* EC signed with ECDSA: the view */
+    n = libctx_cert_der(ec2, ec, &der);
+    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+    CHECK(strcmp(libctx_provider_of(x), view) == 0, "EC by ECDSA: %s",
+          libctx_provider_of(x));
+    CHECK(x && X509_verify(x, ec) == 1, "verifies with a default key");
+    CHECK(na_x509_parse(der, (size_t) n - 1) == NULL, "truncated: refused");
+    X509_free(x);
+    OPENSSL_free(der);
+
+    /* an RSA key, or an EC key under an RSA or Ed25519 signature: default */
+    n = libctx_cert_der(rsa, ec, &der);
+    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+    CHECK(strcmp(libctx_provider_of(x), "default") == 0, "RSA key: %s",
+          libctx_provider_of(x));
+    OPENSSL_free(der);
+
+    n = libctx_cert_der(ec, rsa, &der);
+    y = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+    CHECK(strcmp(libctx_provider_of(y), "default") == 0,
+          "EC key, RSA signature: %s", libctx_provider_of(y));
+    CHECK(y && X509_verify(y, rsa) == 1, "and it verifies there");
+    OPENSSL_free(der);
+
+    /* a chain across both: an EC certificate (view) signed by the EC key
+       of a certificate parsed in the default context, and the reverse */
+    n = libctx_cert_der(ec2, ec, &der);
+    X509_free(x);
+    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+    CHECK(x && y && X509_verify(x, X509_get0_pubkey(y)) == 1,
+          "view certificate, default-context issuer key");
+    CHECK(x && X509_verify(x, ec2) != 1, "and not by another key");
+    X509_free(x);
+    X509_free(y);
+    OPENSSL_free(der);
+
+    n = libctx_cert_der(ec, ed, &der);
+    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+    CHECK(strcmp(libctx_provider_of(x), "default") == 0,
+          "EC key, Ed25519 signature: %s", libctx_provider_of(x));
+    CHECK(x && X509_verify(x, ed) == 1, "verifies");
+    X509_free(x);
+    OPENSSL_free(der);
+
+done:
+
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(ec2);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ed);
+    ERR_clear_error();
+}
+
+
 /* issue 12: helpers moved from the nginx glue into the core */
 static void
 test_glue_helpers(void)
@@ -1262,12 +1429,20 @@ int
 main(int argc, char **argv)
 {
     char                     err[256], path[4096];
+    const char              *which, *why;
     nitro_attest_root_t     *root, *file_root;
     nitro_attest_config_t    cf;
     nitro_attest_verdict_t  *v;
 
+    /* t/test_openssl_context.py: which context this configuration gets */
+    if (argc == 4 && strcmp(argv[2], "--context") == 0) {
+        which = na_libctx_describe(&why);
+        printf("context: %s (%s)\n", which, why ? why : "-");
+        return strcmp(which, argv[3]) == 0 ? 0 : 1;
+    }
+
     if (argc != 2) {
-        fprintf(stderr, "usage: test_core FIXTURES_DIR\n");
+        fprintf(stderr, "usage: test_core FIXTURES_DIR [--context WHICH]\n");
         return 2;
     }
 
@@ -1313,6 +1488,7 @@ main(int argc, char **argv)
     test_nitrotpm_structure(&cf, v);
     test_kind_policy_rules();
     test_token(&cf, v);
+    test_libctx(&cf, v);
 
     free(v);
     nitro_attest_root_free(root);
