@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "nitro_attest.h"
@@ -253,7 +254,7 @@ main(int argc, char **argv)
     char                     err[256];
     char                    *json;
     double                   t0, doc_us, p384, doc_min, p384_min;
-    const char              *dir;
+    const char              *dir, *which, *why;
     bench_doc_t              docs[BENCH_MAX_DOCS];
     nitro_attest_root_t     *root;
     nitro_attest_config_t    cf;
@@ -323,6 +324,10 @@ main(int argc, char **argv)
 
     printf("documents:            %d real AWS documents x %d rounds\n", n,
            rounds);
+    which = nitro_attest_openssl_context(&why);
+    printf("OpenSSL:              %s, certificates parsed in the %s "
+           "context%s%s%s\n", OpenSSL_version(OPENSSL_VERSION), which,
+           why ? " (" : "", why ? why : "", why ? ")" : "");
     printf("P-384 verify:         %.1f us mean, %.1f us best round\n", p384,
            p384_min);
     printf("5 x P-384 verify:     %.1f us mean\n", 5 * p384);

@@ -74,6 +74,13 @@ static int na_view_can_verify(X509 *x);
 static X509 *na_d2i(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len);
 
 
+X509 *
+nitro_attest_cert_parse(const uint8_t *der, size_t len)
+{
+    return na_x509_parse(der, len);
+}
+
+
 /* The context to parse and verify certificates in; NULL is the default. */
 OSSL_LIB_CTX *
 na_libctx(void)
@@ -88,7 +95,7 @@ na_libctx(void)
 
 /* "view" or "default", and why the default, for diagnostics and tests. */
 const char *
-na_libctx_describe(const char **why)
+nitro_attest_openssl_context(const char **why)
 {
     const char  *which;
 

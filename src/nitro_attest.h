@@ -285,6 +285,16 @@ nitro_attest_reason_e nitro_attest_verify_document(
     X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v);
 
 /*
+ * A certificate parsed where the core verifies certificates (see
+ * na_libctx.c: below OpenSSL 3.2 an EC-only view of the default provider,
+ * else OpenSSL's default context); exactly the DER given, else NULL.
+ * nitro_attest_openssl_context() says which: "view" or "default", and *why
+ * (may be NULL) the reason for "default".
+ */
+X509 *nitro_attest_cert_parse(const uint8_t *der, size_t len);
+const char *nitro_attest_openssl_context(const char **why);
+
+/*
  * 0 when len bytes at p are a whole, consistent verdict (a copy read back
  * from a session ticket or a cache): size, enums and every span in bounds.
  */

@@ -837,31 +837,37 @@ cli_now_ms(void)
 X509 *
 cli_load_cert(const uint8_t *data, size_t len)
 {
-    BIO                  *bio;
-    X509                 *x;
-    const unsigned char  *p;
-
-    size_t                i;
+    BIO            *bio;
+    long            der_len;
+    char           *name;
+    X509           *x;
+    size_t          i;
+    unsigned char  *der;
 
     /* PEM only at the start: documents may carry PEM text inside */
     for (i = 0; i < len && isspace(data[i]); i++) { /* void */ }
 
+    /* parsed where the core parses certificates (nitro_attest.h) */
     if (len - i > 10 && memcmp(data + i, "-----BEGIN", 10) == 0) {
         bio = BIO_new_mem_buf(data, (int) len);
-        x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        der = NULL;
+        x = NULL;
+
+        if (bio != NULL
+            && PEM_bytes_read_bio(&der, &der_len, &name, PEM_STRING_X509,
+                                  bio, NULL, NULL) == 1)
+        {
+            x = nitro_attest_cert_parse(der, (size_t) der_len);
+            OPENSSL_free(der);
+            OPENSSL_free(name);
+        }
+
         BIO_free(bio);
         ERR_clear_error();
         return x;
     }
 
-    p = data;
-    x = d2i_X509(NULL, &p, (long) len);
-
-    if (x != NULL && p != data + len) {
-        X509_free(x);
-        x = NULL;
-    }
-
+    x = nitro_attest_cert_parse(data, len);
     ERR_clear_error();
 
     return x;

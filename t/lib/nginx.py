@@ -216,8 +216,14 @@ class Nginx:
 
     def stop(self, keep: bool = False) -> None:
         """Stops nginx (SIGTERM to the master named in its pid file) and
-        removes a prefix it made, unless keep or $NITRO_KEEP_NGINX."""
+        removes a prefix it made, unless keep or $NITRO_KEEP_NGINX.  A
+        worker that died on a signal, at any time, fails the test here."""
         self._stop()
+        crashed = [line for line in self.log_text().splitlines()
+                   if "exited on signal" in line]
+        if crashed:
+            raise AssertionError("nginx worker crashed:\n"
+                                 + "\n".join(crashed[:5]))
         if self.own_prefix and not keep \
                 and not os.environ.get("NITRO_KEEP_NGINX"):
             shutil.rmtree(self.prefix, ignore_errors=True)

@@ -776,7 +776,7 @@ test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
                   && OSSL_PROVIDER_available(NULL, "default")
                   && !EVP_default_properties_is_fips_enabled(NULL);
 
-    which = na_libctx_describe(&why);
+    which = nitro_attest_openssl_context(&why);
     CHECK(strcmp(which, expect_view ? "view" : "default") == 0,
           "context %s (%s), expected %s on %s", which, why ? why : "-",
           expect_view ? "view" : "default", OpenSSL_version(OPENSSL_VERSION));
@@ -1436,7 +1436,7 @@ main(int argc, char **argv)
 
     /* t/test_openssl_context.py: which context this configuration gets */
     if (argc == 4 && strcmp(argv[2], "--context") == 0) {
-        which = na_libctx_describe(&why);
+        which = nitro_attest_openssl_context(&why);
         printf("context: %s (%s)\n", which, why ? why : "-");
         return strcmp(which, argv[3]) == 0 ? 0 : 1;
     }
