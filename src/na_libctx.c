@@ -23,9 +23,17 @@
  *   - OpenSSL is 3.2 or later (nothing to gain);
  *   - the default provider is not active in the default context (a FIPS
  *     or otherwise restricted configuration: the view would go around it),
- *     or default properties ask for FIPS;
+ *     default properties ask for FIPS, or what the default context would
+ *     verify an EC certificate with (EC keys, ECDSA, SHA-384) comes from
+ *     another provider;
  *   - NITRO_ATTEST_OPENSSL_VIEW=off is in the environment at first use;
  *   - anything in building it fails.
+ * The choice is made once, at the first certificate or root parsed, and
+ * holds for the process: a configuration changed later by the application
+ * is not looked at again.  The view holds its own activation of the
+ * default provider, whose provider context its algorithms run with.
+ * Keys parsed in the view can be encoded and printed (the EC encoders are
+ * in it) and compared with keys of the default context.
  */
 
 #include "na_internal.h"
@@ -54,7 +62,7 @@ static struct {
     OSSL_LIB_CTX              *libctx;
     OSSL_PROVIDER             *view;      /* in libctx */
     OSSL_PROVIDER             *source;    /* the default context's default */
-    na_view_op_t               ops[4];
+    na_view_op_t               ops[5];
     const char                *why;       /* when libctx is NULL */
 } na_view;
 
@@ -63,6 +71,7 @@ static pthread_once_t  na_view_once = PTHREAD_ONCE_INIT;
 
 static void na_view_setup(void);
 static int na_view_find_default(OSSL_PROVIDER *p, void *arg);
+static int na_view_default_decides(const OSSL_PROVIDER *source);
 static int na_view_keeps(int operation, const OSSL_ALGORITHM *alg);
 static int na_view_collect(na_view_op_t *op);
 static int na_view_init(const OSSL_CORE_HANDLE *handle,
@@ -122,14 +131,17 @@ na_x509_parse(const uint8_t *der, size_t len)
     libctx = na_libctx();
 
     if (libctx != NULL) {
+        /* what the view says of a certificate it declines is not news */
+        ERR_set_mark();
         x = na_d2i(libctx, der, len);
 
         if (x != NULL && na_view_can_verify(x)) {
+            ERR_clear_last_mark();
             return x;
         }
 
         X509_free(x);
-        ERR_clear_error();
+        ERR_pop_to_mark();
     }
 
     return na_d2i(NULL, der, len);
@@ -201,11 +213,13 @@ na_view_can_verify(X509 *x)
 static void
 na_view_setup(void)
 {
-    size_t       i;
-    const char  *env;
+    size_t          i;
+    const char     *env;
+    OSSL_PROVIDER  *active;
 
     static const int  operations[] = {
-        OSSL_OP_DIGEST, OSSL_OP_KEYMGMT, OSSL_OP_SIGNATURE, OSSL_OP_DECODER
+        OSSL_OP_DIGEST, OSSL_OP_KEYMGMT, OSSL_OP_SIGNATURE, OSSL_OP_DECODER,
+        OSSL_OP_ENCODER
     };
 
     if (OPENSSL_version_major() != 3 || OPENSSL_version_minor() >= 2) {
@@ -219,17 +233,42 @@ na_view_setup(void)
         return;
     }
 
+    ERR_set_mark();
+
     if (EVP_default_properties_is_fips_enabled(NULL)) {
         na_view.why = "default properties ask for FIPS";
-        return;
+        goto done;
     }
 
-    OSSL_PROVIDER_do_all(NULL, na_view_find_default, &na_view.source);
+    active = NULL;
+    OSSL_PROVIDER_do_all(NULL, na_view_find_default, &active);
 
-    if (na_view.source == NULL) {
+    if (active == NULL) {
         na_view.why = "the default provider is not active";
-        ERR_clear_error();
-        return;
+        goto done;
+    }
+
+    /*
+     * What the default context would verify with must be the default
+     * provider's: another provider (an HSM's, a FIPS one) or default
+     * properties choosing one are obeyed by staying out of the way.
+     */
+    if (!na_view_default_decides(active)) {
+        na_view.why = "the default context would not verify with the "
+                      "default provider";
+        goto done;
+    }
+
+    /*
+     * An activation of our own: the source's provider context, which the
+     * view hands to the source's implementations, lives as long as the view
+     * even if the application unloads its own activation.  It is active
+     * already, so this loads nothing new.
+     */
+    na_view.source = OSSL_PROVIDER_load(NULL, "default");
+
+    if (na_view.source != active) {
+        goto failed;
     }
 
     for (i = 0; i < sizeof(operations) / sizeof(int); i++) {
@@ -256,14 +295,45 @@ na_view_setup(void)
         goto failed;
     }
 
-    ERR_clear_error();
-    return;
+    goto done;
 
 failed:
 
     na_view_release();
     na_view.why = "the EC view of the default provider could not be built";
-    ERR_clear_error();
+
+done:
+
+    ERR_pop_to_mark();
+}
+
+
+/*
+ * Whether the default context, as configured, verifies an EC certificate
+ * with the default provider: its EC key manager, ECDSA and SHA-384.
+ */
+static int
+na_view_default_decides(const OSSL_PROVIDER *source)
+{
+    int             ok;
+    EVP_MD         *md;
+    EVP_KEYMGMT    *km;
+    EVP_SIGNATURE  *sig;
+
+    km = EVP_KEYMGMT_fetch(NULL, "EC", NULL);
+    sig = EVP_SIGNATURE_fetch(NULL, "ECDSA", NULL);
+    md = EVP_MD_fetch(NULL, "SHA2-384", NULL);
+
+    ok = km != NULL && sig != NULL && md != NULL
+         && EVP_KEYMGMT_get0_provider(km) == source
+         && EVP_SIGNATURE_get0_provider(sig) == source
+         && EVP_MD_get0_provider(md) == source;
+
+    EVP_KEYMGMT_free(km);
+    EVP_SIGNATURE_free(sig);
+    EVP_MD_free(md);
+
+    return ok;
 }
 
 
@@ -306,6 +376,10 @@ na_view_keeps(int operation, const OSSL_ALGORITHM *alg)
 
     case OSSL_OP_SIGNATURE:
         return na_first_name_is(alg, "ECDSA");
+
+    case OSSL_OP_ENCODER:
+        /* so that keys parsed in the view can be written out and printed */
+        return na_first_name_is(alg, "EC");
 
     case OSSL_OP_DECODER:
         /* DER of EC keys, in every structure the default provider reads */
@@ -406,6 +480,10 @@ na_view_release(void)
 
     OSSL_LIB_CTX_free(na_view.libctx);
 
+    if (na_view.source != NULL) {
+        OSSL_PROVIDER_unload(na_view.source);
+    }
+
     for (i = 0; i < sizeof(na_view.ops) / sizeof(na_view.ops[0]); i++) {
         free(na_view.ops[i].algs);
         na_view.ops[i].algs = NULL;
@@ -413,5 +491,6 @@ na_view_release(void)
 
     na_view.view = NULL;
     na_view.libctx = NULL;
+    na_view.source = NULL;
     na_view.why = "released at exit";
 }

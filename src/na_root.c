@@ -131,7 +131,9 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
     root->cert = na_x509_parse(root->der, root->der_len);
 
     if (root->cert == NULL) {
-        snprintf(err, errlen, "no PEM certificate in \"%s\"", source);
+        snprintf(err, errlen, "the PEM certificate in \"%s\" is not one "
+                 "DER certificate, exactly (malformed, or bytes after it)",
+                 source);
         goto failed;
     }
 

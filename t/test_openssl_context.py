@@ -174,6 +174,10 @@ def test_default_properties_asking_for_fips_are_obeyed(tmp_path):
 BASE_ONLY = "providers = provs\n\n[provs]\nbase = b\n\n[b]\nactivate = 1\n"
 FIPS = ("providers = provs\nalg_section = algs\n\n[provs]\ndefault = d\n\n"
         "[d]\nactivate = 1\n\n[algs]\ndefault_properties = fips=yes\n")
+OTHER_PROVIDER = ("providers = provs\nalg_section = algs\n\n[provs]\n"
+                  "default = d\nbase = b\n\n[d]\nactivate = 1\n\n[b]\n"
+                  "activate = 1\n\n[algs]\ndefault_properties = "
+                  "provider=base\n")
 DEFAULT_AND_BASE = ("providers = provs\n\n[provs]\ndefault = d\nbase = b\n\n"
                     "[d]\nactivate = 1\n\n[b]\nactivate = 1\n")
 
@@ -187,6 +191,9 @@ DEFAULT_AND_BASE = ("providers = provs\n\n[provs]\ndefault = d\nbase = b\n\n"
      "the default provider is not active" if VIEW == "view" else None),
     ("fips properties", FIPS, {}, "default",
      "default properties ask for FIPS" if VIEW == "view" else None),
+    ("properties naming another provider", OTHER_PROVIDER, {}, "default",
+     "the default context would not verify with the default provider"
+     if VIEW == "view" else None),
 ])
 def test_the_context_chosen(case, body, env, expect, why, tmp_path):
     if not os.access(TEST_CORE, os.X_OK):
@@ -201,3 +208,43 @@ def test_the_context_chosen(case, body, env, expect, why, tmp_path):
     assert p.returncode == 0, (case, p.stdout, p.stderr)
     if why is not None:
         assert "(%s)" % why in p.stdout, p.stdout
+
+
+def pem(der, label="CERTIFICATE"):
+    import base64
+    b64 = base64.encodebytes(der).decode().replace("\n", "")
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (
+        label, "\n".join(lines), label)
+
+
+def test_root_files_both_ways(tmp_path, pki):
+    # the pinned root is now decoded from its PEM bytes in the context its
+    # certificates will be verified in: every way a root file can be wrong
+    # fails the same way, naming the file
+    leaf_der = pki.leaf(forge.now_ms()).der
+    cases = {
+        "empty": ("", "no PEM certificate in"),
+        "key only": (pem(b"\x30\x03\x02\x01\x00", "PRIVATE KEY"),
+                     "no PEM certificate in"),
+        "junk der": (pem(b"\x30\x03\x02\x01\x00"),
+                     "is not one DER certificate, exactly"),
+        "bytes after": (pem(pki.root.der + b"\x00"),
+                        "is not one DER certificate, exactly"),
+        "two": (pem(pki.root.der) + pem(pki["regional"].der),
+                "more than one certificate in"),
+        "not a CA": (pem(leaf_der), "is not a CA"),
+        "a key before it": (pem(b"\x30\x03\x02\x01\x00", "PRIVATE KEY")
+                            + pem(pki.root.der), None),
+    }
+    for name, (text, error) in cases.items():
+        path = tmp_path / (name.replace(" ", "_") + ".pem")
+        path.write_text(text)
+        code, out, err = both_ways(["verify", "--root", path, "--at",
+                                    "document", GOOD])
+        if error is None:
+            # a root that loads, but not the one that signed GOOD
+            assert code == 1 and reasons(out) == ["untrusted_root"], err
+        else:
+            assert code == 2 and error in err and str(path) in err, (
+                name, err)

@@ -753,6 +753,32 @@ libctx_provider_of(X509 *x)
 }
 
 
+/* a key parsed in the view is written out and printed like any other */
+static void
+test_libctx_key_out(X509 *x)
+{
+    int             n, m;
+    BIO            *bio;
+    EVP_PKEY       *pkey;
+    unsigned char  *a, *b;
+
+    pkey = x ? X509_get0_pubkey(x) : NULL;
+    a = NULL;
+    b = NULL;
+    n = pkey ? i2d_PUBKEY(pkey, &a) : -1;
+    m = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &b) : -1;
+    CHECK(n > 0 && n == m && memcmp(a, b, (size_t) n) == 0,
+          "i2d_PUBKEY of a key of the view: %d, %d", n, m);
+    OPENSSL_free(a);
+    OPENSSL_free(b);
+
+    bio = BIO_new(BIO_s_mem());
+    CHECK(bio && pkey && EVP_PKEY_print_public(bio, pkey, 0, NULL) == 1
+          && PEM_write_bio_PUBKEY(bio, pkey) == 1, "printed, PEM");
+    BIO_free(bio);
+}
+
+
 /*
  * issue 17: where certificates are parsed.  Below OpenSSL 3.2 (and unless
  * the configuration or NITRO_ATTEST_OPENSSL_VIEW=off says otherwise) in
@@ -823,6 +849,7 @@ test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
     CHECK(strcmp(libctx_provider_of(x), view) == 0, "EC by ECDSA: %s",
           libctx_provider_of(x));
     CHECK(x && X509_verify(x, ec) == 1, "verifies with a default key");
+    test_libctx_key_out(x);
     CHECK(na_x509_parse(der, (size_t) n - 1) == NULL, "truncated: refused");
     X509_free(x);
     OPENSSL_free(der);
