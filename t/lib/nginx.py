@@ -218,30 +218,37 @@ class Nginx:
         """Stops nginx (SIGTERM to the master named in its pid file) and
         removes a prefix it made, unless keep or $NITRO_KEEP_NGINX.  A
         worker that died on a signal, at any time, fails the test here."""
-        self._stop()
+        code = self._stop()
         crashed = [line for line in self.log_text().splitlines()
                    if "exited on signal" in line]
         if crashed:
             raise AssertionError("nginx worker crashed:\n"
                                  + "\n".join(crashed[:5]))
+        if code is not None and code < 0:
+            raise AssertionError("the nginx master died on signal %d at "
+                                 "exit:\n%s" % (-code, self.log_text()[-2000:]))
         if self.own_prefix and not keep \
                 and not os.environ.get("NITRO_KEEP_NGINX"):
             shutil.rmtree(self.prefix, ignore_errors=True)
 
-    def _stop(self) -> None:
+    def _stop(self) -> Optional[int]:
+        """The master's exit status when it ended on its own after SIGTERM
+        (negative: the signal that killed it), else None."""
         if self.proc is None:
-            return
+            return None
+        code = None
         if self.proc.poll() is None:
             try:
                 os.kill(self.master_pid(), signal.SIGTERM)
             except (OSError, ValueError):
                 self.proc.terminate()
             try:
-                self.proc.wait(10)
+                code = self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        return code
 
     def log_text(self) -> str:
         try:
