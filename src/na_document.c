@@ -76,7 +76,6 @@ static int na_parse_optional(na_cbor_reader_t *r, int *present,
     na_bytes_t *out);
 static int na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max,
     na_bytes_t *out);
-static X509 *na_parse_cert(na_bytes_t der);
 static void *na_list_add(na_list_t *list, size_t size);
 static int na_keys_repeat(na_list_t *keys);
 
@@ -461,7 +460,8 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
             }
         }
 
-        doc->leaf = na_parse_cert(doc->certificate);
+        doc->leaf = nitro_attest_cert_parse(doc->certificate.p,
+                                            doc->certificate.len);
         return doc->leaf ? 0 : -1;
 
     case NA_KEY_CABUNDLE:
@@ -598,7 +598,7 @@ na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
             x = root->cert;
 
         } else {
-            x = na_parse_cert(items[i]);
+            x = nitro_attest_cert_parse(items[i].p, items[i].len);
             if (x == NULL) {
                 goto done;
             }
@@ -659,14 +659,6 @@ na_read_bytes(na_cbor_reader_t *r, size_t min, size_t max, na_bytes_t *out)
     out->p = item.data;
     out->len = item.len;
     return 0;
-}
-
-
-/* DER that is exactly one certificate, nothing before or after. */
-static X509 *
-na_parse_cert(na_bytes_t der)
-{
-    return na_x509_parse(der.p, der.len);
 }
 
 

@@ -177,7 +177,6 @@ int64_t na_asn1_time_ms(const ASN1_TIME *t);
 /* na_libctx.c: the library context certificates live in. */
 
 OSSL_LIB_CTX *na_libctx(void);
-X509 *na_x509_parse(const uint8_t *der, size_t len);
 OSSL_LIB_CTX *na_pkey_libctx(const EVP_PKEY *pkey);
 
 

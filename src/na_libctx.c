@@ -83,13 +83,6 @@ static int na_view_can_verify(X509 *x);
 static X509 *na_d2i(OSSL_LIB_CTX *libctx, const uint8_t *der, size_t len);
 
 
-X509 *
-nitro_attest_cert_parse(const uint8_t *der, size_t len)
-{
-    return na_x509_parse(der, len);
-}
-
-
 /* The context to parse and verify certificates in; NULL is the default. */
 OSSL_LIB_CTX *
 na_libctx(void)
@@ -123,7 +116,7 @@ nitro_attest_openssl_context(const char **why)
  * can verify what it says and in the default context otherwise.
  */
 X509 *
-na_x509_parse(const uint8_t *der, size_t len)
+nitro_attest_cert_parse(const uint8_t *der, size_t len)
 {
     X509          *x;
     OSSL_LIB_CTX  *libctx;

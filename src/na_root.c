@@ -128,7 +128,7 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
     }
 
     root->der_len = (size_t) len;
-    root->cert = na_x509_parse(root->der, root->der_len);
+    root->cert = nitro_attest_cert_parse(root->der, root->der_len);
 
     if (root->cert == NULL) {
         snprintf(err, errlen, "the PEM certificate in \"%s\" is not one "

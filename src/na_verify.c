@@ -148,7 +148,7 @@ nitro_attest_verify_cert_der(const nitro_attest_config_t *cf,
     X509                   *cert;
     nitro_attest_reason_e   reason;
 
-    cert = na_x509_parse(der, len);
+    cert = nitro_attest_cert_parse(der, len);
 
     if (cert == NULL) {
         ERR_clear_error();

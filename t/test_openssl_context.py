@@ -12,6 +12,7 @@ both runs use the default context (t/unit/test_core.c checks which one is
 chosen).
 """
 
+import base64
 import glob
 import json
 import os
@@ -137,40 +138,6 @@ def conf(tmp_path, body):
 GOOD = str(REAL / "turnkey_prod_2025-05-05.cose")
 
 
-def test_a_configuration_with_the_default_provider_verifies(tmp_path):
-    # the control of the two tests below: an explicit configuration as such
-    # changes nothing
-    cnf = conf(tmp_path, "providers = provs\n\n[provs]\ndefault = d\n"
-                         "base = b\n\n[d]\nactivate = 1\n\n[b]\n"
-                         "activate = 1\n")
-    code, out, err = run(["verify", "--root", AWS_ROOT, "--at", "document",
-                          GOOD], OPENSSL_CONF=cnf)
-    assert code == 0 and reasons(out) == [None], (code, out, err)
-
-
-def test_a_configuration_without_the_default_provider_is_obeyed(tmp_path):
-    # only the base provider: OpenSSL itself cannot verify ECDSA, and the
-    # view, made from the default provider, must not do it behind its back
-    cnf = conf(tmp_path, "providers = provs\n\n[provs]\nbase = b\n\n[b]\n"
-                         "activate = 1\n")
-    code, out, err = run(["verify", "--root", AWS_ROOT, "--at", "document",
-                          GOOD], OPENSSL_CONF=cnf)
-    assert code != 0, (code, out, err)
-    assert "SUCCESS" not in out
-
-
-def test_default_properties_asking_for_fips_are_obeyed(tmp_path):
-    # the default provider is active but fips=yes is asked: it offers no
-    # FIPS ECDSA, so nothing verifies, in the view or not
-    cnf = conf(tmp_path, "providers = provs\nalg_section = algs\n\n"
-                         "[provs]\ndefault = d\n\n[d]\nactivate = 1\n\n"
-                         "[algs]\ndefault_properties = fips=yes\n")
-    code, out, err = run(["verify", "--root", AWS_ROOT, "--at", "document",
-                          GOOD], OPENSSL_CONF=cnf)
-    assert code != 0, (code, out, err)
-    assert "SUCCESS" not in out
-
-
 BASE_ONLY = "providers = provs\n\n[provs]\nbase = b\n\n[b]\nactivate = 1\n"
 FIPS = ("providers = provs\nalg_section = algs\n\n[provs]\ndefault = d\n\n"
         "[d]\nactivate = 1\n\n[algs]\ndefault_properties = fips=yes\n")
@@ -180,6 +147,27 @@ OTHER_PROVIDER = ("providers = provs\nalg_section = algs\n\n[provs]\n"
                   "provider=base\n")
 DEFAULT_AND_BASE = ("providers = provs\n\n[provs]\ndefault = d\nbase = b\n\n"
                     "[d]\nactivate = 1\n\n[b]\nactivate = 1\n")
+
+
+@pytest.mark.parametrize("case, body, verifies", [
+    # the control: an explicit configuration as such changes nothing
+    ("default and base", DEFAULT_AND_BASE, True),
+    # only the base provider: OpenSSL itself cannot verify ECDSA, and the
+    # view, made from the default provider, must not do it behind its back
+    ("base only", BASE_ONLY, False),
+    # the default provider is active but fips=yes is asked: it offers no
+    # FIPS ECDSA, so nothing verifies, in the view or not
+    ("fips properties", FIPS, False),
+    # default properties choose a provider without EC: likewise
+    ("properties naming another provider", OTHER_PROVIDER, False),
+])
+def test_the_configuration_is_obeyed(case, body, verifies, tmp_path):
+    code, out, err = run(["verify", "--root", AWS_ROOT, "--at", "document",
+                          GOOD], OPENSSL_CONF=conf(tmp_path, body))
+    if verifies:
+        assert code == 0 and reasons(out) == [None], (case, code, out, err)
+    else:
+        assert code != 0 and "SUCCESS" not in out, (case, code, out, err)
 
 
 @pytest.mark.parametrize("case, body, env, expect, why", [
@@ -211,7 +199,6 @@ def test_the_context_chosen(case, body, env, expect, why, tmp_path):
 
 
 def pem(der, label="CERTIFICATE"):
-    import base64
     b64 = base64.encodebytes(der).decode().replace("\n", "")
     lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
     return "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (

@@ -753,6 +753,29 @@ libctx_provider_of(X509 *x)
 }
 
 
+/* a certificate of key issued by issuer, parsed by the core, whose key
+   must live in the provider named */
+static X509 *
+libctx_parsed(EVP_PKEY *key, EVP_PKEY *issuer, const char *provider,
+    const char *what)
+{
+    int             n;
+    X509           *x;
+    unsigned char  *der;
+
+    n = libctx_cert_der(key, issuer, &der);
+    x = n > 0 ? nitro_attest_cert_parse(der, (size_t) n) : NULL;
+    CHECK(strcmp(libctx_provider_of(x), provider) == 0, "%s: %s, not %s",
+          what, libctx_provider_of(x), provider);
+
+    if (n > 0) {
+        OPENSSL_free(der);
+    }
+
+    return x;
+}
+
+
 /* a key parsed in the view is written out and printed like any other */
 static void
 test_libctx_key_out(X509 *x)
@@ -845,48 +868,35 @@ test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 
     /* EC signed with ECDSA: the view */
     n = libctx_cert_der(ec2, ec, &der);
-    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+    x = n > 0 ? nitro_attest_cert_parse(der, (size_t) n) : NULL;
     CHECK(strcmp(libctx_provider_of(x), view) == 0, "EC by ECDSA: %s",
           libctx_provider_of(x));
     CHECK(x && X509_verify(x, ec) == 1, "verifies with a default key");
     test_libctx_key_out(x);
-    CHECK(na_x509_parse(der, (size_t) n - 1) == NULL, "truncated: refused");
+    CHECK(nitro_attest_cert_parse(der, (size_t) n - 1) == NULL,
+          "truncated: refused");
     X509_free(x);
     OPENSSL_free(der);
 
     /* an RSA key, or an EC key under an RSA or Ed25519 signature: default */
-    n = libctx_cert_der(rsa, ec, &der);
-    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
-    CHECK(strcmp(libctx_provider_of(x), "default") == 0, "RSA key: %s",
-          libctx_provider_of(x));
-    OPENSSL_free(der);
+    x = libctx_parsed(rsa, ec, "default", "RSA key");
+    X509_free(x);
 
-    n = libctx_cert_der(ec, rsa, &der);
-    y = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
-    CHECK(strcmp(libctx_provider_of(y), "default") == 0,
-          "EC key, RSA signature: %s", libctx_provider_of(y));
+    y = libctx_parsed(ec, rsa, "default", "EC key, RSA signature");
     CHECK(y && X509_verify(y, rsa) == 1, "and it verifies there");
-    OPENSSL_free(der);
+
+    x = libctx_parsed(ec, ed, "default", "EC key, Ed25519 signature");
+    CHECK(x && X509_verify(x, ed) == 1, "verifies");
+    X509_free(x);
 
     /* a chain across both: an EC certificate (view) signed by the EC key
-       of a certificate parsed in the default context, and the reverse */
-    n = libctx_cert_der(ec2, ec, &der);
-    X509_free(x);
-    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
+       of a certificate parsed in the default context */
+    x = libctx_parsed(ec2, ec, view, "EC by ECDSA");
     CHECK(x && y && X509_verify(x, X509_get0_pubkey(y)) == 1,
           "view certificate, default-context issuer key");
     CHECK(x && X509_verify(x, ec2) != 1, "and not by another key");
     X509_free(x);
     X509_free(y);
-    OPENSSL_free(der);
-
-    n = libctx_cert_der(ec, ed, &der);
-    x = n > 0 ? na_x509_parse(der, (size_t) n) : NULL;
-    CHECK(strcmp(libctx_provider_of(x), "default") == 0,
-          "EC key, Ed25519 signature: %s", libctx_provider_of(x));
-    CHECK(x && X509_verify(x, ed) == 1, "verifies");
-    X509_free(x);
-    OPENSSL_free(der);
 
 done:
 
