@@ -16,6 +16,15 @@
 
 #include "ngx_nitro_attest.h"
 
+
+/*
+ * The module itself is the one symbol of the .so that is everyone's: every
+ * nginx dynamic module exports its ngx_module_t, and other modules may
+ * refer to it.  Declared hidden, its definition would be hidden too.
+ */
+extern ngx_module_t  ngx_http_nitro_attest_module
+    __attribute__((visibility("default")));
+
 #pragma GCC visibility push(hidden)
 
 
@@ -32,9 +41,6 @@ typedef struct {
 typedef struct {
     ngx_flag_t                      upstream_headers;
 } ngx_http_nitro_attest_loc_conf_t;
-
-
-extern ngx_module_t  ngx_http_nitro_attest_module;
 
 
 /* ngx_http_nitro_attest_module.c */

@@ -10,11 +10,12 @@ a warning about the file as a whole (allow_debug) names the set `-`.
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 
 import forge
-from conftest import REPO
+from conftest import CLI, REPO
 
 H0 = "a0" * 48
 H1 = "a1" * 48
@@ -407,6 +408,49 @@ def test_s16_edit_of_a_missing_file(nitro, tmp_path):
     r = nitro("policy", "remove", str(tmp_path / "none.json"), "--name", "a")
     refused(r, "none.json", "No such file")
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_s16_concurrent_edits_all_land(tmp_path):
+    """Editors started together on one file: every add, deny and remove
+    is in the result and exits 0; an add of a name that exists still
+    exits 2.  Each edit renames a new file over the path, so an editor
+    that waited for another must edit the new file, not the old one."""
+    for rnd in range(3):
+        p = write(tmp_path / "p.json", {
+            "allow": [pset("keep", {0: H0})] +
+                     [pset("old%d" % i, {0: H1}) for i in range(5)],
+            "deny": [pset("gone%d" % i, {0: H2}) for i in range(5)],
+        })
+        os.chmod(p, 0o640)
+        edits = ([("add", "--name", "a%d" % i, "--pcr",
+                   "0=" + "%02x" % (16 + i) * 48)
+                  for i in range(20)] +
+                 [("deny", "--name", "d%d" % i, "--pcr",
+                   "1=" + "%02x" % (64 + i) * 48)
+                  for i in range(10)] +
+                 [("remove", "--name", "old%d" % i) for i in range(5)] +
+                 [("remove", "--name", "gone%d" % i) for i in range(5)] +
+                 [("add", "--name", "keep", "--pcr", "0=" + H8)])
+        procs = [subprocess.Popen([str(CLI), "policy", e[0], p] +
+                                  list(e[1:]), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+                 for e in edits]
+        runs = [(e, pr.wait(timeout=60), pr.stderr.read().decode())
+                for e, pr in zip(edits, procs)]
+        for pr in procs:
+            pr.stdout.close()
+            pr.stderr.close()
+
+        assert [r for r in runs[:-1] if r[1:] != (0, "")] == [], rnd
+        assert runs[-1][1] == 2 and 'set "keep" exists' in runs[-1][2]
+        after = read(p)
+        assert sorted(s["name"] for s in after["allow"]) == sorted(
+            ["keep"] + ["a%d" % i for i in range(20)]), rnd
+        assert sorted(s["name"] for s in after["deny"]) == sorted(
+            "d%d" % i for i in range(10)), rnd
+        assert after["allow"][0] == pset("keep", {0: H0})
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o640
+        assert temp_files(p) == []
 
 
 # ---------------------------------------------------------------------------

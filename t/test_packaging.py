@@ -196,6 +196,48 @@ def test_stream_snippet_loads_the_stream_module_by_debian_path(root):
     assert os.stat(os.path.join(root, STREAM_SO)).st_mode & 0o777 == 0o644
 
 
+# -- what the modules export ------------------------------------------------
+
+# nginx's loader reads these from every dynamic module (dlsym)
+LOADER_SYMBOLS = {"ngx_modules", "ngx_module_names", "ngx_module_order"}
+# the zone tags, shared so that http and stream find the same zones
+SHARED_TAGS = {"ngx_nitro_attest_counters_tag", "ngx_nitro_attest_cache_tag",
+               "ngx_nitro_attest_inventory_tag"}
+
+
+def exported(so):
+    """The names a .so exports (nm -D --defined-only), without the ODR
+    indicators (__odr_asan.NAME) an ASan build adds for each of them."""
+    out = subprocess.run(["nm", "-D", "--defined-only", so], check=True,
+                         capture_output=True, text=True).stdout
+    names = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    return {n for n in names if not n.startswith("__odr_asan.")}
+
+
+def check_exports(so, module):
+    """The module's ngx_module_t and the loader's symbols exported; of the
+    core (nitro_attest_*, na_*) and the glue (ngx_nitro_attest_*, the
+    protocol faces' functions) only the shared zone tags."""
+    names = exported(so)
+    assert LOADER_SYMBOLS | {module} <= names, (so, sorted(names))
+    ours = {n for n in names if "nitro_attest" in n or n.startswith("na_")}
+    assert ours == SHARED_TAGS | {module}, (so, sorted(ours))
+
+
+@pytest.mark.parametrize("so,module", [
+    (nginx.MODULE, "ngx_http_nitro_attest_module"),
+    (nginx.STREAM_MODULE, "ngx_stream_nitro_attest_module"),
+])
+def test_built_module_exports_its_module(so, module):
+    check_exports(so, module)
+
+
+def test_packaged_modules_export_their_module(root):
+    check_exports(os.path.join(root, SO), "ngx_http_nitro_attest_module")
+    check_exports(os.path.join(root, STREAM_SO),
+                  "ngx_stream_nitro_attest_module")
+
+
 def module_depends(debs, package):
     """The control fields both module packages share; their Depends."""
     deb = debs[package]

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <jansson.h>
 
@@ -39,6 +40,7 @@ static json_t *policy_set_new(const char *cmd, cli_opt_t *opts,
 static int policy_eif(const char *cmd, const char *path, char **hex);
 static int policy_pcr(const char *cmd, const char *what, unsigned long index,
     const char *value, nitro_attest_kind_e kind, char **hex);
+static int policy_lock(const char *cmd, const char *path);
 static json_t *policy_read(const char *cmd, const char *path);
 static int policy_find(json_t *root, const char *name, const char **list,
     size_t *index);
@@ -129,13 +131,15 @@ done:
 
 
 /*
- * add, deny, remove FILE --name NAME: the file is read, changed as a tree,
- * checked by the loader and renamed over; on any refusal it is untouched.
+ * add, deny, remove FILE --name NAME: the file is locked, read, changed as
+ * a tree, checked by the loader and renamed over; on any refusal it is
+ * untouched.  The lock is held from before the read until after the
+ * rename, so that concurrent edits of one file all land, one after another.
  */
 static int
 policy_edit(const char *cmd, int argc, char **argv)
 {
-    int          nargs, rc, is_remove;
+    int          nargs, rc, is_remove, lock;
     char         what[32], **args, *text;
     size_t       index;
     json_t      *root, *list, *set;
@@ -152,6 +156,7 @@ policy_edit(const char *cmd, int argc, char **argv)
     }
 
     rc = CLI_USAGE;
+    lock = -1;
     root = NULL;
     text = NULL;
     name = cli_opt(opts, "name")->value;
@@ -172,6 +177,11 @@ policy_edit(const char *cmd, int argc, char **argv)
             || cli_opt(opts, "expect-every")->value))
     {
         cli_error("%s: takes --name only", what);
+        goto done;
+    }
+
+    lock = policy_lock(what, args[0]);
+    if (lock < 0) {
         goto done;
     }
 
@@ -234,6 +244,11 @@ policy_edit(const char *cmd, int argc, char **argv)
     }
 
 done:
+
+    /* after the rename: an editor waiting on this inode opens the new one */
+    if (lock >= 0) {
+        close(lock);
+    }
 
     free(text);
     json_decref(root);
@@ -559,6 +574,59 @@ policy_pcr(const char *cmd, const char *what, unsigned long index,
 }
 
 
+/*
+ * An exclusive flock() on the file path names, held by the descriptor
+ * returned (closing it releases the lock), or -1 after a message.  The lock
+ * lives on the inode, and each edit renames a new inode over the path: an
+ * editor that waited on the old one would otherwise read a file that is no
+ * longer there and rename its edit over the one that just landed.  So once
+ * it holds a lock, it checks that the path still names the locked inode,
+ * and opens the path again when not.  The inode cannot be reused under the
+ * check: the descriptor keeps it alive.  Opened for writing, which an edit
+ * needs anyway, since an exclusive lock on NFS (emulated with fcntl()
+ * locks) requires it.
+ */
+static int
+policy_lock(const char *cmd, const char *path)
+{
+    int          fd;
+    struct stat  locked, named;
+
+    for ( ;; ) {
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            break;
+        }
+
+        while (flock(fd, LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                goto failed;
+            }
+        }
+
+        if (fstat(fd, &locked) != 0 || stat(path, &named) != 0) {
+            goto failed;
+        }
+
+        if (locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
+            return fd;
+        }
+
+        close(fd);
+    }
+
+failed:
+
+    cli_error("%s: %s: %s", cmd, path, strerror(errno));
+
+    if (fd >= 0) {
+        close(fd);
+    }
+
+    return -1;
+}
+
+
 /* The file as a JSON tree, once the loader has accepted it as it is. */
 static json_t *
 policy_read(const char *cmd, const char *path)
@@ -670,7 +738,8 @@ policy_loads(const char *cmd, const char *text, size_t len,
  * temporary file in the same directory, with the old file's mode (and
  * owner, where we may give it), written, fsync()ed and renamed over it,
  * then the directory fsync()ed, so nginx reads the old or the new policy,
- * never a part, even after a crash.
+ * never a part, even after a crash.  The caller holds the file open for
+ * writing (policy_lock()): whoever may not write it does not replace it.
  */
 static int
 policy_write(const char *cmd, const char *path, const char *text)
@@ -688,11 +757,6 @@ policy_write(const char *cmd, const char *path, const char *text)
 
     real = realpath(path, NULL);
     if (real == NULL || stat(real, &st) != 0) {
-        cli_error("%s: %s: %s", cmd, path, strerror(errno));
-        goto done;
-    }
-
-    if (access(real, W_OK) != 0) {
         cli_error("%s: %s: %s", cmd, path, strerror(errno));
         goto done;
     }
