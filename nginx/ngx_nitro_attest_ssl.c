@@ -17,6 +17,7 @@
 
 
 static int ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
+static void ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why);
 static nitro_attest_reason_e ngx_nitro_attest_verify_cert(ngx_connection_t *c,
     ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
     nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed);
@@ -89,6 +90,24 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 
     if (nascf == NULL || nascf->enable == NGX_NITRO_ATTEST_OFF) {
         return X509_verify_cert(store);
+    }
+
+    /*
+     * A worker told to shut down (a reload, or a stop) holds the policy
+     * of before: it attests nobody for an "on" server, so a client that
+     * connected before the reload and completes its handshake after it
+     * is judged by a new worker, under the new policy, when it comes
+     * back.  An "optional" server's handshake goes on; its guard serves
+     * no request on an attested connection.
+     */
+
+    if (nascf->enable == NGX_NITRO_ATTEST_ON && ngx_nitro_attest_retiring())
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: worker shutting down, handshake "
+                      "refused: the client attests again with a new worker");
+        ngx_nitro_attest_refuse(store, "worker shutting down");
+        return 0;
     }
 
     /*
@@ -181,25 +200,46 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
         return 1;
     }
 
-    /*
-     * The first error queued decides how nginx < 1.23.4 logs the failed
-     * handshake: "callback failed" is logged at the "info" level, like
-     * other client errors, where "certificate verify failed" would be
-     * "crit".  Later nginx judges the last one: see refused_error().
-     */
+    ngx_nitro_attest_refuse(store, nitro_attest_reason_name(reason));
 
+    return 0;
+}
+
+
+/*
+ * The certificate hook refuses the handshake.  The first error queued
+ * decides how nginx < 1.23.4 logs the failed handshake: "callback failed"
+ * is logged at the "info" level, like other client errors, where
+ * "certificate verify failed" would be "crit".  Later nginx judges the
+ * last one: see refused_error().
+ */
+
+static void
+ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why)
+{
 #if (nginx_version < 1023004)
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
     ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
-                   nitro_attest_reason_name(reason));
+                   why);
 #else
     SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
 #endif
 #endif
 
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+}
 
-    return 0;
+
+/*
+ * A worker that nginx told to shut down: ngx_quit and ngx_terminate are
+ * set by the signal handler, ngx_exiting once the worker acted on it, so
+ * the window before the worker's cycle notices the signal is covered.
+ */
+
+ngx_uint_t
+ngx_nitro_attest_retiring(void)
+{
+    return ngx_quit || ngx_terminate || ngx_exiting;
 }
 
 
@@ -423,7 +463,9 @@ static void
 ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
     unsigned long err)
 {
-    ngx_nitro_attest_conn_t  *nac;
+    const char                   *why;
+    ngx_nitro_attest_conn_t      *nac;
+    ngx_nitro_attest_srv_conf_t  *nascf;
 
     if (ERR_GET_LIB(err) != ERR_LIB_SSL
         || ERR_GET_REASON(err) != SSL_R_CERTIFICATE_VERIFY_FAILED)
@@ -433,13 +475,31 @@ ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
 
     nac = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index);
 
-    if (nac == NULL || nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
-        return;
+    if (nac != NULL) {
+        if (nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
+            return;
+        }
+
+        why = nitro_attest_reason_name(nac->verdict.reason);
+
+    } else {
+        /* no verdict: the hook refused the handshake of a retiring worker */
+
+        nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                    ngx_nitro_attest_ctx_index);
+
+        if (nascf == NULL || nascf->enable != NGX_NITRO_ATTEST_ON
+            || !ngx_nitro_attest_retiring())
+        {
+            return;
+        }
+
+        why = "worker shutting down";
     }
 
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
     ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
-                   nitro_attest_reason_name(nac->verdict.reason));
+                   why);
 #else
     SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
 #endif
@@ -646,6 +706,12 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
     }
 
     c = ngx_ssl_get_connection(ssl_conn);
+
+    if (ngx_nitro_attest_retiring()) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: worker shutting down, full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
 
     if (ngx_nitro_attest_same_name(ssl_conn, sess) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
