@@ -396,6 +396,8 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         nascf = cscfp[s]->ctx->srv_conf[ngx_http_nitro_attest_module.ctx_index];
         sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
 
+        nascf->server_name = cscfp[s]->server_name;
+
         if (sscf->ssl.ctx == NULL) {
             if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
                 ngx_log_error(NGX_LOG_WARN, cf->log, 0,

@@ -232,6 +232,9 @@ typedef struct {
     void                          (*next_info)(const SSL *ssl, int where,
                                                int ret);
 
+    /* the server's first server_name, for logs (empty in stream) */
+    ngx_str_t                       server_name;
+
     u_char                         *file;      /* where "nitro_attest" is */
     ngx_uint_t                      line;
 } ngx_nitro_attest_srv_conf_t;
