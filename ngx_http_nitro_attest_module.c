@@ -36,6 +36,10 @@ static char *ngx_http_nitro_attest_token_key(ngx_conf_t *cf,
 static ngx_int_t ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
     ngx_http_core_main_conf_t *cmcf);
 static ngx_int_t ngx_http_nitro_attest_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_nitro_attest_retired(ngx_http_request_t *r,
+    ngx_connection_t *c);
+static ngx_int_t ngx_http_nitro_attest_close(ngx_http_request_t *r,
+    ngx_connection_t *c);
 
 
 /* the content handlers of the endpoint locations (their commands' post) */
@@ -221,7 +225,6 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     namcf->enforcing = 0;
      *     namcf->status = 0;
      *     namcf->headers = 0;
      *     namcf->jwks_location = 0;
@@ -393,9 +396,7 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         nascf = cscfp[s]->ctx->srv_conf[ngx_http_nitro_attest_module.ctx_index];
         sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
 
-        if (nascf->enable == NGX_NITRO_ATTEST_ON) {
-            namcf->enforcing = 1;
-        }
+        nascf->server_name = cscfp[s]->server_name;
 
         if (sscf->ssl.ctx == NULL) {
             if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
@@ -436,7 +437,7 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         }
     }
 
-    if (!namcf->enforcing) {
+    if (nam->servers.nelts == 0) {
         return NGX_OK;
     }
 
@@ -579,22 +580,41 @@ ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r)
 
 
 /*
- * The request guard of "nitro_attest on": the connection must have been
+ * The request guard.  On an "on" server the connection must have been
  * attested by this server's own SSL_CTX (not the default server's for a
- * client without SNI, nor another server's), and not have expired.
+ * client without SNI, nor another server's), and not have expired.  On
+ * any attesting server, a worker told to shut down serves no new request
+ * on an attested connection: its policy may be the one a reload revoked.
  */
 
 static ngx_int_t
 ngx_http_nitro_attest_handler(ngx_http_request_t *r)
 {
     ngx_connection_t             *c;
+    nitro_attest_verdict_t       *v;
     ngx_nitro_attest_conn_t      *nac;
     ngx_nitro_attest_srv_conf_t  *nascf;
 
     nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
 
-    if (nascf->enable != NGX_NITRO_ATTEST_ON) {
+    if (nascf->enable == NGX_NITRO_ATTEST_OFF) {
         return NGX_DECLINED;
+    }
+
+    c = ngx_http_nitro_attest_tls_connection(r);
+
+    if (nascf->enable == NGX_NITRO_ATTEST_OPTIONAL) {
+        if (!ngx_nitro_attest_retiring()) {
+            return NGX_DECLINED;
+        }
+
+        v = ngx_nitro_attest_verdict(nascf, c);
+
+        if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_nitro_attest_retired(r, c);
     }
 
 #if (NGX_HTTP_V3)
@@ -606,7 +626,6 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
     }
 #endif
 
-    c = ngx_http_nitro_attest_tls_connection(r);
     nac = ngx_nitro_attest_connection(c);
 
     if (nac == NULL
@@ -620,6 +639,10 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
         return NGX_HTTP_MISDIRECTED_REQUEST;
     }
 
+    if (ngx_nitro_attest_retiring()) {
+        return ngx_http_nitro_attest_retired(r, c);
+    }
+
     if (ngx_nitro_attest_expiry(nascf, &nac->verdict)
         > ngx_nitro_attest_now())
     {
@@ -630,6 +653,27 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
                   "client attestation expired, request refused and "
                   "connection closed");
 
+    return ngx_http_nitro_attest_close(r, c);
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_retired(ngx_http_request_t *r, ngx_connection_t *c)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "worker shutting down: request on an attested "
+                  "connection refused and connection closed, the client "
+                  "attests again with a new worker");
+
+    return ngx_http_nitro_attest_close(r, c);
+}
+
+
+/* 421, and the connection ends, so that the client attests anew */
+
+static ngx_int_t
+ngx_http_nitro_attest_close(ngx_http_request_t *r, ngx_connection_t *c)
+{
     r->keepalive = 0;
 
 #if (NGX_HTTP_V2)

@@ -30,7 +30,6 @@ extern ngx_module_t  ngx_http_nitro_attest_module
 
 typedef struct {
     ngx_nitro_attest_main_t         na;        /* the shared state */
-    ngx_flag_t                      enforcing; /* an "on" server exists */
     ngx_flag_t                      status;    /* a status location exists */
     ngx_flag_t                      headers;   /* upstream headers are on */
     ngx_flag_t                      jwks_location; /* a JWKS location */

@@ -232,6 +232,9 @@ typedef struct {
     void                          (*next_info)(const SSL *ssl, int where,
                                                int ret);
 
+    /* the server's first server_name, for logs (empty in stream) */
+    ngx_str_t                       server_name;
+
     u_char                         *file;      /* where "nitro_attest" is */
     ngx_uint_t                      line;
 } ngx_nitro_attest_srv_conf_t;
@@ -328,6 +331,7 @@ ngx_int_t ngx_nitro_attest_tickets(ngx_conf_t *cf,
 ngx_uint_t ngx_nitro_attest_no_session_cache(SSL_CTX *ctx);
 ngx_nitro_attest_conn_t *ngx_nitro_attest_connection(ngx_connection_t *c);
 int64_t ngx_nitro_attest_now(void);
+ngx_uint_t ngx_nitro_attest_retiring(void);
 int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
     nitro_attest_verdict_t *v);
 void ngx_nitro_attest_exit(void);

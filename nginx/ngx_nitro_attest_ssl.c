@@ -17,6 +17,8 @@
 
 
 static int ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
+static void ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why);
+static void ngx_nitro_attest_client_error(const char *why);
 static nitro_attest_reason_e ngx_nitro_attest_verify_cert(ngx_connection_t *c,
     ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
     nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed);
@@ -26,6 +28,11 @@ static void ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
 static void ngx_nitro_attest_proven(ngx_connection_t *c,
     ngx_nitro_attest_pending_t *pending);
 static void ngx_nitro_attest_unproven(void *data);
+static void ngx_nitro_attest_log_refusal(ngx_log_t *log,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    const char *outcome);
+static u_char *ngx_nitro_attest_log_text(u_char *p, u_char *last,
+    const u_char *text, size_t len);
 static void ngx_nitro_attest_caches(ngx_connection_t *c,
     ngx_nitro_attest_main_t *namcf, nitro_attest_config_t *core);
 static void ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
@@ -89,6 +96,24 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
 
     if (nascf == NULL || nascf->enable == NGX_NITRO_ATTEST_OFF) {
         return X509_verify_cert(store);
+    }
+
+    /*
+     * A worker told to shut down (a reload, or a stop) holds the policy
+     * of before: it attests nobody for an "on" server, so a client that
+     * connected before the reload and completes its handshake after it
+     * is judged by a new worker, under the new policy, when it comes
+     * back.  An "optional" server's handshake goes on; its guard serves
+     * no request on an attested connection.
+     */
+
+    if (nascf->enable == NGX_NITRO_ATTEST_ON && ngx_nitro_attest_retiring())
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: worker shutting down, handshake "
+                      "refused: the client attests again with a new worker");
+        ngx_nitro_attest_refuse(store, "worker shutting down");
+        return 0;
     }
 
     /*
@@ -171,35 +196,52 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
         return 1;
     }
 
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "client attestation failed: %s%s",
-                  nitro_attest_reason_name(reason),
-                  nascf->enable == NGX_NITRO_ATTEST_ON
-                  ? ", handshake refused" : " (nitro_attest optional)");
-
     if (nascf->enable == NGX_NITRO_ATTEST_OPTIONAL) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "client attestation failed: %s "
+                      "(nitro_attest optional)",
+                      nitro_attest_reason_name(reason));
         return 1;
     }
 
-    /*
-     * The first error queued decides how nginx < 1.23.4 logs the failed
-     * handshake: "callback failed" is logged at the "info" level, like
-     * other client errors, where "certificate verify failed" would be
-     * "crit".  Later nginx judges the last one: see refused_error().
-     */
+    ngx_nitro_attest_log_refusal(c->log, nascf, &nac->verdict,
+                                 "handshake refused");
 
+    ngx_nitro_attest_refuse(store, nitro_attest_reason_name(reason));
+
+    return 0;
+}
+
+
+/*
+ * The certificate hook refuses the handshake.  The first error queued
+ * decides how nginx < 1.23.4 logs the failed handshake: "callback failed"
+ * is logged at the "info" level, like other client errors, where
+ * "certificate verify failed" would be "crit".  Later nginx judges the
+ * last one: see refused_error().
+ */
+
+static void
+ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why)
+{
 #if (nginx_version < 1023004)
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-    ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
-                   nitro_attest_reason_name(reason));
-#else
-    SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
-#endif
+    ngx_nitro_attest_client_error(why);
 #endif
 
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+}
 
-    return 0;
+
+/*
+ * A worker that nginx told to shut down: ngx_quit and ngx_terminate are
+ * set by the signal handler, ngx_exiting once the worker acted on it, so
+ * the window before the worker's cycle notices the signal is covered.
+ */
+
+ngx_uint_t
+ngx_nitro_attest_retiring(void)
+{
+    return ngx_quit || ngx_terminate || ngx_exiting;
 }
 
 
@@ -353,9 +395,8 @@ ngx_nitro_attest_unproven(void *data)
         v->reason = NITRO_ATTEST_KEY_NOT_PROVEN;
     }
 
-    ngx_log_error(NGX_LOG_INFO, pending->log, 0,
-                  "client attestation failed: %s, handshake not completed",
-                  nitro_attest_reason_name(v->reason));
+    ngx_nitro_attest_log_refusal(pending->log, pending->nascf, v,
+                                 "handshake not completed");
 
     ngx_nitro_attest_count(pending->nascf->main, v);
 
@@ -363,6 +404,83 @@ ngx_nitro_attest_unproven(void *data)
         ngx_nitro_attest_write_event(pending->log,
                                           pending->nascf->event_log, v);
     }
+}
+
+
+/*
+ * One line per refused client: the reason, the server it was refused for
+ * and, when the document's signature and chain held, the module id it
+ * attested and the set that matched (nginx adds the client's address).
+ * CRITICAL reasons (a forgery, a denied or unknown build, a certificate
+ * presented without its key) are logged at "error", as nginx logs "access
+ * forbidden by rule", so that the default error_log shows them; a
+ * client's mistake or an old document at "info".
+ */
+
+static void
+ngx_nitro_attest_log_refusal(ngx_log_t *log,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    const char *outcome)
+{
+    u_char      *p, *last;
+    ngx_uint_t   level, measured;
+    u_char       module_id[NITRO_ATTEST_MODULE_ID_MAX * 4 + 1];
+    u_char       policy[NITRO_ATTEST_POLICY_NAME_MAX * 4 + 1];
+
+    level = ngx_strcmp(nitro_attest_severity(v), "CRITICAL") == 0
+            ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+    if (log->log_level < level) {
+        return;
+    }
+
+    measured = v->flags & NITRO_ATTEST_F_MEASURED;
+    last = module_id + sizeof(module_id) - 1;
+    p = measured ? ngx_nitro_attest_log_text(module_id, last,
+                                 nitro_attest_span_ptr(v, v->module_id),
+                                 v->module_id.len)
+                 : module_id;
+    *p = '\0';
+
+    last = policy + sizeof(policy) - 1;
+    p = ngx_nitro_attest_log_text(policy, last,
+                                  nitro_attest_span_ptr(v, v->policy),
+                                  v->policy.len);
+    *p = '\0';
+
+    ngx_log_error(level, log, 0,
+                  "client attestation failed: %s, %s, "
+                  "server name: \"%V\", module id: \"%s\", "
+                  "policy: \"%s\"",
+                  nitro_attest_reason_name(v->reason), outcome,
+                  &nascf->server_name, module_id, policy);
+}
+
+
+/*
+ * Text from a document (signed, but by any AWS customer) goes into the
+ * log printable: bytes outside ASCII's printable range, the quote and the
+ * backslash as \xHH.
+ */
+
+static u_char *
+ngx_nitro_attest_log_text(u_char *p, u_char *last, const u_char *text,
+    size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len && p + 4 <= last; i++) {
+        if (text[i] < 0x20 || text[i] > 0x7e || text[i] == '"'
+            || text[i] == '\\')
+        {
+            p = ngx_sprintf(p, "\\x%02xd", text[i]);
+            continue;
+        }
+
+        *p++ = text[i];
+    }
+
+    return p;
 }
 
 
@@ -423,7 +541,9 @@ static void
 ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
     unsigned long err)
 {
-    ngx_nitro_attest_conn_t  *nac;
+    const char                   *why;
+    ngx_nitro_attest_conn_t      *nac;
+    ngx_nitro_attest_srv_conf_t  *nascf;
 
     if (ERR_GET_LIB(err) != ERR_LIB_SSL
         || ERR_GET_REASON(err) != SSL_R_CERTIFICATE_VERIFY_FAILED)
@@ -433,19 +553,49 @@ ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
 
     nac = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_conn_index);
 
-    if (nac == NULL || nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
-        return;
+    if (nac != NULL) {
+        if (nac->verdict.status != NITRO_ATTEST_STATUS_FAILED) {
+            return;
+        }
+
+        why = nitro_attest_reason_name(nac->verdict.reason);
+
+    } else {
+        /* no verdict: the hook refused the handshake of a retiring worker */
+
+        nascf = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                    ngx_nitro_attest_ctx_index);
+
+        if (nascf == NULL || nascf->enable != NGX_NITRO_ATTEST_ON
+            || !ngx_nitro_attest_retiring())
+        {
+            return;
+        }
+
+        why = "worker shutting down";
     }
 
+    ngx_nitro_attest_client_error(why);
+}
+
+#endif
+
+
+/*
+ * "callback failed" is among the errors nginx logs at "info", as a
+ * client's: it is queued where the module refused a client.
+ */
+
+static void
+ngx_nitro_attest_client_error(const char *why)
+{
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
     ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "nitro_attest: %s",
-                   nitro_attest_reason_name(nac->verdict.reason));
+                   why);
 #else
     SSLerr(SSL_F_SSL_VERIFY_CERT_CHAIN, SSL_R_CALLBACK_FAILED);
 #endif
 }
-
-#endif
 
 
 /*
@@ -523,9 +673,19 @@ ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn)
     v->status = NITRO_ATTEST_STATUS_FAILED;
     v->reason = NITRO_ATTEST_NO_CERTIFICATE;
 
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "client attestation failed: no_certificate, "
-                  "handshake refused");
+    ngx_nitro_attest_log_refusal(c->log, nascf, v, "handshake refused");
+
+    /*
+     * OpenSSL queued "peer did not return a certificate", which nginx
+     * logs at "crit": a client's mistake is no critical condition of the
+     * server.  nginx < 1.23.4 judges the first error queued, later nginx
+     * the last one.
+     */
+
+#if (nginx_version < 1023004)
+    ERR_clear_error();
+#endif
+    ngx_nitro_attest_client_error("no_certificate");
 
     ngx_nitro_attest_account(c, nascf, v);
 }
@@ -646,6 +806,12 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
     }
 
     c = ngx_ssl_get_connection(ssl_conn);
+
+    if (ngx_nitro_attest_retiring()) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: worker shutting down, full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
 
     if (ngx_nitro_attest_same_name(ssl_conn, sess) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,

@@ -53,6 +53,9 @@ ECHO = ("status=$nitro_attest_status\\n"
         "json=$nitro_attest_json\\n")
 
 RAW_OID = "1.3.6.1.4.1.99999.7"
+CRITICAL = ("bad_signature", "untrusted_root", "chain_invalid", "denied",
+            "pcr_mismatch", "binding_mismatch", "debug_enclave",
+            "key_not_proven")
 MEASURED = ("stale", "future", "debug_enclave", "denied", "pcr_mismatch",
             "binding_mismatch")
 
@@ -424,8 +427,23 @@ def test_reason_code_reported_and_refused(world, reason):
     for version in ("1.2", "1.3"):
         assert refused(world, c, "on.test", version=version), version
     log = world.nginx.log_text()
-    assert "client attestation failed: %s, handshake refused" % reason in log
-    # refused clients are logged like other client errors, not as "crit"
+    # one line per refusal: the reason, the server's name, what the
+    # document attested (when measured) and the client's address; at
+    # "error" for CRITICAL reasons, so Debian's default error_log shows it
+    lines = [line for line in log.splitlines()
+             if "client attestation failed: %s, handshake refused, "
+                'server name: "on.test"' % reason in line]
+    assert len(lines) == 2, log[-3000:]
+    level = "[error]" if reason in CRITICAL else "[info]"
+    for line in lines:
+        assert level in line and "client: 127.0.0.1" in line, line
+        if reason in MEASURED:
+            assert 'module id: "i-' in line, line
+        else:
+            assert 'module id: ""' in line, line
+        if reason == "denied":
+            assert 'policy: "payments-v41-cve"' in line, line
+    # nginx's own line about the failed handshake is a client error's
     for line in log.splitlines():
         if "callback failed:nitro_attest: %s " % reason in line:
             assert "[info]" in line, line
@@ -440,6 +458,13 @@ def test_no_certificate_is_none_on_optional_and_refused_on_on(world):
         assert refused(world, None, "on.test", version=version)
         assert refused(world, None, "on-default.test", port=1,
                        version=version)
+    # a client's mistake: an "info" line of the module's, no "crit" line
+    log = world.nginx.log_text()
+    assert "[crit]" not in log, log[-3000:]
+    lines = [line for line in log.splitlines()
+             if "client attestation failed: no_certificate, handshake "
+                'refused, server name: "on.test"' in line]
+    assert lines and all("[info]" in line for line in lines), lines
 
 
 def test_module_off_server_reports_none(world):

@@ -199,3 +199,179 @@ def test_stream_session_is_closed(world):
             if s.recv(16) == b"":
                 raise ConnectionError("closed")
     assert "attested session closed" in world.nginx.log_text()
+
+
+# A connection accepted before the reload whose handshake, or first
+# request, comes after it: the old worker keeps it (it is not idle), and
+# must judge it by nothing the reload revoked.
+
+def wait_retiring(w, log_size, seconds=10):
+    """Waits until the old worker logged that it shuts down."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with open(w.nginx.error_log, errors="replace") as f:
+            f.seek(log_size)
+            if "gracefully shutting down" in f.read():
+                return
+        time.sleep(0.05)
+    raise AssertionError("the old worker did not shut down:\n"
+                         + w.nginx.log_text()[-2000:])
+
+
+def reload_and_wait(w, policy_text):
+    size = os.path.getsize(w.nginx.error_log)
+    reload_now(w, policy_text)
+    wait_retiring(w, size)
+
+
+def served(sock, host="on.test"):
+    """The body served for one request on sock, or None when refused or
+    closed."""
+    try:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+    except (ssl.SSLError, ConnectionError, OSError):
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return None
+    return body
+
+
+def h2_served(sock, host=b"on.test"):
+    """True when a GET / over HTTP/2 is answered 200 on sock."""
+    block = b"\x82\x87\x84\x01" + bytes([len(host)]) + host
+    try:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                     + b"\0\0\0\x04\0\0\0\0\0"           # SETTINGS
+                     + len(block).to_bytes(3, "big") + b"\x01\x05"
+                     + (1).to_bytes(4, "big") + block)       # HEADERS
+        buf = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            data = sock.recv(65536)
+            if not data:
+                return False
+            buf += data
+            while len(buf) >= 9:
+                length = int.from_bytes(buf[:3], "big")
+                if len(buf) < 9 + length:
+                    break
+                ftype, payload = buf[3], buf[9:9 + length]
+                buf = buf[9 + length:]
+                if ftype == 0x1:
+                    return payload[:1] == b"\x88"       # :status 200
+    except (ssl.SSLError, ConnectionError, socket.timeout, OSError):
+        return False
+    return False
+
+
+@pytest.mark.parametrize("alpn", [None, "h2"], ids=["http1.1", "h2"])
+def test_handshake_after_the_reload_is_not_attested_by_the_old_worker(
+        world, alpn):
+    raw = socket.create_connection(("127.0.0.1", world.port[0]), 5)
+    try:
+        reload_and_wait(world, deny_v1())
+        ctx = nginx.client_context(world.v1.cert, world.v1.key, "1.3")
+        if alpn:
+            ctx.set_alpn_protocols([alpn])
+        try:
+            s = ctx.wrap_socket(raw, server_hostname="on.test")
+        except (ssl.SSLError, ConnectionError):
+            s = None
+        if s is not None:
+            # TLS 1.3: a refused client certificate shows on the first read
+            if alpn == "h2":
+                assert not h2_served(s)
+            else:
+                assert served(s) is None
+            s.close()
+    finally:
+        raw.close()
+    assert "worker shutting down, handshake refused" in \
+        world.nginx.log_text()
+    # the client comes back to a new worker: refused under the new policy
+    assert refused_now(world, world.v1)
+    assert not refused_now(world, world.v2)
+
+
+def test_first_request_after_the_reload_is_refused(world):
+    conn = nginx.Connection(world.port[0], world.v1.ctx("1.3"), "on.test")
+    try:
+        reload_and_wait(world, deny_v1())
+        assert served(conn.sock) is None
+        assert closed_within(conn.sock, 5)
+    finally:
+        conn.close()
+    assert "worker shutting down: request on an attested connection " \
+        "refused" in world.nginx.log_text()
+
+
+def test_stream_handshake_after_the_reload_reaches_no_upstream(world):
+    raw = socket.create_connection(("127.0.0.1", world.port[1]), 5)
+    try:
+        reload_and_wait(world, deny_v1())
+        got = b""
+        try:
+            s = world.v1.ctx("1.3").wrap_socket(raw)
+            s.settimeout(5)
+            s.sendall(b"after")
+            while True:
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+        except (ssl.SSLError, ConnectionError, socket.timeout):
+            pass
+        # the upstream greets every connection it gets: none was made
+        assert got == b""
+    finally:
+        raw.close()
+
+
+@pytest.fixture
+def optional_world(tmp_path, pki):
+    w = World()
+    w.dir = d = str(tmp_path)
+    w.policy = os.path.join(d, "policy.json")
+    write(w.policy, allow_both())
+    w.v1 = attested(d, "v1", pki, pcrs={**forge.default_pcrs(), **V1})
+    http = """
+    nitro_attest_policy %(policy)s;
+    nitro_attest_trusted_root %(root)s;
+
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name optional.test;
+        nitro_attest optional;
+        location / { return 200 "$nitro_attest_status\\n"; }
+    }
+    """ % dict(policy=w.policy, root=pki.root_pem)
+    w.nginx = nginx.Nginx(http).start()
+    w.port = w.nginx.ports
+    yield w
+    w.nginx.stop()
+
+
+def test_optional_server_serves_no_request_on_an_attested_connection_after_the_reload(  # noqa: E501
+        optional_world):
+    w = optional_world
+    attested_conn = nginx.Connection(w.port[0], w.v1.ctx("1.3"),
+                                     "optional.test")
+    plain = nginx.Connection(w.port[0], nginx.client_context(None, None,
+                                                             "1.3"),
+                             "optional.test")
+    try:
+        reload_and_wait(w, deny_v1())
+        assert served(attested_conn.sock, "optional.test") is None
+        # a client that presented nothing was never attested: served
+        assert served(plain.sock, "optional.test") == b"NONE\n"
+    finally:
+        attested_conn.close()
+        plain.close()
