@@ -242,11 +242,14 @@ typedef struct {
 
 /*
  * What a connection keeps: the tag of the server whose SSL_CTX verified the
- * certificate, then the verdict prefix (nitro_attest_verdict_size() bytes).
- * The same bytes travel in the session ticket application data.
+ * certificate, the digest of the socket its session was made on (what
+ * picks the server besides the name), then the verdict prefix
+ * (nitro_attest_verdict_size() bytes).  The same bytes travel in the
+ * session ticket application data.
  */
 typedef struct {
     u_char                          tag[NGX_NITRO_ATTEST_TAG_LEN];
+    u_char                          local[NGX_NITRO_ATTEST_TAG_LEN];
     nitro_attest_verdict_t          verdict;
 } ngx_nitro_attest_conn_t;
 

@@ -4,8 +4,8 @@
  * protocols.  The certificate hook verifies the client's document during
  * the handshake; the verdict waits for the client's proof of its key and
  * is then accounted; it rides in the session ticket, which names its
- * server and configuration; a connection's verdict is found again from
- * its SSL object.  Speaks ngx_connection_t and SSL only.
+ * server, configuration and listen socket; a connection's verdict is found
+ * again from its SSL object.  Speaks ngx_connection_t and SSL only.
  */
 
 
@@ -47,6 +47,7 @@ static SSL_TICKET_RETURN ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn,
     SSL_TICKET_STATUS status, void *arg);
 static ngx_int_t ngx_nitro_attest_same_name(ngx_ssl_conn_t *ssl_conn,
     SSL_SESSION *sess);
+static ngx_int_t ngx_nitro_attest_local(ngx_connection_t *c, u_char *digest);
 static ngx_nitro_attest_srv_conf_t *ngx_nitro_attest_find_server(
     ngx_nitro_attest_main_t *namcf, u_char *tag);
 static ngx_nitro_attest_conn_t *ngx_nitro_attest_session(SSL_SESSION *sess);
@@ -710,6 +711,8 @@ ngx_nitro_attest_save_session(ngx_connection_t *c,
         return;
     }
 
+    (void) ngx_nitro_attest_local(c, nac->local);
+
     len = ngx_nitro_attest_conn_size(&nac->verdict);
 
     if (SSL_SESSION_set1_ticket_appdata(sess, nac, len) == 0)
@@ -733,8 +736,9 @@ ngx_nitro_attest_save_session(ngx_connection_t *c,
 /*
  * A ticket is about to be made: a session that carries no verdict (no
  * certificate was presented, or the server does not attest) gets one that
- * says so, with the tag of the server whose context made it.  So a ticket
- * always tells which server and configuration cycle it belongs to.
+ * says so, with the tag of the server whose context made it and the
+ * digest of its listen socket.  So a ticket always tells which server,
+ * configuration cycle and socket it belongs to.
  */
 
 static int
@@ -762,6 +766,8 @@ ngx_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg)
     }
 
     ngx_memcpy(nac.tag, nascf->tag, NGX_NITRO_ATTEST_TAG_LEN);
+    (void) ngx_nitro_attest_local(ngx_ssl_get_connection(ssl_conn),
+                                  nac.local);
     nitro_attest_verdict_none(&nac.verdict, ngx_nitro_attest_now());
 
     /* without it the ticket is not resumed (no server named): harmless */
@@ -773,8 +779,14 @@ ngx_nitro_attest_ticket_made(ngx_ssl_conn_t *ssl_conn, void *arg)
 
 
 /*
- * Sessions resume only under the server name they were made with, so that
- * a verdict never crosses into another server's SSL_CTX.  A ticket from
+ * Sessions resume only under the server name and on the listen socket
+ * they were made with: the two pick the server, so a session resumes only
+ * into the server that made it, and is judged by that server's
+ * "nitro_attest".  Tickets are opened before nginx switches to the SSL_CTX
+ * of the name asked for, with the callbacks of the socket's default
+ * server, and one ticket key can serve several sockets (one server on
+ * several, or a shared ssl_session_ticket_key file): the server that made
+ * a ticket is not always the one the same name picks now.  A ticket from
  * another configuration cycle (ticket keys from a file survive reloads) or
  * with an expired verdict is not resumed either: the client makes a full
  * handshake and attests again.
@@ -787,7 +799,8 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
 {
     ngx_nitro_attest_main_t *namcf = arg;
 
-    ngx_connection_t                  *c;
+    u_char                        local[NGX_NITRO_ATTEST_TAG_LEN];
+    ngx_connection_t             *c;
     ngx_nitro_attest_conn_t      *nac;
     ngx_nitro_attest_srv_conf_t  *server;
 
@@ -832,6 +845,15 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
     if (server == NULL) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "nitro_attest: ticket of another configuration, "
+                      "full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
+    if (ngx_nitro_attest_local(c, local) != NGX_OK
+        || ngx_memcmp(local, nac->local, NGX_NITRO_ATTEST_TAG_LEN) != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket of another listen socket, "
                       "full handshake");
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
@@ -901,6 +923,41 @@ ngx_nitro_attest_same_name(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess)
     {
         return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What picks a connection's server besides the name it asks for: the
+ * socket it came in on (its type, local address and port; a wildcard
+ * listen is resolved to the address the client connected to), as a
+ * digest.  All zero when it cannot be known, which no socket matches.
+ */
+
+static ngx_int_t
+ngx_nitro_attest_local(ngx_connection_t *c, u_char *digest)
+{
+    u_char  md[EVP_MAX_MD_SIZE];
+    u_char  text[1 + NGX_SOCKADDR_STRLEN];
+    size_t  len;
+
+    ngx_memzero(digest, NGX_NITRO_ATTEST_TAG_LEN);
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    text[0] = (u_char) c->type;
+    len = 1 + ngx_sock_ntop(c->local_sockaddr, c->local_socklen, text + 1,
+                            NGX_SOCKADDR_STRLEN, 1);
+
+    if (EVP_Digest(text, len, md, NULL, EVP_sha256(), NULL) != 1) {
+        ngx_ssl_error(NGX_LOG_ALERT, c->log, 0, "EVP_Digest() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(digest, md, NGX_NITRO_ATTEST_TAG_LEN);
 
     return NGX_OK;
 }

@@ -1,7 +1,9 @@
 """Issue 10 against a real nginx (CONTRACT section 10): a verdict counts
 only for a client that proved its key; every resumption path keeps the
 verdict of its own server and configuration or does not resume; a ticket
-without a verdict never resumes into an "on" server; zone name clashes
+without a verdict never resumes into an "on" server, nor does a session
+made on a server that does not attest when another socket's server is
+"on" (full handshake, never a resumption answered 421); zone name clashes
 fail nginx -t.
 
 A replay is a client that presents the genuine certificate but cannot
@@ -12,6 +14,7 @@ CertificateVerify it sends does not verify.
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import time
@@ -21,6 +24,7 @@ import pytest
 import forge
 import nginx
 from test_nginx_attest import Client, attested, write
+from test_nginx_stream import stream_main
 from test_nginx_telemetry import LogTail, delta
 
 GOOD = {i: forge.default_pcrs()[i] for i in (0, 1, 2)}
@@ -330,6 +334,151 @@ def test_ticket_without_verdict_never_resumes_into_an_on_server(
             resp, _, reused = connect(port, None, "c.test", session=session,
                                       ctx=ctx)
             assert resp is None and not reused
+
+
+# ---------------------------------------------------------------------------
+# A session made on a server that does not attest never resumes on an "on"
+# server, judged by the server the name picks now on the socket the client
+# connects to, whichever server made the ticket: the ticket is opened with
+# the callbacks of the socket's default server, before nginx switches to
+# the server of the name, and one ticket key can serve several sockets.
+
+OFF = 'location / { return 200 "off $nitro_attest_status\\n"; }'
+ON = ('location / { return 200 '
+      '"on $nitro_attest_status $nitro_attest_cert_sha256\\n"; }')
+
+CROSS_SOCKET = {
+    # one server is the default of both sockets (its ticket key serves
+    # both); the name picks an "on" server on the second only
+    "names_differ_per_socket": ("""
+    server {
+        listen 127.0.0.1:@port0@ ssl default_server;
+        listen 127.0.0.1:@port1@ ssl default_server;
+        server_name off.test;
+        %(off)s
+    }
+    server {
+        listen 127.0.0.1:@port1@ ssl;
+        server_name x.test;
+        nitro_attest on;
+        %(on)s
+    }""", "x.test"),
+    # one ticket key file; a client without SNI gets each socket's default
+    "default_differs_per_socket": ("""
+    ssl_session_ticket_key %(d)s/ticket.key;
+    server {
+        listen 127.0.0.1:@port0@ ssl default_server;
+        server_name off.test;
+        %(off)s
+    }
+    server {
+        listen 127.0.0.1:@port1@ ssl default_server;
+        server_name on.test;
+        nitro_attest on;
+        %(on)s
+    }""", None),
+    # one ticket key file; the same name on two sockets
+    "same_name_on_two_sockets": ("""
+    ssl_session_ticket_key %(d)s/ticket.key;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name x.test;
+        %(off)s
+    }
+    server {
+        listen 127.0.0.1:@port1@ ssl;
+        server_name x.test;
+        nitro_attest on;
+        %(on)s
+    }""", "x.test"),
+    # stream: one ticket key file, a server on each socket
+    "stream": ("""
+    ssl_session_ticket_key %(d)s/ticket.key;
+    nitro_attest_policy %(d)s/policy.json;
+    nitro_attest_trusted_root %(root)s;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        return "off $nitro_attest_status\\n";
+    }
+    server {
+        listen 127.0.0.1:@port1@ ssl;
+        nitro_attest on;
+        return "on $nitro_attest_status $nitro_attest_cert_sha256\\n";
+    }""", "x.test"),
+}
+
+
+def attempt(port, ctx, sni, session=None, http=True):
+    """One TLS connection that asks for / (http) or only reads (stream):
+    (reused, session, data).  reused is None when the handshake failed at
+    the client; data is what the server sent until it closed, None when it
+    ended the connection with an alert or a reset."""
+    raw = socket.create_connection(("127.0.0.1", port), 5)
+    try:
+        try:
+            sock = ctx.wrap_socket(raw, server_hostname=sni, session=session)
+        except (ssl.SSLError, OSError):
+            return None, None, None
+        reused = sock.session_reused
+        data = b""
+        try:
+            if http:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\n"
+                             b"Connection: close\r\n\r\n"
+                             % (sni or "x.test").encode())
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ssl.SSLError, OSError):
+            data = None
+        return reused, sock.session, data
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("case", sorted(CROSS_SOCKET))
+def test_session_of_a_non_attesting_server_never_resumes_into_an_on_one(
+        resume_dir, pki, case, version):
+    d = resume_dir
+    body, sni = CROSS_SOCKET[case]
+    http = case != "stream"
+    body = body % dict(d=d, root=pki.root_pem, off=OFF, on=ON)
+    if http:
+        n = nginx.Nginx("nitro_attest_policy %s/policy.json;\n"
+                        "nitro_attest_trusted_root %s;\n%s"
+                        % (d, pki.root_pem, body), ports=2)
+    else:
+        n = nginx.Nginx("", ports=2, main=stream_main(body))
+    good = genuine(d, "cross-%s-%s" % (case, version), pki)
+    with n:
+        off, on = n.ports
+        for client in (None, good):
+            ctx = (good.ctx(version) if client
+                   else nginx.client_context(version=version))
+            reused, session, data = attempt(off, ctx, sni, http=http)
+            assert reused is False and b"off NONE\n" in data, data
+            assert session.has_ticket
+
+            # on the socket that made it, the session resumes
+            reused, _, data = attempt(off, ctx, sni, session, http=http)
+            assert reused is True and b"off NONE\n" in data, data
+
+            # where the name picks the "on" server: a full handshake,
+            # which refuses a client without a certificate (an alert,
+            # never a resumption answered 421 or closed) and attests one
+            # that has one
+            reused, _, data = attempt(on, ctx, sni, session, http=http)
+            if client is None:
+                assert reused is not True and data is None, (reused, data)
+            else:
+                assert reused is False, data
+                assert (b"on SUCCESS %s\n" % good.sha256.encode()) in data
+
+        assert "ticket of another listen socket, full handshake" \
+            in n.log_text()
 
 
 # ---------------------------------------------------------------------------
