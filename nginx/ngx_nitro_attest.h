@@ -94,7 +94,7 @@ typedef struct {
 typedef struct {
     ngx_atomic_t                    verified;
     ngx_atomic_t                    failed;
-    ngx_atomic_t                    failures[NITRO_ATTEST_REASON_COUNT];
+    ngx_atomic_t                    failures[NITRO_ATTEST_HANDSHAKE_REASONS];
     ngx_atomic_t                    cache_hit;
     ngx_atomic_t                    cache_miss;
     /* per protocol: [0] verified, [1] failed */
