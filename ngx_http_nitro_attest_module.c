@@ -592,7 +592,6 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
 {
     ngx_connection_t             *c;
     nitro_attest_verdict_t       *v;
-    ngx_nitro_attest_conn_t      *nac;
     ngx_nitro_attest_srv_conf_t  *nascf;
 
     nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
@@ -626,27 +625,18 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
     }
 #endif
 
-    nac = ngx_nitro_attest_connection(c);
+    v = ngx_nitro_attest_verdict(nascf, c);
 
-    if (nac == NULL
-        || ngx_memcmp(nac->tag, nascf->tag, NGX_NITRO_ATTEST_TAG_LEN)
-           != 0
-        || nac->verdict.status != NITRO_ATTEST_STATUS_SUCCESS)
-    {
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+        return ngx_nitro_attest_retiring() ? ngx_http_nitro_attest_retired(r, c)
+                                           : NGX_DECLINED;
+    }
+
+    if (v->reason != NITRO_ATTEST_EXPIRED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "client connection is not attested for this server "
                       "(no SNI, or another server's), request refused");
         return NGX_HTTP_MISDIRECTED_REQUEST;
-    }
-
-    if (ngx_nitro_attest_retiring()) {
-        return ngx_http_nitro_attest_retired(r, c);
-    }
-
-    if (ngx_nitro_attest_expiry(nascf, &nac->verdict)
-        > ngx_nitro_attest_now())
-    {
-        return NGX_DECLINED;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

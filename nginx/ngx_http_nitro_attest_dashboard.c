@@ -116,7 +116,10 @@ ngx_http_nitro_attest_dashboard(u_char *p, ngx_nitro_attest_shctx_t *sh,
 
     most = 0;
 
-    for (i = NITRO_ATTEST_NO_CERTIFICATE; i < NITRO_ATTEST_REASON_COUNT; i++) {
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
         most = ngx_max(most, sh->failures[i]);
     }
 
@@ -125,7 +128,10 @@ ngx_http_nitro_attest_dashboard(u_char *p, ngx_nitro_attest_shctx_t *sh,
         "<table id=\"failures\"><tr><th>reason</th>"
         "<th colspan=\"2\">failures</th></tr>\n");
 
-    for (i = NITRO_ATTEST_NO_CERTIFICATE; i < NITRO_ATTEST_REASON_COUNT; i++) {
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
         if (sh->failures[i] == 0) {
             continue;
         }

@@ -100,7 +100,7 @@ ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
      * instance id) of three lines or cells, a set name in one.
      */
 
-    size = 4096 + NITRO_ATTEST_REASON_COUNT * (256 + NGX_ATOMIC_T_LEN);
+    size = 4096 + NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN);
 
     if (format == NGX_HTTP_NITRO_ATTEST_HTML) {
         size += ngx_http_nitro_attest_dashboard_size;
@@ -323,7 +323,10 @@ ngx_http_nitro_attest_status_json(u_char *p, ngx_nitro_attest_shctx_t *sh,
     p = ngx_sprintf(p, "{\"handshakes\":{\"verified\":%uA,\"failed\":%uA},"
                        "\"failures\":{", sh->verified, sh->failed);
 
-    for (i = NITRO_ATTEST_NO_CERTIFICATE; i < NITRO_ATTEST_REASON_COUNT; i++) {
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
         p = ngx_sprintf(p, "%s\"%s\":%uA",
                         i == NITRO_ATTEST_NO_CERTIFICATE ? "" : ",",
                         nitro_attest_reason_name(i), sh->failures[i]);
@@ -502,7 +505,10 @@ ngx_http_nitro_attest_status_prometheus(u_char *p,
         sh->protocols[NGX_NITRO_ATTEST_STREAM][0],
         sh->protocols[NGX_NITRO_ATTEST_STREAM][1]);
 
-    for (i = NITRO_ATTEST_NO_CERTIFICATE; i < NITRO_ATTEST_REASON_COUNT; i++) {
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
         p = ngx_sprintf(p, "nitro_attest_failures_total{reason=\"%s\"} %uA\n",
                         nitro_attest_reason_name(i), sh->failures[i]);
     }

@@ -94,7 +94,7 @@ typedef struct {
 typedef struct {
     ngx_atomic_t                    verified;
     ngx_atomic_t                    failed;
-    ngx_atomic_t                    failures[NITRO_ATTEST_REASON_COUNT];
+    ngx_atomic_t                    failures[NITRO_ATTEST_HANDSHAKE_REASONS];
     ngx_atomic_t                    cache_hit;
     ngx_atomic_t                    cache_miss;
     /* per protocol: [0] verified, [1] failed */
@@ -134,13 +134,17 @@ typedef struct {
 /*
  * The inventory ("nitro_attest_inventory zone="): the enclaves and
  * NitroTPM instances whose signature and chain verified, one entry per
- * module id, found by it, the least recently seen evicted when the zone is
- * full.  Times are the Unix seconds of the handshakes.
+ * module id, found by it.  When the zone is full the least recently seen
+ * entry without a proven success is evicted, and one with a proven
+ * success only when no other is left.  Times are the Unix seconds of the
+ * handshakes.
  */
 typedef struct {
     ngx_rbtree_t                    rbtree;
     ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     lru;           /* most recent first */
+    /* most recently seen first: without a proven success, and with one */
+    ngx_queue_t                     lru;
+    ngx_queue_t                     proven;
 } ngx_nitro_attest_inventory_sh_t;
 
 
@@ -164,6 +168,7 @@ typedef struct {
     uint8_t                         status;        /* of the last handshake */
     uint8_t                         reason;
     uint8_t                         kind;
+    uint8_t                         proven;        /* a success, key proven */
     u_char                          pcr0[NITRO_ATTEST_PCR_MAX_LEN];
     u_char                          data[1];       /* module id, policy */
 } ngx_nitro_attest_enclave_t;

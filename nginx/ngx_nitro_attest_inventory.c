@@ -3,9 +3,12 @@
  * ngx_nitro_attest_inventory.c: "nitro_attest_inventory zone=": the
  * enclaves and NitroTPM instances seen, one entry per module id, in a
  * shared zone.  Only verdicts whose signature and chain verified are
- * entered (a forger cannot fill the table); the least recently seen entry
- * makes room when the zone is full.  Both protocols enter the http block's
- * table; the status endpoint reads it.
+ * entered (a forger cannot fill the table).  When the zone is full, the
+ * least recently seen entry makes room, an entry with a success whose key
+ * was proven last: anyone can mint real documents that fail, or replay a
+ * certificate, but not push an enclave that attests out of the table.
+ * Both protocols enter the http block's table; the status endpoint reads
+ * it.
  */
 
 
@@ -19,6 +22,8 @@ static ngx_int_t ngx_nitro_attest_init_inventory(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_nitro_attest_enclave_t *ngx_nitro_attest_inventory_alloc(
     ngx_nitro_attest_inventory_t *inv, size_t size);
+static ngx_queue_t *ngx_nitro_attest_inventory_next(
+    ngx_nitro_attest_inventory_sh_t *sh, ngx_queue_t *q);
 static int ngx_libc_cdecl ngx_nitro_attest_enclave_cmp(const void *one,
     const void *two);
 
@@ -121,6 +126,7 @@ ngx_nitro_attest_init_inventory(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&inv->sh->rbtree, &inv->sh->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&inv->sh->lru);
+    ngx_queue_init(&inv->sh->proven);
 
     inv->shpool->log_nomem = 0;
     inv->shpool->log_ctx = ngx_slab_alloc(inv->shpool,
@@ -159,7 +165,7 @@ ngx_nitro_attest_init_inventory(ngx_shm_zone_t *shm_zone, void *data)
 /*
  * One full handshake of a measured client (its signature and chain held),
  * whatever its verdict: the entry of its module id is made or updated and
- * becomes the most recently seen.
+ * becomes the most recently seen of its queue.
  */
 
 void
@@ -167,10 +173,11 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
     nitro_attest_verdict_t *v)
 {
     size_t                         size;
-    int64_t                        seen, first_seen;
+    int64_t                        seen, first_seen, last_seen;
     uint64_t                       verified, failed;
     ngx_str_t                      id;
     uint32_t                       hash;
+    ngx_uint_t                     proven;
     nitro_attest_span_t           *policy, *pcr0;
     ngx_nitro_attest_enclave_t    *en;
     ngx_nitro_attest_inventory_t  *inv;
@@ -197,6 +204,8 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
     verified = 0;
     failed = 0;
     first_seen = seen;
+    last_seen = seen;
+    proven = 0;
 
     ngx_shmtx_lock(&inv->shpool->mutex);
 
@@ -208,6 +217,8 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
         verified = en->verified;
         failed = en->failed;
         first_seen = en->first_seen;
+        last_seen = en->last_seen;
+        proven = en->proven;
 
         ngx_queue_remove(&en->queue);
         ngx_rbtree_delete(&inv->sh->rbtree, &en->sn.node);
@@ -232,7 +243,8 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
         en->verified = verified;
         en->failed = failed;
         en->first_seen = first_seen;
-        en->last_seen = first_seen;
+        en->last_seen = last_seen;
+        en->proven = (uint8_t) proven;
         en->module_id_len = (uint16_t) id.len;
         ngx_memcpy(en->data, id.data, id.len);
 
@@ -246,17 +258,23 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
         ngx_queue_remove(&en->queue);
     }
 
-    ngx_queue_insert_head(&inv->sh->lru, &en->queue);
-
     /*
      * Seen means: a client that proved it holds the attested key.  A
      * certificate is public: its replays (key_not_proven), and refusals
      * made before the client's CertificateVerify, are counted and shown,
-     * but do not keep an enclave that went quiet looking alive.
+     * but do not keep an enclave that went quiet looking alive, nor make
+     * its entry one that is evicted last.
      */
     if (v->flags & NITRO_ATTEST_F_KEY_PROVEN) {
         en->last_seen = ngx_max(en->last_seen, seen);
+
+        if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+            en->proven = 1;
+        }
     }
+
+    ngx_queue_insert_head(en->proven ? &inv->sh->proven : &inv->sh->lru,
+                          &en->queue);
 
     if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
         en->verified++;
@@ -285,22 +303,28 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
 }
 
 
-/* under the zone's lock: the least recently seen entries make room */
+/*
+ * Under the zone's lock: the least recently seen entries make room, those
+ * with a proven success when no other is left.
+ */
 
 static ngx_nitro_attest_enclave_t *
 ngx_nitro_attest_inventory_alloc(ngx_nitro_attest_inventory_t *inv,
     size_t size)
 {
-    ngx_queue_t                 *q;
+    ngx_queue_t                 *q, *queue;
     ngx_nitro_attest_enclave_t  *en, *old;
 
     while ((en = ngx_slab_alloc_locked(inv->shpool, size)) == NULL) {
 
-        if (ngx_queue_empty(&inv->sh->lru)) {
+        queue = ngx_queue_empty(&inv->sh->lru) ? &inv->sh->proven
+                                               : &inv->sh->lru;
+
+        if (ngx_queue_empty(queue)) {
             return NULL;
         }
 
-        q = ngx_queue_last(&inv->sh->lru);
+        q = ngx_queue_last(queue);
         old = ngx_queue_data(q, ngx_nitro_attest_enclave_t, queue);
 
         ngx_queue_remove(q);
@@ -336,9 +360,9 @@ ngx_nitro_attest_inventory_list(ngx_pool_t *pool, ngx_shm_zone_t *zone)
 
     ngx_shmtx_lock(&inv->shpool->mutex);
 
-    for (q = ngx_queue_head(&inv->sh->lru);
-         q != ngx_queue_sentinel(&inv->sh->lru);
-         q = ngx_queue_next(q))
+    for (q = ngx_nitro_attest_inventory_next(inv->sh, NULL);
+         q != NULL;
+         q = ngx_nitro_attest_inventory_next(inv->sh, q))
     {
         en = ngx_queue_data(q, ngx_nitro_attest_enclave_t, queue);
         total += ngx_align(en->size, NGX_ALIGNMENT);
@@ -360,9 +384,9 @@ ngx_nitro_attest_inventory_list(ngx_pool_t *pool, ngx_shm_zone_t *zone)
 
     ngx_shmtx_lock(&inv->shpool->mutex);
 
-    for (q = ngx_queue_head(&inv->sh->lru);
-         q != ngx_queue_sentinel(&inv->sh->lru) && list->nelts < n;
-         q = ngx_queue_next(q))
+    for (q = ngx_nitro_attest_inventory_next(inv->sh, NULL);
+         q != NULL && list->nelts < n;
+         q = ngx_nitro_attest_inventory_next(inv->sh, q))
     {
         en = ngx_queue_data(q, ngx_nitro_attest_enclave_t, queue);
         len = ngx_align(en->size, NGX_ALIGNMENT);
@@ -386,6 +410,22 @@ ngx_nitro_attest_inventory_list(ngx_pool_t *pool, ngx_shm_zone_t *zone)
               ngx_nitro_attest_enclave_cmp);
 
     return list;
+}
+
+
+/* every entry, of both queues: the one after q (NULL: the first), or NULL */
+
+static ngx_queue_t *
+ngx_nitro_attest_inventory_next(ngx_nitro_attest_inventory_sh_t *sh,
+    ngx_queue_t *q)
+{
+    q = (q == NULL) ? ngx_queue_head(&sh->proven) : ngx_queue_next(q);
+
+    if (q == ngx_queue_sentinel(&sh->proven)) {
+        q = ngx_queue_head(&sh->lru);
+    }
+
+    return (q == ngx_queue_sentinel(&sh->lru)) ? NULL : q;
 }
 
 

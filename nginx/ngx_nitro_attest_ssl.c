@@ -1249,8 +1249,9 @@ ngx_nitro_attest_exit(void)
 
 
 /*
- * The verdict a server's variables and guard see: the connection's, when
- * it was attested for this server; otherwise "nothing was checked" (NONE).
+ * The verdict a server's variables, headers, token and guard see, as of
+ * now: the connection's, when it was attested for this server, and from
+ * its expiry on FAILED:expired; otherwise "nothing was checked" (NONE).
  */
 
 nitro_attest_verdict_t *
@@ -1268,6 +1269,9 @@ ngx_nitro_attest_verdict(ngx_nitro_attest_srv_conf_t *nascf,
             && ngx_memcmp(nac->tag, nascf->tag, NGX_NITRO_ATTEST_TAG_LEN)
                == 0)
         {
+            nitro_attest_verdict_expire(&nac->verdict,
+                                        (int64_t) nascf->reattest,
+                                        ngx_nitro_attest_now());
             return &nac->verdict;
         }
     }

@@ -69,7 +69,7 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
         (void) ngx_atomic_fetch_add(&sh->failed, 1);
         (void) ngx_atomic_fetch_add(&sh->protocols[namcf->protocol][1], 1);
 
-        if (v->reason < NITRO_ATTEST_REASON_COUNT) {
+        if (v->reason < NITRO_ATTEST_HANDSHAKE_REASONS) {
             (void) ngx_atomic_fetch_add(&sh->failures[v->reason], 1);
         }
 

@@ -246,11 +246,6 @@ ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
     now = ngx_nitro_attest_now();
     expires = ngx_nitro_attest_expiry(nascf, v);
 
-    /* a verdict past its time vouches for nothing, not even briefly */
-    if (expires <= now) {
-        return NGX_OK;
-    }
-
     t = SSL_get_ex_data(c->ssl->connection, ngx_nitro_attest_token_index);
 
     if (t != NULL && t->nascf == nascf && now < t->expires) {

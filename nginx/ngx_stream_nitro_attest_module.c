@@ -414,7 +414,11 @@ ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
 
     v = ngx_nitro_attest_verdict(nascf, c);
 
-    if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
+    /* one that expired since its handshake: the timer below closes it */
+
+    if (v->status != NITRO_ATTEST_STATUS_SUCCESS
+        && v->reason != NITRO_ATTEST_EXPIRED)
+    {
         if (nascf->enable == NGX_NITRO_ATTEST_OPTIONAL) {
             return NGX_DECLINED;
         }

@@ -50,7 +50,8 @@ static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
     "pcr_mismatch",
     "binding_mismatch",
     "key_not_proven",
-    "internal_error"
+    "internal_error",
+    "expired"
 };
 
 static const char  *na_binding_names[] = {
@@ -352,6 +353,19 @@ nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
     }
 
     return deadline < v->not_after_ms ? deadline : v->not_after_ms;
+}
+
+
+void
+nitro_attest_verdict_expire(nitro_attest_verdict_t *v, int64_t reattest_ms,
+    int64_t now_ms)
+{
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS
+        && nitro_attest_verdict_expiry(v, reattest_ms) <= now_ms)
+    {
+        v->status = NITRO_ATTEST_STATUS_FAILED;
+        v->reason = NITRO_ATTEST_EXPIRED;
+    }
 }
 
 

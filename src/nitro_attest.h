@@ -51,8 +51,16 @@ typedef enum {
     NITRO_ATTEST_BINDING_MISMATCH,
     NITRO_ATTEST_KEY_NOT_PROVEN,    /* the TLS client did not prove its key */
     NITRO_ATTEST_INTERNAL_ERROR,
+    NITRO_ATTEST_EXPIRED,           /* a connection's verdict outlived its
+                                       time (nitro_attest_verdict_expire) */
     NITRO_ATTEST_REASON_COUNT
 } nitro_attest_reason_e;
+
+/*
+ * The reasons a verification (a handshake) can give come first: "expired"
+ * is said of a verdict later, so counters of handshakes stop before it.
+ */
+#define NITRO_ATTEST_HANDSHAKE_REASONS  NITRO_ATTEST_EXPIRED
 
 typedef enum {
     NITRO_ATTEST_STATUS_NONE = 0,   /* no certificate, or nothing checked */
@@ -315,6 +323,15 @@ int64_t nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v);
  */
 int64_t nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
     int64_t reattest_ms);
+
+/*
+ * The verdict as of now_ms: a success whose expiry (as above) has come
+ * becomes FAILED with reason "expired", its measurements kept, so that
+ * whatever reports it from then on (variables, headers, token, event) no
+ * longer vouches for it; any other verdict stays as it is.
+ */
+void nitro_attest_verdict_expire(nitro_attest_verdict_t *v,
+    int64_t reattest_ms, int64_t now_ms);
 
 /* A verdict that says "no certificate was presented" (status NONE). */
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);

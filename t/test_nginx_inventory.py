@@ -1,9 +1,10 @@
 """The inventory of a real nginx (CONTRACT 14): "nitro_attest_inventory
 zone=" keeps the enclaves (and NitroTPM instances) whose signature and
-chain verified, one entry per module id, the least recently seen evicted;
-the status endpoint adds them to its JSON ("enclaves") and Prometheus
-text (nitro_attest_enclave_*), and answers a browser with an HTML
-dashboard, checked here in headless Chromium.
+chain verified, one entry per module id, the least recently seen evicted
+(an enclave that proved its key last, so failing documents cannot push it
+out); the status endpoint adds them to its JSON ("enclaves") and
+Prometheus text (nitro_attest_enclave_*), and answers a browser with an
+HTML dashboard, checked here in headless Chromium.
 
 One nginx (the world):
   port0  on.test, enforcing, http
@@ -632,3 +633,85 @@ def test_replays_do_not_keep_a_quiet_enclave_seen(world):
     after = {e["module_id"]: e for e in inventory(world.port[1])["enclaves"]}
     assert after[A1]["last_seen"] > before[A1]["last_seen"]
     assert after[A1]["last_status"] == "SUCCESS"
+
+
+# ---------------------------------------------------------------------------
+# Hiding an enclave: documents that fail, however many, do not push an
+# enclave that proved its key out of the table, and replays of its
+# certificate neither move its last_seen nor count as a success.
+
+def wait_failed(port, module_id, failed):
+    """The entry of module_id once its failures reach failed (a replay is
+    accounted when its connection closes)."""
+    deadline = time.time() + 5
+    while True:
+        got = {e["module_id"]: e for e in inventory(port)["enclaves"]}
+        if module_id in got and got[module_id]["failed"] >= failed \
+                or time.time() > deadline:
+            return got.get(module_id)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("mode, fault", [("on", "stale"),
+                                         ("optional", "pcr_mismatch")])
+def test_failing_documents_do_not_evict_a_proven_enclave(tmp_path, pki,
+                                                          mode, fault):
+    d = str(tmp_path)
+    write(os.path.join(d, "policy.json"), forge.policy([("v42", GOOD)]))
+    small = 8 * os.sysconf("SC_PAGESIZE") // 1024
+    body = """
+    nitro_attest_policy %s/policy.json;
+    nitro_attest_trusted_root %s;
+    nitro_attest_inventory zone=small:%dk;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        nitro_attest %s;
+        location / { return 200 "$nitro_attest_status"; }
+    }
+    server {
+        listen 127.0.0.1:@port1@;
+        location = %s { nitro_attest_status; }
+    }
+    """ % (d, pki.root_pem, small, mode, STATUS)
+    enclave = "i-0%016x-enc%017x" % (0xe, 1)
+    never = "i-0%016x-enc%017x" % (0xe, 2)
+    real = genuine(d, "real", pki, module_id=enclave)
+    unseen = genuine(d, "unseen", pki, module_id=never)
+    with nginx.Nginx(body, ports=2) as n:
+        fit = int(re.search(r"(\d+) entries fit", n.log_text()).group(1))
+        # a certificate replayed without its key makes no success, and its
+        # entry (when it gets one) is not one that proved its key
+        assert not handshake(n.ports[0], replay_of(d, unseen, "unseen-r"))
+        entry = wait_failed(n.ports[1], never, 1)
+        assert entry and entry["verified"] == 0, entry
+        assert entry["last_status"] == "FAILED"
+        assert entry["last_reason"] == "key_not_proven"
+
+        assert handshake(n.ports[0], real)
+        before = wait_failed(n.ports[1], enclave, 0)
+        assert before["verified"] == 1
+        time.sleep(1.1)
+
+        # more real-signed documents of other module ids than the zone
+        # holds, each failing
+        now = forge.now_ms()
+        for i in range(fit + 20):
+            kw = (dict(timestamp_ms=now - 10 * 60 * 1000) if fault == "stale"
+                  else dict(pcrs={**forge.default_pcrs(), 0: OTHER_PCR0}))
+            c = attested(d, "f%d" % i, pki,
+                         module_id="i-0%016x-enc%017x" % (0xf, i), **kw)
+            assert handshake(n.ports[0], c) == (mode == "optional")
+        got = {e["module_id"]: e for e in inventory(n.ports[1])["enclaves"]}
+        assert enclave in got, "the enclave was evicted"
+        assert never not in got, "an entry without a success went first"
+        assert len(got) <= fit
+        assert {e["last_reason"] for m, e in got.items()
+                if m != enclave} == {fault}
+
+        # its certificate replayed: shown as the last status, nothing more
+        assert not handshake(n.ports[0], replay_of(d, real, "real-r"))
+        after = wait_failed(n.ports[1], enclave, 1)
+        assert after["failed"] == 1 and after["verified"] == 1
+        assert after["last_reason"] == "key_not_proven"
+        assert after["last_seen"] == before["last_seen"]
+        assert after["first_seen"] == before["first_seen"]

@@ -566,6 +566,71 @@ test_expiry(void)
 }
 
 
+/*
+ * A success reads FAILED:expired from its expiry on, its measurements
+ * kept; before it, and any other verdict, stays as it was.
+ */
+static void
+test_expire(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
+{
+    char                    *json;
+    int64_t                  at;
+    nitro_attest_verdict_t  *was;
+
+    nitro_attest_verify_document(cf, docs[0].data, docs[0].len, NULL,
+                                 docs[0].timestamp + 1000, v);
+    CHECK(v->status == NITRO_ATTEST_STATUS_SUCCESS, "%s", docs[0].name);
+
+    was = malloc(sizeof(*was));
+    memcpy(was, v, nitro_attest_verdict_size(v));
+    at = nitro_attest_verdict_expiry(v, 2000);
+
+    nitro_attest_verdict_expire(v, 2000, at - 1);
+    CHECK(memcmp(v, was, nitro_attest_verdict_size(was)) == 0,
+          "before its expiry: unchanged");
+
+    nitro_attest_verdict_expire(v, 2000, at);
+    CHECK(v->status == NITRO_ATTEST_STATUS_FAILED
+          && v->reason == NITRO_ATTEST_EXPIRED, "at its expiry: expired");
+    CHECK(v->size == was->size && v->flags == was->flags
+          && v->pcr_mask == was->pcr_mask && v->time_ms == was->time_ms
+          && v->timestamp_ms == was->timestamp_ms
+          && memcmp(v->pcr, was->pcr, sizeof(v->pcr)) == 0
+          && v->module_id.len == was->module_id.len
+          && v->policy.len == was->policy.len
+          && memcmp(v->data, was->data,
+                    v->size - offsetof(nitro_attest_verdict_t, data)) == 0,
+          "measurements kept");
+
+    json = nitro_attest_event_json(v);
+    CHECK(json && strstr(json, "\"status\":\"FAILED\",\"reason\":\"expired\","
+                         "\"severity\":\"WARNING\"")
+          && strstr(json, "\"module_id\":\"i-"), "%s", json ? json : "NULL");
+    free(json);
+
+    /* once expired it stays so; a failure is never rewritten */
+    memcpy(was, v, nitro_attest_verdict_size(v));
+    nitro_attest_verdict_expire(v, 0, INT64_MAX);
+    CHECK(memcmp(v, was, nitro_attest_verdict_size(was)) == 0,
+          "expired stays expired");
+
+    nitro_attest_verify_document(cf, docs[0].data, docs[0].len, NULL,
+                                 docs[0].timestamp + 3600 * 1000, v);
+    CHECK(v->reason == NITRO_ATTEST_STALE, "%s",
+          nitro_attest_reason_name(v->reason));
+    nitro_attest_verdict_expire(v, 0, INT64_MAX);
+    CHECK(v->reason == NITRO_ATTEST_STALE, "a failure keeps its reason");
+
+    CHECK(strcmp(nitro_attest_reason_name(NITRO_ATTEST_EXPIRED), "expired")
+          == 0, "reason name");
+    CHECK(NITRO_ATTEST_HANDSHAKE_REASONS == NITRO_ATTEST_EXPIRED
+          && NITRO_ATTEST_EXPIRED + 1 == NITRO_ATTEST_REASON_COUNT,
+          "expired is no handshake's reason");
+
+    free(was);
+}
+
+
 /* a fresh key of the given kind written as PEM to a temporary file */
 static char *
 token_key_file(const char *type, const char *curve, char *path, size_t size)
@@ -1515,6 +1580,7 @@ main(int argc, char **argv)
     test_chain_cache(&cf, v);
     test_memo(&cf, v);
     test_expiry();
+    test_expire(&cf, v);
     test_glue_helpers();
     test_durations();
     test_text_decoding();
