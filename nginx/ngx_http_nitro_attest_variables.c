@@ -19,11 +19,17 @@ static ngx_int_t ngx_http_nitro_attest_prefix_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_nitro_attest_token_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_nitro_attest_json_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 /* http only: it needs the server's token key and the connection's token */
 static ngx_str_t  ngx_http_nitro_attest_token_name =
     ngx_string("nitro_attest_token");
+
+/* the event says where: it needs the connection and the server */
+static ngx_str_t  ngx_http_nitro_attest_json_name =
+    ngx_string("nitro_attest_json");
 
 
 ngx_int_t
@@ -55,6 +61,13 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
     }
 
     var->get_handler = ngx_http_nitro_attest_token_variable;
+
+    var = ngx_http_add_variable(cf, &ngx_http_nitro_attest_json_name, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_nitro_attest_json_variable;
 
     return NGX_OK;
 }
@@ -112,4 +125,18 @@ ngx_http_nitro_attest_token_variable(ngx_http_request_t *r,
     ngx_nitro_attest_str_value(v, &token);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_json_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
+
+    return ngx_nitro_attest_json_value(r->pool,
+                                       ngx_http_nitro_attest_verdict(r),
+                                       &r->connection->addr_text, nascf, v);
 }

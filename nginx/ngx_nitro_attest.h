@@ -275,6 +275,7 @@ typedef struct {
  */
 typedef struct {
     ngx_log_t                          *log;
+    ngx_str_t                           addr;    /* the client's, c's pool */
     ngx_nitro_attest_srv_conf_t   *nascf;
     ngx_nitro_attest_conn_t       *nac;
     ngx_uint_t                          keyed;   /* key is set */
@@ -374,6 +375,9 @@ ngx_int_t ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
 ngx_int_t ngx_nitro_attest_status_text(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_str_t *text);
 void ngx_nitro_attest_str_value(ngx_variable_value_t *v, ngx_str_t *s);
+ngx_int_t ngx_nitro_attest_json_value(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_str_t *addr,
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_variable_value_t *v);
 
 
 /* ngx_nitro_attest_cache.c: the shared-memory verdict cache */
@@ -406,8 +410,10 @@ void ngx_nitro_attest_account(ngx_connection_t *c,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
 void ngx_nitro_attest_count(ngx_nitro_attest_main_t *nam,
     nitro_attest_verdict_t *v);
+void ngx_nitro_attest_client_where(nitro_attest_where_t *where,
+    ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf);
 void ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
-    nitro_attest_verdict_t *v);
+    nitro_attest_verdict_t *v, nitro_attest_where_t *where);
 ngx_uint_t ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now);
 
 

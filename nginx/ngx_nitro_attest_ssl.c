@@ -311,6 +311,7 @@ ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
 
     pending = cln->data;
     pending->log = c->log;
+    pending->addr = c->addr_text;
     pending->nascf = nascf;
     pending->nac = nac;
     pending->keyed = keyed;
@@ -382,6 +383,7 @@ ngx_nitro_attest_unproven(void *data)
 {
     ngx_nitro_attest_pending_t *pending = data;
 
+    nitro_attest_where_t     where;
     nitro_attest_verdict_t  *v;
 
     if (pending->done) {
@@ -402,8 +404,10 @@ ngx_nitro_attest_unproven(void *data)
     ngx_nitro_attest_count(pending->nascf->main, v);
 
     if (pending->nascf->event_log) {
+        ngx_nitro_attest_client_where(&where, &pending->addr,
+                                      pending->nascf);
         ngx_nitro_attest_write_event(pending->log,
-                                          pending->nascf->event_log, v);
+                                     pending->nascf->event_log, v, &where);
     }
 }
 

@@ -30,12 +30,47 @@ void
 ngx_nitro_attest_account(ngx_connection_t *c,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
 {
+    nitro_attest_where_t  where;
+
     ngx_nitro_attest_count(nascf->main, v);
 
     /* a cache hit is counted, and marked where it shows, not re-logged */
     if (nascf->event_log && v->cache != NITRO_ATTEST_CACHE_HIT) {
-        ngx_nitro_attest_write_event(c->log, nascf->event_log, v);
+        ngx_nitro_attest_client_where(&where, &c->addr_text, nascf);
+        ngx_nitro_attest_write_event(c->log, nascf->event_log, v, &where);
     }
+}
+
+
+/*
+ * Where a client was verified, for its event: its address, the name of
+ * the server it was verified for (http; null in stream, whose servers have
+ * no name), and this node's host name ($hostname).
+ */
+
+void
+ngx_nitro_attest_client_where(nitro_attest_where_t *where, ngx_str_t *addr,
+    ngx_nitro_attest_srv_conf_t *nascf)
+{
+    where->direction = "client";
+    where->client_addr.data = (const char *) addr->data;
+    where->client_addr.len = addr->len;
+
+    if (nascf->main->protocol == NGX_NITRO_ATTEST_HTTP) {
+        where->server_name.data = nascf->server_name.data
+                                  ? (const char *) nascf->server_name.data
+                                  : "";
+        where->server_name.len = nascf->server_name.len;
+
+    } else {
+        where->server_name.data = NULL;
+        where->server_name.len = 0;
+    }
+
+    where->host.data = (const char *) ngx_cycle->hostname.data;
+    where->host.len = ngx_cycle->hostname.len;
+    where->upstream_addr.data = NULL;
+    where->upstream_addr.len = 0;
 }
 
 
@@ -110,7 +145,7 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
 
 void
 ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
-    nitro_attest_verdict_t *v)
+    nitro_attest_verdict_t *v, nitro_attest_where_t *where)
 {
     u_char                  *line, *start, *p;
     size_t                   len;
@@ -124,7 +159,7 @@ ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
                        + NITRO_ATTEST_EVENT_MAX + 2];
 
     line = buf + NGX_NITRO_ATTEST_SYSLOG_HEAD;
-    len = nitro_attest_event_render(v, (char *) line,
+    len = nitro_attest_event_render(v, where, (char *) line,
                                     NITRO_ATTEST_EVENT_MAX + 1);
     line[len] = LF;
 

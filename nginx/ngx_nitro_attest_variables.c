@@ -30,8 +30,6 @@ static ngx_int_t ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_nitro_attest_json_variable(ngx_pool_t *pool,
-    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 
@@ -67,8 +65,6 @@ ngx_nitro_attest_var_t  ngx_nitro_attest_vars[] = {
 
     { ngx_string("nitro_attest_cert_sha256"), ngx_nitro_attest_cert_variable,
       0, 0 },
-
-    { ngx_string("nitro_attest_json"), ngx_nitro_attest_json_variable, 0, 0 },
 
     { ngx_string("nitro_attest_kind"), ngx_nitro_attest_kind_variable, 0, 0 },
 
@@ -317,19 +313,29 @@ ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
 }
 
 
-static ngx_int_t
-ngx_nitro_attest_json_variable(ngx_pool_t *pool,
-    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
+/*
+ * $nitro_attest_json: the event of the verdict, with where it was made
+ * (each face adds the variable: where needs its connection and server)
+ */
+
+ngx_int_t
+ngx_nitro_attest_json_value(ngx_pool_t *pool, nitro_attest_verdict_t *verdict,
+    ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_variable_value_t *v)
 {
-    size_t                   len;
-    len = nitro_attest_event_render(verdict, NULL, 0);
+    size_t                len;
+    nitro_attest_where_t  where;
+
+    ngx_nitro_attest_client_where(&where, addr, nascf);
+
+    len = nitro_attest_event_render(verdict, &where, NULL, 0);
 
     v->data = ngx_pnalloc(pool, len + 1);
     if (v->data == NULL) {
         return NGX_ERROR;
     }
 
-    nitro_attest_event_render(verdict, (char *) v->data, len + 1);
+    nitro_attest_event_render(verdict, &where, (char *) v->data, len + 1);
 
     v->len = len;
     v->valid = 1;

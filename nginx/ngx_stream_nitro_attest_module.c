@@ -56,6 +56,8 @@ static ngx_int_t ngx_stream_nitro_attest_log(ngx_stream_session_t *s);
 static void ngx_stream_nitro_attest_watch(ngx_event_t *ev);
 static ngx_int_t ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_stream_nitro_attest_json_variable(
+    ngx_stream_session_t *s, ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_nitro_attest_prefix_variable(
     ngx_stream_session_t *s, ngx_stream_variable_value_t *v, uintptr_t data);
 
@@ -164,6 +166,11 @@ ngx_module_t  ngx_stream_nitro_attest_module = {
 };
 
 
+/* the event says where: it needs the session's connection and server */
+static ngx_str_t  ngx_stream_nitro_attest_json_name =
+    ngx_string("nitro_attest_json");
+
+
 /* this worker's attested sessions, and the watch over them */
 static ngx_queue_t  ngx_stream_nitro_attest_sessions;
 static ngx_event_t  ngx_stream_nitro_attest_watcher;
@@ -191,6 +198,13 @@ ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf)
         var->get_handler = ngx_stream_nitro_attest_variable;
         var->data = (uintptr_t) v;
     }
+
+    var = ngx_stream_add_variable(cf, &ngx_stream_nitro_attest_json_name, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_stream_nitro_attest_json_variable;
 
     return NGX_OK;
 }
@@ -598,4 +612,18 @@ ngx_stream_nitro_attest_prefix_variable(ngx_stream_session_t *s,
     return ngx_nitro_attest_prefix_variable(s->connection->pool,
                                ngx_nitro_attest_verdict(nascf, s->connection),
                                v, (ngx_str_t *) data);
+}
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_json_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
+
+    return ngx_nitro_attest_json_value(s->connection->pool,
+                               ngx_nitro_attest_verdict(nascf, s->connection),
+                               &s->connection->addr_text, nascf, v);
 }

@@ -32,6 +32,8 @@ static void na_out_text(na_out_t *o, const uint8_t *p, size_t n);
 static void na_out_hex(na_out_t *o, const uint8_t *p, size_t n);
 static void na_out_int(na_out_t *o, int64_t n);
 static void na_out_time(na_out_t *o, int64_t ms);
+static void na_out_where(na_out_t *o, const char *key,
+    const nitro_attest_text_t *text);
 
 
 /*
@@ -41,8 +43,8 @@ static void na_out_time(na_out_t *o, int64_t ms);
  * as JSON requires; bytes that are not UTF-8 become U+FFFD.
  */
 size_t
-nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
-    size_t size)
+nitro_attest_event_render(const nitro_attest_verdict_t *v,
+    const nitro_attest_where_t *where, char *buf, size_t size)
 {
     int          measured;
     char         key[8];
@@ -207,6 +209,16 @@ nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
         na_out_raw(&o, "null", 4);
     }
 
+    if (where != NULL) {
+        na_out_key(&o, "direction");
+        na_out_text(&o, (const uint8_t *) where->direction,
+                    strlen(where->direction));
+        na_out_where(&o, "client_addr", &where->client_addr);
+        na_out_where(&o, "server_name", &where->server_name);
+        na_out_where(&o, "host", &where->host);
+        na_out_where(&o, "upstream_addr", &where->upstream_addr);
+    }
+
     na_out_raw(&o, "}", 1);
 
     if (o.len < size) {
@@ -223,11 +235,11 @@ nitro_attest_event_json(const nitro_attest_verdict_t *v)
     char    *s;
     size_t   len;
 
-    len = nitro_attest_event_render(v, NULL, 0);
+    len = nitro_attest_event_render(v, NULL, NULL, 0);
 
     s = malloc(len + 1);
     if (s != NULL) {
-        nitro_attest_event_render(v, s, len + 1);
+        nitro_attest_event_render(v, NULL, s, len + 1);
     }
 
     return s;
@@ -488,6 +500,24 @@ na_out_int(na_out_t *o, int64_t n)
 
 
 /* RFC 3339, UTC, milliseconds; null for a time gmtime cannot show */
+/* a key of where, as text (cut to its maximum) or null */
+
+static void
+na_out_where(na_out_t *o, const char *key, const nitro_attest_text_t *text)
+{
+    na_out_key(o, key);
+
+    if (text->data == NULL) {
+        na_out_raw(o, "null", 4);
+        return;
+    }
+
+    na_out_text(o, (const uint8_t *) text->data,
+                text->len < NITRO_ATTEST_WHERE_TEXT_MAX
+                ? text->len : NITRO_ATTEST_WHERE_TEXT_MAX);
+}
+
+
 static void
 na_out_time(na_out_t *o, int64_t ms)
 {

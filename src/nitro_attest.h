@@ -369,9 +369,33 @@ nitro_attest_reason_e nitro_attest_cert_document(
  * size was written, and the call can be repeated with a larger buffer
  * (buf NULL, size 0 only measures).  Allocates nothing.
  */
-#define NITRO_ATTEST_EVENT_MAX  20480
-size_t nitro_attest_event_render(const nitro_attest_verdict_t *v, char *buf,
-    size_t size);
+#define NITRO_ATTEST_EVENT_MAX  32768
+
+/*
+ * Where a server verified a peer, for the keys that follow "kind": the
+ * direction ("client" or "upstream"), the client's address, the server's
+ * name, the node's host name and the upstream's address.  A text whose
+ * data is NULL is rendered as null.  Without it (NULL) those keys are left
+ * out, as in the command-line tool's events.  Texts longer than
+ * NITRO_ATTEST_WHERE_TEXT_MAX are cut there.
+ */
+#define NITRO_ATTEST_WHERE_TEXT_MAX  256
+
+typedef struct {
+    const char                *data;
+    size_t                     len;
+} nitro_attest_text_t;
+
+typedef struct {
+    const char                *direction;
+    nitro_attest_text_t        client_addr;
+    nitro_attest_text_t        server_name;
+    nitro_attest_text_t        host;
+    nitro_attest_text_t        upstream_addr;
+} nitro_attest_where_t;
+
+size_t nitro_attest_event_render(const nitro_attest_verdict_t *v,
+    const nitro_attest_where_t *where, char *buf, size_t size);
 
 /*
  * Rendering for tools.  Strings are malloc()ed; free them with free().

@@ -232,6 +232,11 @@ def test_events_and_counters_are_shared_with_http(world):
         ("SUCCESS", None), ("FAILED", "pcr_mismatch"),
         ("FAILED", "no_certificate")]
     assert events[0]["policy"] == "payments-v42"
+    # a stream server has no name: server_name is null
+    for e in events:
+        assert (e["direction"], e["client_addr"], e["server_name"],
+                e["host"], e["upstream_addr"]) == (
+            "client", "127.0.0.1", None, socket.gethostname(), None), e
 
     after = metrics(world)
     for k in ("verified", "failed"):

@@ -22,6 +22,7 @@ import socket
 import socketserver
 import ssl
 import struct
+import subprocess
 import threading
 import time
 import urllib.request
@@ -48,7 +49,8 @@ EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
               "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
               "policy", "policy_allowed", "binding", "user_data", "nonce",
               "cert_sha256", "doc_sha384", "cache", "verify_us", "resumed",
-              "kind"]
+              "kind", "direction", "client_addr", "server_name", "host",
+              "upstream_addr"]
 STATUS = "/nitro-attest/status"
 
 
@@ -711,6 +713,12 @@ def test_event_log_has_one_line_per_full_verification(world):
     assert ev[2]["cert_sha256"] == w.bad_signature.sha256
     assert ev[3]["cert_sha256"] is None and ev[3]["module_id"] is None
     assert all(e["resumed"] is False and e["cache"] == "off" for e in ev)
+    # every line says where: the client, the server's name, this node
+    names = ["on.test", "optional.test", "on.test", "on.test"]
+    for e, name in zip(ev, names):
+        assert (e["direction"], e["client_addr"], e["server_name"],
+                e["host"], e["upstream_addr"]) == (
+            "client", "127.0.0.1", name, socket.gethostname(), None), e
     # the served requests logged $nitro_attest_json: the very same lines
     served = access.lines()
     assert served[:2] == events.lines()[:2]
@@ -786,6 +794,55 @@ def test_event_log_is_reopened_on_usr1(world):
         lines = f.read().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["status"] == "SUCCESS"
     assert os.path.getsize(old) == size
+
+
+LOGROTATE_EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                 "..", "conf-examples", "logrotate",
+                                 "nitro-attest")
+
+
+def test_logrotate_example_rotates_the_event_log_without_losing_a_line(
+        world, tmp_path):
+    w = world
+    with open(LOGROTATE_EXAMPLE) as f:
+        example = f.read()
+    rules = [line.split("#")[0].strip() for line in example.splitlines()]
+    assert "copytruncate" not in rules
+    assert "compress" not in rules or "delaycompress" in rules
+    postrotate = rules[rules.index("postrotate") + 1]
+    assert postrotate.startswith("invoke-rc.d nginx rotate"), postrotate
+
+    # the example as it is, but for this nginx: its event log, its master
+    conf = (example.replace("/var/log/nitro-attest/*.log", w.events_path)
+            .replace(postrotate, "kill -USR1 %d" % w.nginx.master_pid())
+            .replace("create 0640 www-data adm", "create 0640 root root"))
+    conf_path = tmp_path / "logrotate.conf"
+    conf_path.write_text(conf)
+
+    for _ in range(3):
+        assert handshake(w, w.good, "on.test")[0].status == 200
+    time.sleep(0.2)
+    with open(w.events_path) as f:
+        before = f.read().splitlines()
+    assert len(before) >= 3
+
+    subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "state"),
+                    str(conf_path)], check=True, timeout=30)
+    time.sleep(0.3)                    # the worker reopens after the master
+    for _ in range(2):
+        assert handshake(w, w.good, "on.test")[0].status == 200
+    time.sleep(0.2)
+
+    with open(w.events_path + ".1") as f:
+        old_lines = f.read().splitlines()
+    with open(w.events_path) as f:
+        new_lines = f.read().splitlines()
+    # nothing lost, nothing twice, the new lines in the new file
+    assert old_lines[:len(before)] == before
+    assert len(old_lines) + len(new_lines) == len(before) + 2
+    assert new_lines
+    assert all(json.loads(line)["status"] == "SUCCESS"
+               for line in old_lines[-3:] + new_lines)
 
 
 # ---------------------------------------------------------------------------
