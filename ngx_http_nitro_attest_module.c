@@ -628,8 +628,11 @@ ngx_http_nitro_attest_handler(ngx_http_request_t *r)
     v = ngx_nitro_attest_verdict(nascf, c);
 
     if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
-        return ngx_nitro_attest_retiring() ? ngx_http_nitro_attest_retired(r, c)
-                                           : NGX_DECLINED;
+        if (ngx_nitro_attest_retiring()) {
+            return ngx_http_nitro_attest_retired(r, c);
+        }
+
+        return NGX_DECLINED;
     }
 
     if (v->reason != NITRO_ATTEST_EXPIRED) {
