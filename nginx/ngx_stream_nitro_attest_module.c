@@ -3,9 +3,10 @@
  * ngx_stream_nitro_attest_module: attestation-bound mutual TLS for plain
  * TCP services, the stream face.  Its commands and configuration, the
  * postconfiguration that hooks every attesting server's SSL_CTX through
- * the shared layer, the variables, and a preread handler that refuses a
- * session not attested for its server and closes it when its verdict
- * expires.
+ * the shared layer, the variables, and a guard around each attesting
+ * server's content handler that refuses a session not attested for its
+ * server (a plaintext one included) before anything is proxied, and
+ * closes it, with its upstream connection, when its verdict expires.
  */
 
 
@@ -30,6 +31,29 @@ typedef ngx_stream_ssl_conf_t      ngx_stream_nitro_attest_ssl_conf_t;
 #define NGX_STREAM_NITRO_ATTEST_WATCH      200
 
 
+/*
+ * A stream server's configuration: the shared layer's first, so that its
+ * directives and hooks, which know only that part, find it at the same
+ * address; then what the stream face keeps for itself.
+ */
+typedef struct {
+    ngx_nitro_attest_srv_conf_t     attest;
+    ngx_stream_content_handler_pt   content;    /* the one guarded */
+    ngx_array_t                    *plaintext;  /* "listen" lines, no ssl */
+} ngx_stream_nitro_attest_srv_conf_t;
+
+
+/* where a "listen" without "ssl" is */
+typedef struct {
+    u_char                         *file;
+    ngx_uint_t                      line;
+} ngx_stream_nitro_attest_listen_t;
+
+
+typedef char *(*ngx_stream_nitro_attest_set_pt)(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
 /* an attested session of this worker, with its expiry timer */
 typedef struct {
     ngx_event_t                     expiry;
@@ -38,8 +62,15 @@ typedef struct {
 } ngx_stream_nitro_attest_ctx_t;
 
 
+static ngx_int_t ngx_stream_nitro_attest_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_nitro_attest_hook_listen(ngx_conf_t *cf);
+static void ngx_stream_nitro_attest_unhook_listen(void *data);
+static char *ngx_stream_nitro_attest_listen(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_stream_nitro_attest_init(ngx_conf_t *cf);
+static void ngx_stream_nitro_attest_plaintext(ngx_conf_t *cf,
+    ngx_stream_nitro_attest_srv_conf_t *sscf);
 static ngx_int_t ngx_stream_nitro_attest_init_process(ngx_cycle_t *cycle);
 static void ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle);
 static void *ngx_stream_nitro_attest_create_main_conf(ngx_conf_t *cf);
@@ -48,8 +79,11 @@ static char *ngx_stream_nitro_attest_merge_srv_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_stream_nitro_attest_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_stream_nitro_attest_handler(ngx_stream_session_t *s);
+static void ngx_stream_nitro_attest_content(ngx_stream_session_t *s);
+static ngx_int_t ngx_stream_nitro_attest_admit(ngx_stream_session_t *s,
+    ngx_nitro_attest_srv_conf_t *nascf);
 static void ngx_stream_nitro_attest_expire(ngx_event_t *ev);
+static void ngx_stream_nitro_attest_close(ngx_stream_session_t *s);
 static void ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires);
 static void ngx_stream_nitro_attest_disarm(void *data);
 static ngx_int_t ngx_stream_nitro_attest_log(ngx_stream_session_t *s);
@@ -139,7 +173,7 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
 
 
 static ngx_stream_module_t  ngx_stream_nitro_attest_module_ctx = {
-    ngx_stream_nitro_attest_add_variables, /* preconfiguration */
+    ngx_stream_nitro_attest_preconfiguration, /* preconfiguration */
     ngx_stream_nitro_attest_init,          /* postconfiguration */
 
     ngx_stream_nitro_attest_create_main_conf, /* create main configuration */
@@ -174,6 +208,21 @@ static ngx_str_t  ngx_stream_nitro_attest_json_name =
 /* this worker's attested sessions, and the watch over them */
 static ngx_queue_t  ngx_stream_nitro_attest_sessions;
 static ngx_event_t  ngx_stream_nitro_attest_watcher;
+
+/* ngx_stream_core_module's "listen" and its own handler, while wrapped */
+static ngx_command_t                   *ngx_stream_nitro_attest_listen_cmd;
+static ngx_stream_nitro_attest_set_pt   ngx_stream_nitro_attest_listen_next;
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_preconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_stream_nitro_attest_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_stream_nitro_attest_hook_listen(cf);
+}
 
 
 static ngx_int_t
@@ -210,6 +259,122 @@ ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf)
 }
 
 
+/*
+ * A plaintext "listen" of an attesting server gets a warning that names
+ * its file and line, but nginx keeps neither for a stream "listen" (1.22
+ * to 1.26).  So, while the stream block is parsed, and only then, the
+ * "listen" command of ngx_stream_core_module runs through a wrapper that
+ * calls nginx's own handler, then notes where a "listen" without "ssl"
+ * is (the same "ssl" token nginx's handler looks for).
+ *
+ * Why it is safe: the configuration is parsed by one thread, in the
+ * master or in "nginx -t", and the wrapper is in place only from this
+ * block's preconfiguration to its postconfiguration.  Both
+ * ngx_stream_module.so and this module are dynamic, and a later cycle may
+ * load neither, so the command table of the one must never keep a
+ * pointer into the other past this block: the postconfiguration puts
+ * nginx's handler back, and so does a cleanup of the cycle's pool when
+ * the block fails before its postconfiguration (the cycle is then
+ * destroyed).  That cleanup is registered after the "load_module"
+ * lines, so it runs before their unloading, while both modules are still
+ * mapped; it restores only its own wrapper.
+ */
+
+static ngx_int_t
+ngx_stream_nitro_attest_hook_listen(ngx_conf_t *cf)
+{
+    ngx_command_t       *cmd;
+    ngx_pool_cleanup_t  *cln;
+
+    for (cmd = ngx_stream_core_module.commands; cmd->name.len; cmd++) {
+        if (cmd->name.len == sizeof("listen") - 1
+            && ngx_strncmp(cmd->name.data, "listen", cmd->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    /* never wrapped twice: the wrapper would call itself */
+
+    if (cmd->name.len == 0 || cmd->set == ngx_stream_nitro_attest_listen) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_stream_nitro_attest_unhook_listen;
+
+    ngx_stream_nitro_attest_listen_cmd = cmd;
+    ngx_stream_nitro_attest_listen_next = cmd->set;
+    cmd->set = ngx_stream_nitro_attest_listen;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_nitro_attest_unhook_listen(void *data)
+{
+    ngx_command_t  *cmd;
+
+    cmd = ngx_stream_nitro_attest_listen_cmd;
+
+    if (cmd != NULL && cmd->set == ngx_stream_nitro_attest_listen) {
+        cmd->set = ngx_stream_nitro_attest_listen_next;
+    }
+}
+
+
+static char *
+ngx_stream_nitro_attest_listen(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char                                *rv;
+    ngx_str_t                           *value;
+    ngx_uint_t                           i;
+    ngx_stream_nitro_attest_listen_t    *ls;
+    ngx_stream_nitro_attest_srv_conf_t  *sscf;
+
+    rv = ngx_stream_nitro_attest_listen_next(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "ssl") == 0) {
+            return NGX_CONF_OK;
+        }
+    }
+
+    sscf = ngx_stream_conf_get_module_srv_conf(cf,
+                                               ngx_stream_nitro_attest_module);
+
+    if (sscf->plaintext == NULL) {
+        sscf->plaintext = ngx_array_create(cf->pool, 1,
+                                     sizeof(ngx_stream_nitro_attest_listen_t));
+        if (sscf->plaintext == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ls = ngx_array_push(sscf->plaintext);
+    if (ls == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ls->file = cf->conf_file->file.name.data;
+    ls->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
 static void *
 ngx_stream_nitro_attest_create_main_conf(ngx_conf_t *cf)
 {
@@ -233,16 +398,23 @@ ngx_stream_nitro_attest_create_main_conf(ngx_conf_t *cf)
 static void *
 ngx_stream_nitro_attest_create_srv_conf(ngx_conf_t *cf)
 {
-    ngx_nitro_attest_srv_conf_t  *nascf;
+    ngx_stream_nitro_attest_srv_conf_t  *sscf;
 
-    nascf = ngx_pcalloc(cf->pool, sizeof(ngx_nitro_attest_srv_conf_t));
-    if (nascf == NULL) {
+    sscf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_nitro_attest_srv_conf_t));
+    if (sscf == NULL) {
         return NULL;
     }
 
-    ngx_nitro_attest_init_srv(nascf);
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     sscf->content = NULL;
+     *     sscf->plaintext = NULL;
+     */
 
-    return nascf;
+    ngx_nitro_attest_init_srv(&sscf->attest);
+
+    return sscf;
 }
 
 
@@ -250,12 +422,13 @@ static char *
 ngx_stream_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child)
 {
-    ngx_nitro_attest_srv_conf_t *conf = child;
+    ngx_stream_nitro_attest_srv_conf_t *prev = parent;
+    ngx_stream_nitro_attest_srv_conf_t *conf = child;
 
-    conf->main = ngx_stream_conf_get_module_main_conf(cf,
+    conf->attest.main = ngx_stream_conf_get_module_main_conf(cf,
                                                ngx_stream_nitro_attest_module);
 
-    return ngx_nitro_attest_merge_srv(cf, parent, child);
+    return ngx_nitro_attest_merge_srv(cf, &prev->attest, &conf->attest);
 }
 
 
@@ -280,6 +453,11 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     ngx_stream_core_main_conf_t          *cmcf;
     ngx_nitro_attest_srv_conf_t          *nascf;
     ngx_stream_nitro_attest_ssl_conf_t   *sslcf;
+    ngx_stream_nitro_attest_srv_conf_t   *sscf;
+
+    /* the block is parsed: nginx's own "listen" handler goes back */
+
+    ngx_stream_nitro_attest_unhook_listen(NULL);
 
     cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
     nam = ngx_stream_conf_get_module_main_conf(cf,
@@ -298,20 +476,26 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 
     cscfp = cmcf->servers.elts;
 
+    /*
+     * Every session of an attesting server passes the guard before its
+     * content handler (proxy_pass, return...) runs: the server is final
+     * there, whichever module chose it (SNI, ssl_preread since 1.25.5).
+     */
+
     for (s = 0; s < cmcf->servers.nelts; s++) {
-        nascf = cscfp[s]->ctx->srv_conf[
+        sscf = cscfp[s]->ctx->srv_conf[
                                       ngx_stream_nitro_attest_module.ctx_index];
+        nascf = &sscf->attest;
         sslcf = cscfp[s]->ctx->srv_conf[ngx_stream_ssl_module.ctx_index];
 
-        if (sslcf->ssl.ctx == NULL) {
-            if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
-                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                              "\"nitro_attest\" in %s:%ui applies to a "
-                              "stream server without \"listen ... ssl\": no "
-                              "connection can be attested for it",
-                              nascf->file, nascf->line);
-            }
+        if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
+            ngx_stream_nitro_attest_plaintext(cf, sscf);
 
+            sscf->content = cscfp[s]->handler;
+            cscfp[s]->handler = ngx_stream_nitro_attest_content;
+        }
+
+        if (sslcf->ssl.ctx == NULL) {
             continue;
         }
 
@@ -355,15 +539,6 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* after the handshake (the SSL phase), before any byte is proxied */
-
-    h = ngx_array_push(&cmcf->phases[NGX_STREAM_PREREAD_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_stream_nitro_attest_handler;
-
     /*
      * A session that ends, whoever ends it, leaves the watch at once: its
      * TLS shutdown may keep the pool (and the cleanup) for a while, and
@@ -378,6 +553,40 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     *h = ngx_stream_nitro_attest_log;
 
     return NGX_OK;
+}
+
+
+/* a "listen" without "ssl" of an attesting server: what becomes of it */
+
+static void
+ngx_stream_nitro_attest_plaintext(ngx_conf_t *cf,
+    ngx_stream_nitro_attest_srv_conf_t *sscf)
+{
+    ngx_uint_t                         i;
+    ngx_stream_nitro_attest_listen_t  *ls;
+
+    if (sscf->plaintext == NULL) {
+        return;
+    }
+
+    ls = sscf->plaintext->elts;
+
+    for (i = 0; i < sscf->plaintext->nelts; i++) {
+        if (sscf->attest.enable == NGX_NITRO_ATTEST_ON) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"listen\" without \"ssl\" in %s:%ui, in a "
+                          "stream server with \"nitro_attest on\": a "
+                          "connection without TLS there is closed, never "
+                          "proxied", ls[i].file, ls[i].line);
+
+        } else {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"listen\" without \"ssl\" in %s:%ui, in a "
+                          "stream server with \"nitro_attest optional\": a "
+                          "connection without TLS there is served "
+                          "unattested (status NONE)", ls[i].file, ls[i].line);
+        }
+    }
 }
 
 
@@ -402,30 +611,47 @@ ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle)
 
 
 /*
- * Once per session, after its handshake: an "on" server serves only a
- * session attested for it (the default server's verdict does not carry
- * over to another server name), and every attested session is closed
+ * The guard, in place of an attesting server's content handler: what it
+ * does not admit is closed before the content handler runs, so before
+ * proxy_pass connects to the upstream and before any byte is sent there.
+ */
+
+static void
+ngx_stream_nitro_attest_content(ngx_stream_session_t *s)
+{
+    ngx_int_t                            rc;
+    ngx_stream_nitro_attest_srv_conf_t  *sscf;
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
+
+    rc = ngx_stream_nitro_attest_admit(s, &sscf->attest);
+
+    if (rc != NGX_OK) {
+        ngx_stream_finalize_session(s, rc);
+        return;
+    }
+
+    sscf->content(s);
+}
+
+
+/*
+ * An "on" server serves only a session attested for it: none without TLS
+ * (a "listen" without "ssl"), and the default server's verdict does not
+ * carry over to another server name.  Every attested session is closed
  * when its verdict expires.
  */
 
 static ngx_int_t
-ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
+ngx_stream_nitro_attest_admit(ngx_stream_session_t *s,
+    ngx_nitro_attest_srv_conf_t *nascf)
 {
     ngx_connection_t               *c;
     ngx_pool_cleanup_t             *cln;
     nitro_attest_verdict_t         *v;
-    ngx_nitro_attest_srv_conf_t    *nascf;
     ngx_stream_nitro_attest_ctx_t  *ctx;
 
     c = s->connection;
-    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
-
-    if (nascf->enable == NGX_NITRO_ATTEST_OFF || c->ssl == NULL
-        || ngx_stream_get_module_ctx(s, ngx_stream_nitro_attest_module))
-    {
-        return NGX_DECLINED;
-    }
-
     v = ngx_nitro_attest_verdict(nascf, c);
 
     /* one that expired since its handshake: the timer below closes it */
@@ -434,12 +660,20 @@ ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
         && v->reason != NITRO_ATTEST_EXPIRED)
     {
         if (nascf->enable == NGX_NITRO_ATTEST_OPTIONAL) {
-            return NGX_DECLINED;
+            return NGX_OK;
         }
 
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "client connection is not attested for this server, "
-                      "session refused");
+        if (c->ssl == NULL) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "client connection without TLS to a server that "
+                          "attests its clients, closed");
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "client connection is not attested for this "
+                          "server, session refused");
+        }
+
         return NGX_STREAM_FORBIDDEN;
     }
 
@@ -447,7 +681,7 @@ ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
     cln = ngx_pool_cleanup_add(c->pool, 0);
 
     if (ctx == NULL || cln == NULL) {
-        return NGX_ERROR;
+        return NGX_STREAM_INTERNAL_SERVER_ERROR;
     }
 
     ctx->session = s;
@@ -471,7 +705,7 @@ ngx_stream_nitro_attest_handler(ngx_stream_session_t *s)
                       NGX_STREAM_NITRO_ATTEST_WATCH);
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -498,7 +732,35 @@ ngx_stream_nitro_attest_expire(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "client attestation expired, session closed");
 
-    ngx_stream_finalize_session(s, NGX_STREAM_OK);
+    ngx_stream_nitro_attest_close(s);
+}
+
+
+/*
+ * Ends a session from outside its own event handlers, with its upstream
+ * connection.  Once proxy_pass has started (s->upstream is set, and the
+ * client connection's read handler is the proxy's), only the proxy knows
+ * that connection and frees the upstream peer, so the session is handed
+ * to it the way nginx's own worker_shutdown_timeout does: the client
+ * connection is marked closed and its read handler run, which
+ * ngx_stream_proxy_process_connection() turns into the proxy's
+ * finalization (logged there as "shutdown timeout").  Without an upstream
+ * (return, or nothing started yet), the session is finalized directly.
+ */
+
+static void
+ngx_stream_nitro_attest_close(ngx_stream_session_t *s)
+{
+    ngx_connection_t  *c;
+
+    if (s->upstream == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    c = s->connection;
+    c->close = 1;
+    c->read->handler(c->read);
 }
 
 
@@ -580,7 +842,7 @@ ngx_stream_nitro_attest_watch(ngx_event_t *ev)
 
         /* off the queue before: nothing below may put it back */
         ngx_stream_nitro_attest_disarm(ctx);
-        ngx_stream_finalize_session(ctx->session, NGX_STREAM_OK);
+        ngx_stream_nitro_attest_close(ctx->session);
     }
 }
 

@@ -170,13 +170,20 @@ def test_http2_421_and_goaway_at_the_deadline(world):
 
 
 def test_stream_session_closed_at_the_deadline(world):
+    """The client's session and the connection nginx made to the upstream
+    for it both end at the deadline."""
     ctx = world.good.ctx("1.3")
+    token = os.urandom(8).hex().encode()
     raw = socket.create_connection(("127.0.0.1", world.port[1]), 5)
     with ctx.wrap_socket(raw) as s:
-        echoed(s, b"a", b"up:a")
+        echoed(s, token, b"up:" + token)
         start = time.time()
         assert closed_within(s, REATTEST_S + 5)
         assert time.time() - start <= REATTEST_S + 2
+        closed = time.monotonic()
+    ended = world.echo.ended(token, 3)
+    assert ended is not None, "the upstream connection is still open"
+    assert ended - closed < 3
 
 
 def seen_upstream(pairs):

@@ -16,6 +16,7 @@ One nginx (http and stream modules both loaded):
 
 import json
 import os
+import signal
 import socket
 import socketserver
 import ssl
@@ -36,25 +37,49 @@ STATUS = "/nitro-attest/status"
 
 
 class Echo(socketserver.ThreadingTCPServer):
-    """An upstream that answers NAME: and then echoes what it reads."""
+    """An upstream that answers NAME: and then echoes what it reads.  It
+    keeps, for each connection nginx made to it, what it received and when
+    that connection ended (EOF or reset)."""
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, name):
         self.name = name
+        self.conns = []
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(inner):
-                inner.request.sendall(name.encode() + b":")
-                while True:
-                    data = inner.request.recv(4096)
-                    if not data:
-                        return
-                    inner.request.sendall(data)
+                seen = {"data": b"", "ended": None}
+                self.conns.append(seen)
+                try:
+                    inner.request.sendall(name.encode() + b":")
+                    while True:
+                        data = inner.request.recv(4096)
+                        if not data:
+                            return
+                        seen["data"] += data
+                        inner.request.sendall(data)
+                except OSError:
+                    pass
+                finally:
+                    seen["ended"] = time.monotonic()
 
         super().__init__(("127.0.0.1", 0), Handler)
         self.port = self.server_address[1]
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def ended(self, token, seconds):
+        """When the connection that carried token ended (time.monotonic()),
+        waiting up to seconds for it; None if it is still open."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = [c for c in self.conns if token in c["data"]]
+            assert len(found) == 1, found
+            if found[0]["ended"] is not None:
+                return found[0]["ended"]
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
 
 
 def stream_main(body):
@@ -258,12 +283,18 @@ def test_events_and_counters_are_shared_with_http(world):
 
 def test_idle_session_closed_when_its_verdict_expires(world):
     """The leaf of this client's document expires 4 s after it was made:
-    the session is closed then, though the client is idle."""
+    the session is closed then, though the client is idle, and so is its
+    connection to the upstream."""
+    token = os.urandom(8).hex().encode()
     with tls(world.port[3], world.short) as s:
-        echoed(s, b"x", b"v42:x")
+        echoed(s, token, b"v42:" + token)
         start = time.time()
         assert closed_within(s, 10)
         assert time.time() - start < 9
+        closed = time.monotonic()
+    ended = world.v42.ended(token, 3)
+    assert ended is not None, "the upstream connection is still open"
+    assert ended - closed < 3
     assert "client attestation expired, session closed" in \
         world.nginx.log_text()
 
@@ -286,3 +317,166 @@ def test_stream_example_passes_nginx_t(world, tmp_path):
     finally:
         n.stop()
     assert p.returncode == 0, p.stdout
+
+
+def plaintext_closed(port, data=b"GET /secret HTTP/1.0\r\n\r\n"):
+    """True when nginx closes a plaintext connection that sent data,
+    without answering a byte."""
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(data)
+        s.settimeout(5)
+        try:
+            return s.recv(64) == b""
+        except ConnectionError:
+            return True
+
+
+def test_plaintext_listen_of_an_on_server_reaches_no_upstream(world):
+    """A stream server with `nitro_attest on` and a listen without ssl,
+    next to an ssl one or alone: a plaintext connection there is closed
+    before the upstream sees anything, not even a connection; `nginx -t`
+    warns, naming the file and line of each such listen.  `optional` keeps
+    serving it with status NONE."""
+    up = Echo("plain")
+    stream = """
+    nitro_attest_policy %(d)s/policy.json;
+    nitro_attest_trusted_root %(root)s;
+
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        listen 127.0.0.1:@port1@;
+        nitro_attest on;
+        proxy_pass 127.0.0.1:%(up)d;
+    }
+
+    server {
+        listen 127.0.0.1:@port2@;
+        nitro_attest on;
+        proxy_pass 127.0.0.1:%(up)d;
+    }
+
+    server {
+        listen 127.0.0.1:@port3@;
+        nitro_attest optional;
+        return "status=$nitro_attest_status\\n";
+    }
+    """ % dict(d=world.dir, root=world.pki.root_pem, up=up.port)
+    n = nginx.Nginx("", ports=4, main=stream_main(stream))
+    try:
+        out = n.test_config()
+        assert out.returncode == 0, out.stdout
+        with open(n.conf) as f:
+            lines = f.read().splitlines()
+        for port in n.ports:
+            listen = [i + 1 for i, line in enumerate(lines)
+                      if "listen 127.0.0.1:%d" % port in line]
+            warned = [line for line in out.stdout.splitlines()
+                      if "[warn]" in line and '"listen" without "ssl" in '
+                      '%s:%d,' % (n.conf, listen[0]) in line]
+            assert len(warned) == (0 if port == n.ports[0] else 1), (
+                port, out.stdout)
+
+        n.start()
+        for port in n.ports[1:3]:
+            assert plaintext_closed(port), port
+            assert plaintext_closed(port, b""), port
+        time.sleep(0.5)
+        assert up.conns == []
+        assert exchange(n.ports[0], world.good, b"hi") == b"plain:hi"
+        with socket.create_connection(("127.0.0.1", n.ports[3]), 5) as s:
+            assert s.recv(64) == b"status=NONE\n"
+        assert "connection without TLS to a server that attests its " \
+            "clients, closed" in n.log_text()
+    finally:
+        n.stop()
+        up.shutdown()
+
+
+def test_reload_closes_the_upstream_connection_of_an_attested_session(
+        world):
+    """A reload closes the attested sessions of the old worker, and the
+    connections nginx made to the upstream for them, while that worker
+    still runs (kept here by a session of a server that does not attest)."""
+    up = Echo("up")
+    stream = """
+    nitro_attest_policy %(d)s/policy.json;
+    nitro_attest_trusted_root %(root)s;
+
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        nitro_attest on;
+        proxy_pass 127.0.0.1:%(up)d;
+    }
+
+    server {
+        listen 127.0.0.1:@port1@;
+        proxy_pass 127.0.0.1:%(up)d;
+    }
+    """ % dict(d=world.dir, root=world.pki.root_pem, up=up.port)
+    n = nginx.Nginx("", ports=2, main=stream_main(stream)).start()
+    held = socket.create_connection(("127.0.0.1", n.ports[1]), 5)
+    try:
+        kept = os.urandom(8).hex().encode()
+        token = os.urandom(8).hex().encode()
+        echoed(held, kept, b"up:" + kept)
+        with tls(n.ports[0], world.good) as s:
+            echoed(s, token, b"up:" + token)
+            os.kill(n.master_pid(), signal.SIGHUP)
+            assert closed_within(s, 10)
+            closed = time.monotonic()
+        ended = up.ended(token, 3)
+        assert ended is not None, "the upstream connection is still open"
+        assert ended - closed < 3
+        # the old worker still runs: it is not its exit that closed it
+        assert up.ended(kept, 0) is None
+    finally:
+        held.close()
+        n.stop()
+        up.shutdown()
+
+
+def test_listen_wrapper_never_outlives_the_stream_block(world):
+    """The module notes where each stream `listen` is by wrapping nginx's
+    own `listen` handler while the stream block is parsed.  A reload whose
+    stream block fails, then reloads without the module (which unload
+    it), then with it again: nginx keeps running and serves each."""
+    up = Echo("up")
+    on = """
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        listen 127.0.0.1:@port1@;
+        nitro_attest on;
+        nitro_attest_policy %(d)s/policy.json;
+        nitro_attest_trusted_root %(root)s;
+        proxy_pass 127.0.0.1:%(up)d;
+    }
+    """ % dict(d=world.dir, root=world.pki.root_pem, up=up.port)
+    broken = on.replace("proxy_pass", "nitro_attest_reattest soon;\n"
+                        "        proxy_pass")
+    without = ("load_module %s;\nstream {\n    server {\n"
+               "        listen 127.0.0.1:@port1@;\n"
+               "        proxy_pass 127.0.0.1:%d;\n    }\n}\n"
+               % (nginx.NGINX_STREAM, up.port))
+    n = nginx.Nginx("", ports=2, main=stream_main(on)).start()
+    try:
+        assert plaintext_closed(n.ports[1])
+        n.main = stream_main(broken)
+        n.reload("", expect_new_workers=False)
+        assert 'invalid value "soon"' in n.log_text()
+        for _ in range(2):
+            n.main = without
+            n.reload("")
+            with socket.create_connection(("127.0.0.1", n.ports[1]),
+                                          5) as s:
+                echoed(s, b"plain", b"up:plain")
+        n.main = stream_main(on)
+        n.reload("")
+        assert plaintext_closed(n.ports[1])
+        assert exchange(n.ports[0], world.good, b"hi") == b"up:hi"
+        assert n.proc.poll() is None
+        out = n.test_config()
+        assert out.returncode == 0 and out.stdout.count(
+            '"listen" without "ssl" in ') == 1, out.stdout
+    finally:
+        n.stop()
+        up.shutdown()
