@@ -59,6 +59,7 @@ typedef struct {
     ngx_event_t                     expiry;
     ngx_queue_t                     queue;
     ngx_stream_session_t           *session;
+    ngx_recv_pt                     recv;       /* the connection's own */
 } ngx_stream_nitro_attest_ctx_t;
 
 
@@ -82,6 +83,8 @@ static char *ngx_stream_nitro_attest_file(ngx_conf_t *cf,
 static void ngx_stream_nitro_attest_content(ngx_stream_session_t *s);
 static ngx_int_t ngx_stream_nitro_attest_admit(ngx_stream_session_t *s,
     ngx_nitro_attest_srv_conf_t *nascf);
+static ssize_t ngx_stream_nitro_attest_recv(ngx_connection_t *c,
+    u_char *buf, size_t size);
 static void ngx_stream_nitro_attest_expire(ngx_event_t *ev);
 static void ngx_stream_nitro_attest_close(ngx_stream_session_t *s);
 static void ngx_stream_nitro_attest_arm(ngx_event_t *ev, int64_t expires);
@@ -695,6 +698,11 @@ ngx_stream_nitro_attest_admit(ngx_stream_session_t *s,
 
     ngx_stream_set_ctx(s, ctx, ngx_stream_nitro_attest_module);
 
+    if (c->ssl) {
+        ctx->recv = c->recv;
+        c->recv = ngx_stream_nitro_attest_recv;
+    }
+
     ngx_stream_nitro_attest_arm(&ctx->expiry,
                                 ngx_nitro_attest_expiry(nascf, v));
 
@@ -706,6 +714,40 @@ ngx_stream_nitro_attest_admit(ngx_stream_session_t *s,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What an attested client sends is read through here: once the worker is
+ * told to shut down (a reload may have revoked the policy that admitted
+ * the session), nothing more is read, so no byte sent after the reload
+ * reaches the upstream, even before the watch below closes the session.
+ * The proxy sees the client's end of the stream and closes both sides.
+ */
+
+static ssize_t
+ngx_stream_nitro_attest_recv(ngx_connection_t *c, u_char *buf, size_t size)
+{
+    ngx_stream_session_t           *s;
+    ngx_stream_nitro_attest_ctx_t  *ctx;
+
+    s = c->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_nitro_attest_module);
+
+    if (!ngx_nitro_attest_retiring()) {
+        return ctx->recv(c, buf, size);
+    }
+
+    if (!c->read->eof) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "worker shutting down: attested session closed, "
+                      "nothing more is read from the client");
+    }
+
+    c->read->ready = 0;
+    c->read->eof = 1;
+
+    return 0;
 }
 
 

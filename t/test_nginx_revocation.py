@@ -206,14 +206,15 @@ def test_stream_session_is_closed(world):
 # must judge it by nothing the reload revoked.
 
 def wait_retiring(w, log_size, seconds=10):
-    """Waits until the old worker logged that it shuts down."""
+    """Waits until the old worker logged that it shuts down (looking often:
+    a test may have to act before the worker's next periodic check)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with open(w.nginx.error_log, errors="replace") as f:
             f.seek(log_size)
             if "gracefully shutting down" in f.read():
                 return
-        time.sleep(0.05)
+        time.sleep(0.002)
     raise AssertionError("the old worker did not shut down:\n"
                          + w.nginx.log_text()[-2000:])
 
@@ -375,3 +376,23 @@ def test_optional_server_serves_no_request_on_an_attested_connection_after_the_r
     finally:
         attested_conn.close()
         plain.close()
+
+
+def test_stream_bytes_sent_after_the_reload_never_reach_the_upstream(world):
+    """The old worker closes its attested sessions at its next periodic
+    check; what a client sends before that must not get through either."""
+    for i in range(3):
+        token = b"after-reload-%d" % i
+        raw = socket.create_connection(("127.0.0.1", world.port[1]), 5)
+        with world.v2.ctx("1.3").wrap_socket(raw) as s:
+            echoed(s, b"a", b"up:a")
+            reload_and_wait(world, allow_both())
+            try:
+                s.sendall(token)
+                closed_within(s, 5)
+            except (ssl.SSLError, ConnectionError):
+                pass
+        time.sleep(0.2)
+        assert not [c for c in world.echo.conns if token in c["data"]]
+        assert "nothing more is read from the client" in \
+            world.nginx.log_text()
