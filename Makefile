@@ -17,6 +17,12 @@ WARN      := -Wall -Wextra -Wpointer-arith -Wshadow -Wstrict-prototypes \
 CPPFLAGS  += -Isrc -D_GNU_SOURCE
 LDLIBS    := -lcbor -ljansson -lssl -lcrypto
 
+# one version for the CLI (--version) and the packages: debian/changelog's,
+# without an epoch or a Debian revision
+DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+VERSION     := $(shell echo '$(DEB_VERSION)' | sed 's/^[0-9]*://; s/-[^-]*$$//')
+CLI_DEFS    := -DNITRO_ATTEST_VERSION='"$(VERSION)"'
+
 CORE_SRCS := $(wildcard src/*.c)
 CORE_HDRS := $(wildcard src/*.h)
 CLI_SRCS  := $(wildcard src/cli/*.c)
@@ -46,7 +52,9 @@ $(B)/obj/%.o: src/%.c $(CORE_HDRS)
 
 $(B)/obj/cli/%.o: src/cli/%.c $(CORE_HDRS) $(CLI_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CLI_DEFS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(B)/obj/cli/main.o $(B)/asan/obj/cli/main.o: debian/changelog
 
 # never a fuzz build's objects (NITRO_ATTEST_FUZZING takes forged signatures)
 define refuse-fuzz-build
@@ -112,7 +120,6 @@ demo: deps all
 # and nitro-attest .debs, built by dpkg-buildpackage from debian/ in a copy of
 # the tree (scripts/build-deb.sh); the version comes from debian/changelog
 # only.  Rebuilt when an input changes.
-DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
@@ -230,7 +237,7 @@ $(A)/obj-fastcrypto/%.o: src/%.c $(CORE_HDRS)
 
 $(A)/obj/cli/%.o: src/cli/%.c $(CORE_HDRS) $(CLI_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CLI_DEFS) $(SAN_FLAGS) $(WARN) -c -o $@ $<
 
 $(A)/nitro-attest: $(ASAN_CLI_OBJS) $(ASAN_OBJS)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)

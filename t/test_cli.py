@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import forge
-from conftest import AWS_ROOT, REAL, REPO
+from conftest import AWS_ROOT, CLI, REAL, REPO
 
 EVENT_KEYS = ["event_type", "time", "status", "reason", "severity",
               "module_id", "timestamp_ms", "age_s", "digest", "pcrs",
@@ -1897,3 +1898,236 @@ def test_s8_mock_cert_bad_pcr_exits_2(nitro, mock_pki, tmp_path, pcr):
                 "--out-key", tmp_path / "k", "--out-cert", tmp_path / "c")
     assert run.code == 2, run.describe()
     one_line(run.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Help, version, time options and the man page: what a newcomer types first.
+
+MAN_PAGE = REPO / "debian" / "nitro-attest.1"
+# every help topic, as `nitro-attest help TOPIC` names it
+HELP_TOPICS = ["verify", "inspect", "cert", "mock", "mock pki", "mock cert",
+               "policy", "policy new", "policy add", "policy deny",
+               "policy remove", "policy check", "help"]
+
+
+def usage_of(run) -> str:
+    """Exit 0, usage on stdout, nothing on stderr."""
+    assert run.code == 0, run.describe()
+    assert run.stderr == "", run.describe()
+    assert run.stdout.startswith("usage: nitro-attest"), run.describe()
+    return run.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["-h"], ["help"], ["--help", "verify"],
+    ["verify", "--help"], ["verify", "-h"], ["inspect", "--help"],
+    ["cert", "--help"], ["mock", "--help"], ["mock", "pki", "--help"],
+    ["mock", "cert", "--help"], ["policy", "--help"], ["policy", "-h"],
+    ["policy", "new", "--help"], ["policy", "add", "--help"],
+    ["policy", "deny", "--help"], ["policy", "remove", "--help"],
+    ["policy", "check", "--help"], ["help", "--help"],
+], ids=lambda a: "_".join(a))
+def test_help_prints_usage_and_exits_0(nitro, args):
+    usage_of(nitro(*args))
+
+
+@pytest.mark.parametrize("topic", HELP_TOPICS)
+def test_help_topic_is_the_command_help(nitro, topic):
+    """help COMMAND and COMMAND --help print the same text, the command's
+    own: it names the command in its usage line."""
+    words = topic.split()
+    text = usage_of(nitro("help", *words))
+    assert usage_of(nitro(*words, "--help")) == text
+    assert text.startswith("usage: nitro-attest " + words[0])
+    assert text != usage_of(nitro("--help"))
+
+
+def test_help_lists_every_command(nitro):
+    text = usage_of(nitro("--help"))
+    for cmd in ("verify", "inspect", "cert", "mock pki", "mock cert",
+                "policy new", "policy add|deny", "policy remove",
+                "policy check", "help"):
+        assert "nitro-attest " + cmd in text, cmd
+    assert "--version" in text
+
+
+@pytest.mark.parametrize("args", [
+    ["verify", "--frobnicate", "--help"],
+    ["verify", "--max-age", "soon", "-h"],
+    ["cert", "--help"],
+    ["policy", "new", "--kind", "vm", "--help"],
+    ["policy", "remove", "--help"],
+    ["mock", "cert", "--pcr", "99=zz", "--help"],
+], ids=lambda a: "_".join(a))
+def test_help_wins_over_a_mistake_on_its_line(nitro, args):
+    usage_of(nitro(*args))
+
+
+def test_help_does_nothing_else(nitro, tmp_path):
+    """mock pki --help makes no directory (run where one would land);
+    policy add --help leaves the file as it was."""
+    p = subprocess.run([os.path.abspath(CLI), "mock", "pki", "--help"],
+                       cwd=tmp_path, capture_output=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith(b"usage: "), p
+    usage_of(nitro("mock", "pki", tmp_path / "pki", "--help"))
+    assert os.listdir(tmp_path) == []
+    p = tmp_path / "p.json"
+    p.write_text('{"allow": [{"name": "a", "pcrs": {"0": "%s"}}]}'
+                 % ("a0" * 48))
+    before = p.read_bytes()
+    usage_of(nitro("policy", "add", p, "--name", "b", "--pcr",
+                   "0=" + "b0" * 48, "--help"))
+    assert p.read_bytes() == before
+
+
+def test_help_after_double_dash_is_a_file(nitro, c):
+    run = nitro("verify", "--root", c.pki.root_pem, "--", "--help")
+    assert run.code == 2 and run.stdout == "", run.describe()
+    assert "--help" in one_line(run.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["help", "frobnicate"], ["help", "policy", "frob"],
+    ["help", "verify", "extra"], ["help", "mock", "cert", "x"],
+    ["--help", "nope"], ["help", ""],
+], ids=lambda a: "_".join(a) or "empty")
+def test_help_unknown_topic_exits_2(nitro, args):
+    run = nitro(*args)
+    assert run.code == 2 and run.stdout == "", run.describe()
+    assert "help" in one_line(run.stderr)
+
+
+def changelog_version() -> str:
+    """The upstream part of debian/changelog's first version."""
+    first = (REPO / "debian" / "changelog").read_text().splitlines()[0]
+    version = re.search(r"\(([^)]+)\)", first)[1]
+    return re.sub(r"-[^-]*$", "", re.sub(r"^\d+:", "", version))
+
+
+def test_version_is_the_changelog_version(nitro):
+    run = nitro("--version")
+    assert run.code == 0 and run.stderr == "", run.describe()
+    assert run.stdout == "nitro-attest %s\n" % changelog_version()
+    assert re.fullmatch(r"nitro-attest \d+\.\d+\.\d+\n", run.stdout)
+
+
+def test_version_takes_no_argument(nitro):
+    run = nitro("--version", "verify")
+    assert run.code == 2 and run.stdout == "", run.describe()
+    one_line(run.stderr)
+
+
+# nginx time syntax: (text, milliseconds), within the forged chain's
+# validity around t0 (from an hour before to three hours after)
+TIMES = [("90", 90000), ("90s", 90000), ("5m", 300000), ("1h", 3600000),
+         ("1h30m", 5400000), ("2m30s", 150000), ("500ms", 500), ("0", 0)]
+JUNK_TIMES = ["5x", "1.5", "", "-5", "m", "5mm", "1h30x", "ms", "5 x",
+              "0x10", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("text,ms", TIMES)
+def test_max_age_takes_nginx_time(verify, c, text, ms):
+    expect_success(verify(c.cose(), at=c.t0 + ms,
+                          args=["--max-age", text]))
+    expect_failure(verify(c.cose(), at=c.t0 + ms + 1,
+                          args=["--max-age=" + text]), "stale")
+
+
+@pytest.mark.parametrize("text,ms", [t for t in TIMES if t[1] <= 3600000])
+def test_clock_skew_takes_nginx_time(verify, c, text, ms):
+    expect_success(verify(c.cose(), at=c.t0 - ms,
+                          args=["--clock-skew", text]))
+    expect_failure(verify(c.cose(), at=c.t0 - ms - 1,
+                          args=["--clock-skew", text]), "future")
+
+
+@pytest.mark.parametrize("option", ["--max-age", "--clock-skew"])
+@pytest.mark.parametrize("text", JUNK_TIMES)
+def test_verify_time_junk_exits_2(verify, c, option, text):
+    run = verify(c.cose(), args=[option, text])
+    assert run.code == 2 and run.stdout == "", run.describe()
+    assert option in one_line(run.stderr)
+
+
+@pytest.mark.parametrize("text,seconds", [("10m", 600), ("1h", 3600),
+                                          ("600", 600), ("1m30s", 90)])
+def test_mock_cert_leaf_lifetime_takes_nginx_time(nitro, mock_pki, tmp_path,
+                                                  text, seconds):
+    ts = forge.now_ms() // 1000 * 1000
+    _, cert = mock_cert(nitro, mock_pki, tmp_path, "--timestamp", str(ts),
+                        "--leaf-lifetime", text)
+    leaf = x509.load_der_x509_certificate(
+        forge.decode(cert_document(cert))["certificate"])
+    assert leaf.not_valid_after == forge.utc(ts + seconds * 1000)
+
+
+@pytest.mark.parametrize("text", JUNK_TIMES + ["0", "500ms", "1500ms"])
+def test_mock_cert_leaf_lifetime_junk_exits_2(nitro, mock_pki, tmp_path,
+                                              text):
+    run = nitro("mock", "cert", "--pki", mock_pki, "--leaf-lifetime", text,
+                "--out-key", tmp_path / "k", "--out-cert", tmp_path / "c")
+    assert run.code == 2 and run.stdout == "", run.describe()
+    assert "--leaf-lifetime" in one_line(run.stderr)
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# The man page documents every option that --help shows.
+
+def man_sections() -> dict:
+    """The man page source as plain text by command: {"verify": text,
+    "policy add, policy deny": text, ..., "": the whole page}."""
+    src = MAN_PAGE.read_text()
+    plain = re.sub(r"\\f[BIRP]|\\&", "", src).replace("\\-", "-")
+    sections = {"": plain}
+    for block in re.split(r"^\.SS ", plain, flags=re.M)[1:]:
+        heading, _, body = block.partition("\n")
+        sections[heading.strip().strip('"')] = body.split("\n.SH ")[0]
+    return sections
+
+
+def help_options(text: str) -> set:
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+
+
+def test_man_page_documents_every_option_of_every_help(nitro):
+    sections = man_sections()
+    for topic in [""] + HELP_TOPICS:
+        text = usage_of(nitro("help", *topic.split()))
+        options = help_options(text)
+        # the command's own section, when the page has one
+        body = next((b for h, b in sections.items() if h and
+                     topic in [t.strip() for t in h.split(",")]),
+                    sections[""])
+        for opt in sorted(options):
+            where = sections[""] if opt in ("--help", "--version") else body
+            assert re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt),
+                             where), \
+                "man page: %s of `%s --help` is not documented there" % (
+                    opt, topic or "nitro-attest")
+
+
+def test_man_page_has_a_section_for_each_command(nitro):
+    headings = [h for h in man_sections() if h]
+    for topic in HELP_TOPICS:
+        if topic in ("mock", "policy"):
+            continue
+        assert any(topic in [t.strip() for t in h.split(",")]
+                   for h in headings), topic
+
+
+def test_man_page_renders_without_warnings(tmp_path):
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff is not installed")
+    p = subprocess.run([groff, "-man", "-Tutf8", "-ww", "-z",
+                        str(MAN_PAGE)], capture_output=True, timeout=60)
+    assert p.returncode == 0 and p.stderr == b"", p.stderr.decode()
+    man = shutil.which("man")
+    if man is not None:
+        p = subprocess.run([man, "--warnings", "-l", str(MAN_PAGE)],
+                           capture_output=True, timeout=60,
+                           env=dict(os.environ, MANWIDTH="80",
+                                    MANPAGER="cat", PAGER="cat"))
+        assert p.returncode == 0 and p.stderr == b"", p.stderr.decode()
+        assert b"--from-doc" in p.stdout

@@ -7,15 +7,18 @@ and the one-line message of a refusal.  Lint lines are `FILE: SET: text`;
 a warning about the file as a whole (allow_debug) names the set `-`.
 """
 
+import base64
 import json
 import os
 import stat
 import subprocess
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 import forge
-from conftest import CLI, REPO
+from conftest import CLI, FIXTURES, REAL, REPO
 
 H0 = "a0" * 48
 H1 = "a1" * 48
@@ -255,6 +258,269 @@ def test_s16_new_from_eif_refused(new, tmp_path, content, args, needles):
 def test_s16_new_from_missing_eif(new, tmp_path):
     r, _ = new("--name", "a", "--from-eif", str(tmp_path / "none.json"))
     refused(r, "none.json", "No such file")
+
+
+# ---------------------------------------------------------------------------
+# --from-doc: a set from a known document, once the core verified it
+
+REAL_TPM = FIXTURES / "real-tpm"
+# real AWS documents and the PCRs a set from each pins by default
+REAL_DOCS = {
+    # PCR8 set: a signed image
+    "evervault_beta_valid_2022-10-13.cose": ["0", "1", "2", "8"],
+    # PCR8 zero: left out
+    "blocky_nitro_attestation_2024-09-07.cose": ["0", "1", "2"],
+    "base_nitro_validator_2026-01-03_indefinite.cose": ["0", "1", "2"],
+}
+DEBUG_DOC = REAL / "evervault_beta_debug_2022-10-12.cose"
+TPM_DOC = REAL_TPM / "vaportpm_nitrotpm_2026-02-03.cose"
+
+
+def pcrs_of(cose: bytes) -> dict:
+    """The document's PCRs of either kind as lowercase hex, decoded here,
+    not by the tool."""
+    d = forge.decode(cose)
+    pcrs = d["pcrs"] if "pcrs" in d else d["nitrotpm_pcrs"]
+    return {str(k): v.hex() for k, v in pcrs.items()}
+
+
+def verifies_under(nitro, policy_text, doc, tmp_path, *args) -> dict:
+    """verify DOC at its own time under the policy printed."""
+    p = write(tmp_path / "from-doc.json", policy_text)
+    r = nitro("verify", "--at", "document", "--policy", p, *args, doc)
+    assert r.code == 0, r.describe()
+    return r.event
+
+
+@pytest.mark.parametrize("name", sorted(REAL_DOCS))
+def test_new_from_real_document(nitro, new, tmp_path, name):
+    doc = REAL / name
+    pcrs = pcrs_of(doc.read_bytes())
+    r, pol = new("--from-doc", doc)
+    assert r.code == 0 and r.stderr == "", r.describe()
+    [s] = pol["allow"]
+    assert list(s["pcrs"]) == REAL_DOCS[name]
+    assert s["pcrs"] == {k: pcrs[k] for k in REAL_DOCS[name]}
+    # the default name: the kind, the first PCR, its first 12 hex digits
+    assert s["name"] == "enclave-pcr0-" + pcrs["0"][:12]
+    assert list(s) == ["name", "pcrs"] and list(pol) == ["allow"]
+    ev = verifies_under(nitro, r.stdout, doc, tmp_path)
+    assert (ev["status"], ev["policy"]) == ("SUCCESS", s["name"])
+
+
+def test_new_from_real_document_chosen_pcrs_and_name(nitro, new, tmp_path):
+    doc = REAL / "turnkey_prod_2025-05-05.cose"
+    pcrs = pcrs_of(doc.read_bytes())
+    r, pol = new("--from-doc", doc, "--pcrs", "3,0,1,2", "--name", "tk-v1",
+                 "--expect-every", "10m")
+    assert r.code == 0, r.describe()
+    assert pol == {"allow": [{"name": "tk-v1",
+                              "pcrs": {k: pcrs[k] for k in "0123"},
+                              "expect_every": "10m"}]}
+    ev = verifies_under(nitro, r.stdout, doc, tmp_path)
+    assert ev["policy"] == "tk-v1"
+
+
+def test_new_from_real_document_in_hex_and_base64(new, tmp_path):
+    doc = REAL / "evervault_beta_valid_2022-10-13.cose"
+    _, want = new("--from-doc", doc)
+    raw_doc = doc.read_bytes()
+    for encoded in (raw_doc.hex(), base64.b64encode(raw_doc).decode()):
+        r, pol = new("--from-doc", write(tmp_path / "doc.txt", encoded))
+        assert r.code == 0 and pol == want, r.describe()
+
+
+def test_new_from_real_nitrotpm_document(nitro, new, tmp_path):
+    pcrs = pcrs_of(TPM_DOC.read_bytes())
+    r, pol = new("--from-doc", TPM_DOC)
+    assert r.code == 0, r.describe()
+    [s] = pol["allow"]
+    assert s == {"name": "nitrotpm-pcr4-" + pcrs["4"][:12],
+                 "kind": "nitrotpm",
+                 "pcrs": {k: pcrs[k] for k in ("4", "7", "12")}}
+    ev = verifies_under(nitro, r.stdout, TPM_DOC, tmp_path)
+    assert (ev["kind"], ev["policy"]) == ("nitrotpm", s["name"])
+    # the kind is the document's: asking for it is allowed, another refused
+    r, again = new("--from-doc", TPM_DOC, "--kind", "nitrotpm")
+    assert r.code == 0 and again == pol, r.describe()
+    r, _ = new("--from-doc", TPM_DOC, "--kind", "enclave")
+    refused(r, "--kind enclave", "of kind nitrotpm")
+
+
+@pytest.mark.parametrize("path,reason", [
+    (DEBUG_DOC, "debug_enclave"),
+    (REAL / "blocky_nitro_attestation_debug_2024-09-07.cose",
+     "debug_enclave"),
+    (REAL / "invalid" / "veracruz_bad_sig_2022-11-09.cose", "bad_signature"),
+    # a custom root, not AWS's
+    (REAL / "invalid" / "marlin_sdk_custom_mockroot_2024-12-13.cose",
+     "untrusted_root"),
+    # a TLS certificate without the attestation extension
+    (REAL / "evervault_ga_tls_cert_2023-09.der", "no_extension"),
+], ids=lambda v: getattr(v, "name", v))
+@pytest.mark.parametrize("cmd", ["new", "add"])
+def test_from_doc_that_does_not_verify_exits_1(nitro, base, cmd, path,
+                                               reason):
+    before = raw(base)
+    args = ["policy", cmd] + ([base] if cmd == "add" else [])
+    r = nitro(*args, "--from-doc", path)
+    assert r.code == 1 and r.stdout == "", r.describe()
+    line = one_line(r.stderr)
+    assert path.name in line and reason in line, line
+    assert raw(base) == before and temp_files(base) == []
+
+
+def test_from_doc_of_the_mock_pki_needs_its_root(nitro, new, pki, t0,
+                                                 tmp_path):
+    pcrs = forge.default_pcrs()
+    doc = write_bytes(tmp_path / "doc.cose",
+                      forge.document(pki, timestamp_ms=t0, pcrs=pcrs).cose)
+    r, _ = new("--from-doc", doc)
+    assert r.code == 1 and "untrusted_root" in one_line(r.stderr)
+    r, pol = new("--from-doc", doc, "--root", pki.root_pem)
+    assert r.code == 0, r.describe()
+    assert pol["allow"][0]["pcrs"] == {str(i): pcrs[i].hex()
+                                       for i in (0, 1, 2, 8)}
+    ev = verifies_under(nitro, r.stdout, doc, tmp_path, "--root",
+                        pki.root_pem)
+    assert ev["status"] == "SUCCESS"
+
+
+def test_from_doc_of_a_mock_certificate(nitro, new, tmp_path):
+    """A certificate (PEM from mock cert, and the same as DER) gives the
+    document it carries; its binding is not what a set is made of."""
+    pki_dir = str(tmp_path / "pki")
+    assert nitro("mock", "pki", pki_dir).code == 0
+    h = {0: "10" * 48, 1: "11" * 48, 2: "12" * 48, 3: "13" * 48}
+    r = nitro("mock", "cert", "--pki", pki_dir,
+              *["--pcr=%d=%s" % kv for kv in h.items()],
+              "--out-key", tmp_path / "k.pem", "--out-cert",
+              tmp_path / "c.pem")
+    assert r.code == 0, r.describe()
+    root = os.path.join(pki_dir, "root.pem")
+    pem = (tmp_path / "c.pem").read_bytes()
+    der = x509.load_pem_x509_certificate(pem).public_bytes(
+        serialization.Encoding.DER)
+    for cert in (str(tmp_path / "c.pem"),
+                 write_bytes(tmp_path / "c.der", der)):
+        r, pol = new("--from-doc", cert, "--root", root, "--name", "mock")
+        assert r.code == 0, r.describe()
+        # PCR8 of a mock document is zero: left out
+        assert pol == {"allow": [{"name": "mock", "pcrs": {
+            str(i): h[i] for i in (0, 1, 2)}}]}
+
+
+def test_from_doc_is_judged_at_its_own_time_not_its_age(new, pki, t0,
+                                                        tmp_path):
+    """A document from a year ago whose chain was valid then makes a set;
+    one whose leaf had expired when it was signed does not."""
+    old = t0 - 365 * 86400 * 1000
+    old_pki = forge.Pki.create(at_ms=old, label="old")
+    old_pki.save(str(tmp_path / "old"))
+    doc = write_bytes(tmp_path / "old.cose",
+                      forge.document(old_pki, timestamp_ms=old).cose)
+    r, _ = new("--from-doc", doc, "--root", old_pki.root_pem)
+    assert r.code == 0, r.describe()
+    expired = pki.leaf(t0, before_ms=3 * forge.HOUR_MS, after_ms=-1000)
+    doc = write_bytes(tmp_path / "expired.cose",
+                      forge.document(pki, timestamp_ms=t0,
+                                     leaf=expired).cose)
+    r, _ = new("--from-doc", doc, "--root", pki.root_pem)
+    assert r.code == 1 and "certificate_expired" in one_line(r.stderr)
+
+
+def test_from_doc_with_more_pcrs(new):
+    doc = REAL / "evervault_beta_valid_2022-10-13.cose"
+    r, pol = new("--from-doc", doc, "--pcr", "9=" + H0)
+    assert r.code == 0, r.describe()
+    assert list(pol["allow"][0]["pcrs"]) == ["0", "1", "2", "8", "9"]
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("--pcrs", "0,16"), ["has no PCR 16"]),
+    (("--pcrs", "0,0"), ["--pcrs", "PCR 0 given twice"]),
+    (("--pcrs", "0,,1"), ['--pcrs "0,,1"']),
+    (("--pcrs", ""), ['--pcrs ""']),
+    (("--pcrs", "1-3"), ['--pcrs "1-3"']),
+    (("--pcrs", "32"), ["PCR 32 is not 0..31"]),
+    (("--pcr", "0=" + H0), ["--pcr: PCR 0 given twice"]),
+    (("--from-eif", "eif.json"), ["--from-doc or --from-eif"]),
+    (("--kind", "nitrotpm"), ["--kind nitrotpm", "of kind enclave"]),
+    (("--root", "/nonexistent/root.pem"), ["root.pem"]),
+    (("--expect-every", "soon"), ['--expect-every "soon"']),
+])
+def test_new_from_doc_usage_errors(new, args, needles):
+    doc = REAL / "evervault_beta_valid_2022-10-13.cose"
+    r, _ = new("--from-doc", doc, *args)
+    refused(r, "policy new", *needles)
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("--name", "a", "--pcr", "0=" + H0, "--pcrs", "0"),
+     ["--root and --pcrs go with --from-doc"]),
+    (("--name", "a", "--pcr", "0=" + H0, "--root", "root.pem"),
+     ["--root and --pcrs go with --from-doc"]),
+])
+def test_new_from_doc_options_without_from_doc(new, args, needles):
+    r, _ = new(*args)
+    refused(r, "policy new", *needles)
+
+
+def test_new_from_missing_or_empty_doc(nitro, new, tmp_path):
+    r, _ = new("--from-doc", str(tmp_path / "none.cose"))
+    refused(r, "none.cose", "No such file")
+    r = nitro("policy", "new", "--from-doc", "-", stdin=b"")
+    assert r.code == 1 and r.stdout == "", r.describe()
+    assert "malformed_document" in one_line(r.stderr)
+
+
+def test_new_from_doc_on_stdin(nitro, new):
+    doc = REAL / "evervault_beta_valid_2022-10-13.cose"
+    _, want = new("--from-doc", doc)
+    r = nitro("policy", "new", "--from-doc", "-", stdin=doc.read_bytes())
+    assert r.code == 0 and json.loads(r.stdout) == want, r.describe()
+
+
+def test_add_and_deny_from_doc(nitro, base):
+    doc = REAL / "evervault_beta_valid_2022-10-13.cose"
+    pcrs = pcrs_of(doc.read_bytes())
+    r = nitro("policy", "add", base, "--from-doc", doc)
+    assert r.code == 0 and r.stdout == "", r.describe()
+    added = read(base)["allow"][-1]
+    assert added == {"name": "enclave-pcr0-" + pcrs["0"][:12],
+                     "pcrs": {k: pcrs[k] for k in ("0", "1", "2", "8")}}
+    # the same default name again: refused, the file left as it is
+    before = raw(base)
+    refused(nitro("policy", "add", base, "--from-doc", doc),
+            'allow set "%s" exists' % added["name"])
+    assert raw(base) == before
+    r = nitro("policy", "deny", base, "--from-doc", doc, "--name", "bad",
+              "--pcrs", "0")
+    assert r.code == 0, r.describe()
+    assert read(base)["deny"][-1] == {"name": "bad",
+                                      "pcrs": {"0": pcrs["0"]}}
+    assert check(nitro, base)[0] in (0, 1)
+
+
+def test_add_from_nitrotpm_doc_writes_its_kind(nitro, base):
+    r = nitro("policy", "add", base, "--from-doc", TPM_DOC, "--name", "ami")
+    assert r.code == 0, r.describe()
+    added = read(base)["allow"][-1]
+    assert (added["name"], added["kind"]) == ("ami", "nitrotpm")
+    assert list(added["pcrs"]) == ["4", "7", "12"]
+
+
+def test_remove_takes_no_from_doc(nitro, base):
+    before = raw(base)
+    refused(nitro("policy", "remove", base, "--name", "v41", "--from-doc",
+                  DEBUG_DOC), "takes --name only")
+    assert raw(base) == before
+
+
+def write_bytes(path, data: bytes) -> str:
+    with open(str(path), "wb") as f:
+        f.write(data)
+    return str(path)
 
 
 # ---------------------------------------------------------------------------

@@ -80,6 +80,15 @@ def test_s12_cli_token_issuer_and_lifetime(verify, c, keys):
     assert claims["exp"] - claims["iat"] == 42
 
 
+@pytest.mark.parametrize("text,seconds", [("2m", 120), ("1h", 3600),
+                                          ("1m30s", 90), ("1500ms", 1)])
+def test_s12_cli_token_lifetime_takes_nginx_time(verify, c, keys, text,
+                                                 seconds):
+    _, _, run = signed(verify, c, keys, args=["--token-lifetime", text])
+    claims = claims_at(token_of(run), keys["p384"][0])
+    assert claims["exp"] - claims["iat"] == seconds
+
+
 def test_s12_cli_token_never_outlives_the_chain(verify, c, keys):
     doc, _, run = signed(verify, c, keys,
                          args=["--token-lifetime", "864000"])
@@ -163,6 +172,8 @@ def test_s12_cli_encrypted_key_never_prompts(verify, c, keys, tmp_path):
     ["--token-lifetime", "60"],
     ["--token-key", "KEY", "--token-lifetime", "0.5"],
     ["--token-key", "KEY", "--token-lifetime", "soon"],
+    ["--token-key", "KEY", "--token-lifetime", "500ms"],
+    ["--token-key", "KEY", "--token-lifetime", "5x"],
 ])
 def test_s12_cli_token_option_errors(verify, c, keys, args):
     args = [keys["p384"][1] if a == "KEY" else a for a in args]

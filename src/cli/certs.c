@@ -78,8 +78,9 @@ cli_cmd_cert(int argc, char **argv)
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
-    if (cli_parse("cert", argc, argv, opts, &args, &nargs) != 0) {
-        return CLI_USAGE;
+    rc = cli_parse("cert", argc, argv, opts, &args, &nargs);
+    if (rc != 0) {
+        return cli_parse_exit(rc);
     }
 
     free(args);
@@ -156,17 +157,37 @@ done:
 int
 cli_cmd_mock(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[0], "pki") == 0) {
-        if (argc != 2) {
+    int     nargs, rc;
+    char  **args;
+
+    cli_opt_t  opts[] = {
+        { NULL, 0, 0, NULL, 0, NULL }
+    };
+
+    if (argc >= 1 && strcmp(argv[0], "pki") == 0) {
+        rc = cli_parse("mock pki", argc - 1, argv + 1, opts, &args, &nargs);
+        if (rc != 0) {
+            return cli_parse_exit(rc);
+        }
+
+        if (nargs != 1) {
             cli_error("usage: nitro-attest mock pki DIR");
+            free(args);
             return CLI_USAGE;
         }
 
-        return mock_pki(argv[1]);
+        rc = mock_pki(args[0]);
+        free(args);
+        return rc;
     }
 
     if (argc >= 1 && strcmp(argv[0], "cert") == 0) {
         return mock_cert(argc - 1, argv + 1);
+    }
+
+    if (argc >= 1 && cli_is_help(argv[0])) {
+        (void) cli_help("mock");
+        return CLI_OK;
     }
 
     cli_error("usage: nitro-attest mock pki DIR | mock cert --pki DIR ...");
@@ -262,14 +283,13 @@ mock_cert(int argc, char **argv)
 {
     int                   nargs, rc, i, index, npcrs, ndefault;
     char                **args, *path, *end;
-    long                  lifetime;
     X509                 *cas[MOCK_CAS], *leaf, *client_cert;
     size_t                k, doc_len;
-    int64_t               ts_ms;
+    int64_t               ts_ms, lifetime_ms;
     uint8_t              *doc;
     EVP_PKEY             *ca_key, *leaf_key, *client;
     cbor_item_t          *pcrs, *value;
-    const char           *module_id, *lifetime_text, *key_type;
+    const char           *module_id, *key_type;
     nitro_attest_kind_e   kind;
 
     cli_opt_t  opts[] = {
@@ -287,8 +307,9 @@ mock_cert(int argc, char **argv)
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
-    if (cli_parse("mock cert", argc, argv, opts, &args, &nargs) != 0) {
-        return CLI_USAGE;
+    rc = cli_parse("mock cert", argc, argv, opts, &args, &nargs);
+    if (rc != 0) {
+        return cli_parse_exit(rc);
     }
 
     free(args);
@@ -317,7 +338,7 @@ mock_cert(int argc, char **argv)
         goto done;
     }
 
-    /* an enclave's module id, or an instance's NitroTPM (CONTRACT 15) */
+    /* an enclave's module id, or an instance's NitroTPM */
     module_id = cli_opt(opts, "module-id")->value;
     if (module_id == NULL) {
         module_id = (kind == NITRO_ATTEST_KIND_NITROTPM)
@@ -338,14 +359,19 @@ mock_cert(int argc, char **argv)
         goto done;
     }
 
-    lifetime = MOCK_LEAF_SECONDS;
-    lifetime_text = cli_opt(opts, "leaf-lifetime")->value;
-    if (lifetime_text) {
-        lifetime = strtol(lifetime_text, &end, 10);
-        if (*end != '\0' || lifetime < 1) {
-            cli_error("mock cert: --leaf-lifetime must be seconds > 0");
-            goto done;
-        }
+    /* certificate validity is in whole seconds */
+    lifetime_ms = MOCK_LEAF_SECONDS * 1000;
+    if (cli_duration("mock cert", "--leaf-lifetime",
+                     cli_opt(opts, "leaf-lifetime")->value, &lifetime_ms)
+        != 0)
+    {
+        goto done;
+    }
+
+    if (lifetime_ms < 1000 || lifetime_ms % 1000 != 0) {
+        cli_error("mock cert: --leaf-lifetime must be whole seconds, at "
+                  "least 1s");
+        goto done;
     }
 
     /*
@@ -435,7 +461,7 @@ mock_cert(int argc, char **argv)
 
     /* the NSM's per-document leaf, issued by the instance CA */
     leaf = cert_new(leaf_key, module_id, (time_t) (ts_ms / 1000) - 60,
-                    (time_t) (ts_ms / 1000) + lifetime);
+                    (time_t) (ts_ms / 1000 + lifetime_ms / 1000));
 
     if (leaf == NULL
         || X509_set_issuer_name(leaf, X509_get_subject_name(cas[3])) != 1

@@ -1,6 +1,6 @@
 /*
- * main.c: the nitro-attest command line (CONTRACT sections 8 and 16):
- * verify and inspect here, cert and mock in certs.c, policy in policy.c.
+ * main.c: the nitro-attest command line: the dispatch, verify and inspect
+ * here, cert and mock in certs.c, policy in policy.c, help in help.c.
  * Exit 0 verified or done, 1 a verification failed (or, for policy check,
  * warnings), 2 a usage, input or configuration error.
  */
@@ -17,6 +17,11 @@
 #include <openssl/pem.h>
 
 
+/* the Makefile passes the version of debian/changelog, the package's */
+#ifndef NITRO_ATTEST_VERSION
+#error "NITRO_ATTEST_VERSION is not defined"
+#endif
+
 /* --token-key: each SUCCESS line also carries the token nginx would sign */
 typedef struct {
     nitro_attest_token_key_t  *key;
@@ -32,62 +37,50 @@ static int cli_verify_file(const nitro_attest_config_t *cf, const char *path,
 static int cli_print_event(const nitro_attest_verdict_t *v,
     const char *path, const cli_token_t *token);
 static int cli_token_options(cli_opt_t *opts, cli_token_t *token);
-static int cli_seconds(const char *opt, const char *text, int64_t *ms);
 static int cli_extension(cli_opt_t *opts, nitro_attest_extension_t **ext);
-
-
-static const char  usage[] =
-    "usage: nitro-attest verify [--root PEM] [--policy JSON] [--at WHEN]\n"
-    "           [--max-age SECONDS] [--clock-skew SECONDS] [--binding MODE]\n"
-    "           [--cert CERT] [--extension OID] [--extension-format cmw|raw]\n"
-    "           [--allow-debug] [--token-key KEY [--token-issuer TEXT]\n"
-    "           [--token-lifetime SECONDS]] FILE...\n"
-    "       nitro-attest inspect FILE\n"
-    "       nitro-attest cert --key KEY.pem --doc DOC [--days N] "
-    "--out CERT.pem\n"
-    "       nitro-attest mock pki DIR\n"
-    "       nitro-attest mock cert --pki DIR [--kind enclave|nitrotpm]\n"
-    "           [--pcr N=HEX ...] --out-key K --out-cert C\n"
-    "       nitro-attest policy new --name NAME [--pcr N=HEX ...] "
-    "[--from-eif FILE]\n"
-    "           [--kind enclave|nitrotpm] [--expect-every TIME]\n"
-    "       nitro-attest policy add|deny FILE --name NAME [--pcr N=HEX ...] "
-    "...\n"
-    "       nitro-attest policy remove FILE --name NAME\n"
-    "       nitro-attest policy check FILE...\n";
 
 
 int
 main(int argc, char **argv)
 {
+    size_t  i;
+
+    static const struct {
+        const char  *name;
+        int        (*run)(int argc, char **argv);
+    } commands[] = {
+        { "verify", cli_cmd_verify },
+        { "inspect", cli_cmd_inspect },
+        { "cert", cli_cmd_cert },
+        { "mock", cli_cmd_mock },
+        { "policy", cli_cmd_policy },
+        { "help", cli_cmd_help },
+    };
+
     if (argc < 2) {
         cli_error("missing command: verify, inspect, cert, mock or policy "
                   "(try --help)");
         return CLI_USAGE;
     }
 
-    if (strcmp(argv[1], "verify") == 0) {
-        return cli_cmd_verify(argc - 2, argv + 2);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc - 2, argv + 2);
+        }
     }
 
-    if (strcmp(argv[1], "inspect") == 0) {
-        return cli_cmd_inspect(argc - 2, argv + 2);
+    /* --help COMMAND as help COMMAND */
+    if (cli_is_help(argv[1])) {
+        return cli_cmd_help(argc - 2, argv + 2);
     }
 
-    if (strcmp(argv[1], "cert") == 0) {
-        return cli_cmd_cert(argc - 2, argv + 2);
-    }
+    if (strcmp(argv[1], "--version") == 0) {
+        if (argc > 2) {
+            cli_error("--version takes no argument");
+            return CLI_USAGE;
+        }
 
-    if (strcmp(argv[1], "mock") == 0) {
-        return cli_cmd_mock(argc - 2, argv + 2);
-    }
-
-    if (strcmp(argv[1], "policy") == 0) {
-        return cli_cmd_policy(argc - 2, argv + 2);
-    }
-
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        fputs(usage, stdout);
+        printf("nitro-attest %s\n", NITRO_ATTEST_VERSION);
         return CLI_OK;
     }
 
@@ -129,8 +122,9 @@ cli_cmd_verify(int argc, char **argv)
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
-    if (cli_parse("verify", argc, argv, opts, &files, &nfiles) != 0) {
-        return CLI_USAGE;
+    rc = cli_parse("verify", argc, argv, opts, &files, &nfiles);
+    if (rc != 0) {
+        return cli_parse_exit(rc);
     }
 
     rc = CLI_USAGE;
@@ -159,10 +153,11 @@ cli_cmd_verify(int argc, char **argv)
         }
     }
 
-    if (cli_seconds("--max-age", cli_opt(opts, "max-age")->value,
-                    &cf.max_age_ms) != 0
-        || cli_seconds("--clock-skew", cli_opt(opts, "clock-skew")->value,
-                       &cf.clock_skew_ms) != 0)
+    if (cli_duration("verify", "--max-age", cli_opt(opts, "max-age")->value,
+                     &cf.max_age_ms) != 0
+        || cli_duration("verify", "--clock-skew",
+                        cli_opt(opts, "clock-skew")->value, &cf.clock_skew_ms)
+           != 0)
     {
         goto done;
     }
@@ -409,8 +404,9 @@ cli_token_options(cli_opt_t *opts, cli_token_t *token)
         token->issuer = NITRO_ATTEST_TOKEN_ISSUER;
     }
 
-    if (cli_seconds("--token-lifetime", cli_opt(opts, "token-lifetime")->value,
-                    &token->lifetime_ms) != 0)
+    if (cli_duration("verify", "--token-lifetime",
+                     cli_opt(opts, "token-lifetime")->value,
+                     &token->lifetime_ms) != 0)
     {
         return -1;
     }
@@ -449,8 +445,9 @@ cli_cmd_inspect(int argc, char **argv)
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
-    if (cli_parse("inspect", argc, argv, opts, &files, &nfiles) != 0) {
-        return CLI_USAGE;
+    rc = cli_parse("inspect", argc, argv, opts, &files, &nfiles);
+    if (rc != 0) {
+        return cli_parse_exit(rc);
     }
 
     if (nfiles != 1) {
@@ -537,28 +534,28 @@ cli_extension(cli_opt_t *opts, nitro_attest_extension_t **ext)
 }
 
 
-/* A non-negative number of seconds (fractions allowed) as ms. */
-static int
-cli_seconds(const char *opt, const char *text, int64_t *ms)
+/*
+ * One parser for every TIME option, the core's, which also reads the
+ * policy's expect_every: what the CLI accepts, nginx and the policy do.
+ */
+int
+cli_duration(const char *cmd, const char *opt, const char *text,
+    int64_t *ms)
 {
-    char    *end;
-    double   d;
+    int64_t  v;
 
     if (text == NULL) {
         return 0;
     }
 
-    errno = 0;
-    d = strtod(text, &end);
-
-    if (end == text || *end != '\0' || errno != 0 || !(d >= 0)
-        || d > 9.2e15)
-    {
-        cli_error("%s \"%s\" is not a number of seconds", opt, text);
+    v = nitro_attest_parse_duration(text);
+    if (v < 0) {
+        cli_error("%s: %s \"%s\" is not a time such as 90, 90s, 5m or "
+                  "1h30m", cmd, opt, text);
         return -1;
     }
 
-    *ms = (int64_t) (d * 1000 + 0.5);
+    *ms = v;
     return 0;
 }
 
@@ -585,8 +582,17 @@ cli_parse(const char *cmd, int argc, char **argv, cli_opt_t *opts,
     cli_opt_t  *o;
     const char *arg, *eq, *value;
 
-    *args = calloc((size_t) argc + 1, sizeof(char *));
+    *args = NULL;
     *nargs = 0;
+
+    /* help wins over any mistake on the line it is asked on */
+    for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (cli_is_help(argv[i])) {
+            return cli_help(cmd) == 0 ? 1 : -1;
+        }
+    }
+
+    *args = calloc((size_t) argc + 1, sizeof(char *));
     if (*args == NULL) {
         cli_error("out of memory");
         return -1;

@@ -1,9 +1,11 @@
 /*
- * policy.c: `nitro-attest policy new|add|deny|remove|check` (CONTRACT 16).
- * Files are edited as JSON trees, so that what a command does not touch
- * (the other sets, their order, their keys) is written back as it was read;
- * every result passes the core's loader before it is printed or renamed
- * over the file, and `check` prints the core's lint, as nginx -t logs it.
+ * policy.c: `nitro-attest policy new|add|deny|remove|check`.  Files are
+ * edited as JSON trees, so that what a command does not touch (the other
+ * sets, their order, their keys) is written back as it was read; every
+ * result passes the core's loader before it is printed or renamed over the
+ * file, and `check` prints the core's lint, as nginx -t logs it.  A set
+ * made from a document (--from-doc) pins its PCRs only once the core has
+ * verified it.
  */
 
 #include "cli.h"
@@ -28,16 +30,28 @@
     { "from-eif", 1, 0, NULL, 0, NULL },                                     \
     { "kind", 1, 0, NULL, 0, NULL },                                         \
     { "expect-every", 1, 0, NULL, 0, NULL },                                 \
+    { "from-doc", 1, 0, NULL, 0, NULL },                                     \
+    { "root", 1, 0, NULL, 0, NULL },                                         \
+    { "pcrs", 1, 0, NULL, 0, NULL },                                         \
     { NULL, 0, 0, NULL, 0, NULL }
+
+/* the PCRs a set made from a document pins unless --pcrs says otherwise */
+#define POLICY_ENCLAVE_PCRS   (1u << 0 | 1u << 1 | 1u << 2)
+#define POLICY_ENCLAVE_PCR8   8   /* a signed image's; zero when unsigned */
+#define POLICY_NITROTPM_PCRS  (1u << 4 | 1u << 7 | 1u << 12)
 
 
 static int policy_new(int argc, char **argv);
 static int policy_edit(const char *cmd, int argc, char **argv);
 static int policy_check(int argc, char **argv);
 static void policy_check_warn(void *data, const char *set, const char *text);
-static json_t *policy_set_new(const char *cmd, cli_opt_t *opts,
-    int is_allow);
+static int policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow,
+    json_t **out);
 static int policy_eif(const char *cmd, const char *path, char **hex);
+static int policy_doc(const char *cmd, cli_opt_t *opts,
+    nitro_attest_kind_e *kind, char **hex, char *name, size_t size);
+static int policy_pcr_list(const char *cmd, const char *list,
+    uint32_t *mask);
 static int policy_pcr(const char *cmd, const char *what, unsigned long index,
     const char *value, nitro_attest_kind_e kind, char **hex);
 static int policy_lock(const char *cmd, const char *path);
@@ -57,6 +71,11 @@ cli_cmd_policy(int argc, char **argv)
         cli_error("policy: missing command: new, add, deny, remove or "
                   "check");
         return CLI_USAGE;
+    }
+
+    if (cli_is_help(argv[0])) {
+        (void) cli_help("policy");
+        return CLI_OK;
     }
 
     if (strcmp(argv[0], "new") == 0) {
@@ -89,9 +108,10 @@ policy_new(int argc, char **argv)
 
     cli_opt_t  opts[] = { POLICY_SET_OPTS };
 
-    if (cli_parse("policy new", argc, argv, opts, &args, &nargs) != 0) {
+    rc = cli_parse("policy new", argc, argv, opts, &args, &nargs);
+    if (rc != 0) {
         free(cli_opt(opts, "pcr")->values);
-        return CLI_USAGE;
+        return cli_parse_exit(rc);
     }
 
     rc = CLI_USAGE;
@@ -102,11 +122,12 @@ policy_new(int argc, char **argv)
         goto done;
     }
 
-    set = policy_set_new("policy new", opts, 1);
-    if (set == NULL) {
+    rc = policy_set_new("policy new", opts, 1, &set);
+    if (rc != CLI_OK) {
         goto done;
     }
 
+    rc = CLI_USAGE;
     root = json_pack("{s:[o]}", "allow", set);
     text = root ? policy_dump("policy new", root, "(new)") : NULL;
 
@@ -131,10 +152,12 @@ done:
 
 
 /*
- * add, deny, remove FILE --name NAME: the file is locked, read, changed as
- * a tree, checked by the loader and renamed over; on any refusal it is
- * untouched.  The lock is held from before the read until after the
- * rename, so that concurrent edits of one file all land, one after another.
+ * add, deny, remove FILE --name NAME: the set to add is made first (a
+ * document it comes from is verified before the file is locked), then the
+ * file is locked, read, changed as a tree, checked by the loader and
+ * renamed over; on any refusal it is untouched.  The lock is held from
+ * before the read until after the rename, so that concurrent edits of one
+ * file all land, one after another.
  */
 static int
 policy_edit(const char *cmd, int argc, char **argv)
@@ -150,14 +173,16 @@ policy_edit(const char *cmd, int argc, char **argv)
     snprintf(what, sizeof(what), "policy %s", cmd);
     is_remove = (strcmp(cmd, "remove") == 0);
 
-    if (cli_parse(what, argc, argv, opts, &args, &nargs) != 0) {
+    rc = cli_parse(what, argc, argv, opts, &args, &nargs);
+    if (rc != 0) {
         free(cli_opt(opts, "pcr")->values);
-        return CLI_USAGE;
+        return cli_parse_exit(rc);
     }
 
     rc = CLI_USAGE;
     lock = -1;
     root = NULL;
+    set = NULL;
     text = NULL;
     name = cli_opt(opts, "name")->value;
 
@@ -166,7 +191,7 @@ policy_edit(const char *cmd, int argc, char **argv)
         goto done;
     }
 
-    if (name == NULL) {
+    if (is_remove && name == NULL) {
         cli_error("%s: --name is required", what);
         goto done;
     }
@@ -174,10 +199,22 @@ policy_edit(const char *cmd, int argc, char **argv)
     if (is_remove
         && (cli_opt(opts, "pcr")->count || cli_opt(opts, "from-eif")->value
             || cli_opt(opts, "kind")->value
-            || cli_opt(opts, "expect-every")->value))
+            || cli_opt(opts, "expect-every")->value
+            || cli_opt(opts, "from-doc")->value
+            || cli_opt(opts, "root")->value || cli_opt(opts, "pcrs")->value))
     {
         cli_error("%s: takes --name only", what);
         goto done;
+    }
+
+    if (!is_remove) {
+        rc = policy_set_new(what, opts, strcmp(cmd, "add") == 0, &set);
+        if (rc != CLI_OK) {
+            goto done;
+        }
+
+        rc = CLI_USAGE;
+        name = json_string_value(json_object_get(set, "name"));
     }
 
     lock = policy_lock(what, args[0]);
@@ -214,24 +251,18 @@ policy_edit(const char *cmd, int argc, char **argv)
             goto done;
         }
 
-        set = policy_set_new(what, opts, strcmp(cmd, "add") == 0);
-        if (set == NULL) {
-            goto done;
-        }
-
         found = strcmp(cmd, "add") == 0 ? "allow" : "deny";
         list = json_object_get(root, found);
 
         if (list == NULL) {
             list = json_array();
             if (json_object_set_new(root, found, list) != 0) {
-                json_decref(set);
                 cli_error("%s: out of memory", what);
                 goto done;
             }
         }
 
-        if (json_array_append_new(list, set) != 0) {
+        if (json_array_append(list, set) != 0) {
             cli_error("%s: out of memory", what);
             goto done;
         }
@@ -251,6 +282,7 @@ done:
     }
 
     free(text);
+    json_decref(set);
     json_decref(root);
     free(cli_opt(opts, "pcr")->values);
     free(args);
@@ -271,8 +303,9 @@ policy_check(int argc, char **argv)
         { NULL, 0, 0, NULL, 0, NULL }
     };
 
-    if (cli_parse("policy check", argc, argv, opts, &args, &nargs) != 0) {
-        return CLI_USAGE;
+    rc = cli_parse("policy check", argc, argv, opts, &args, &nargs);
+    if (rc != 0) {
+        return cli_parse_exit(rc);
     }
 
     if (nargs == 0) {
@@ -316,60 +349,104 @@ policy_check_warn(void *data, const char *set, const char *text)
 
 
 /*
- * The set that --name, --kind, --pcr, --from-eif and --expect-every
- * describe, with its PCRs in index order and lowercase; NULL after an
- * error message.
+ * The set that --name, --kind, --pcr, --from-eif, --from-doc and
+ * --expect-every describe, with its PCRs in index order and lowercase,
+ * into *out: CLI_OK, or CLI_FAILED (the document did not verify) or
+ * CLI_USAGE after an error message.
  */
-static json_t *
-policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow)
+static int
+policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow, json_t **out)
 {
-    int                   i;
+    int                   i, rc;
     char                 *end, *hex[NITRO_ATTEST_PCR_COUNT];
+    char                  doc_name[NITRO_ATTEST_POLICY_NAME_MAX + 1];
     json_t               *set, *pcrs;
+    int64_t               every_ms;
     unsigned              k, n;
     cli_opt_t            *o;
-    const char           *name, *spec, *eif, *every;
+    const char           *name, *spec, *eif, *doc, *every;
     unsigned long         index;
-    nitro_attest_kind_e   kind;
+    nitro_attest_kind_e   kind, doc_kind;
 
+    *out = NULL;
     set = NULL;
+    rc = CLI_USAGE;
     memset(hex, 0, sizeof(hex));
     name = cli_opt(opts, "name")->value;
     eif = cli_opt(opts, "from-eif")->value;
+    doc = cli_opt(opts, "from-doc")->value;
     every = cli_opt(opts, "expect-every")->value;
     o = cli_opt(opts, "kind");
     kind = NITRO_ATTEST_KIND_ENCLAVE;
 
-    if (name == NULL) {
+    if (name == NULL && doc == NULL) {
         cli_error("%s: --name is required", cmd);
-        return NULL;
+        return CLI_USAGE;
+    }
+
+    if (doc == NULL
+        && (cli_opt(opts, "root")->value || cli_opt(opts, "pcrs")->value))
+    {
+        cli_error("%s: --root and --pcrs go with --from-doc", cmd);
+        return CLI_USAGE;
+    }
+
+    if (doc && eif) {
+        cli_error("%s: --from-doc or --from-eif, not both", cmd);
+        return CLI_USAGE;
     }
 
     if (o->value && nitro_attest_kind_parse(o->value, &kind) != 0) {
         cli_error("%s: --kind must be enclave or nitrotpm, not \"%s\"", cmd,
                   o->value);
-        return NULL;
+        return CLI_USAGE;
     }
 
     if (eif && kind != NITRO_ATTEST_KIND_ENCLAVE) {
         cli_error("%s: --from-eif gives enclave measurements, not %s ones",
                   cmd, o->value);
-        return NULL;
+        return CLI_USAGE;
     }
 
     if (every && !is_allow) {
         cli_error("%s: --expect-every is for allow sets only", cmd);
-        return NULL;
+        return CLI_USAGE;
     }
 
-    if (every && nitro_attest_parse_duration(every) <= 0) {
-        cli_error("%s: --expect-every \"%s\" is not a time such as \"30s\" "
-                  "or \"5m\"", cmd, every);
-        return NULL;
+    every_ms = 0;
+    if (cli_duration(cmd, "--expect-every", every, &every_ms) != 0) {
+        return CLI_USAGE;
+    }
+
+    if (every && every_ms == 0) {
+        cli_error("%s: --expect-every must be more than 0", cmd);
+        return CLI_USAGE;
     }
 
     if (eif && policy_eif(cmd, eif, hex) != 0) {
         goto done;
+    }
+
+    if (doc) {
+        rc = policy_doc(cmd, opts, &doc_kind, hex, doc_name,
+                        sizeof(doc_name));
+        if (rc != CLI_OK) {
+            goto done;
+        }
+
+        rc = CLI_USAGE;
+
+        if (o->value && kind != doc_kind) {
+            cli_error("%s: --kind %s, but the document of %s is of kind %s",
+                      cmd, o->value, doc, nitro_attest_kind_name(doc_kind));
+            goto done;
+        }
+
+        kind = doc_kind;
+
+        if (name == NULL) {
+            name = doc_name;
+        }
     }
 
     o = cli_opt(opts, "pcr");
@@ -394,15 +471,18 @@ policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow)
     }
 
     if (n == 0) {
-        cli_error("%s: no PCR given (--pcr N=HEX or --from-eif FILE)", cmd);
+        cli_error("%s: no PCR given (--pcr N=HEX, --from-eif FILE or "
+                  "--from-doc FILE)", cmd);
         goto done;
     }
 
     pcrs = json_object();
     set = json_pack("{s:s}", "name", name);
 
+    /* the kind is written when asked for, or when it is not the default */
     if (set == NULL || pcrs == NULL
-        || (cli_opt(opts, "kind")->value
+        || ((cli_opt(opts, "kind")->value
+             || kind != NITRO_ATTEST_KIND_ENCLAVE)
             && json_object_set_new(set, "kind",
                                    json_string(nitro_attest_kind_name(kind)))
                != 0)
@@ -424,13 +504,14 @@ policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow)
         }
     }
 
+    *out = set;
+    rc = CLI_OK;
     goto done;
 
 nomem:
 
     cli_error("%s: out of memory", cmd);
     json_decref(set);
-    set = NULL;
 
 done:
 
@@ -438,7 +519,204 @@ done:
         free(hex[k]);
     }
 
-    return set;
+    return rc;
+}
+
+
+/*
+ * --from-doc FILE: a document (raw, base64 or hex) or a certificate (PEM or
+ * DER) carrying one in the default extension, verified by the core at the
+ * document's own timestamp: its signature, its chain to --root (default:
+ * AWS's) and the debug rule hold, its age is not judged (a known-good
+ * document may be old).  No policy judges it and no binding is checked:
+ * the set is made of its measurements only.  Then its PCRs that --pcrs
+ * lists, else those that identify an image: PCR0, 1, 2 and, when not all
+ * zero, 8 (the signing certificate) of an enclave; PCR4, 7 and 12 (boot
+ * loader, Secure Boot policy, and the system's own measurements) of a
+ * NitroTPM.  name receives a default set name made of the kind, the first
+ * PCR taken and its first 12 hex digits.
+ */
+static int
+policy_doc(const char *cmd, cli_opt_t *opts, nitro_attest_kind_e *kind,
+    char **hex, char *name, size_t size)
+{
+    int                      rc;
+    char                     err[512];
+    char                     text[2 * NITRO_ATTEST_PCR_MAX_LEN + 1];
+    X509                    *cert;
+    size_t                   len, doc_len, i;
+    int64_t                  ts;
+    uint8_t                 *data, *decoded;
+    unsigned                 k;
+    uint32_t                 want;
+    const char              *path, *root_path;
+    const uint8_t           *doc, *pcr;
+    nitro_attest_root_t     *root;
+    nitro_attest_config_t    cf;
+    nitro_attest_reason_e    reason;
+    nitro_attest_verdict_t  *v;
+
+    path = cli_opt(opts, "from-doc")->value;
+    root_path = cli_opt(opts, "root")->value;
+    want = 0;
+
+    if (cli_opt(opts, "pcrs")->value
+        && policy_pcr_list(cmd, cli_opt(opts, "pcrs")->value, &want) != 0)
+    {
+        return CLI_USAGE;
+    }
+
+    if (cli_read_file(path, &data, &len) != 0) {
+        return CLI_USAGE;
+    }
+
+    rc = CLI_USAGE;
+    decoded = NULL;
+    doc = NULL;
+    doc_len = 0;
+    v = malloc(sizeof(*v));
+    cert = cli_load_cert(data, len);
+    root = root_path ? nitro_attest_root_load(root_path, err, sizeof(err))
+                     : nitro_attest_root_default(err, sizeof(err));
+
+    if (root == NULL) {
+        cli_error("%s: %s", cmd, err);
+        goto done;
+    }
+
+    if (v == NULL
+        || (cert == NULL
+            && nitro_attest_decode_text(data, len, &decoded, &doc_len) != 0))
+    {
+        cli_error("%s: out of memory", cmd);
+        goto done;
+    }
+
+    reason = NITRO_ATTEST_OK;
+    doc = decoded;
+
+    if (cert != NULL) {
+        reason = nitro_attest_cert_document(NULL, cert, &doc, &doc_len);
+    }
+
+    if (reason == NITRO_ATTEST_OK
+        && nitro_attest_document_peek(doc, doc_len, &ts, NULL, 0) != 0)
+    {
+        reason = NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    if (reason == NITRO_ATTEST_OK) {
+        nitro_attest_config_init(&cf);
+        cf.root = root;
+        reason = nitro_attest_verify_document(&cf, doc, doc_len, NULL, ts, v);
+    }
+
+    if (reason != NITRO_ATTEST_OK) {
+        cli_error("%s: %s: the document did not verify: %s", cmd, path,
+                  nitro_attest_reason_name(reason));
+        rc = CLI_FAILED;
+        goto done;
+    }
+
+    *kind = (nitro_attest_kind_e) v->kind;
+
+    if (want == 0 && *kind == NITRO_ATTEST_KIND_NITROTPM) {
+        want = POLICY_NITROTPM_PCRS;
+
+    } else if (want == 0) {
+        want = POLICY_ENCLAVE_PCRS;
+
+        pcr = nitro_attest_span_ptr(v, v->pcr[POLICY_ENCLAVE_PCR8]);
+        for (i = 0; i < v->pcr[POLICY_ENCLAVE_PCR8].len && pcr[i] == 0; i++) {
+            /* void */
+        }
+
+        if (i < v->pcr[POLICY_ENCLAVE_PCR8].len) {
+            want |= 1u << POLICY_ENCLAVE_PCR8;
+        }
+    }
+
+    name[0] = '\0';
+
+    for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
+        if (!(want & (1u << k))) {
+            continue;
+        }
+
+        if (!(v->pcr_mask & (1u << k))) {
+            cli_error("%s: %s: the document has no PCR %u", cmd, path, k);
+            goto done;
+        }
+
+        *nitro_attest_hex(text, nitro_attest_span_ptr(v, v->pcr[k]),
+                          v->pcr[k].len) = '\0';
+
+        if (policy_pcr(cmd, path, k, text, *kind, hex) != 0) {
+            goto done;
+        }
+
+        if (name[0] == '\0') {
+            snprintf(name, size, "%s-pcr%u-%.12s",
+                     nitro_attest_kind_name(*kind), k, text);
+        }
+    }
+
+    rc = CLI_OK;
+
+done:
+
+    nitro_attest_root_free(root);
+    X509_free(cert);
+    free(decoded);
+    free(data);
+    free(v);
+
+    return rc;
+}
+
+
+/* --pcrs "0,1,2,8": a mask of PCR indexes, each listed once. */
+static int
+policy_pcr_list(const char *cmd, const char *list, uint32_t *mask)
+{
+    char           *end;
+    const char     *p;
+    unsigned long   index;
+
+    *mask = 0;
+    p = list;
+
+    for ( ;; ) {
+        errno = 0;
+        index = strtoul(p, &end, 10);
+
+        if (!isdigit((unsigned char) *p) || errno != 0
+            || (*end != ',' && *end != '\0'))
+        {
+            cli_error("%s: --pcrs \"%s\" is not a list of PCR numbers such "
+                      "as 0,1,2", cmd, list);
+            return -1;
+        }
+
+        if (index >= NITRO_ATTEST_PCR_COUNT) {
+            cli_error("%s: --pcrs: PCR %lu is not 0..%d", cmd, index,
+                      NITRO_ATTEST_PCR_COUNT - 1);
+            return -1;
+        }
+
+        if (*mask & (1u << index)) {
+            cli_error("%s: --pcrs: PCR %lu given twice", cmd, index);
+            return -1;
+        }
+
+        *mask |= 1u << index;
+
+        if (*end == '\0') {
+            return 0;
+        }
+
+        p = end + 1;
+    }
 }
 
 

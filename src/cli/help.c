@@ -1,0 +1,352 @@
+/*
+ * help.c: the usage of nitro-attest and of each of its commands, printed
+ * on standard output by `nitro-attest help [COMMAND]` and by `--help`
+ * anywhere on a command line.  The man page (nitro-attest.1) documents
+ * every option these texts show.
+ */
+
+#include "cli.h"
+
+#include <string.h>
+
+
+typedef struct {
+    const char  *topic;
+    const char  *text;
+} cli_help_t;
+
+
+static const char  help_main[] =
+    "usage: nitro-attest COMMAND [ARGS]\n"
+    "\n"
+    "Verifies AWS Nitro Enclaves and NitroTPM attestation documents, and the\n"
+    "client certificates that carry them, as the nginx module does; makes\n"
+    "such certificates and policy files.\n"
+    "\n"
+    "commands:\n"
+    "  nitro-attest verify [OPTIONS] FILE...\n"
+    "  nitro-attest inspect [OPTIONS] FILE\n"
+    "  nitro-attest cert --key KEY.pem --doc DOC [--days N] --out CERT.pem\n"
+    "  nitro-attest mock pki DIR\n"
+    "  nitro-attest mock cert --pki DIR [OPTIONS] --out-key K --out-cert C\n"
+    "  nitro-attest policy new [--name NAME] [OPTIONS]\n"
+    "  nitro-attest policy add|deny FILE [--name NAME] [OPTIONS]\n"
+    "  nitro-attest policy remove FILE --name NAME\n"
+    "  nitro-attest policy check FILE...\n"
+    "  nitro-attest help [COMMAND]\n"
+    "\n"
+    "options:\n"
+    "  -h, --help        print this help (COMMAND --help: the command's)\n"
+    "  --version         print the version\n"
+    "\n"
+    "TIME options take nginx time syntax (90, 90s, 5m, 1h30m, 500ms; a bare\n"
+    "number is seconds).  Exit status: 0 verified or done, 1 a verification\n"
+    "failed, 2 a usage, input or configuration error.\n"
+    "\n"
+    "\"nitro-attest help COMMAND\" shows a command's options; the manual is\n"
+    "\"man nitro-attest\".\n";
+
+static const char  help_verify[] =
+    "usage: nitro-attest verify [OPTIONS] FILE...\n"
+    "\n"
+    "Verifies each FILE, an attestation document (raw, base64 or hex) or a\n"
+    "client certificate (PEM or DER) carrying one, and prints one JSON event\n"
+    "line per FILE, in order (\"-\" reads standard input).  Exit 0 when all\n"
+    "verified, 1 when one failed, 2 on a usage or input error.\n"
+    "\n"
+    "options:\n"
+    "  --root PEM             the one root to pin (default: AWS Nitro\n"
+    "                         Enclaves Root-G1, built in)\n"
+    "  --policy JSON          judge the PCRs by this policy file (default:\n"
+    "                         report them, judge nothing)\n"
+    "  --at WHEN              verification time: RFC 3339, milliseconds since\n"
+    "                         the epoch, or \"document\" (each document's own\n"
+    "                         timestamp); default now\n"
+    "  --max-age TIME         oldest acceptable document (default 5m)\n"
+    "  --clock-skew TIME      how far in the future a document may be\n"
+    "                         (default 60s)\n"
+    "  --binding MODE         public_key (default), user_data_spki,\n"
+    "                         user_data_sha256 or user_data_sha384\n"
+    "  --cert CERT            check a bare document's binding against CERT\n"
+    "  --extension OID        the extension carrying the document (default\n"
+    "                         1.3.6.1.5.5.7.1.35)\n"
+    "  --extension-format cmw|raw\n"
+    "                         its content: a CMW (default) or the document\n"
+    "  --allow-debug          accept debug enclaves (PCR0, 1 and 2 zero)\n"
+    "  --token-key KEY        add the signed token nginx would send upstream,\n"
+    "                         signed with KEY (PEM: P-256, P-384 or Ed25519)\n"
+    "  --token-issuer TEXT    its issuer (default nitro-attest)\n"
+    "  --token-lifetime TIME  its lifetime (default 5m)\n"
+    "  -h, --help             print this help\n"
+    "\n"
+    "TIME is nginx time syntax (90, 90s, 5m, 1h30m, 500ms) or seconds.\n";
+
+static const char  help_inspect[] =
+    "usage: nitro-attest inspect [OPTIONS] FILE\n"
+    "\n"
+    "Prints the attestation document of FILE (a document, raw, base64 or hex,\n"
+    "or a certificate carrying one) decoded as JSON, verifying nothing.\n"
+    "\n"
+    "options:\n"
+    "  --extension OID        the extension carrying the document (default\n"
+    "                         1.3.6.1.5.5.7.1.35)\n"
+    "  --extension-format cmw|raw\n"
+    "                         its content: a CMW (default) or the document\n"
+    "  -h, --help             print this help\n";
+
+static const char  help_cert[] =
+    "usage: nitro-attest cert --key KEY.pem --doc DOC [--days N] "
+    "--out CERT.pem\n"
+    "\n"
+    "Inside an enclave, or on an EC2 instance with NitroTPM: wraps an\n"
+    "attestation document whose public_key is KEY's in a self-signed client\n"
+    "certificate for KEY, under the default extension.\n"
+    "\n"
+    "options:\n"
+    "  --key KEY.pem          the private key the document attests (PEM)\n"
+    "  --doc DOC              the document: raw, base64 or hex (\"-\":\n"
+    "                         standard input)\n"
+    "  --days N               the certificate's validity, 1..3650 days\n"
+    "                         (default 1)\n"
+    "  --out CERT.pem         where to write the certificate\n"
+    "  -h, --help             print this help\n";
+
+static const char  help_mock[] =
+    "usage: nitro-attest mock pki DIR\n"
+    "       nitro-attest mock cert --pki DIR [OPTIONS] --out-key K "
+    "--out-cert C\n"
+    "\n"
+    "A test PKI shaped like AWS's and attested client certificates signed\n"
+    "under it, for trying the nginx module without an enclave.\n"
+    "\"nitro-attest help mock pki\" and \"nitro-attest help mock cert\" show\n"
+    "each command's options.\n";
+
+static const char  help_mock_pki[] =
+    "usage: nitro-attest mock pki DIR\n"
+    "\n"
+    "Writes a test PKI shaped like AWS's into DIR (made when missing): the\n"
+    "certificates and P-384 keys of a root, a regional (pathLen 2), a zonal\n"
+    "(pathLen 1) and an instance CA (pathLen 0), as DIR/NAME.pem and\n"
+    "DIR/NAME.key.  Pin DIR/root.pem (nitro_attest_trusted_root, --root) to\n"
+    "accept what \"mock cert\" makes.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help             print this help\n";
+
+static const char  help_mock_cert[] =
+    "usage: nitro-attest mock cert --pki DIR [OPTIONS] --out-key K "
+    "--out-cert C\n"
+    "\n"
+    "Makes a fresh client key and a client certificate for it carrying an\n"
+    "attestation document signed under the PKI in DIR, whose public_key is\n"
+    "that key.\n"
+    "\n"
+    "options:\n"
+    "  --pki DIR              the PKI that \"mock pki DIR\" wrote\n"
+    "  --out-key K            where to write the client key (PEM)\n"
+    "  --out-cert C           where to write the client certificate (PEM)\n"
+    "  --kind enclave|nitrotpm\n"
+    "                         an enclave's document (default: 16 PCRs) or an\n"
+    "                         EC2 instance's NitroTPM one (24 nitrotpm_pcrs)\n"
+    "  --pcr N=HEX            PCR N (repeatable; the others are zero)\n"
+    "  --module-id ID         the document's module id\n"
+    "  --timestamp WHEN       its timestamp: RFC 3339 or milliseconds since\n"
+    "                         the epoch (default now)\n"
+    "  --user-data HEX        its user_data\n"
+    "  --nonce HEX            its nonce\n"
+    "  --leaf-lifetime TIME   the validity of its signing certificate, in\n"
+    "                         whole seconds (default 3h)\n"
+    "  --key-type TYPE        the client key: p256, p384 (default), p521,\n"
+    "                         rsa2048, rsa4096 or ed25519\n"
+    "  -h, --help             print this help\n"
+    "\n"
+    "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n";
+
+static const char  help_policy[] =
+    "usage: nitro-attest policy new [--name NAME] [OPTIONS]\n"
+    "       nitro-attest policy add|deny FILE [--name NAME] [OPTIONS]\n"
+    "       nitro-attest policy remove FILE --name NAME\n"
+    "       nitro-attest policy check FILE...\n"
+    "\n"
+    "Makes, edits and checks policy files: \"new\" prints a policy with one\n"
+    "allow set, \"add\" and \"deny\" append an allow or a deny set to FILE,\n"
+    "\"remove\" removes one, \"check\" validates and lints.\n"
+    "\"nitro-attest help policy COMMAND\" shows each command's options.\n";
+
+static const char  help_policy_new[] =
+    "usage: nitro-attest policy new --name NAME [--pcr N=HEX ...]\n"
+    "           [--from-eif FILE] [--kind enclave|nitrotpm] "
+    "[--expect-every TIME]\n"
+    "       nitro-attest policy new --from-doc FILE [--root PEM] "
+    "[--pcrs LIST]\n"
+    "           [--name NAME] [--expect-every TIME]\n"
+    "\n"
+    "Prints a policy with one allow set pinning the PCRs given.\n"
+    "\n"
+    "options:\n"
+    "  --name NAME            the set's name; with --from-doc the default is\n"
+    "                         its kind, its first PCR and that PCR's first 12\n"
+    "                         hex digits, such as enclave-pcr0-0123456789ab\n"
+    "  --pcr N=HEX            pin PCR N to HEX, 64, 96 or 128 hex digits\n"
+    "                         (repeatable)\n"
+    "  --from-eif FILE        pin the PCRs of the JSON that nitro-cli\n"
+    "                         build-enclave or describe-eif printed (\"-\":\n"
+    "                         standard input)\n"
+    "  --from-doc FILE        pin the PCRs of an attestation document, or of\n"
+    "                         the certificate carrying one, once it verified\n"
+    "                         at its own timestamp (signature, chain, debug\n"
+    "                         rule; not its age)\n"
+    "  --root PEM             the root --from-doc's document must chain to\n"
+    "                         (default: AWS Nitro Enclaves Root-G1)\n"
+    "  --pcrs LIST            the PCRs --from-doc pins, such as 0,1,2,3\n"
+    "                         (default: enclave 0, 1, 2, and 8 when not zero;\n"
+    "                         nitrotpm 4, 7 and 12)\n"
+    "  --kind enclave|nitrotpm\n"
+    "                         the documents the set judges (default enclave;\n"
+    "                         with --from-doc, the document's)\n"
+    "  --expect-every TIME    report the set as silent when no client\n"
+    "                         attested with it for TIME (allow sets only)\n"
+    "  -h, --help             print this help\n"
+    "\n"
+    "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n";
+
+static const char  help_policy_edit[] =
+    "usage: nitro-attest policy add|deny FILE --name NAME "
+    "[--pcr N=HEX ...]\n"
+    "           [--from-eif FILE] [--kind enclave|nitrotpm] "
+    "[--expect-every TIME]\n"
+    "       nitro-attest policy add|deny FILE --from-doc DOC [--root PEM]\n"
+    "           [--pcrs LIST] [--name NAME] [--expect-every TIME]\n"
+    "\n"
+    "Appends an allow set (add) or a deny set (deny) to the policy FILE, in\n"
+    "place and atomically; a name that exists is refused and leaves FILE\n"
+    "as it was.\n"
+    "\n"
+    "options:\n"
+    "  --name NAME            the set's name; with --from-doc the default is\n"
+    "                         its kind, its first PCR and that PCR's first 12\n"
+    "                         hex digits, such as enclave-pcr0-0123456789ab\n"
+    "  --pcr N=HEX            pin PCR N to HEX, 64, 96 or 128 hex digits\n"
+    "                         (repeatable)\n"
+    "  --from-eif FILE        pin the PCRs of the JSON that nitro-cli\n"
+    "                         build-enclave or describe-eif printed (\"-\":\n"
+    "                         standard input)\n"
+    "  --from-doc DOC         pin the PCRs of an attestation document, or of\n"
+    "                         the certificate carrying one, once it verified\n"
+    "                         at its own timestamp (signature, chain, debug\n"
+    "                         rule; not its age)\n"
+    "  --root PEM             the root --from-doc's document must chain to\n"
+    "                         (default: AWS Nitro Enclaves Root-G1)\n"
+    "  --pcrs LIST            the PCRs --from-doc pins, such as 0,1,2,3\n"
+    "                         (default: enclave 0, 1, 2, and 8 when not zero;\n"
+    "                         nitrotpm 4, 7 and 12)\n"
+    "  --kind enclave|nitrotpm\n"
+    "                         the documents the set judges (default enclave;\n"
+    "                         with --from-doc, the document's)\n"
+    "  --expect-every TIME    report the set as silent when no client\n"
+    "                         attested with it for TIME (add only)\n"
+    "  -h, --help             print this help\n"
+    "\n"
+    "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n";
+
+static const char  help_policy_remove[] =
+    "usage: nitro-attest policy remove FILE --name NAME\n"
+    "\n"
+    "Removes the allow or deny set NAME from the policy FILE, in place and\n"
+    "atomically; a name that does not exist, or the last allow set, is\n"
+    "refused and leaves FILE as it was.\n"
+    "\n"
+    "options:\n"
+    "  --name NAME            the set to remove\n"
+    "  -h, --help             print this help\n";
+
+static const char  help_policy_check[] =
+    "usage: nitro-attest policy check FILE...\n"
+    "\n"
+    "Loads each policy FILE as nginx does and prints one line per warning,\n"
+    "\"FILE: SET: text\", as nginx -t logs them.  Exit 0 clean, 1 with\n"
+    "warnings, 2 when a FILE is malformed or unreadable.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help             print this help\n";
+
+static const char  help_help[] =
+    "usage: nitro-attest help [COMMAND]\n"
+    "\n"
+    "Prints the usage of nitro-attest, or of COMMAND: verify, inspect, cert,\n"
+    "mock, mock pki, mock cert, policy, policy new, policy add, policy deny,\n"
+    "policy remove or policy check.\n";
+
+
+static const cli_help_t  cli_helps[] = {
+    { "", help_main },
+    { "verify", help_verify },
+    { "inspect", help_inspect },
+    { "cert", help_cert },
+    { "mock", help_mock },
+    { "mock pki", help_mock_pki },
+    { "mock cert", help_mock_cert },
+    { "policy", help_policy },
+    { "policy new", help_policy_new },
+    { "policy add", help_policy_edit },
+    { "policy deny", help_policy_edit },
+    { "policy remove", help_policy_remove },
+    { "policy check", help_policy_check },
+    { "help", help_help },
+    { NULL, NULL }
+};
+
+
+int
+cli_help(const char *topic)
+{
+    const cli_help_t  *h;
+
+    for (h = cli_helps; h->topic != NULL; h++) {
+        if (strcmp(h->topic, topic) == 0) {
+            fputs(h->text, stdout);
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/* help [COMMAND [SUBCOMMAND]]: the words joined make the topic. */
+int
+cli_cmd_help(int argc, char **argv)
+{
+    int     i, n;
+    char    topic[64];
+    size_t  len;
+
+    if (argc == 0 || (argc == 1 && cli_is_help(argv[0]))) {
+        (void) cli_help(argc == 0 ? "" : "help");
+        return CLI_OK;
+    }
+
+    topic[0] = '\0';
+    len = 0;
+
+    for (i = 0; i < argc && len < sizeof(topic); i++) {
+        n = snprintf(topic + len, sizeof(topic) - len, "%s%s", i ? " " : "",
+                     argv[i]);
+        len = n < 0 ? sizeof(topic) : len + (size_t) n;
+    }
+
+    /* an empty word names no command, not the main usage */
+    if (len > 0 && len < sizeof(topic) && cli_help(topic) == 0) {
+        return CLI_OK;
+    }
+
+    cli_error("help: no command \"%s\" (try nitro-attest help)", topic);
+    return CLI_USAGE;
+}
+
+
+int
+cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
