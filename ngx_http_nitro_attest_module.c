@@ -74,14 +74,14 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
 
     { ngx_string("nitro_attest_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_nitro_attest_msec,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_nitro_attest_srv_conf_t, max_age),
       NULL },
 
     { ngx_string("nitro_attest_clock_skew"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_nitro_attest_msec,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_nitro_attest_srv_conf_t, clock_skew),
       NULL },
@@ -108,10 +108,10 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       NULL },
 
     { ngx_string("nitro_attest_upstream_headers"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_nitro_attest_upstream_headers,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_nitro_attest_loc_conf_t, upstream_headers),
+      0,
       NULL },
 
     { ngx_string("nitro_attest_status"),
@@ -144,14 +144,14 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
 
     { ngx_string("nitro_attest_token_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_nitro_attest_str,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_nitro_attest_srv_conf_t, token.issuer),
       NULL },
 
     { ngx_string("nitro_attest_token_lifetime"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_nitro_attest_msec,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_nitro_attest_srv_conf_t, token.lifetime),
       NULL },
@@ -308,12 +308,20 @@ ngx_http_nitro_attest_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_nitro_attest_loc_conf_t  *nalcf;
 
-    nalcf = ngx_palloc(cf->pool, sizeof(ngx_http_nitro_attest_loc_conf_t));
+    nalcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_nitro_attest_loc_conf_t));
     if (nalcf == NULL) {
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     nalcf->file = NULL;
+     *     nalcf->line = 0;
+     */
+
     nalcf->upstream_headers = NGX_CONF_UNSET;
+    nalcf->pcrs = 0xffffffff;
 
     return nalcf;
 }
@@ -326,9 +334,25 @@ ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_nitro_attest_loc_conf_t *prev = parent;
     ngx_http_nitro_attest_loc_conf_t *conf = child;
 
+    ngx_nitro_attest_srv_conf_t        *nascf;
     ngx_http_nitro_attest_main_conf_t  *namcf;
 
+    /* the PCRs go with the "on" they were listed with */
+    if (conf->upstream_headers == NGX_CONF_UNSET) {
+        conf->pcrs = prev->pcrs;
+    }
+
     ngx_conf_merge_value(conf->upstream_headers, prev->upstream_headers, 0);
+
+    /* checked where it is written, against the server it is in */
+    nascf = ngx_http_conf_get_module_srv_conf(cf,
+                                              ngx_http_nitro_attest_module);
+
+    if (conf->file && nascf->enable == NGX_NITRO_ATTEST_OFF) {
+        ngx_http_nitro_attest_headers_unused(cf, conf,
+                                        "\"nitro_attest\" is off in this "
+                                        "server");
+    }
 
     if (conf->upstream_headers) {
         namcf = ngx_http_conf_get_module_main_conf(cf,
@@ -350,6 +374,7 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     ngx_http_core_main_conf_t          *cmcf;
     ngx_nitro_attest_main_t            *nam;
     ngx_nitro_attest_srv_conf_t        *nascf;
+    ngx_http_nitro_attest_loc_conf_t   *nalcf;
     ngx_http_nitro_attest_main_conf_t  *namcf;
 
     static ngx_uint_t  phases[] = {
@@ -370,6 +395,22 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    /* what the http block itself sets, when no server attests */
+
+    ngx_nitro_attest_unused(cf, nam,
+                            ngx_http_conf_get_module_srv_conf(cf,
+                                                ngx_http_nitro_attest_module));
+
+    nalcf = ngx_http_conf_get_module_loc_conf(cf,
+                                              ngx_http_nitro_attest_module);
+
+    if (nalcf->file && !nam->attesting) {
+        ngx_http_nitro_attest_headers_unused(cf, nalcf,
+                                             "no server of the http block "
+                                             "has \"nitro_attest on\" or "
+                                             "\"optional\"");
     }
 
     /* the inventory is read with the counters: it needs their zone too */

@@ -39,6 +39,9 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                      upstream_headers;
+    uint32_t                        pcrs;      /* bit n: send PCRn */
+    u_char                         *file;      /* where the block sets it */
+    ngx_uint_t                      line;
 } ngx_http_nitro_attest_loc_conf_t;
 
 
@@ -50,6 +53,10 @@ ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
 nitro_attest_verdict_t *ngx_http_nitro_attest_verdict(ngx_http_request_t *r);
 
 /* ngx_http_nitro_attest_headers.c */
+char *ngx_http_nitro_attest_upstream_headers(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+void ngx_http_nitro_attest_headers_unused(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *nalcf, const char *why);
 ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
 
 /* ngx_http_nitro_attest_token.c */

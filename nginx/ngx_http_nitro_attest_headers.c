@@ -14,11 +14,148 @@
 #include "ngx_http_nitro_attest.h"
 
 
+static char *ngx_http_nitro_attest_pcr_list(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *nalcf);
 static ngx_uint_t ngx_http_nitro_attest_spoofed(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_nitro_attest_add_header(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *key, u_char *value, size_t len);
 static ngx_int_t ngx_http_nitro_attest_add_hex_header(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *key, const uint8_t *src, size_t len);
+
+
+/* nitro_attest_upstream_headers on | off [pcrs=N,N,...]; */
+
+char *
+ngx_http_nitro_attest_upstream_headers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_loc_conf_t *nalcf = conf;
+
+    ngx_str_t  *value;
+
+    if (nalcf->upstream_headers != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        nalcf->upstream_headers = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        nalcf->upstream_headers = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"on\" or \"off\"",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    nalcf->file = cf->conf_file->file.name.data;
+    nalcf->line = cf->conf_file->line;
+    nalcf->pcrs = 0xffffffff;
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (!nalcf->upstream_headers
+        || value[2].len < sizeof("pcrs=") - 1
+        || ngx_strncmp(value[2].data, "pcrs=", sizeof("pcrs=") - 1) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "only \"on pcrs=N,N,...\" takes one",
+                           &value[2], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_nitro_attest_pcr_list(cf, nalcf);
+}
+
+
+/*
+ * "pcrs=N,N,...": the PCRs whose headers are sent, each a decimal index
+ * 0..31 listed once: an upstream that routes on PCR0 need not receive
+ * every PCR of the document (about 120 bytes each) with every request.
+ */
+
+static char *
+ngx_http_nitro_attest_pcr_list(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *nalcf)
+{
+    u_char     *p, *last, *start;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    p = value[2].data + sizeof("pcrs=") - 1;
+    last = value[2].data + value[2].len;
+
+    nalcf->pcrs = 0;
+
+    for ( ;; ) {
+        start = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        n = ngx_atoi(start, p - start);
+
+        if (n == NGX_ERROR || n >= NITRO_ATTEST_PCR_COUNT) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive: "
+                               "\"%*s\" is not a PCR index (0..%d)",
+                               &value[2], &value[0], (size_t) (p - start),
+                               start,
+                               NITRO_ATTEST_PCR_COUNT - 1);
+            return NGX_CONF_ERROR;
+        }
+
+        if (nalcf->pcrs & ((uint32_t) 1 << n)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive: "
+                               "PCR %i is listed twice",
+                               &value[2], &value[0], n);
+            return NGX_CONF_ERROR;
+        }
+
+        nalcf->pcrs |= (uint32_t) 1 << n;
+
+        if (p == last) {
+            return NGX_CONF_OK;
+        }
+
+        p++;
+    }
+}
+
+
+/*
+ * "nitro_attest_upstream_headers on" where no client is attested: the
+ * client's X-Nitro-Attest-* headers are still dropped, which is worth
+ * having, but the upstream only ever learns that nothing was verified.
+ */
+
+void
+ngx_http_nitro_attest_headers_unused(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *nalcf, const char *why)
+{
+    if (!nalcf->upstream_headers) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                  "\"nitro_attest_upstream_headers on\" in %s:%ui: %s, "
+                  "nothing is verified there: the upstream gets "
+                  "\"X-Nitro-Attest-Status: NONE\" only (the client's "
+                  "X-Nitro-Attest-* headers are still dropped)",
+                  nalcf->file, nalcf->line, why);
+}
 
 
 /*
@@ -143,7 +280,7 @@ ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r)
     }
 
     for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
-        if (!(v->pcr_mask & ((uint32_t) 1 << i))) {
+        if (!(v->pcr_mask & nalcf->pcrs & ((uint32_t) 1 << i))) {
             continue;
         }
 

@@ -69,6 +69,17 @@ typedef struct {
 } ngx_nitro_attest_file_t;
 
 
+/*
+ * Where a directive is written that means something only on a server
+ * that attests (nginx -t warns when none does there).
+ */
+typedef struct {
+    ngx_str_t                       name;
+    u_char                         *file;
+    ngx_uint_t                      line;
+} ngx_nitro_attest_where_t;
+
+
 /* one destination of "nitro_attest_event_log" */
 typedef struct {
     ngx_open_file_t                *file;
@@ -200,6 +211,7 @@ typedef struct {
     ngx_nitro_attest_shctx_t       *sh;
     ngx_shm_zone_t                 *inventory; /* or NULL */
     ngx_uint_t                      chain_cache;   /* bundles per worker */
+    ngx_uint_t                      attesting; /* a server is not off */
 } ngx_nitro_attest_main_t;
 
 
@@ -242,6 +254,9 @@ typedef struct {
 
     u_char                         *file;      /* where "nitro_attest" is */
     ngx_uint_t                      line;
+
+    /* the block's own directives that only an attesting server uses */
+    ngx_array_t                    *written;   /* ngx_nitro_attest_where_t */
 } ngx_nitro_attest_srv_conf_t;
 
 
@@ -315,6 +330,12 @@ char *ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_nitro_attest_msec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_nitro_attest_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_nitro_attest_written(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *nascf);
+void ngx_nitro_attest_unused(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
+    ngx_nitro_attest_srv_conf_t *nascf);
 extern ngx_conf_enum_t  ngx_nitro_attest_modes[];
 extern ngx_uint_t       ngx_nitro_attest_policy_file;
 extern ngx_uint_t       ngx_nitro_attest_root_file;

@@ -24,6 +24,8 @@ static void *ngx_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
     ngx_str_t *path, ngx_uint_t kind);
 static void ngx_nitro_attest_lint(void *data, const char *set,
     const char *text);
+static void ngx_nitro_attest_warn_unused(ngx_conf_t *cf,
+    ngx_array_t *written, u_char *why);
 static void ngx_nitro_attest_free_policy(void *data);
 static void ngx_nitro_attest_free_root(void *data);
 static void ngx_nitro_attest_free_token_key(void *data);
@@ -103,7 +105,12 @@ ngx_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    /* a token key outside an attesting server is an error of its own */
+    if (*kind == ngx_nitro_attest_token_key_file) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_nitro_attest_written(cf, conf);
 }
 
 
@@ -141,6 +148,14 @@ ngx_nitro_attest_load(ngx_conf_t *cf, ngx_array_t *files,
     if (kind == ngx_nitro_attest_root_file) {
         object = nitro_attest_root_load((char *) path->data, err, sizeof(err));
         cln->handler = ngx_nitro_attest_free_root;
+
+        if (object != NULL && !nitro_attest_root_is_aws(object)) {
+            ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                               "\"%V\" pins \"%V\", a root other than "
+                               "the AWS Nitro Enclaves root (a test PKI?): "
+                               "no real enclave's document verifies under it",
+                               &name[0], path);
+        }
 
     } else if (kind == ngx_nitro_attest_token_key_file) {
         object = nitro_attest_token_key_load((char *) path->data, err,
@@ -244,7 +259,7 @@ ngx_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     nascf->binding = binding;
 
-    return NGX_CONF_OK;
+    return ngx_nitro_attest_written(cf, nascf);
 }
 
 
@@ -299,7 +314,7 @@ ngx_nitro_attest_extension(ngx_conf_t *cf, ngx_command_t *cmd,
     cln->handler = ngx_nitro_attest_free_extension;
     cln->data = nascf->extension;
 
-    return NGX_CONF_OK;
+    return ngx_nitro_attest_written(cf, nascf);
 }
 
 
@@ -321,7 +336,7 @@ ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
         nascf->cache = NULL;
-        return NGX_CONF_OK;
+        return ngx_nitro_attest_written(cf, nascf);
     }
 
     if (ngx_nitro_attest_zone_value(cf, &name, &size) != NGX_OK) {
@@ -333,7 +348,7 @@ ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_nitro_attest_written(cf, nascf);
 }
 
 
@@ -574,6 +589,7 @@ ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf)
      *     nascf->tag = { 0 };
      *     nascf->file = NULL;
      *     nascf->line = 0;
+     *     nascf->written = NULL;
      */
 
     nascf->enable = NGX_CONF_UNSET_UINT;
@@ -635,8 +651,13 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
     }
 
     if (conf->enable == NGX_NITRO_ATTEST_OFF) {
+        ngx_nitro_attest_warn_unused(cf, conf->written,
+                                     (u_char *) "\"nitro_attest\" is off "
+                                     "in this server");
         return NGX_CONF_OK;
     }
+
+    namcf->attesting = 1;
 
     if (conf->policy == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -709,7 +730,7 @@ ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
         nascf->reattest = 0;
-        return NGX_CONF_OK;
+        return ngx_nitro_attest_written(cf, nascf);
     }
 
     nascf->reattest = ngx_parse_time(&value[1], 0);
@@ -722,5 +743,122 @@ ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    return ngx_nitro_attest_written(cf, nascf);
+}
+
+
+/* nitro_attest_max_age, _clock_skew, _token_lifetime TIME; */
+
+char *
+ngx_nitro_attest_msec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *rv;
+
+    rv = ngx_conf_set_msec_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_nitro_attest_written(cf, conf);
+}
+
+
+/* nitro_attest_token_issuer TEXT; */
+
+char *
+ngx_nitro_attest_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_nitro_attest_written(cf, conf);
+}
+
+
+/*
+ * Notes where the directive being read is written, for a directive that
+ * only an attesting server uses: nginx -t warns about it where nothing is
+ * verified.  "nitro_attest_event_log" is not noted: it names where events
+ * go, not how a client is verified.
+ */
+
+char *
+ngx_nitro_attest_written(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf)
+{
+    ngx_str_t                 *value;
+    ngx_nitro_attest_where_t  *w;
+
+    if (nascf->written == NULL) {
+        nascf->written = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_nitro_attest_where_t));
+        if (nascf->written == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    w = ngx_array_push(nascf->written);
+    if (w == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    w->name = value[0];
+    w->file = cf->conf_file->file.name.data;
+    w->line = cf->conf_file->line;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The directives written at the level of the protocol block: shared
+ * settings, which mean something as long as one server attests.  Those
+ * of a server block are checked against its own "nitro_attest" by the
+ * merge, so that a block-wide setting inherited by servers that do not
+ * attest warns nobody.
+ */
+
+void
+ngx_nitro_attest_unused(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
+    ngx_nitro_attest_srv_conf_t *nascf)
+{
+    u_char  why[80];
+
+    if (nam->attesting) {
+        return;
+    }
+
+    *ngx_snprintf(why, sizeof(why) - 1, "no server of the %s block has "
+                  "\"nitro_attest on\" or \"optional\"", nam->block) = '\0';
+
+    ngx_nitro_attest_warn_unused(cf, nascf->written, why);
+}
+
+
+static void
+ngx_nitro_attest_warn_unused(ngx_conf_t *cf, ngx_array_t *written,
+    u_char *why)
+{
+    ngx_uint_t                 i;
+    ngx_nitro_attest_where_t  *w;
+
+    if (written == NULL) {
+        return;
+    }
+
+    w = written->elts;
+
+    for (i = 0; i < written->nelts; i++) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"%V\" in %s:%ui has no effect: %s, nothing is "
+                      "verified there", &w[i].name, w[i].file, w[i].line,
+                      why);
+    }
 }

@@ -124,14 +124,14 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
 
     { ngx_string("nitro_attest_max_age"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_nitro_attest_msec,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_nitro_attest_srv_conf_t, max_age),
       NULL },
 
     { ngx_string("nitro_attest_clock_skew"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_nitro_attest_msec,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_nitro_attest_srv_conf_t, clock_skew),
       NULL },
@@ -451,6 +451,7 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                            s, changed;
     ngx_stream_handler_pt                *h;
+    ngx_stream_conf_ctx_t                *ctx;
     ngx_nitro_attest_main_t              *nam;
     ngx_stream_core_srv_conf_t          **cscfp;
     ngx_stream_core_main_conf_t          *cmcf;
@@ -476,6 +477,17 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     {
         return NGX_ERROR;
     }
+
+    /*
+     * What the stream block itself sets: its own context, as cf->ctx is
+     * left at the last server's by the merge.
+     */
+
+    ctx = (ngx_stream_conf_ctx_t *)
+              cf->cycle->conf_ctx[ngx_stream_module.index];
+
+    ngx_nitro_attest_unused(cf, nam,
+                      ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index]);
 
     cscfp = cmcf->servers.elts;
 

@@ -35,6 +35,17 @@ static const char  na_aws_root_g1[] =
 
 static nitro_attest_root_t *na_root_from_bio(BIO *bio, const char *source,
     char *err, size_t errlen);
+static int na_root_check(X509 *cert, const char *source, char *err,
+    size_t errlen);
+
+
+/* SHA-256 of the built-in root's DER: whether a pinned file is AWS's */
+static const uint8_t  na_aws_root_g1_sha256[32] = {
+    0x64, 0x1a, 0x03, 0x21, 0xa3, 0xe2, 0x44, 0xef,
+    0xe4, 0x56, 0x46, 0x31, 0x95, 0xd6, 0x06, 0x31,
+    0x7e, 0xd7, 0xcd, 0xcc, 0x3c, 0x17, 0x56, 0xe0,
+    0x98, 0x93, 0xf3, 0xc6, 0x8f, 0x79, 0xbb, 0x5b
+};
 
 
 nitro_attest_root_t *
@@ -73,6 +84,14 @@ nitro_attest_root_load(const char *path, char *err, size_t errlen)
     BIO_free(bio);
 
     return root;
+}
+
+
+int
+nitro_attest_root_is_aws(const nitro_attest_root_t *root)
+{
+    return memcmp(root->fingerprint, na_aws_root_g1_sha256,
+                  sizeof(na_aws_root_g1_sha256)) == 0;
 }
 
 
@@ -137,9 +156,7 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
         goto failed;
     }
 
-    if (X509_check_ca(root->cert) == 0) {
-        snprintf(err, errlen, "the certificate in \"%s\" is not a CA",
-                 source);
+    if (na_root_check(root->cert, source, err, errlen) != 0) {
         goto failed;
     }
 
@@ -162,4 +179,49 @@ failed:
     ERR_clear_error();
     nitro_attest_root_free(root);
     return NULL;
+}
+
+
+/*
+ * A trust anchor is a root: a CA (basicConstraints CA:TRUE) that issued
+ * itself (issuer == subject) and whose signature verifies with its own
+ * key.  Pinning a leaf or an intermediate instead would refuse every
+ * client (no document's chain ends in it), so it is refused here, with
+ * what it is.
+ */
+static int
+na_root_check(X509 *cert, const char *source, char *err, size_t errlen)
+{
+    int        ok;
+    EVP_PKEY  *key;
+
+    if (!(X509_get_extension_flags(cert) & EXFLAG_CA)) {
+        snprintf(err, errlen, "the certificate in \"%s\" is not a CA "
+                 "certificate (no basicConstraints CA:TRUE): a leaf cannot "
+                 "anchor a chain, pin the self-signed root", source);
+        return -1;
+    }
+
+    if (X509_NAME_cmp(X509_get_issuer_name(cert),
+                      X509_get_subject_name(cert)) != 0)
+    {
+        snprintf(err, errlen, "the certificate in \"%s\" is not "
+                 "self-signed (its issuer is not its subject): an "
+                 "intermediate cannot be pinned, pin the self-signed root "
+                 "of its chain", source);
+        return -1;
+    }
+
+    key = X509_get0_pubkey(cert);
+    ok = key != NULL && X509_verify(cert, key) == 1;
+    ERR_clear_error();
+
+    if (!ok) {
+        snprintf(err, errlen, "the certificate in \"%s\" names itself as "
+                 "its issuer, but its signature does not verify with its "
+                 "own key: it is not a self-signed root", source);
+        return -1;
+    }
+
+    return 0;
 }

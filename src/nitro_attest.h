@@ -188,6 +188,8 @@ nitro_attest_root_t *nitro_attest_root_default(char *err, size_t errlen);
 nitro_attest_root_t *nitro_attest_root_load(const char *path, char *err,
     size_t errlen);
 void nitro_attest_root_free(nitro_attest_root_t *root);
+/* 1 when root is AWS Nitro Enclaves Root-G1 (built in or from a file) */
+int nitro_attest_root_is_aws(const nitro_attest_root_t *root);
 
 nitro_attest_policy_t *nitro_attest_policy_load(const char *path, char *err,
     size_t errlen);

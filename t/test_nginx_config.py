@@ -7,12 +7,19 @@ import json
 import os
 import re
 import ssl
+import subprocess
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
 import forge
 import nginx
 import tokens
+from conftest import AWS_ROOT
+from test_nginx_attest import attested
+from test_nginx_stream import stream_main
 
 EXAMPLES = sorted(glob.glob(os.path.join(nginx.REPO, "conf-examples",
                                          "*.conf")))
@@ -45,9 +52,9 @@ class Conf(str):
     """The path of a generated nginx.conf, with its text."""
 
 
-def nginx_t(files, body):
+def nginx_t(files, body, main="", ports=1):
     """(exit status, output, Conf) of nginx -t on a generated config."""
-    n = nginx.Nginx(body)
+    n = nginx.Nginx(body, ports=ports, main=main)
     try:
         p = n.test_config()
         conf = Conf(n.conf)
@@ -318,3 +325,359 @@ def test_reload_with_good_then_broken_policy(files, pki, tmp_path):
         assert policy in log
         assert outcome(new_client) == "policy=v2"
         assert outcome(old_client) == "refused"
+
+
+# ---------------------------------------------------------------------------
+# nginx -t catches what would silently verify nothing, or refuse everyone.
+
+OFF = ('"%s" in %s:%d has no effect: "nitro_attest" is off in this server, '
+       'nothing is verified there')
+UNUSED = ('"%s" in %s:%d has no effect: no server of the %s block has '
+          '"nitro_attest on" or "optional", nothing is verified there')
+HEADERS = '"nitro_attest_upstream_headers on" in %s:%d: %s, nothing is ' \
+    'verified there: the upstream gets "X-Nitro-Attest-Status: NONE" only ' \
+    '(the client\'s X-Nitro-Attest-* headers are still dropped)'
+# what only a server that attests uses (the event log is not checked)
+ATTEST_ONLY = [
+    "nitro_attest_policy %(policy)s;",
+    "nitro_attest_trusted_root %(aws_root)s;",
+    "nitro_attest_max_age 90s;",
+    "nitro_attest_clock_skew 5s;",
+    "nitro_attest_binding user_data_sha256;",
+    "nitro_attest_extension 1.3.6.1.4.1.99999.1 raw;",
+    "nitro_attest_cache zone=offcache:1m;",
+    "nitro_attest_reattest 1h;",
+    "nitro_attest_token_issuer issuer.test;",
+    "nitro_attest_token_lifetime 1m;",
+]
+
+
+def levels(out, level):
+    return [line for line in out.splitlines() if "[%s]" % level in line]
+
+
+def directive_lines(conf, directives):
+    """(name, line) of each directive, as written in conf."""
+    return [(d.split()[0], line_of(conf, d)) for d in directives]
+
+
+@pytest.fixture(scope="module")
+def paths(files):
+    return dict(files, aws_root=str(AWS_ROOT))
+
+
+@pytest.mark.parametrize("mode", ["nitro_attest off;", ""],
+                         ids=["explicit", "default"])
+def test_directives_in_a_server_that_does_not_attest_warn(paths, mode):
+    directives = [d % paths for d in ATTEST_ONLY]
+    rc, out, conf = nginx_t(paths, """
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        %s
+        %s
+        nitro_attest_event_log off;
+    }""" % (mode, "\n        ".join(directives)))
+    assert rc == 0, out
+    warnings = levels(out, "warn")
+    for name, line in directive_lines(conf, directives):
+        assert any(OFF % (name, conf, line) in w for w in warnings), \
+            (name, out)
+    assert len(warnings) == len(directives), out
+
+
+def test_an_off_server_inside_an_attesting_http_block_warns(paths):
+    rc, out, conf = nginx_t(paths, """
+    nitro_attest on;
+    nitro_attest_policy %(policy)s;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name on.test;
+    }
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name off.test;
+        nitro_attest off;
+        nitro_attest_max_age 1m;
+    }""" % paths)
+    assert rc == 0, out
+    line = line_of(conf, "nitro_attest_max_age 1m;")
+    assert [OFF % ("nitro_attest_max_age", conf, line) in w
+            for w in levels(out, "warn")] == [True], out
+
+
+def test_block_settings_inherited_by_servers_that_do_not_attest_are_quiet(
+        paths):
+    # http-level settings are shared defaults: they mean something as long
+    # as one server attests, however many others do not
+    rc, out, _ = nginx_t(paths, """
+    nitro_attest_policy %(policy)s;
+    nitro_attest_max_age 90s;
+    nitro_attest_upstream_headers on;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name on.test;
+        nitro_attest on;
+    }
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name off.test;
+        location / { return 204; }
+    }""" % paths)
+    assert rc == 0, out
+    assert levels(out, "warn") == [], out
+
+
+def test_block_settings_warn_when_no_server_attests(paths):
+    directives = ["nitro_attest_policy %(policy)s;" % paths,
+                  "nitro_attest_max_age 90s;"]
+    rc, out, conf = nginx_t(paths, """
+    %s
+    nitro_attest_upstream_headers on;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        location / { return 204; }
+    }""" % "\n    ".join(directives))
+    assert rc == 0, out
+    warnings = levels(out, "warn")
+    for name, line in directive_lines(conf, directives):
+        assert any(UNUSED % (name, conf, line, "http") in w
+                   for w in warnings), (name, out)
+    why = 'no server of the http block has "nitro_attest on" or "optional"'
+    line = line_of(conf, "nitro_attest_upstream_headers on;")
+    assert any(HEADERS % (conf, line, why) in w for w in warnings), out
+    assert len(warnings) == 3, out
+
+
+def test_stream_server_and_block_that_do_not_attest_warn(paths):
+    stream = """
+    nitro_attest_clock_skew 5s;
+    server {
+        listen 127.0.0.1:@port1@ ssl;
+        nitro_attest_policy %(policy)s;
+        nitro_attest_event_log off;
+        proxy_pass 127.0.0.1:9;
+    }""" % paths
+    rc, out, conf = nginx_t(paths, "", main=stream_main(stream), ports=2)
+    assert rc == 0, out
+    warnings = levels(out, "warn")
+    policy = line_of(conf, "nitro_attest_policy")
+    skew = line_of(conf, "nitro_attest_clock_skew")
+    assert any(OFF % ("nitro_attest_policy", conf, policy) in w
+               for w in warnings), out
+    assert any(UNUSED % ("nitro_attest_clock_skew", conf, skew, "stream")
+               in w for w in warnings), out
+    assert len(warnings) == 2, out
+
+
+def test_upstream_headers_in_a_server_that_does_not_attest_warn(paths):
+    rc, out, conf = nginx_t(paths, """
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name off.test;
+        location /a/ { nitro_attest_upstream_headers on; return 204; }
+        location /b/ {
+            nitro_attest_upstream_headers on pcrs=0;
+            location /b/c/ { return 204; }
+        }
+        location /d/ { nitro_attest_upstream_headers off; return 204; }
+    }
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name on.test;
+        nitro_attest on;
+        nitro_attest_policy %(policy)s;
+        location / { nitro_attest_upstream_headers on; return 204; }
+    }""" % paths)
+    assert rc == 0, out
+    warnings = levels(out, "warn")
+    why = '"nitro_attest" is off in this server'
+    for needle in ("location /a/", "nitro_attest_upstream_headers on pcrs"):
+        line = line_of(conf, needle)
+        assert any(HEADERS % (conf, line, why) in w for w in warnings), \
+            (needle, out)
+    assert len(warnings) == 2, out
+
+
+def self_signed_impostor():
+    """CA:TRUE, issuer == subject, but signed by another key."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                         "impostor root")])
+    spec = forge.CertSpec(forge.now_ms() - forge.DAY_MS,
+                          forge.now_ms() + 365 * forge.DAY_MS)
+    cert = forge.issue(spec, name, forge.new_key().public_key(), name,
+                       forge.new_key())
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+NOT_A_ROOT = {
+    "leaf": ("is not a CA certificate (no basicConstraints CA:TRUE): a leaf "
+             "cannot anchor a chain, pin the self-signed root",
+             lambda pki: forge.cert_pem(forge.client_cert(forge.new_key(),
+                                                          None))),
+    "intermediate": ("is not self-signed (its issuer is not its subject): "
+                     "an intermediate cannot be pinned, pin the self-signed "
+                     "root of its chain",
+                     lambda pki: pki.by_name["zonal"].pem),
+    "bad_self_signature": ("names itself as its issuer, but its signature "
+                           "does not verify with its own key: it is not a "
+                           "self-signed root",
+                           lambda pki: self_signed_impostor()),
+}
+
+
+@pytest.fixture(scope="module")
+def not_a_root(paths, pki):
+    out = {}
+    for kind, (_, make) in NOT_A_ROOT.items():
+        path = os.path.join(paths["dir"], kind + ".pem")
+        with open(path, "wb") as f:
+            f.write(make(pki))
+        out[kind] = path
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_A_ROOT))
+@pytest.mark.parametrize("face", ["http", "stream"])
+def test_trusted_root_must_be_a_self_signed_ca(paths, not_a_root, kind,
+                                               face):
+    server = """
+        nitro_attest on;
+        nitro_attest_policy %s;
+        nitro_attest_trusted_root %s;""" % (paths["policy"], not_a_root[kind])
+    if face == "http":
+        rc, out, conf = nginx_t(paths, """
+    server {
+        listen 127.0.0.1:@port0@ ssl;%s
+    }""" % server)
+    else:
+        rc, out, conf = nginx_t(paths, "", ports=2, main=stream_main("""
+    server {
+        listen 127.0.0.1:@port1@ ssl;%s
+        proxy_pass 127.0.0.1:9;
+    }""" % server))
+    assert rc != 0
+    line = line_of(conf, "nitro_attest_trusted_root")
+    expected = ('"nitro_attest_trusted_root" directive: the certificate in '
+                '"%s" %s in %s:%d' % (not_a_root[kind], NOT_A_ROOT[kind][0],
+                                      conf, line))
+    assert any(expected in e for e in levels(out, "emerg")), out
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_A_ROOT))
+def test_cli_refuses_a_root_that_is_not_a_self_signed_ca(nitro, pki,
+                                                         not_a_root, kind):
+    key = forge.new_key()
+    doc = forge.document(pki, public_key=forge.spki_der(key))
+    path = os.path.join(os.path.dirname(not_a_root[kind]), "doc.cose")
+    with open(path, "wb") as f:
+        f.write(doc.cose)
+    run = nitro("verify", "--root", not_a_root[kind], path)
+    assert run.code == 2, run.describe()
+    assert run.stdout == "", run.describe()
+    assert NOT_A_ROOT[kind][0] in run.stderr, run.describe()
+    assert not_a_root[kind] in run.stderr, run.describe()
+
+
+def test_a_root_other_than_aws_gets_one_notice_per_file(paths):
+    servers = "".join("""
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name %s;
+        nitro_attest on;
+        nitro_attest_policy %s;
+        nitro_attest_trusted_root %s;
+    }""" % (name, paths["policy"], root)
+        for name, root in (("a.test", paths["root"]),
+                           ("b.test", paths["root"]),
+                           ("c.test", paths["aws_root"])))
+    rc, out, conf = nginx_t(paths, servers)
+    assert rc == 0, out
+    notices = [n for n in levels(out, "notice") if " pins " in n]
+    line = line_of(conf, "nitro_attest_trusted_root " + paths["root"])
+    assert len(notices) == 1, out
+    assert ('"nitro_attest_trusted_root" pins "%s", a root other than the '
+            'AWS Nitro Enclaves root (a test PKI?): no real enclave\'s '
+            'document verifies under it in %s:%d'
+            % (paths["root"], conf, line)) in notices[0], out
+    assert paths["aws_root"] not in out
+
+
+def test_clean_configuration_gets_none_of_these(paths):
+    stream = """
+    server {
+        listen 127.0.0.1:@port1@ ssl;
+        nitro_attest on;
+        nitro_attest_policy %(policy)s;
+        nitro_attest_max_age 90s;
+        proxy_pass 127.0.0.1:9;
+    }""" % paths
+    rc, out, _ = nginx_t(paths, """
+    nitro_attest_policy %(policy)s;
+    nitro_attest_clock_skew 5s;
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        nitro_attest on;
+        nitro_attest_trusted_root %(aws_root)s;
+        nitro_attest_max_age 90s;
+        nitro_attest_binding public_key;
+        nitro_attest_cache zone=clean:1m;
+        nitro_attest_reattest 1h;
+        nitro_attest_token_key %(token_key)s;
+        nitro_attest_token_issuer issuer.test;
+        location / {
+            nitro_attest_upstream_headers on pcrs=0,1,2,8;
+            return 204;
+        }
+    }""" % paths, main=stream_main(stream), ports=2)
+    assert rc == 0, out
+    assert levels(out, "warn") == [] and levels(out, "emerg") == [], out
+    assert " pins " not in out and "nothing is verified" not in out, out
+
+
+# ---------------------------------------------------------------------------
+# map on a PCR: its 96-digit keys need map_hash_bucket_size 128.
+
+def pcr_map(pcr0, bucket):
+    return """
+    %s
+    map $nitro_attest_pcr0 $build {
+        %s  v42;
+        default  other;
+    }
+    server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name on.test;
+        nitro_attest optional;
+        nitro_attest_policy %%(policy)s;
+        nitro_attest_trusted_root %%(root)s;
+        location / { return 200 "build=$build"; }
+    }""" % (bucket, pcr0.hex())
+
+
+def test_map_on_a_pcr_without_a_bigger_bucket_fails_nginx_t(paths):
+    # nginx's default bucket size is the CPU's cache line
+    getconf = subprocess.run(["getconf", "LEVEL1_DCACHE_LINESIZE"],
+                             stdout=subprocess.PIPE, text=True)
+    line = int(getconf.stdout.strip() or 0) or 64
+    if line >= 128:
+        pytest.skip("the default map_hash_bucket_size is %d here" % line)
+    rc, out, _ = nginx_t(paths, pcr_map(GOOD[0], "") % paths)
+    assert rc != 0
+    assert ("could not build map_hash, you should increase "
+            "map_hash_bucket_size: %d" % line) in out, out
+
+
+def test_map_on_a_pcr_routes_with_map_hash_bucket_size_128(paths, pki,
+                                                            tmp_path):
+    good = attested(str(tmp_path), "good", pki)
+    other = attested(str(tmp_path), "other", pki,
+                     pcrs={**forge.default_pcrs(), 0: NEW[0]})
+    body = pcr_map(forge.default_pcrs()[0], "map_hash_bucket_size 128;")
+    with nginx.Nginx(body % paths) as n:
+        for client, build in ((good, "v42"), (other, "other")):
+            resp, conn = nginx.get(n.ports[0], client.ctx(), "on.test")
+            conn.close()
+            assert (resp.status, resp.text) == (200, "build=" + build)
+        resp, conn = nginx.get(n.ports[0], nginx.client_context(), "on.test")
+        conn.close()
+        assert resp.text == "build=other"

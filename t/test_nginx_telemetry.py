@@ -8,7 +8,8 @@ One nginx:
          both logging events to logs/events.log and to a UDP syslog socket
          of the test, and $nitro_attest_json to logs/attest.log; locations
          forward to an HTTP, a FastCGI, an SCGI and a uwsgi upstream run
-         by the test, which record what they receive.
+         by the test, which record what they receive.  off.test (not
+         attesting) forwards with upstream headers on.
   port1  plain HTTP: the status endpoint.
   port2  quiet.test, enforcing, "nitro_attest_event_log off".
 """
@@ -209,6 +210,17 @@ LOCATIONS = """
             nitro_attest_upstream_headers on;
             proxy_pass http://127.0.0.1:%(http)d;
         }
+        location /pcrs/ {
+            nitro_attest_upstream_headers on pcrs=8,0,2;
+            proxy_pass http://127.0.0.1:%(http)d;
+            location /pcrs/inherited/ {
+                proxy_pass http://127.0.0.1:%(http)d;
+            }
+            location /pcrs/all/ {
+                nitro_attest_upstream_headers on;
+                proxy_pass http://127.0.0.1:%(http)d;
+            }
+        }
         location /plain/ { proxy_pass http://127.0.0.1:%(http)d; }
         location /plain-fastcgi/ { fastcgi_pass 127.0.0.1:%(fastcgi)d; }
         location /fastcgi/ {
@@ -284,6 +296,15 @@ def world(tmp_path_factory, pki, other_pki):
     }
 
     server {
+        listen 127.0.0.1:@port0@ ssl;
+        server_name off.test;
+        location /proxy/ {
+            nitro_attest_upstream_headers on;
+            proxy_pass http://127.0.0.1:%(http)d;
+        }
+    }
+
+    server {
         listen 127.0.0.1:@port1@;
         location = %(status)s { nitro_attest_status; }
     }
@@ -296,7 +317,7 @@ def world(tmp_path_factory, pki, other_pki):
         location / { return 200 "quiet"; }
     }
     """ % dict(d=d, root=pki.root_pem, syslog=w.syslog.getsockname()[1],
-               locations=locations, status=STATUS)
+               locations=locations, status=STATUS, http=ports["http"])
     w.nginx = nginx.Nginx(body, ports=3).start()
     w.port = w.nginx.ports
     w.events_path = os.path.join(w.nginx.prefix, "logs", "events.log")
@@ -920,6 +941,63 @@ def test_failed_verdict_sends_only_its_status(world):
     assert got == [("x-nitro-attest-status", "NONE")]
 
 
+def header_bytes(pairs):
+    """What the X-Nitro-Attest-* headers add to a request, in bytes."""
+    return sum(len("%s: %s\r\n" % p) for p in attest_pairs(pairs))
+
+
+def test_pcrs_parameter_sends_only_the_listed_pcrs(world):
+    w = world
+    spoof = SPOOF + [("X-Nitro-Attest-PCR1", "evil-6")]
+    resp, _ = handshake(w, w.good, "on.test", path="/pcrs/x", headers=spoof)
+    assert resp.status == 200, resp
+    got = normalized(w.rec["http"].last(), False)
+    ours = attest_pairs(got)
+    names = [n for n, _ in ours]
+    assert len(names) == len(set(names)), ours
+    values = dict(ours)
+    values.pop("x-nitro-attest-timestamp")
+    expected = {n: v for n, v in verified_headers(w.good).items()
+                if not n.startswith("x-nitro-attest-pcr")
+                or n in ("x-nitro-attest-pcr0", "x-nitro-attest-pcr2",
+                         "x-nitro-attest-pcr8")}
+    assert values == expected
+    assert not any(v.startswith("evil") for _, v in got)
+    assert ("x-other", "kept") in got
+
+    listed = header_bytes(got)
+    handshake(w, w.good, "on.test", path="/proxy/x")
+    every = header_bytes(normalized(w.rec["http"].last(), False))
+    # 16 PCRs in the document, 3 sent: 13 headers of 96 hex digits fewer
+    assert every - listed == sum(len("x-nitro-attest-pcr%d: %s\r\n"
+                                     % (i, "00" * 48))
+                                 for i in range(16) if i not in (0, 2, 8))
+    print("X-Nitro-Attest-* bytes per request: every PCR %d, pcrs=8,0,2 %d"
+          % (every, listed))
+
+
+@pytest.mark.parametrize("path,pcrs", [("/pcrs/inherited/x", [0, 2, 8]),
+                                       ("/pcrs/all/x", list(range(16)))])
+def test_pcrs_parameter_is_inherited_with_its_on(world, path, pcrs):
+    w = world
+    resp, _ = handshake(w, w.good, "on.test", path=path)
+    assert resp.status == 200, resp
+    got = attest_pairs(normalized(w.rec["http"].last(), False))
+    assert sorted(int(n[len("x-nitro-attest-pcr"):]) for n, _ in got
+                  if n.startswith("x-nitro-attest-pcr")) == pcrs
+
+
+def test_server_that_does_not_attest_still_drops_client_headers(world):
+    w = world
+    resp, _ = handshake(w, w.good, "off.test", path="/proxy/x",
+                        headers=SPOOF)
+    assert resp.status == 200, resp
+    got = normalized(w.rec["http"].last(), False)
+    assert attest_pairs(got) == [("x-nitro-attest-status", "NONE")]
+    assert ("x-other", "kept") in got
+    assert not any(v.startswith("evil") for _, v in got)
+
+
 def test_without_the_directive_client_headers_pass_unchanged(world):
     # the control: the recording upstream does see what a client sends
     w = world
@@ -975,6 +1053,28 @@ def test_counters_survive_reload(world):
      "no syslog server specified"),
     ("nitro_attest_upstream_headers maybe;",
      'invalid value "maybe" in "nitro_attest_upstream_headers"'),
+    ("nitro_attest_upstream_headers on pcrs=0,32;",
+     'invalid value "pcrs=0,32" in "nitro_attest_upstream_headers" '
+     'directive: "32" is not a PCR index (0..31)'),
+    ("nitro_attest_upstream_headers on pcrs=-1;",
+     '"-1" is not a PCR index (0..31)'),
+    ("nitro_attest_upstream_headers on pcrs=0,x;",
+     'invalid value "pcrs=0,x" in "nitro_attest_upstream_headers" '
+     'directive: "x" is not a PCR index (0..31)'),
+    ("nitro_attest_upstream_headers on pcrs=1,;",
+     'invalid value "pcrs=1," in "nitro_attest_upstream_headers" '
+     'directive: "" is not a PCR index (0..31)'),
+    ("nitro_attest_upstream_headers on pcrs=;",
+     '"" is not a PCR index (0..31)'),
+    ("nitro_attest_upstream_headers on pcrs=4,8,4;",
+     'invalid value "pcrs=4,8,4" in "nitro_attest_upstream_headers" '
+     'directive: PCR 4 is listed twice'),
+    ("nitro_attest_upstream_headers on pcr=1;",
+     'invalid parameter "pcr=1" in "nitro_attest_upstream_headers"'),
+    ("nitro_attest_upstream_headers off pcrs=1;",
+     'invalid parameter "pcrs=1" in "nitro_attest_upstream_headers"'),
+    ("nitro_attest_upstream_headers on pcrs=1 pcrs=2;",
+     'invalid number of arguments in "nitro_attest_upstream_headers"'),
     ("location = /s { nitro_attest_status on; }",
      'invalid number of arguments in "nitro_attest_status"'),
     ("location = /s { nitro_attest_status; nitro_attest_status; }",

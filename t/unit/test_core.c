@@ -1560,6 +1560,9 @@ main(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/aws_nitro_root_g1.pem", argv[1]);
     file_root = nitro_attest_root_load(path, err, sizeof(err));
     CHECK(file_root != NULL, "root file: %s", err);
+    CHECK(root != NULL && nitro_attest_root_is_aws(root)
+          && file_root != NULL && nitro_attest_root_is_aws(file_root),
+          "the built-in root and its file are AWS's");
     nitro_attest_root_free(file_root);
 
     CHECK(nitro_attest_root_load("/nonexistent.pem", err, sizeof(err))
