@@ -106,10 +106,11 @@ test-nginx: all
 
 # the .debs of make deb unpacked into a scratch root; the Dockerfile's build
 # stage run in a scratch copy of the tree and its runtime config checked;
-# the package sets of the targets and make demo's program
+# conf-examples/conf.d/ in Debian's layout; the package sets of the targets
+# and make demo's program
 test-packaging: all
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_packaging.py \
-	    t/test_dockerfile.py t/test_deps.py
+	    t/test_dockerfile.py t/test_conf_snippets.py t/test_deps.py
 
 # installs the demo's packages only (scripts/install-deps.sh demo), builds
 demo:
