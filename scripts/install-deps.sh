@@ -36,9 +36,10 @@ FUZZ="$BUILD clang-14 libclang-rt-14-dev python3 python3-cryptography \
 python3-cbor2"
 # every suite: the stream tests (libnginx-mod-stream), the packages
 # (make test-packaging runs make deb) and the tools the telemetry, SIEM and
-# inventory tests drive (Prometheus, rsyslog, Chromium for the dashboard)
+# inventory tests drive (Prometheus, rsyslog, Chromium for the dashboard,
+# logrotate for the event log's rotation, groff and man for the man page)
 TEST="$DEMO $DEB $BENCH ca-certificates python3-pytest python3-yaml \
-python3-jwt prometheus rsyslog chromium"
+python3-jwt prometheus rsyslog chromium logrotate groff-base man-db"
 
 packages() {
     case "$1" in
