@@ -8,8 +8,8 @@
 #       -v "$PWD/policy.json:/etc/nginx/nitro/policy.json:ro" \
 #       nitro-attest-nginx
 #
-# t/test_dockerfile.py runs the build stage in a scratch copy of the tree
-# and checks the runtime configuration with nginx -t.
+# t/packaging/test_dockerfile.py runs the build stage in a scratch copy of
+# the tree and checks the runtime configuration with nginx -t.
 
 FROM debian:bookworm-slim AS build
 

@@ -103,22 +103,22 @@ test-debian13:
 test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
 
-test-cli: cli $(B)/test_core
-	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
-	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
-	    t/test_chain_cache.py t/test_openssl_context.py
+# the Python suites, one directory each (shared helpers in t/lib)
+PYTEST := $(PYTHON) -m pytest -q -p no:cacheprovider
 
+test-cli: cli $(B)/test_core
+	$(PYTEST) t/cli
+
+# t/nginx but its load test (make test-load)
 test-nginx: all
-	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider t/test_nginx*.py; fi
+	$(PYTEST) t/nginx
 
 # the .debs of make deb unpacked into a scratch root; the Dockerfile's build
 # stage run in a scratch copy of the tree and its runtime config checked;
 # conf-examples/conf.d/ in Debian's layout; the package sets of the targets
 # and make demo's program
 test-packaging: all
-	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_packaging.py \
-	    t/test_dockerfile.py t/test_conf_snippets.py t/test_deps.py
+	$(PYTEST) t/packaging
 
 # installs the demo's packages only (scripts/install-deps.sh demo), builds
 demo:
@@ -278,7 +278,7 @@ test-asan:
 # loopback only; bounded: NITRO_LOAD_HANDSHAKES (default 10000) and 15 min
 test-load: deps
 	$(MAKE) all
-	timeout 900 $(PYTHON) -m pytest -q -s -p no:cacheprovider t/test_load.py
+	timeout 900 $(PYTEST) -s t/nginx/test_load.py
 
 fuzz:
 	@scripts/install-deps.sh fuzz

@@ -77,7 +77,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 1 -subj "/CN=$host" -keyout "$work/server.key" \
     -out "$work/server.crt" 2>/dev/null
 
-# the same substitutions the tests make (t/test_nginx_config.py)
+# the same substitutions the tests make (example() in t/lib/nginx.py)
 sed -e "s|/usr/lib/nginx/modules/ngx_http_nitro_attest_module.so|$module|" \
     -e "s|/etc/nginx/tls/server.crt|$work/server.crt|" \
     -e "s|/etc/nginx/tls/server.key|$work/server.key|" \

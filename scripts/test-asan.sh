@@ -3,11 +3,10 @@
 #
 #   scripts/test-asan.sh fast   fuzz regressions and the adversarial CLI
 #                               tests (part of make test, ~20 s)
-#   scripts/test-asan.sh all    the same, the unit tests, the whole CLI
-#                               suites, then the
-#                               nginx suites (t/test_nginx*.py) with the
-#                               ASan module in Debian's nginx (LD_PRELOAD
-#                               of gcc's runtime)
+#   scripts/test-asan.sh all    the same, the unit tests, the CLI suites
+#                               (t/cli), then the nginx suites (t/nginx)
+#                               with the ASan module in Debian's nginx
+#                               (LD_PRELOAD of gcc's runtime)
 #
 # A sanitizer finding exits 99 (never 1 or 2, which tests expect) and is
 # also written to build/asan/reports/: any report there with an error or a
@@ -58,21 +57,19 @@ for dir in fuzz/regressions/*/; do
     step "fuzz regressions: $t" $A/replay_"$t" "${files[@]}"
 done
 
+# all: every CLI suite, the adversarial tests among them; fast: those only
 if [ "$mode" = all ]; then
-    cli_suites=(t/test_cli.py)
-    [ -f t/test_chain_cache.py ] && cli_suites+=(t/test_chain_cache.py)
-    cli_suites+=(t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py)
-    step "CLI suites" env NITRO_ATTEST_CLI="$repo/$A/nitro-attest" \
-        "$PYTHON" -m pytest -q -p no:cacheprovider "${cli_suites[@]}"
+    cli_name="CLI suites" cli_tests=t/cli
+else
+    cli_name="adversarial CLI tests" cli_tests=t/cli/test_adversarial.py
 fi
-
-step "adversarial CLI tests" env NITRO_ATTEST_CLI="$repo/$A/nitro-attest" \
-    "$PYTHON" -m pytest -q -p no:cacheprovider t/test_adversarial.py
+step "$cli_name" env NITRO_ATTEST_CLI="$repo/$A/nitro-attest" \
+    "$PYTHON" -m pytest -q -p no:cacheprovider "$cli_tests"
 
 if [ "$mode" = all ]; then
     step "nginx suites" env NGINX="$repo/scripts/nginx-asan" \
         NITRO_ATTEST_MODULE="$repo/$A/ngx_http_nitro_attest_module.so" \
-        "$PYTHON" -m pytest -q -p no:cacheprovider t/test_nginx*.py
+        "$PYTHON" -m pytest -q -p no:cacheprovider t/nginx
 fi
 
 findings=$(grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: " \

@@ -460,6 +460,10 @@ def default_pcrs(count: int = 16, size: int = 48) -> Dict[int, bytes]:
             for i in range(count)}
 
 
+# PCRs 0-2 of default_pcrs(): the allow set most test policies name
+GOOD = {i: default_pcrs()[i] for i in (0, 1, 2)}
+
+
 def tpm_pcrs() -> Dict[int, bytes]:
     """A NitroTPM document's PCRs: all 24, 48 bytes (SHA-384 bank), PCR0..2
     non-zero firmware measurements, a few zero and a few all-ones as on a
@@ -736,14 +740,16 @@ def _placeholder_oid(oid: str) -> str:
 def policy(allow: Sequence[Tuple],
            deny: Sequence[Tuple] = (),
            allow_debug: Optional[bool] = None, upper: bool = False) -> str:
-    """Policy JSON from (name, {index: value}) or (name, {index: value},
-    kind) sets; a kind given is written as the set's "kind"."""
-    def pcr_set(name, pcrs, kind=None):
+    """Policy JSON from (name, {index: value}[, kind[, expect_every]])
+    sets; a kind or an expect_every given is written in the set."""
+    def pcr_set(name, pcrs, kind=None, expect_every=None):
         hexed = {str(i): (v.hex().upper() if upper else v.hex())
                  for i, v in pcrs.items()}
         out = {"name": name, "pcrs": hexed}
         if kind is not None:
             out["kind"] = kind
+        if expect_every is not None:
+            out["expect_every"] = expect_every
         return out
     doc = {"allow": [pcr_set(*s) for s in allow]}
     if deny:

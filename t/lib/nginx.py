@@ -3,13 +3,19 @@
 Each Nginx instance owns a temporary prefix: it writes the configuration
 there, starts /usr/sbin/nginx -p PREFIX -c CONF in the foreground on
 127.0.0.1 with free ports, waits until every port answers, reloads it and
-stops it by the pid in its own pid file (never by name).  Also a minimal
+stops it by the pid in its own pid file (never by name); serving() does
+that for a fixture.  server(), trust(), status_server() and stream_main()
+write the pieces of a configuration, nginx_t() runs `nginx -t` on one,
+example() readies one of conf-examples/ for a test.  Also a minimal
 HTTP/1.1 client over TLS with full control of SNI, Host, client
 certificate, TLS version and session, which curl and s_client lack
-together.
+together; a reader of the status endpoint; and helpers for the TLS
+sessions of stream servers.
 """
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,11 +23,12 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 from typing import Dict, List, Optional, Tuple
 
+from repo import REPO
+
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 # NITRO_ATTEST_MODULE runs the suite against another build of the module
 MODULE = os.environ.get("NITRO_ATTEST_MODULE", os.path.join(
     REPO, "build", "ngx_http_nitro_attest_module.so"))
@@ -29,6 +36,8 @@ STREAM_MODULE = os.environ.get("NITRO_ATTEST_STREAM_MODULE", os.path.join(
     os.path.dirname(MODULE), "ngx_stream_nitro_attest_module.so"))
 # Debian's stream module (libnginx-mod-stream), which ours is loaded after
 NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
+# where the tests put nitro_attest_status
+STATUS = "/nitro-attest/status"
 
 
 def free_ports(n: int) -> List[int]:
@@ -268,6 +277,94 @@ class Nginx:
         self.stop()
 
 
+def server(listen: str, *directives: str, name: Optional[str] = None,
+           attest: Optional[str] = None) -> str:
+    """A server{} block listening on 127.0.0.1:LISTEN (as "@port0@ ssl"):
+    its server_name, "nitro_attest ATTEST" when given, then each directive
+    on a line of its own."""
+    lines = (["server_name %s;" % name] if name else []) \
+        + (["nitro_attest %s;" % attest] if attest else []) + list(directives)
+    return "    server {\n        listen 127.0.0.1:%s;\n%s    }\n" % (
+        listen, "".join("        %s\n" % d for d in lines))
+
+
+def trust(policy: str, root: str) -> str:
+    """The policy and the trusted root of a block."""
+    return ("    nitro_attest_policy %s;\n    nitro_attest_trusted_root %s;\n"
+            % (policy, root))
+
+
+def status_server(port: str = "@port1@") -> str:
+    """A plain HTTP server{} on PORT with the status endpoint at STATUS."""
+    return server(port, "location = %s { nitro_attest_status; }" % STATUS)
+
+
+def stream_main(body: str) -> str:
+    """Nginx's main: text loading both stream modules, with body as the
+    inside of the stream{} block."""
+    return ("load_module %s;\nload_module %s;\nstream {\n"
+            "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+            "    ssl_certificate @cert@;\n"
+            "    ssl_certificate_key @key@;\n%s\n}\n"
+            % (NGINX_STREAM, STREAM_MODULE, body))
+
+
+def serving(w, http_body: str, **kwargs):
+    """For a module fixture's world w: starts nginx (Nginx's arguments) as
+    w.nginx, its ports as w.port, yields w, stops nginx."""
+    w.nginx = Nginx(http_body, **kwargs).start()
+    w.port = w.nginx.ports
+    try:
+        yield w
+    finally:
+        w.nginx.stop()
+
+
+class Conf(str):
+    """The path of a generated nginx.conf, with its text."""
+
+
+def nginx_t(http_body: str, ports: int = 1, main: str = "",
+            raw: bool = False) -> Tuple[int, str, Conf]:
+    """(exit status, output, Conf) of nginx -t on a generated config (the
+    arguments are Nginx's)."""
+    n = Nginx(http_body, ports=ports, main=main, raw=raw)
+    try:
+        p = n.test_config()
+        conf = Conf(n.conf)
+        with open(n.conf) as f:
+            conf.text = f.read()
+        return p.returncode, p.stdout, conf
+    finally:
+        n.stop()
+
+
+def example(path: str, policy: str, root: str,
+            token_key: Optional[str] = None) -> str:
+    """The text of an nginx.conf of conf-examples/, for Nginx(raw=True):
+    the modules of this build, the test's server certificate, logs and
+    ports, and the policy, trusted root and token key given."""
+    with open(path) as f:
+        text = f.read()
+    if token_key:
+        text = text.replace("/etc/nginx/nitro/token-key.pem", token_key)
+    text = text.replace(
+        "/usr/lib/nginx/modules/ngx_http_nitro_attest_module.so", MODULE)
+    text = text.replace(
+        "/usr/lib/nginx/modules/ngx_stream_nitro_attest_module.so",
+        STREAM_MODULE)
+    text = text.replace("/etc/nginx/tls/server.crt", "@cert@")
+    text = text.replace("/etc/nginx/tls/server.key", "@key@")
+    text = text.replace("/var/log/nginx/", "@prefix@/logs/")
+    text = text.replace("listen 443 ", "listen 127.0.0.1:@port0@ ")
+    text = text.replace("listen 5432 ", "listen 127.0.0.1:@port0@ ")
+    text = text.replace("127.0.0.1:8081", "127.0.0.1:@port1@")
+    text = re.sub(r"(nitro_attest_policy\s+)/etc/nginx/nitro/policy.json;",
+                  r"\g<1>%s;\n        nitro_attest_trusted_root %s;"
+                  % (policy, root), text)
+    return text
+
+
 # ---------------------------------------------------------------------------
 # Client side.
 
@@ -332,9 +429,12 @@ class Connection:
     def session(self):
         return self.sock.session
 
-    def request(self, host: str, path: str = "/") -> Response:
-        return self.request_raw(
-            ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+    def request(self, host: str, path: str = "/",
+                headers=()) -> Response:
+        """GET path with Host: host and the (name, value) headers."""
+        extra = "".join("%s: %s\r\n" % h for h in headers)
+        return self.request_raw(("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n"
+                                 % (path, host, extra)).encode())
 
     def request_raw(self, request: bytes) -> Response:
         self.sock.sendall(request)
@@ -389,13 +489,14 @@ class Connection:
 
 
 def get(port: int, ctx: ssl.SSLContext, host: str, sni: Optional[str] = "",
-        path: str = "/", session=None) -> Tuple[Response, "Connection"]:
+        path: str = "/", session=None,
+        headers=()) -> Tuple[Response, "Connection"]:
     """One request on a fresh connection; sni "" means "same as host",
     None means no SNI at all.  Returns the response and the (open)
     connection, for its session."""
     conn = Connection(port, ctx, host if sni == "" else sni, session)
     try:
-        resp = conn.request(host, path)
+        resp = conn.request(host, path, headers)
         # TLS 1.3 tickets arrive after the handshake: read them in.
         conn.sock.settimeout(0.2)
         try:
@@ -407,3 +508,70 @@ def get(port: int, ctx: ssl.SSLContext, host: str, sni: Optional[str] = "",
         conn.close()
         raise
     return resp, conn
+
+
+def try_get(port: int, ctx: ssl.SSLContext, host: str,
+            sni: Optional[str] = "", session=None, path: str = "/",
+            headers=()) -> Tuple[Optional[Response], object, bool]:
+    """get() that closes its connection: (response, session, whether it
+    resumed), or (None, None, False) when the handshake or the request
+    failed (a refusal)."""
+    try:
+        resp, conn = get(port, ctx, host, sni=sni, path=path,
+                         session=session, headers=headers)
+    except (ssl.SSLError, OSError):
+        return None, None, False
+    try:
+        return resp, conn.session, conn.reused
+    finally:
+        conn.close()
+
+
+def refused(port: int, ctx: ssl.SSLContext, host: str,
+            sni: Optional[str] = "") -> bool:
+    """True when the handshake (or the first read after it, TLS 1.3) of a
+    request fails with an alert: nothing was served."""
+    return try_get(port, ctx, host, sni=sni)[0] is None
+
+
+def status(port: int, query: str = "",
+           accept: Optional[str] = None) -> Tuple[Dict[str, str], str]:
+    """(headers, body) of the status endpoint at STATUS on a plain HTTP
+    port."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s%s"
+                                 % (port, STATUS, query))
+    if accept:
+        req.add_header("Accept", accept)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.headers, r.read().decode()
+
+
+def metrics(port: int) -> dict:
+    """The status endpoint's JSON."""
+    headers, body = status(port)
+    assert headers["Content-Type"] == "application/json", headers
+    return json.loads(body)
+
+
+# ---------------------------------------------------------------------------
+# Stream sessions: a TLS socket to a stream server.
+
+def echoed(sock, data: bytes, expect: bytes) -> None:
+    """Sends data over an open session, reads until expect came back."""
+    sock.sendall(data)
+    got = b""
+    while got != expect:
+        chunk = sock.recv(16)
+        assert chunk, got
+        got += chunk
+
+
+def closed_within(sock, seconds: float) -> bool:
+    """True when the server ends the session within seconds."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(16) == b""
+    except (ssl.SSLError, ConnectionError):
+        return True
+    except socket.timeout:
+        return False

@@ -872,7 +872,8 @@ test_libctx_key_out(X509 *x)
  * the configuration or NITRO_ATTEST_OPENSSL_VIEW=off says otherwise) in
  * the EC view; a certificate the view cannot verify (a key other than EC,
  * a signature other than ECDSA) in the default context, and a chain mixing
- * both still verifies.  t/test_openssl_context.py runs the CLI both ways.
+ * both still verifies.  t/cli/test_openssl_context.py runs the CLI both
+ * ways.
  */
 static void
 test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
@@ -1536,7 +1537,7 @@ main(int argc, char **argv)
     nitro_attest_config_t    cf;
     nitro_attest_verdict_t  *v;
 
-    /* t/test_openssl_context.py: which context this configuration gets */
+    /* t/cli/test_openssl_context.py: the context this configuration gets */
     if (argc == 4 && strcmp(argv[2], "--context") == 0) {
         which = nitro_attest_openssl_context(&why);
         printf("context: %s (%s)\n", which, why ? why : "-");

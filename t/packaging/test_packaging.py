@@ -1,0 +1,404 @@
+"""The Debian packages `make deb` builds (debian/): what they install, their
+control fields, and that the installed files work where Debian puts them:
+nginx loads the modules from /usr/lib/nginx/modules (and through the
+modules-available snippets, enabled in the order their postinst names them:
+the stream module after Debian's libnginx-mod-stream), serves an attested
+client with each, and the packaged CLI verifies a real AWS document.
+
+`make deb` rebuilds only when debian/, the sources or the Makefile changed
+(about 40 s on two cores); the packages are unpacked with `dpkg -x` into a
+scratch root, nothing is installed on the machine.
+NITRO_ATTEST_DEB_DIR=DIR tests the packages in DIR instead of building.
+"""
+
+import glob
+import json
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+import nginx
+from debs import (CLI_PKG, DEBIAN_STREAM, DEBIAN_STREAM_SO, MODULE_PKG,
+                  SNIPPET, SO, STREAM_PKG, STREAM_SNIPPET, STREAM_SO, arch,
+                  changelog_version, debian_stream_postinst, enabled_links,
+                  postinst)
+from repo import REAL, REPO
+
+ABI_SUBSTVARS = "/usr/share/nginx/src/debian/libnginx-mod.abisubstvars"
+REAL_DOC = str(REAL / "turnkey_prod_2025-05-05.cose")
+
+
+def field(deb, name):
+    return subprocess.run(["dpkg-deb", "-f", deb, name], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def contents(deb):
+    out = subprocess.run(["dpkg-deb", "-c", deb], check=True,
+                         capture_output=True, text=True).stdout
+    return sorted(line.split()[-1].lstrip(".") for line in out.splitlines()
+                  if not line.startswith("d"))
+
+
+def nginx_abi():
+    with open(ABI_SUBSTVARS) as f:
+        for line in f:
+            if line.startswith("nginx:abi="):
+                return line.split("=", 1)[1].strip()
+    raise AssertionError("no nginx:abi in " + ABI_SUBSTVARS)
+
+
+def nginx_version():
+    """The upstream version of the system nginx (1.22.1 on Debian 12)."""
+    p = subprocess.run([nginx.NGINX, "-v"], capture_output=True, text=True)
+    return re.search(r"nginx/(\S+)", p.stderr).group(1)
+
+
+def depends(deb):
+    return [d.strip() for d in field(deb, "Depends").split(",")]
+
+
+# -- what the packages hold -------------------------------------------------
+
+def test_module_package_files(debs):
+    doc = "/usr/share/doc/%s/" % MODULE_PKG
+    files = contents(debs[MODULE_PKG])
+    for path in ("/" + SO, "/" + SNIPPET, doc + "copyright",
+                 doc + "changelog.gz"):
+        assert path in files
+    assert doc + "README.md" in files or doc + "README.md.gz" in files
+    examples = {os.path.relpath(f, doc + "examples").replace(".gz", "")
+                for f in files if f.startswith(doc + "examples/")}
+    wanted = {os.path.relpath(f, os.path.join(REPO, "conf-examples"))
+              for f in glob.glob(os.path.join(REPO, "conf-examples", "**"),
+                                 recursive=True) if os.path.isfile(f)}
+    assert examples == wanted
+    extra = [f for f in files if f not in ("/" + SO, "/" + SNIPPET)
+             and not f.startswith(doc)]
+    assert extra == []
+
+
+def test_stream_package_files(debs):
+    doc = "/usr/share/doc/%s/" % STREAM_PKG
+    # like Debian's libnginx-mod-stream-* packages: the .so and its snippet
+    assert contents(debs[STREAM_PKG]) == sorted([
+        "/" + STREAM_SO,
+        "/" + STREAM_SNIPPET,
+        doc + "changelog.gz",
+        doc + "copyright",
+    ])
+    # the http package does not carry the stream module, nor the reverse
+    assert "/" + STREAM_SO not in contents(debs[MODULE_PKG])
+
+
+def test_cli_package_files(debs):
+    assert contents(debs[CLI_PKG]) == sorted([
+        "/usr/bin/nitro-attest",
+        "/usr/share/doc/%s/changelog.gz" % CLI_PKG,
+        "/usr/share/doc/%s/copyright" % CLI_PKG,
+        "/usr/share/man/man1/nitro-attest.1.gz",
+    ])
+
+
+def test_snippet_loads_the_module_by_debian_path(root):
+    with open(os.path.join(root, SNIPPET)) as f:
+        assert f.read() == \
+            "load_module modules/ngx_http_nitro_attest_module.so;\n"
+    assert os.stat(os.path.join(root, SO)).st_mode & 0o777 == 0o644
+    assert os.access(os.path.join(root, "usr/bin/nitro-attest"), os.X_OK)
+
+
+def test_stream_snippet_loads_the_stream_module_by_debian_path(root):
+    with open(os.path.join(root, STREAM_SNIPPET)) as f:
+        assert f.read() == \
+            "load_module modules/ngx_stream_nitro_attest_module.so;\n"
+    assert os.stat(os.path.join(root, STREAM_SO)).st_mode & 0o777 == 0o644
+
+
+# -- what the modules export ------------------------------------------------
+
+# nginx's loader reads these from every dynamic module (dlsym)
+LOADER_SYMBOLS = {"ngx_modules", "ngx_module_names", "ngx_module_order"}
+# the zone tags, shared so that http and stream find the same zones
+SHARED_TAGS = {"ngx_nitro_attest_counters_tag", "ngx_nitro_attest_cache_tag",
+               "ngx_nitro_attest_inventory_tag"}
+
+
+def exported(so):
+    """The names a .so exports (nm -D --defined-only), without the ODR
+    indicators (__odr_asan.NAME) an ASan build adds for each of them."""
+    out = subprocess.run(["nm", "-D", "--defined-only", so], check=True,
+                         capture_output=True, text=True).stdout
+    names = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    return {n for n in names if not n.startswith("__odr_asan.")}
+
+
+def check_exports(so, module):
+    """The module's ngx_module_t and the loader's symbols exported; of the
+    core (nitro_attest_*, na_*) and the glue (ngx_nitro_attest_*, the
+    protocol faces' functions) only the shared zone tags."""
+    names = exported(so)
+    assert LOADER_SYMBOLS | {module} <= names, (so, sorted(names))
+    ours = {n for n in names if "nitro_attest" in n or n.startswith("na_")}
+    assert ours == SHARED_TAGS | {module}, (so, sorted(ours))
+
+
+@pytest.mark.parametrize("so,module", [
+    (nginx.MODULE, "ngx_http_nitro_attest_module"),
+    (nginx.STREAM_MODULE, "ngx_stream_nitro_attest_module"),
+])
+def test_built_module_exports_its_module(so, module):
+    check_exports(so, module)
+
+
+def test_packaged_modules_export_their_module(root):
+    check_exports(os.path.join(root, SO), "ngx_http_nitro_attest_module")
+    check_exports(os.path.join(root, STREAM_SO),
+                  "ngx_stream_nitro_attest_module")
+
+
+def module_depends(debs, package):
+    """The control fields both module packages share; their Depends."""
+    deb = debs[package]
+    assert field(deb, "Package") == package
+    assert field(deb, "Version") == changelog_version()
+    assert field(deb, "Architecture") == arch()
+    assert field(deb, "Section") == "httpd"
+    assert field(deb, "Suggests") == CLI_PKG
+    deps = depends(deb)
+    # the ABI the system nginx was built with: apt refuses the module on
+    # an nginx it cannot load into
+    assert nginx_abi() in deps
+    assert any(d.startswith("libcbor") for d in deps), deps
+    assert any(d.startswith("libjansson") for d in deps), deps
+    return deps
+
+
+def test_module_control_fields(debs):
+    deps = module_depends(debs, MODULE_PKG)
+    # the http module needs no stream module
+    assert not any(d.startswith(DEBIAN_STREAM) for d in deps), deps
+
+
+def test_stream_control_fields(debs):
+    deps = module_depends(debs, STREAM_PKG)
+    # it runs inside ngx_stream_module.so of the nginx it was built for
+    version = nginx_version()
+    assert "%s (>= %s)" % (DEBIAN_STREAM, version) in deps, deps
+    assert "%s (<< %s.1~)" % (DEBIAN_STREAM, version) in deps, deps
+    # an installed libnginx-mod-stream satisfies it
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", DEBIAN_STREAM],
+        capture_output=True, text=True).stdout
+    assert installed.startswith(version + "-"), installed
+
+
+def test_cli_control_fields(debs):
+    deb = debs[CLI_PKG]
+    assert field(deb, "Package") == CLI_PKG
+    assert field(deb, "Version") == changelog_version()
+    depends = field(deb, "Depends")
+    assert "libssl3" in depends
+    # the CLI runs in enclave images and CI: no nginx
+    assert "nginx" not in depends
+
+
+def test_maintainer_scripts_enable_the_module(debs, tmp_path):
+    text = postinst(debs[MODULE_PKG], tmp_path)
+    # dh_nginx: modules-enabled/50-<snippet> -> modules-available/<snippet>
+    assert enabled_links(text) == {
+        "mod-http-nitro-attest.conf": "50-mod-http-nitro-attest.conf"}
+    assert "/etc/nginx/modules-enabled/" in text
+    assert os.path.exists(tmp_path / "prerm")
+
+
+def test_maintainer_scripts_enable_the_stream_module_after_mod_stream(
+        debs, tmp_path):
+    text = postinst(debs[STREAM_PKG], tmp_path)
+    # 70-, as Debian's libnginx-mod-stream-geoip: nginx.conf includes
+    # modules-enabled/*.conf in name order, and Debian's stream module is
+    # 50-mod-stream.conf
+    ours = enabled_links(text)
+    assert ours == {
+        "mod-stream-nitro-attest.conf": "70-mod-stream-nitro-attest.conf"}
+    debian = enabled_links(debian_stream_postinst())
+    assert list(debian) == ["mod-stream.conf"], debian
+    names = [debian["mod-stream.conf"],
+             ours["mod-stream-nitro-attest.conf"]]
+    assert sorted(names) == names
+    assert "/etc/nginx/modules-enabled/" in text
+    assert os.path.exists(tmp_path / "prerm")
+
+
+# -- what nginx and the CLI do with them ------------------------------------
+
+def nginx_t(conf_text, directory, prefix=None):
+    conf = os.path.join(directory, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    argv = [nginx.NGINX, "-t", "-c", conf, "-g",
+            "pid %s/nginx.pid; error_log stderr;" % directory]
+    if prefix:
+        argv[1:1] = ["-p", prefix]
+    return subprocess.run(argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def enclave(root, tmp_path_factory):
+    """A mock PKI, an attested client and a policy for it, made by the
+    packaged CLI."""
+    d = str(tmp_path_factory.mktemp("enclave"))
+    cli = os.path.join(root, "usr/bin/nitro-attest")
+    pcrs = {0: "a0" * 48, 1: "a1" * 48, 2: "a2" * 48}
+    subprocess.run([cli, "mock", "pki", d + "/pki"], check=True)
+    subprocess.run([cli, "mock", "cert", "--pki", d + "/pki"]
+                   + sum((["--pcr", "%d=%s" % kv] for kv in pcrs.items()),
+                         [])
+                   + ["--out-key", d + "/client.key",
+                      "--out-cert", d + "/client.pem"], check=True)
+    with open(d + "/policy.json", "w") as f:
+        json.dump({"allow": [{"name": "packaged-v1", "pcrs": {
+            str(i): h for i, h in pcrs.items()}}]}, f)
+    return d
+
+
+HTTP_REPLY = ('location / { return 200 '
+              '"$nitro_attest_status $nitro_attest_policy"; }')
+# stream: the verdict as the first line the client reads
+STREAM_REPLY = 'return "$nitro_attest_status $nitro_attest_policy\\n";'
+
+
+def server_block(enclave, cert="@cert@", key="@key@", port="@port0@",
+                 reply=HTTP_REPLY):
+    """An attested server, for http {} or (reply=STREAM_REPLY) stream {}."""
+    return """
+    server {
+        listen 127.0.0.1:%s ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        access_log off;
+        nitro_attest on;
+        nitro_attest_policy %s/policy.json;
+        nitro_attest_trusted_root %s/pki/root.pem;
+        %s
+    }
+""" % (port, cert, key, enclave, enclave, reply)
+
+
+def test_nginx_loads_the_packaged_module(root, enclave, tmp_path):
+    cert, key = nginx.server_cert(str(tmp_path))
+    p = nginx_t("load_module %s/%s;\nevents { }\nhttp {%s}\n" % (
+        root, SO, server_block(enclave, cert, key, "8443")), str(tmp_path))
+    assert p.returncode == 0, p.stdout
+    assert "test is successful" in p.stdout
+
+
+def test_nginx_loads_the_module_through_the_snippet(root, enclave,
+                                                    tmp_path):
+    # the snippet names modules/ relative to the prefix, as Debian's nginx
+    # resolves it (/usr/share/nginx/modules -> /usr/lib/nginx/modules)
+    cert, key = nginx.server_cert(str(tmp_path))
+    p = nginx_t("include %s/%s;\nevents { }\nhttp {%s}\n" % (
+        root, SNIPPET, server_block(enclave, cert, key, "8443")),
+        str(tmp_path), prefix=os.path.join(root, "usr/lib/nginx") + "/")
+    assert p.returncode == 0, p.stdout
+
+
+def test_packaged_module_serves_an_attested_client(root, enclave):
+    n = nginx.Nginx("load_module %s/%s;\nevents { }\nhttp {%s}\n" % (
+        root, SO, server_block(enclave)), raw=True)
+    try:
+        n.start()
+        ctx = nginx.client_context(enclave + "/client.pem",
+                                   enclave + "/client.key")
+        c = nginx.Connection(n.ports[0], ctx, sni="localhost")
+        r = c.request("localhost")
+        assert (r.status, r.text) == (200, "SUCCESS packaged-v1")
+        with pytest.raises(OSError):
+            nginx.Connection(n.ports[0], nginx.client_context(n.cert, n.key),
+                             sni="localhost").request("localhost")
+    finally:
+        n.stop()
+
+
+def test_nginx_loads_both_modules_through_modules_enabled(
+        installed, enclave, tmp_path):
+    enabled, prefix = installed
+    assert sorted(os.listdir(enabled)) == [
+        "50-mod-http-nitro-attest.conf", "50-mod-stream.conf",
+        "70-mod-stream-nitro-attest.conf"]
+    cert, key = nginx.server_cert(str(tmp_path))
+    p = nginx_t("include %s/*.conf;\nevents { }\nhttp {%s}\nstream {%s}\n"
+                % (enabled, server_block(enclave, cert, key, "8443"),
+                   server_block(enclave, cert, key, "8444", STREAM_REPLY)),
+                str(tmp_path), prefix=prefix)
+    assert p.returncode == 0, p.stdout
+    assert "test is successful" in p.stdout
+
+
+def test_stream_module_needs_mod_stream_first(root, tmp_path):
+    # why the 70-: loaded before ngx_stream_module.so, nginx refuses it
+    p = nginx_t("load_module %s/%s;\nload_module /%s;\nevents { }\n" % (
+        root, STREAM_SO, DEBIAN_STREAM_SO), str(tmp_path))
+    assert p.returncode != 0, p.stdout
+    assert "undefined symbol: ngx_stream_" in p.stdout, p.stdout
+
+
+def test_packaged_stream_module_serves_an_attested_client(root, enclave):
+    n = nginx.Nginx(
+        "load_module /%s;\nload_module %s/%s;\nevents { }\nstream {%s}\n"
+        % (DEBIAN_STREAM_SO, root, STREAM_SO,
+           server_block(enclave, reply=STREAM_REPLY)), raw=True)
+    try:
+        n.start()
+        ctx = nginx.client_context(enclave + "/client.pem",
+                                   enclave + "/client.key")
+        raw = socket.create_connection(("127.0.0.1", n.ports[0]), 5)
+        with ctx.wrap_socket(raw) as s:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+        assert data == b"SUCCESS packaged-v1\n"
+        # a client without an attestation fails the handshake
+        with pytest.raises(OSError):
+            raw = socket.create_connection(("127.0.0.1", n.ports[0]), 5)
+            try:
+                with nginx.client_context(n.cert, n.key).wrap_socket(
+                        raw) as s:
+                    if not s.recv(256):
+                        raise ConnectionResetError("closed")
+            finally:
+                raw.close()
+    finally:
+        n.stop()
+
+
+def test_packaged_cli_verifies_a_real_document(root):
+    p = subprocess.run([os.path.join(root, "usr/bin/nitro-attest"), "verify",
+                        "--at", "document", "--allow-debug", REAL_DOC],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    event = json.loads(p.stdout)
+    assert event["status"] == "SUCCESS"
+    assert event["module_id"]
+
+
+def test_built_in_place_leaves_the_tree_clean():
+    # debhelper output stays under build/deb/
+    for name in ("debian/.debhelper", "debian/tmp", "debian/files",
+                 "debian/cli", "debian/module",
+                 "debian/debhelper-build-stamp",
+                 "obj-" + subprocess.run(
+                     ["dpkg-architecture", "-qDEB_HOST_GNU_TYPE"],
+                     capture_output=True, text=True).stdout.strip()):
+        assert not os.path.exists(os.path.join(REPO, name)), name
+    assert not glob.glob(os.path.join(REPO, "debian", "*.substvars"))
+    assert not glob.glob(os.path.join(os.path.dirname(REPO), "*.deb"))
