@@ -86,7 +86,8 @@ $(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
 
 test: deps
 	$(MAKE) all $(B)/test_core
-	$(MAKE) test-unit test-cli test-nginx test-packaging test-asan-fast
+	$(MAKE) test-unit test-cli test-nginx test-packaging test-docs \
+	    test-asan-fast
 	@if [ "$${NITRO_TEST_DEBIAN13:-}" = 1 ]; then \
 	    $(MAKE) test-debian13; fi
 
@@ -106,6 +107,12 @@ test-cli: cli $(B)/test_core
 test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider t/test_nginx*.py; fi
+
+# the README and docs/: every relative link and anchor resolves, and every
+# directive, variable and reason code of the sources is documented
+.PHONY: test-docs
+test-docs:
+	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_docs.py
 
 # the .debs of make deb unpacked into a scratch root; the Dockerfile's build
 # stage run in a scratch copy of the tree and its runtime config checked
