@@ -38,7 +38,8 @@ RUN apt-get update \
 
 COPY docker/nginx.conf /etc/nginx/nginx.conf
 COPY docker/nitro-attest-status.conf /etc/nginx/conf.d/
-# complete nginx.conf examples: nginx -c /etc/nginx/conf-examples/NAME.conf
+# complete nginx.conf examples (nginx -c /etc/nginx/conf-examples/NAME.conf)
+# and server blocks for conf.d/ (conf-examples/conf.d/)
 COPY conf-examples/ /etc/nginx/conf-examples/
 
 EXPOSE 443

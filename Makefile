@@ -34,8 +34,8 @@ CLI_OBJS  := $(patsubst src/cli/%.c,$(B)/obj/cli/%.o,$(CLI_SRCS))
 
 MODULE := $(B)/ngx_http_nitro_attest_module.so
 
-.PHONY: all cli module deps test test-unit test-cli test-nginx bench demo \
-        bench-handshake \
+.PHONY: all cli module deps deps-bench test test-unit test-cli test-nginx \
+        bench demo bench-handshake \
         clean fuzz test-asan test-asan-fast test-load deb \
         test-packaging test-debian13
 
@@ -43,8 +43,13 @@ all: cli module
 
 cli: $(B)/nitro-attest
 
+# the Debian packages each kind of target needs (scripts/install-deps.sh
+# names the sets): deps is make test's, every tool of every suite
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
+
+deps-bench:
+	@scripts/install-deps.sh bench
 
 $(B)/obj/%.o: src/%.c $(CORE_HDRS)
 	@mkdir -p $(dir $@)
@@ -115,12 +120,15 @@ test-docs:
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_docs.py
 
 # the .debs of make deb unpacked into a scratch root; the Dockerfile's build
-# stage run in a scratch copy of the tree and its runtime config checked
+# stage run in a scratch copy of the tree and its runtime config checked;
+# conf-examples/conf.d/ in Debian's layout; the package sets of the targets
+# and make demo's program
 test-packaging: all
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_packaging.py \
-	    t/test_dockerfile.py
+	    t/test_dockerfile.py t/test_conf_snippets.py t/test_deps.py
 
-demo: deps all
+# installs the demo's packages only (scripts/install-deps.sh demo), builds
+demo:
 	scripts/demo.sh
 
 # make deb: libnginx-mod-http-nitro-attest, libnginx-mod-stream-nitro-attest
@@ -129,7 +137,6 @@ demo: deps all
 # only.  Rebuilt when an input changes.
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
-DEB_TOOLS   := build-essential debhelper dpkg-dev fakeroot
 DEB_INPUTS  := $(shell find debian src nginx conf-examples t/unit -type f) \
                config Makefile README.md ngx_http_nitro_attest_module.c \
                scripts/build-deb.sh scripts/build-module.sh
@@ -137,10 +144,10 @@ DEB_INPUTS  := $(shell find debian src nginx conf-examples t/unit -type f) \
 deb: $(DEB)
 
 $(DEB): $(DEB_INPUTS)
-	@scripts/install-deps.sh $(DEB_TOOLS)
+	@scripts/install-deps.sh deb
 	scripts/build-deb.sh
 
-bench: deps $(B)/bench_core
+bench: deps-bench $(B)/bench_core
 	$(B)/bench_core
 
 # attested handshakes per second with the event log and counters on vs off
@@ -148,40 +155,40 @@ bench: deps $(B)/bench_core
 $(B)/telemetry_client: bench/telemetry_client.c
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lssl -lcrypto
 
-bench-telemetry: deps all $(B)/telemetry_client
+bench-telemetry: deps-bench all $(B)/telemetry_client
 	$(PYTHON) bench/bench_telemetry.py
 
 $(B)/handshake: bench/handshake.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lssl -lcrypto
 
-bench-handshake: deps all $(B)/handshake
+bench-handshake: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
 # the CLI over the real documents against P-384 verifies (issue 17)
 .PHONY: bench-cli
-bench-cli: deps cli
+bench-cli: deps-bench cli
 	$(PYTHON) bench/bench_cli.py
 
 # the steady state of a fleet renewing certificates every minute (issue 17)
 .PHONY: bench-fleet
-bench-fleet: deps all $(B)/handshake
+bench-fleet: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_fleet.py
 
 # worker CPU per handshake with the inventory off, updated, and evicting
 .PHONY: bench-inventory
-bench-inventory: deps all $(B)/handshake
+bench-inventory: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_inventory.py
 
 # worker CPU per new connection and per request of the signed token
 # against the same configuration without a token key (issue 13)
 .PHONY: bench-token
-bench-token: deps all $(B)/handshake
+bench-token: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_token.py
 
 # worker CPU per handshake for a repeated forgery and a replayed genuine
 # certificate against a certificate without the extension (issue 10)
 .PHONY: bench-replay
-bench-replay: deps all $(B)/handshake
+bench-replay: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_replay.py
 
 # Hardening: libFuzzer targets (fuzz/), the tests under ASan and UBSan,
@@ -269,8 +276,8 @@ $(A)/replay_%_fastcrypto: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h \
 test-asan-fast: cli $(ASAN_BINS)
 	scripts/test-asan.sh fast
 
-test-asan: deps
-	@scripts/install-deps.sh libasan8 libubsan1
+test-asan:
+	@scripts/install-deps.sh test libasan8 libubsan1
 	$(MAKE) cli module $(ASAN_BINS)
 	scripts/build-module-asan.sh
 	scripts/test-asan.sh all
@@ -280,8 +287,8 @@ test-load: deps
 	$(MAKE) all
 	timeout 900 $(PYTHON) -m pytest -q -s -p no:cacheprovider t/test_load.py
 
-fuzz: deps
-	@scripts/install-deps.sh clang-14 libclang-rt-14-dev
+fuzz:
+	@scripts/install-deps.sh fuzz
 	$(MAKE) cli $(F)/seed_verdicts $(addprefix $(F)/fuzz_,$(FUZZ_TARGETS))
 	$(PYTHON) fuzz/make-corpus.py $(F)
 	fuzz/run.sh $(F) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

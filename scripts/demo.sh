@@ -4,13 +4,15 @@
 # conf-examples/forwarding.conf on 127.0.0.1 from a temporary prefix.  One
 # attested request is served (response, forwarded headers, JSON log line);
 # one client without an attestation is refused in the TLS handshake.  nginx
-# is stopped by the pid in its own pid file, and the prefix removed.
+# is stopped by the pid in its own pid file, and the prefix removed.  It
+# installs only what it runs (scripts/install-deps.sh demo: the build,
+# openssl, curl, python3), none of the test tools.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-scripts/install-deps.sh
+scripts/install-deps.sh demo
 make -s all
 
 cli="$repo/build/nitro-attest"

@@ -1,26 +1,76 @@
 #!/bin/sh
-# Installs the Debian packages the build, the tests and the demo need, only
-# when one is missing.  Used by make, scripts/build.sh (the Dockerfile) and
-# CI alike; a fresh Debian 12 with nothing but make and root (or sudo) is
-# enough to start.
+# Installs the Debian packages a make target needs, only those missing: one
+# "apt-get update" and one "apt-get install" when anything is.  Used by the
+# Makefile, scripts/demo.sh, scripts/build.sh (the Dockerfile) and CI alike;
+# a fresh Debian 12 with nothing but root (or sudo) is enough to start.
 #
-#   scripts/install-deps.sh [EXTRA-PACKAGE...]
+#   scripts/install-deps.sh [SET [EXTRA-PACKAGE...]]
+#   scripts/install-deps.sh --list SET     prints the set, one per line
 #
-# installs $NITRO_ATTEST_PACKAGES (default: the list below) plus the extra
-# packages named (make deb adds the packaging tools).
+# SET (default: test):
+#   build   make: the CLI and both modules
+#   demo    make demo: the build, and what scripts/demo.sh runs
+#   deb     make deb: the build and debian/control's Build-Depends
+#   bench   make bench*: the build and the harness the benchmarks drive
+#   fuzz    make fuzz: the build, clang's libFuzzer and the corpus maker
+#   test    make test: all of the above but fuzz, and the test tools
+# EXTRA-PACKAGE: installed with the set (make test-asan adds the
+# sanitizer runtimes).
 set -eu
 
-# libnginx-mod-stream: Debian's ngx_stream_module.so, which the stream
-# module's tests and make deb's load test load ours after
-PACKAGES="${NITRO_ATTEST_PACKAGES:-gcc make pkg-config nginx nginx-dev \
-libnginx-mod-stream libcbor-dev libjansson-dev libssl-dev openssl curl \
-ca-certificates \
-python3 python3-pytest python3-cryptography python3-cbor2 python3-yaml \
-python3-jwt \
-prometheus rsyslog chromium}"
+# the compiler, the system nginx (scripts/build-module.sh reads its -V) and
+# nginx-dev (the source and configure flags the module is built with)
+BUILD="gcc make pkg-config nginx nginx-dev libcbor-dev libjansson-dev \
+libssl-dev"
+# scripts/demo.sh: openssl (the server certificate, the PCR values, a
+# client without an attestation), curl (the two clients), python3 (free
+# ports, json.tool); the demo's configuration is http only
+DEMO="$BUILD openssl curl python3"
+# debian/control's Build-Depends and the packaging tools;
+# libnginx-mod-stream: Debian's ngx_stream_module.so, which the packages'
+# build-time test loads our stream module after
+DEB="$BUILD libnginx-mod-stream build-essential debhelper dpkg-dev fakeroot"
+# t/lib/forge.py and t/lib/nginx.py, openssl speed and req
+BENCH="$BUILD openssl python3 python3-cryptography python3-cbor2"
+FUZZ="$BUILD clang-14 libclang-rt-14-dev python3 python3-cryptography \
+python3-cbor2"
+# every suite: the stream tests (libnginx-mod-stream), the packages
+# (make test-packaging runs make deb) and the tools the telemetry, SIEM and
+# inventory tests drive (Prometheus, rsyslog, Chromium for the dashboard,
+# logrotate for the event log's rotation, groff and man for the man page)
+TEST="$DEMO $DEB $BENCH ca-certificates python3-pytest python3-yaml \
+python3-jwt prometheus rsyslog chromium logrotate groff-base man-db"
+
+packages() {
+    case "$1" in
+    build) echo "$BUILD" ;;
+    demo) echo "$DEMO" ;;
+    deb) echo "$DEB" ;;
+    bench) echo "$BENCH" ;;
+    fuzz) echo "$FUZZ" ;;
+    test) echo "$TEST" ;;
+    *)
+        echo "install-deps: unknown set \"$1\" (build, demo, deb, bench," \
+             "fuzz or test)" >&2
+        return 1
+        ;;
+    esac
+}
+
+if [ "${1:-}" = --list ]; then
+    [ $# -eq 2 ] || { echo "usage: $0 --list SET" >&2; exit 2; }
+    list=$(packages "$2")
+    # shellcheck disable=SC2086
+    printf '%s\n' $list | awk '!seen[$0]++'
+    exit 0
+fi
+
+wanted=$(packages "${1:-test}")
+[ $# -eq 0 ] || shift
 
 missing=""
-for p in $PACKAGES "$@"; do
+for p in $wanted "$@"; do
+    case " $missing " in *" $p "*) continue ;; esac
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'
     then
         missing="$missing $p"

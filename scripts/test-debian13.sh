@@ -78,7 +78,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "test-debian13: needs root (debootstrap, chroot, mounts)" >&2
     exit 1
 fi
-"$repo/scripts/install-deps.sh" debootstrap
+"$repo/scripts/install-deps.sh" test debootstrap
 
 mirror() {
     # the host's Debian archive: the first deb URI of a sources file that
@@ -141,8 +141,7 @@ find "$dst" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
 
 cmd="set -e
 cd $inner
-scripts/install-deps.sh build-essential debhelper dpkg-dev fakeroot \\
-    > /root/install-deps.log 2>&1 || {
+scripts/install-deps.sh test > /root/install-deps.log 2>&1 || {
     tail -n 30 /root/install-deps.log; exit 1; }
 echo '== test-debian13: nginx -V'
 nginx -V 2>&1
