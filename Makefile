@@ -137,8 +137,9 @@ demo:
 # only.  Rebuilt when an input changes.
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
-DEB_INPUTS  := $(shell find debian src nginx conf-examples t/unit -type f) \
-               config Makefile README.md ngx_http_nitro_attest_module.c \
+DEB_INPUTS  := $(shell find debian src nginx conf-examples docs t/unit -type f) \
+               config Makefile README.md SECURITY.md \
+               ngx_http_nitro_attest_module.c \
                scripts/build-deb.sh scripts/build-module.sh
 
 deb: $(DEB)
