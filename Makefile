@@ -165,12 +165,12 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
-# the CLI over the real documents against P-384 verifies (issue 17)
+# the CLI over the real documents against P-384 verifies
 .PHONY: bench-cli
 bench-cli: deps-bench cli
 	$(PYTHON) bench/bench_cli.py
 
-# the steady state of a fleet renewing certificates every minute (issue 17)
+# the steady state of a fleet renewing certificates every minute
 .PHONY: bench-fleet
 bench-fleet: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_fleet.py
@@ -181,13 +181,13 @@ bench-inventory: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_inventory.py
 
 # worker CPU per new connection and per request of the signed token
-# against the same configuration without a token key (issue 13)
+# against the same configuration without a token key
 .PHONY: bench-token
 bench-token: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_token.py
 
 # worker CPU per handshake for a repeated forgery and a replayed genuine
-# certificate against a certificate without the extension (issue 10)
+# certificate against a certificate without the extension
 .PHONY: bench-replay
 bench-replay: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_replay.py
