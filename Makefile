@@ -92,8 +92,8 @@ $(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
 
 test: deps
 	$(MAKE) all $(B)/test_core
-	$(MAKE) test-unit test-cli test-nginx test-packaging test-static \
-	    test-asan-fast
+	$(MAKE) test-unit test-cli test-nginx test-packaging test-docs \
+	    test-static test-asan-fast
 	@if [ "$${NITRO_TEST_DEBIAN13:-}" = 1 ]; then \
 	    $(MAKE) test-debian13; fi
 
@@ -114,6 +114,12 @@ test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider t/test_nginx*.py; fi
 
+# the README and docs/: every relative link and anchor resolves, and every
+# directive, variable and reason code of the sources is documented
+.PHONY: test-docs
+test-docs:
+	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_docs.py
+
 # the .debs of make deb unpacked into a scratch root; the Dockerfile's build
 # stage run in a scratch copy of the tree and its runtime config checked;
 # conf-examples/conf.d/ in Debian's layout; the package sets of the targets
@@ -132,8 +138,9 @@ demo:
 # only.  Rebuilt when an input changes.
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB         := $(B)/deb/libnginx-mod-http-nitro-attest_$(DEB_VERSION)_$(DEB_ARCH).deb
-DEB_INPUTS  := $(shell find debian src nginx conf-examples t/unit -type f) \
-               config Makefile README.md ngx_http_nitro_attest_module.c \
+DEB_INPUTS  := $(shell find debian src nginx conf-examples docs t/unit -type f) \
+               config Makefile README.md SECURITY.md \
+               ngx_http_nitro_attest_module.c \
                scripts/build-deb.sh scripts/build-module.sh
 
 deb: $(DEB)
@@ -215,12 +222,12 @@ $(B)/handshake: bench/handshake.c
 bench-handshake: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_handshake.py
 
-# the CLI over the real documents against P-384 verifies (issue 17)
+# the CLI over the real documents against P-384 verifies
 .PHONY: bench-cli
 bench-cli: deps-bench cli
 	$(PYTHON) bench/bench_cli.py
 
-# the steady state of a fleet renewing certificates every minute (issue 17)
+# the steady state of a fleet renewing certificates every minute
 .PHONY: bench-fleet
 bench-fleet: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_fleet.py
@@ -231,13 +238,13 @@ bench-inventory: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_inventory.py
 
 # worker CPU per new connection and per request of the signed token
-# against the same configuration without a token key (issue 13)
+# against the same configuration without a token key
 .PHONY: bench-token
 bench-token: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_token.py
 
 # worker CPU per handshake for a repeated forgery and a replayed genuine
-# certificate against a certificate without the extension (issue 10)
+# certificate against a certificate without the extension
 .PHONY: bench-replay
 bench-replay: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_replay.py
