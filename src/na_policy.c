@@ -1,16 +1,19 @@
 /*
- * na_policy.c: the policy file (CONTRACT section 3) and its judgement
- * (CONTRACT 2.5: debug rule, then deny-list, then allow-list).
+ * na_policy.c: the policy file (allow and deny sets of PCR values), the
+ * rule every PCR of a set follows (also the CLI's, which writes sets), and
+ * the judgement of a document: the debug rule, then the deny list, then
+ * the allow list.
  *
  * The file is configuration: it is parsed strictly, and every error names
  * the file and the place.  Judging a document never allocates.  The lint
- * (CONTRACT 16) reports what loads but is likely not what was meant.
+ * reports what loads but is likely not what was meant.
  */
 
 #include "na_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,8 +277,8 @@ na_policy_evaluate(const nitro_attest_policy_t *policy, int allow_debug,
         res->name = deny ? deny->name : allow ? allow->name : NULL;
     }
 
-    /* the debug rule is an enclave's (CONTRACT 15): a NitroTPM PCR0..2
-     * measures the instance's firmware, and zero means nothing special */
+    /* the debug rule is an enclave's: a NitroTPM PCR0..2 measures the
+     * instance's firmware, and zero means nothing special */
     if (!allow_debug && doc->kind == NITRO_ATTEST_KIND_ENCLAVE) {
         /* a debug enclave: PCR0, PCR1 and PCR2 all zero (or absent) */
         int  debug = 1;
@@ -492,41 +495,41 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
         errno = 0;
         index = strtoul(key, &end, 10);
 
+        /*
+         * one spelling per index, so that an index is never pinned twice:
+         * the object's keys are unique (duplicates are refused on load),
+         * and "01" would be PCR 1 under a second key
+         */
         if (!isdigit((unsigned char) key[0]) || *end != '\0' || errno != 0
-            || index >= NITRO_ATTEST_PCR_COUNT
             || (key[0] == '0' && key[1] != '\0'))
         {
-            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
-                           "index \"%s\" is not 0..31", source, where,
-                           set->name, key);
-        }
-
-        if (set->kind == NITRO_ATTEST_KIND_NITROTPM
-            && index >= NITRO_ATTEST_NITROTPM_PCR_COUNT)
-        {
-            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
-                           "index \"%s\" is not 0..23 (a nitrotpm set)",
-                           source, where, set->name, key);
-        }
-
-        for (i = 0; i < set->nrules; i++) {
-            if (set->rules[i].index == index) {
-                return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
-                               "%lu given twice", source, where, set->name,
-                               index);
-            }
+            index = ULONG_MAX;
         }
 
         rule = &set->rules[set->nrules];
-        rule->index = (uint8_t) index;
-
         s = json_string_value(value);
-        if (s == NULL || na_hex_decode(s, rule->value, &n) != 0) {
+
+        switch (nitro_attest_pcr_parse(set->kind, index, s ? s : "",
+                                       rule->value, &n))
+        {
+        case NITRO_ATTEST_PCR_BAD_INDEX:
+            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR "
+                           "index \"%s\" is not 0..%u%s", source, where,
+                           set->name, key,
+                           nitro_attest_pcr_count(set->kind) - 1,
+                           set->kind == NITRO_ATTEST_KIND_NITROTPM
+                           ? " (a nitrotpm set)" : "");
+
+        case NITRO_ATTEST_PCR_BAD_VALUE:
             return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): PCR %lu "
                            "must be 64, 96 or 128 hex digits", source, where,
                            set->name, index);
+
+        default:
+            break;
         }
 
+        rule->index = (uint8_t) index;
         rule->len = (uint8_t) n;
         set->nrules++;
     }
@@ -704,6 +707,22 @@ na_name_taken(const nitro_attest_policy_t *policy, const na_pcr_set_t *set)
     }
 
     return 0;
+}
+
+
+nitro_attest_pcr_rule_e
+nitro_attest_pcr_parse(nitro_attest_kind_e kind, unsigned long index,
+    const char *hex, uint8_t *value, size_t *len)
+{
+    if (index >= nitro_attest_pcr_count(kind)) {
+        return NITRO_ATTEST_PCR_BAD_INDEX;
+    }
+
+    if (na_hex_decode(hex, value, len) != 0) {
+        return NITRO_ATTEST_PCR_BAD_VALUE;
+    }
+
+    return NITRO_ATTEST_PCR_VALID;
 }
 
 

@@ -1,9 +1,10 @@
 /*
- * na_token.c: signed attestation tokens (CONTRACT 12).  Owns the signing
+ * na_token.c: signed attestation tokens for upstreams.  Owns the signing
  * keys (read from PEM, described as public JWKs named by their RFC 7638
- * thumbprint), the JWT claims of a verdict that held, and their JWS
- * compact serialization.  JSON goes through jansson, signatures and
- * base64 through OpenSSL.  It trusts the verdict it is given: a checked
+ * thumbprint), the JWT claims of a verdict that held, their JWS compact
+ * serialization, and the raw r || s form of ECDSA signatures that JWS and
+ * COSE use.  JSON goes through jansson, signatures and base64 through
+ * OpenSSL.  It trusts the verdict it is given: a checked
  * one, from the core or read back with nitro_attest_verdict_check().
  */
 
@@ -440,11 +441,12 @@ nitro_attest_token_sign(const nitro_attest_token_key_t *key,
 
 
 /*
- * The claims, in the order of CONTRACT 12.  The client certificate's
- * digest binds the token to the TLS client that proved its key (cnf,
- * RFC 8705 3.1); submods follow the EAT Attestation Result (EAR) profile
- * so generic appraisal tooling reads the status; nitro carries the
- * measurements as the section 7 event spells them.
+ * The claims, in a fixed order: iss, sub, iat, exp, jti, cnf,
+ * eat_profile, submods, nitro.  The client certificate's digest binds the
+ * token to the TLS client that proved its key (cnf, RFC 8705 3.1); submods
+ * follow the EAT Attestation Result (EAR) profile so generic appraisal
+ * tooling reads the status; nitro carries the measurements as the JSON
+ * event (nitro_attest_event_render()) spells them.
  */
 static json_t *
 na_token_claims(const nitro_attest_verdict_t *v,
@@ -575,13 +577,10 @@ static int
 na_token_signature(const nitro_attest_token_key_t *key, const uint8_t *tbs,
     size_t len, uint8_t *sig, size_t *siglen)
 {
-    int                   rc;
-    size_t                n;
-    uint8_t               der[NA_SIG_MAX];
-    ECDSA_SIG            *es;
-    EVP_MD_CTX           *ctx;
-    const BIGNUM         *r, *s;
-    const unsigned char  *p;
+    int          rc;
+    size_t       n;
+    uint8_t      der[NA_SIG_MAX];
+    EVP_MD_CTX  *ctx;
 
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL) {
@@ -606,21 +605,34 @@ na_token_signature(const nitro_attest_token_key_t *key, const uint8_t *tbs,
         return 0;
     }
 
+    *siglen = 2 * key->half;
+
+    return nitro_attest_ecdsa_der_to_raw(der, n, sig, key->half);
+}
+
+
+int
+nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
+    uint8_t *raw, size_t half)
+{
+    int                   rc;
+    ECDSA_SIG            *es;
+    const BIGNUM         *r, *s;
+    const unsigned char  *p;
+
     p = der;
-    es = d2i_ECDSA_SIG(NULL, &p, (long) n);
+    es = d2i_ECDSA_SIG(NULL, &p, (long) der_len);
     if (es == NULL) {
         return -1;
     }
 
     ECDSA_SIG_get0(es, &r, &s);
 
-    rc = BN_bn2binpad(r, sig, (int) key->half) == (int) key->half
-         && BN_bn2binpad(s, sig + key->half, (int) key->half)
-            == (int) key->half
+    rc = BN_bn2binpad(r, raw, (int) half) == (int) half
+         && BN_bn2binpad(s, raw + half, (int) half) == (int) half
          ? 0 : -1;
 
     ECDSA_SIG_free(es);
-    *siglen = 2 * key->half;
 
     return rc;
 }
@@ -684,7 +696,7 @@ na_json_base64url(const uint8_t *src, size_t len)
 
 /*
  * Text the document or a configuration carries, as a JSON string: bytes
- * that are not UTF-8 become U+FFFD, as in the section 7 event (jansson
+ * that are not UTF-8 become U+FFFD, as in the JSON event (jansson
  * refuses them).
  */
 static json_t *

@@ -506,6 +506,41 @@ char *nitro_attest_token_sign(const nitro_attest_token_key_t *key,
     const nitro_attest_verdict_t *v,
     const nitro_attest_token_claims_t *claims);
 
+
+/*
+ * Rules the core applies and tools share, so that each is written once:
+ * the CLI writes policy sets and signs mock documents with them.
+ */
+
+/* the PCRs of kind: 32 for an enclave (pcrs), 24 for a NitroTPM */
+#define nitro_attest_pcr_count(kind)                                         \
+    ((unsigned) ((kind) == NITRO_ATTEST_KIND_NITROTPM                        \
+                 ? NITRO_ATTEST_NITROTPM_PCR_COUNT : NITRO_ATTEST_PCR_COUNT))
+
+typedef enum {
+    NITRO_ATTEST_PCR_VALID = 0,
+    NITRO_ATTEST_PCR_BAD_INDEX,     /* not below nitro_attest_pcr_count() */
+    NITRO_ATTEST_PCR_BAD_VALUE      /* not 64, 96 or 128 hex digits */
+} nitro_attest_pcr_rule_e;
+
+/*
+ * A PCR that a policy set of kind pins: its index is below
+ * nitro_attest_pcr_count(kind), its value 64, 96 or 128 hex digits of
+ * either case (a SHA-256, SHA-384 or SHA-512 measurement).  When both
+ * hold, value (NITRO_ATTEST_PCR_MAX_LEN bytes) and *len receive the bytes.
+ */
+nitro_attest_pcr_rule_e nitro_attest_pcr_parse(nitro_attest_kind_e kind,
+    unsigned long index, const char *hex, uint8_t *value, size_t *len);
+
+/*
+ * An ECDSA signature as OpenSSL makes it (a DER ECDSA-Sig-Value) in the
+ * raw form JWS and COSE carry: r || s, each half bytes, the size of the
+ * curve's order (32 for P-256, 48 for P-384).  raw holds 2 * half bytes.
+ * 0, or -1 when der is not a signature or r or s does not fit.
+ */
+int nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
+    uint8_t *raw, size_t half);
+
 #pragma GCC visibility pop
 
 #endif /* NITRO_ATTEST_H */

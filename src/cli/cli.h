@@ -1,7 +1,9 @@
 /*
- * cli.h: what the nitro-attest commands share: argument parsing, help, file
- * and time input, and the certificate builder used by `cert` and `mock`;
- * `policy` is in policy.c, the usage texts in help.c.
+ * cli.h: the nitro-attest command line.  common.c holds what every command
+ * uses (options, messages, files, evidence, keys and certificates, times,
+ * PCRs); each command family has its file (verify.c, cert.c, mock.c,
+ * policy.c) and uses common.c only; main.c dispatches to them and prints
+ * the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -15,9 +17,11 @@
 #include "nitro_attest.h"
 
 
-#define CLI_OK          0
-#define CLI_FAILED      1
-#define CLI_USAGE       2
+/* exit statuses */
+#define CLI_OK          0       /* verified, or done */
+#define CLI_FAILED      1       /* a verification failed; policy warnings */
+#define CLI_USAGE       2       /* a usage, input or configuration error */
+
 
 /* one option: "--name value" or "--name=value"; flags take no value */
 typedef struct {
@@ -29,24 +33,52 @@ typedef struct {
     const char               **values;     /* all, when repeatable */
 } cli_opt_t;
 
+#define cli_opt_value(name)  { name, 1, 0, NULL, 0, NULL }
+#define cli_opt_list(name)   { name, 1, 1, NULL, 0, NULL }
+#define cli_opt_flag(name)   { name, 0, 0, NULL, 0, NULL }
+#define cli_opt_end          { NULL, 0, 0, NULL, 0, NULL }
+
 /*
  * Fills opts from argv and collects the other arguments into args (argv
- * order).  Returns 0; 1 after printing the usage of cmd (its help topic)
- * when argv asks for it with --help or -h; -1 after printing a usage
- * error.  args is allocated only when 0 is returned.
+ * order; "--" ends the options).  0, or -1 after a usage error; args is
+ * allocated only when 0 is returned.  main.c has answered --help already.
  */
 int cli_parse(const char *cmd, int argc, char **argv, cli_opt_t *opts,
     char ***args, int *nargs);
-/* the exit status of a command whose cli_parse() did not return 0 */
-#define cli_parse_exit(rc)  ((rc) > 0 ? CLI_OK : CLI_USAGE)
 cli_opt_t *cli_opt(cli_opt_t *opts, const char *name);
+/* frees what cli_parse() collected for repeatable options */
+void cli_opts_free(cli_opt_t *opts);
 
-/* the usage of topic ("" for all, "verify", "policy new"...): 0, or -1 */
-int cli_help(const char *topic);
-int cli_is_help(const char *arg);
-
+/* "nitro-attest: " and the message, one line on stderr */
 void cli_error(const char *fmt, ...);
+
+
+/* a file, "-" standard input: 0, or -1 after a message */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
+
+/* what a FILE argument holds: a client certificate or a bare document */
+typedef struct {
+    X509                      *cert;       /* PEM or DER; NULL: a document */
+    uint8_t                   *doc;        /* raw, base64 or hex, decoded */
+    size_t                     doc_len;
+} cli_evidence_t;
+
+int cli_evidence_read(const char *cmd, const char *path, cli_evidence_t *ev);
+/* the bare document, or the one the certificate carries under ext */
+nitro_attest_reason_e cli_evidence_document(const cli_evidence_t *ev,
+    const nitro_attest_extension_t *ext, const uint8_t **doc, size_t *len);
+void cli_evidence_free(cli_evidence_t *ev);
+
+/* a client certificate (PEM or DER), or NULL when data is not one */
+X509 *cli_load_cert(const uint8_t *data, size_t len);
+X509 *cli_load_cert_file(const char *path);
+EVP_PKEY *cli_load_key(const char *path);
+/* the root at path, or AWS's when path is NULL; NULL after a message */
+nitro_attest_root_t *cli_load_root(const char *cmd, const char *path);
+/* a certificate, or else a private key (mode 0600), as PEM */
+int cli_write_pem(const char *path, X509 *cert, EVP_PKEY *key);
+
+
 /* RFC 3339 or milliseconds since the epoch: 0, or -1 */
 int cli_parse_time(const char *text, int64_t *ms);
 /*
@@ -56,20 +88,58 @@ int cli_parse_time(const char *text, int64_t *ms);
 int cli_duration(const char *cmd, const char *opt, const char *text,
     int64_t *ms);
 int64_t cli_now_ms(void);
-/* a client certificate (PEM or DER), or NULL when data is not one */
-X509 *cli_load_cert(const uint8_t *data, size_t len);
-X509 *cli_load_cert_file(const char *path);
-EVP_PKEY *cli_load_key(const char *path);
-int cli_write_pem(const char *path, X509 *cert, EVP_PKEY *key);
 
-/* A self-signed client certificate for key, carrying doc (default OID). */
+
+/* --kind enclave|nitrotpm: 0, or -1 after a usage error */
+int cli_kind(const char *cmd, const char *text, nitro_attest_kind_e *kind);
+/*
+ * A PCR of kind by the core's rule (nitro_attest_pcr_parse()), what saying
+ * where it came from: 0 and its bytes, or -1 after a usage error.
+ */
+int cli_pcr(const char *cmd, const char *what, nitro_attest_kind_e kind,
+    unsigned long index, const char *hex, uint8_t *value, size_t *len);
+/* a --pcr N=HEX option, the same way */
+int cli_pcr_option(const char *cmd, const char *spec,
+    nitro_attest_kind_e kind, unsigned long *index, uint8_t *value,
+    size_t *len);
+
+/* PCR values by index, as a policy set pins them or a document holds them */
+typedef struct {
+    uint32_t                   mask;
+    uint8_t                    len[NITRO_ATTEST_PCR_COUNT];
+    uint8_t                    value[NITRO_ATTEST_PCR_COUNT]
+                                    [NITRO_ATTEST_PCR_MAX_LEN];
+} cli_pcrs_t;
+
+/* a valid PCR (cli_pcr()) into pcrs, replacing what index held */
+void cli_pcrs_set(cli_pcrs_t *pcrs, unsigned long index,
+    const uint8_t *value, size_t len);
+
+
+/* a v3 certificate for key with a random serial; issuer set by caller */
+X509 *cli_cert_new(EVP_PKEY *key, const char *cn, time_t not_before,
+    time_t not_after);
+/* an extension in OpenSSL's configuration syntax: 0, or -1 */
+int cli_cert_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
+int cli_cert_sign(X509 *x, EVP_PKEY *key);
+/* a self-signed client certificate for key, carrying doc (default OID) */
 X509 *cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
     const char *cn, long days);
-const EVP_MD *cli_sign_md(EVP_PKEY *key);
 
-int cli_cmd_help(int argc, char **argv);
+
+/* the commands (main.c's table): argv holds what follows their name */
+int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_cert(int argc, char **argv);
-int cli_cmd_mock(int argc, char **argv);
-int cli_cmd_policy(int argc, char **argv);
+int cli_cmd_mock_pki(int argc, char **argv);
+int cli_cmd_mock_cert(int argc, char **argv);
+int cli_cmd_policy_new(int argc, char **argv);
+int cli_cmd_policy_add(int argc, char **argv);
+int cli_cmd_policy_deny(int argc, char **argv);
+int cli_cmd_policy_remove(int argc, char **argv);
+int cli_cmd_policy_check(int argc, char **argv);
+
+/* prints the usage of topic ("" for all, "verify", "policy new"...): 0, -1 */
+int cli_help(const char *topic);
 
 #endif /* NITRO_ATTEST_CLI_H */

@@ -1,8 +1,8 @@
 /*
  * help.c: the usage of nitro-attest and of each of its commands, printed
  * on standard output by `nitro-attest help [COMMAND]` and by `--help`
- * anywhere on a command line.  The man page (nitro-attest.1) documents
- * every option these texts show.
+ * anywhere on a command line (main.c routes both here).  The man page
+ * (nitro-attest.1) documents every option these texts show.
  */
 
 #include "cli.h"
@@ -173,6 +173,41 @@ static const char  help_policy[] =
     "\"remove\" removes one, \"check\" validates and lints.\n"
     "\"nitro-attest help policy COMMAND\" shows each command's options.\n";
 
+/* the options of policy new and add|deny: DOC names --from-doc's value */
+#define HELP_POLICY_SET_OPTIONS(doc, every)                                  \
+    "options:\n"                                                             \
+    "  --name NAME            the set's name; with --from-doc the default"   \
+    " is\n"                                                                  \
+    "                         its kind, its first PCR and that PCR's first"  \
+    " 12\n"                                                                  \
+    "                         hex digits, such as enclave-pcr0-0123456789ab\n"\
+    "  --pcr N=HEX            pin PCR N to HEX, 64, 96 or 128 hex digits\n"  \
+    "                         (repeatable)\n"                                \
+    "  --from-eif FILE        pin the PCRs of the JSON that nitro-cli\n"     \
+    "                         build-enclave or describe-eif printed (\"-\":\n"\
+    "                         standard input)\n"                             \
+    "  --from-doc " doc "        pin the PCRs of an attestation document, or"\
+    " of\n"                                                                  \
+    "                         the certificate carrying one, once it"         \
+    " verified\n"                                                            \
+    "                         at its own timestamp (signature, chain, debug\n"\
+    "                         rule; not its age)\n"                          \
+    "  --root PEM             the root --from-doc's document must chain to\n"\
+    "                         (default: AWS Nitro Enclaves Root-G1)\n"       \
+    "  --pcrs LIST            the PCRs --from-doc pins, such as 0,1,2,3\n"   \
+    "                         (default: enclave 0, 1, 2, and 8 when not"     \
+    " zero;\n"                                                               \
+    "                         nitrotpm 4, 7 and 12)\n"                       \
+    "  --kind enclave|nitrotpm\n"                                            \
+    "                         the documents the set judges (default"         \
+    " enclave;\n"                                                            \
+    "                         with --from-doc, the document's)\n"            \
+    "  --expect-every TIME    report the set as silent when no client\n"     \
+    "                         attested with it for TIME (" every ")\n"       \
+    "  -h, --help             print this help\n"                             \
+    "\n"                                                                     \
+    "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n"
+
 static const char  help_policy_new[] =
     "usage: nitro-attest policy new --name NAME [--pcr N=HEX ...]\n"
     "           [--from-eif FILE] [--kind enclave|nitrotpm] "
@@ -183,32 +218,7 @@ static const char  help_policy_new[] =
     "\n"
     "Prints a policy with one allow set pinning the PCRs given.\n"
     "\n"
-    "options:\n"
-    "  --name NAME            the set's name; with --from-doc the default is\n"
-    "                         its kind, its first PCR and that PCR's first 12\n"
-    "                         hex digits, such as enclave-pcr0-0123456789ab\n"
-    "  --pcr N=HEX            pin PCR N to HEX, 64, 96 or 128 hex digits\n"
-    "                         (repeatable)\n"
-    "  --from-eif FILE        pin the PCRs of the JSON that nitro-cli\n"
-    "                         build-enclave or describe-eif printed (\"-\":\n"
-    "                         standard input)\n"
-    "  --from-doc FILE        pin the PCRs of an attestation document, or of\n"
-    "                         the certificate carrying one, once it verified\n"
-    "                         at its own timestamp (signature, chain, debug\n"
-    "                         rule; not its age)\n"
-    "  --root PEM             the root --from-doc's document must chain to\n"
-    "                         (default: AWS Nitro Enclaves Root-G1)\n"
-    "  --pcrs LIST            the PCRs --from-doc pins, such as 0,1,2,3\n"
-    "                         (default: enclave 0, 1, 2, and 8 when not zero;\n"
-    "                         nitrotpm 4, 7 and 12)\n"
-    "  --kind enclave|nitrotpm\n"
-    "                         the documents the set judges (default enclave;\n"
-    "                         with --from-doc, the document's)\n"
-    "  --expect-every TIME    report the set as silent when no client\n"
-    "                         attested with it for TIME (allow sets only)\n"
-    "  -h, --help             print this help\n"
-    "\n"
-    "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n";
+    HELP_POLICY_SET_OPTIONS("FILE", "allow sets only");
 
 static const char  help_policy_edit[] =
     "usage: nitro-attest policy add|deny FILE --name NAME "
@@ -222,32 +232,7 @@ static const char  help_policy_edit[] =
     "place and atomically; a name that exists is refused and leaves FILE\n"
     "as it was.\n"
     "\n"
-    "options:\n"
-    "  --name NAME            the set's name; with --from-doc the default is\n"
-    "                         its kind, its first PCR and that PCR's first 12\n"
-    "                         hex digits, such as enclave-pcr0-0123456789ab\n"
-    "  --pcr N=HEX            pin PCR N to HEX, 64, 96 or 128 hex digits\n"
-    "                         (repeatable)\n"
-    "  --from-eif FILE        pin the PCRs of the JSON that nitro-cli\n"
-    "                         build-enclave or describe-eif printed (\"-\":\n"
-    "                         standard input)\n"
-    "  --from-doc DOC         pin the PCRs of an attestation document, or of\n"
-    "                         the certificate carrying one, once it verified\n"
-    "                         at its own timestamp (signature, chain, debug\n"
-    "                         rule; not its age)\n"
-    "  --root PEM             the root --from-doc's document must chain to\n"
-    "                         (default: AWS Nitro Enclaves Root-G1)\n"
-    "  --pcrs LIST            the PCRs --from-doc pins, such as 0,1,2,3\n"
-    "                         (default: enclave 0, 1, 2, and 8 when not zero;\n"
-    "                         nitrotpm 4, 7 and 12)\n"
-    "  --kind enclave|nitrotpm\n"
-    "                         the documents the set judges (default enclave;\n"
-    "                         with --from-doc, the document's)\n"
-    "  --expect-every TIME    report the set as silent when no client\n"
-    "                         attested with it for TIME (add only)\n"
-    "  -h, --help             print this help\n"
-    "\n"
-    "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n";
+    HELP_POLICY_SET_OPTIONS("DOC ", "add only");
 
 static const char  help_policy_remove[] =
     "usage: nitro-attest policy remove FILE --name NAME\n"
@@ -310,43 +295,4 @@ cli_help(const char *topic)
     }
 
     return -1;
-}
-
-
-/* help [COMMAND [SUBCOMMAND]]: the words joined make the topic. */
-int
-cli_cmd_help(int argc, char **argv)
-{
-    int     i, n;
-    char    topic[64];
-    size_t  len;
-
-    if (argc == 0 || (argc == 1 && cli_is_help(argv[0]))) {
-        (void) cli_help(argc == 0 ? "" : "help");
-        return CLI_OK;
-    }
-
-    topic[0] = '\0';
-    len = 0;
-
-    for (i = 0; i < argc && len < sizeof(topic); i++) {
-        n = snprintf(topic + len, sizeof(topic) - len, "%s%s", i ? " " : "",
-                     argv[i]);
-        len = n < 0 ? sizeof(topic) : len + (size_t) n;
-    }
-
-    /* an empty word names no command, not the main usage */
-    if (len > 0 && len < sizeof(topic) && cli_help(topic) == 0) {
-        return CLI_OK;
-    }
-
-    cli_error("help: no command \"%s\" (try nitro-attest help)", topic);
-    return CLI_USAGE;
-}
-
-
-int
-cli_is_help(const char *arg)
-{
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }

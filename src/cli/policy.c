@@ -5,7 +5,7 @@
  * result passes the core's loader before it is printed or renamed over the
  * file, and `check` prints the core's lint, as nginx -t logs it.  A set
  * made from a document (--from-doc) pins its PCRs only once the core has
- * verified it.
+ * verified it.  Every PCR follows the core's rule (nitro_attest_pcr_parse).
  */
 
 #include "cli.h"
@@ -23,37 +23,58 @@
 
 #define POLICY_DUMP_FLAGS  (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
 
-/* the options of new, add and deny: one set */
+/* the options of new, add, deny (and remove, which takes --name only) */
 #define POLICY_SET_OPTS                                                      \
-    { "name", 1, 0, NULL, 0, NULL },                                         \
-    { "pcr", 1, 1, NULL, 0, NULL },                                          \
-    { "from-eif", 1, 0, NULL, 0, NULL },                                     \
-    { "kind", 1, 0, NULL, 0, NULL },                                         \
-    { "expect-every", 1, 0, NULL, 0, NULL },                                 \
-    { "from-doc", 1, 0, NULL, 0, NULL },                                     \
-    { "root", 1, 0, NULL, 0, NULL },                                         \
-    { "pcrs", 1, 0, NULL, 0, NULL },                                         \
-    { NULL, 0, 0, NULL, 0, NULL }
+    cli_opt_value("name"), cli_opt_list("pcr"), cli_opt_value("from-eif"),   \
+    cli_opt_value("kind"), cli_opt_value("expect-every"),                    \
+    cli_opt_value("from-doc"), cli_opt_value("root"), cli_opt_value("pcrs"), \
+    cli_opt_end
 
 /* the PCRs a set made from a document pins unless --pcrs says otherwise */
 #define POLICY_ENCLAVE_PCRS   (1u << 0 | 1u << 1 | 1u << 2)
 #define POLICY_ENCLAVE_PCR8   8   /* a signed image's; zero when unsigned */
 #define POLICY_NITROTPM_PCRS  (1u << 4 | 1u << 7 | 1u << 12)
 
+/* the set that the options of new, add and deny describe */
+typedef struct {
+    const char                *name;
+    const char                *kind_text;   /* --kind as given, or NULL */
+    const char                *every;       /* --expect-every as given */
+    nitro_attest_kind_e        kind;
+    cli_pcrs_t                 pcrs;        /* those it pins */
+    char                       doc_name[NITRO_ATTEST_POLICY_NAME_MAX + 1];
+} policy_set_t;
 
-static int policy_new(int argc, char **argv);
-static int policy_edit(const char *cmd, int argc, char **argv);
-static int policy_check(int argc, char **argv);
+
+static int policy_append(const char *cmd, const char *list, int argc,
+    char **argv);
 static void policy_check_warn(void *data, const char *set, const char *text);
 static int policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow,
     json_t **out);
-static int policy_eif(const char *cmd, const char *path, char **hex);
-static int policy_doc(const char *cmd, cli_opt_t *opts,
-    nitro_attest_kind_e *kind, char **hex, char *name, size_t size);
+static int policy_set_options(const char *cmd, cli_opt_t *opts, int is_allow,
+    policy_set_t *set);
+static int policy_set_pcrs(const char *cmd, cli_opt_t *opts,
+    policy_set_t *set);
+static json_t *policy_set_json(const char *cmd, const policy_set_t *set);
+static int policy_eif(const char *cmd, const char *path, policy_set_t *set);
+static int policy_doc(const char *cmd, cli_opt_t *opts, policy_set_t *set,
+    nitro_attest_kind_e *kind);
+static int policy_doc_verify(const char *cmd, const char *path,
+    const char *root_path, nitro_attest_verdict_t *v);
+static uint32_t policy_doc_pcrs(const nitro_attest_verdict_t *v);
 static int policy_pcr_list(const char *cmd, const char *list,
     uint32_t *mask);
-static int policy_pcr(const char *cmd, const char *what, unsigned long index,
-    const char *value, nitro_attest_kind_e kind, char **hex);
+static int policy_pcr(const char *cmd, const char *what,
+    nitro_attest_kind_e kind, unsigned long index, const char *hex,
+    policy_set_t *set);
+static int policy_pcr_take(const char *cmd, const char *what,
+    unsigned long index, const uint8_t *value, size_t len, policy_set_t *set);
+static int policy_rewrite(const char *cmd, const char *path,
+    const char *list, json_t *set, const char *name);
+static int policy_add_set(const char *cmd, const char *path, json_t *root,
+    const char *list, json_t *set);
+static int policy_remove_set(const char *cmd, const char *path, json_t *root,
+    const char *name);
 static int policy_lock(const char *cmd, const char *path);
 static json_t *policy_read(const char *cmd, const char *path);
 static int policy_find(json_t *root, const char *name, const char **list,
@@ -62,45 +83,12 @@ static char *policy_dump(const char *cmd, json_t *root, const char *source);
 static int policy_loads(const char *cmd, const char *text, size_t len,
     const char *source);
 static int policy_write(const char *cmd, const char *path, const char *text);
-
-
-int
-cli_cmd_policy(int argc, char **argv)
-{
-    if (argc < 1) {
-        cli_error("policy: missing command: new, add, deny, remove or "
-                  "check");
-        return CLI_USAGE;
-    }
-
-    if (cli_is_help(argv[0])) {
-        (void) cli_help("policy");
-        return CLI_OK;
-    }
-
-    if (strcmp(argv[0], "new") == 0) {
-        return policy_new(argc - 1, argv + 1);
-    }
-
-    if (strcmp(argv[0], "add") == 0 || strcmp(argv[0], "deny") == 0
-        || strcmp(argv[0], "remove") == 0)
-    {
-        return policy_edit(argv[0], argc - 1, argv + 1);
-    }
-
-    if (strcmp(argv[0], "check") == 0) {
-        return policy_check(argc - 1, argv + 1);
-    }
-
-    cli_error("policy: unknown command \"%s\" (new, add, deny, remove, "
-              "check)", argv[0]);
-    return CLI_USAGE;
-}
+static int policy_write_fd(int fd, const char *text);
 
 
 /* A policy of one allow set, on stdout. */
-static int
-policy_new(int argc, char **argv)
+int
+cli_cmd_policy_new(int argc, char **argv)
 {
     int      nargs, rc;
     char   **args, *text;
@@ -108,10 +96,9 @@ policy_new(int argc, char **argv)
 
     cli_opt_t  opts[] = { POLICY_SET_OPTS };
 
-    rc = cli_parse("policy new", argc, argv, opts, &args, &nargs);
-    if (rc != 0) {
-        free(cli_opt(opts, "pcr")->values);
-        return cli_parse_exit(rc);
+    if (cli_parse("policy new", argc, argv, opts, &args, &nargs) != 0) {
+        cli_opts_free(opts);
+        return CLI_USAGE;
     }
 
     rc = CLI_USAGE;
@@ -144,147 +131,105 @@ policy_new(int argc, char **argv)
 done:
 
     json_decref(root);
-    free(cli_opt(opts, "pcr")->values);
+    cli_opts_free(opts);
     free(args);
 
     return rc;
 }
 
 
+int
+cli_cmd_policy_add(int argc, char **argv)
+{
+    return policy_append("policy add", "allow", argc, argv);
+}
+
+
+int
+cli_cmd_policy_deny(int argc, char **argv)
+{
+    return policy_append("policy deny", "deny", argc, argv);
+}
+
+
 /*
- * add, deny, remove FILE --name NAME: the set to add is made first (a
- * document it comes from is verified before the file is locked), then the
- * file is locked, read, changed as a tree, checked by the loader and
- * renamed over; on any refusal it is untouched.  The lock is held from
- * before the read until after the rename, so that concurrent edits of one
- * file all land, one after another.
+ * add, deny FILE: the set is made first (a document it comes from is
+ * verified before the file is locked), then appended to list in FILE.
  */
 static int
-policy_edit(const char *cmd, int argc, char **argv)
+policy_append(const char *cmd, const char *list, int argc, char **argv)
 {
-    int          nargs, rc, is_remove, lock;
-    char         what[32], **args, *text;
-    size_t       index;
-    json_t      *root, *list, *set;
-    const char  *name, *found;
+    int      nargs, rc;
+    char   **args;
+    json_t  *set;
 
     cli_opt_t  opts[] = { POLICY_SET_OPTS };
 
-    snprintf(what, sizeof(what), "policy %s", cmd);
-    is_remove = (strcmp(cmd, "remove") == 0);
-
-    rc = cli_parse(what, argc, argv, opts, &args, &nargs);
-    if (rc != 0) {
-        free(cli_opt(opts, "pcr")->values);
-        return cli_parse_exit(rc);
+    if (cli_parse(cmd, argc, argv, opts, &args, &nargs) != 0) {
+        cli_opts_free(opts);
+        return CLI_USAGE;
     }
 
     rc = CLI_USAGE;
-    lock = -1;
-    root = NULL;
-    set = NULL;
-    text = NULL;
+
+    if (nargs != 1) {
+        cli_error("%s: exactly one FILE expected", cmd);
+
+    } else {
+        rc = policy_set_new(cmd, opts, strcmp(list, "allow") == 0, &set);
+
+        if (rc == CLI_OK) {
+            rc = policy_rewrite(cmd, args[0], list, set, NULL);
+            json_decref(set);
+        }
+    }
+
+    cli_opts_free(opts);
+    free(args);
+
+    return rc;
+}
+
+
+/* remove FILE --name NAME */
+int
+cli_cmd_policy_remove(int argc, char **argv)
+{
+    int          nargs, rc;
+    char       **args;
+    const char  *name;
+
+    cli_opt_t  opts[] = { POLICY_SET_OPTS };
+
+    if (cli_parse("policy remove", argc, argv, opts, &args, &nargs) != 0) {
+        cli_opts_free(opts);
+        return CLI_USAGE;
+    }
+
+    rc = CLI_USAGE;
     name = cli_opt(opts, "name")->value;
 
     if (nargs != 1) {
-        cli_error("%s: exactly one FILE expected", what);
-        goto done;
-    }
+        cli_error("policy remove: exactly one FILE expected");
 
-    if (is_remove && name == NULL) {
-        cli_error("%s: --name is required", what);
-        goto done;
-    }
+    } else if (name == NULL) {
+        cli_error("policy remove: --name is required");
 
-    if (is_remove
-        && (cli_opt(opts, "pcr")->count || cli_opt(opts, "from-eif")->value
-            || cli_opt(opts, "kind")->value
-            || cli_opt(opts, "expect-every")->value
-            || cli_opt(opts, "from-doc")->value
-            || cli_opt(opts, "root")->value || cli_opt(opts, "pcrs")->value))
+    } else if (cli_opt(opts, "pcr")->count
+               || cli_opt(opts, "from-eif")->value
+               || cli_opt(opts, "kind")->value
+               || cli_opt(opts, "expect-every")->value
+               || cli_opt(opts, "from-doc")->value
+               || cli_opt(opts, "root")->value
+               || cli_opt(opts, "pcrs")->value)
     {
-        cli_error("%s: takes --name only", what);
-        goto done;
-    }
-
-    if (!is_remove) {
-        rc = policy_set_new(what, opts, strcmp(cmd, "add") == 0, &set);
-        if (rc != CLI_OK) {
-            goto done;
-        }
-
-        rc = CLI_USAGE;
-        name = json_string_value(json_object_get(set, "name"));
-    }
-
-    lock = policy_lock(what, args[0]);
-    if (lock < 0) {
-        goto done;
-    }
-
-    root = policy_read(what, args[0]);
-    if (root == NULL) {
-        goto done;
-    }
-
-    if (is_remove) {
-        if (policy_find(root, name, &found, &index) != 0) {
-            cli_error("%s: %s: no set is named \"%s\"", what, args[0], name);
-            goto done;
-        }
-
-        list = json_object_get(root, found);
-
-        /* caught here to say why: the loader would only say "empty" */
-        if (strcmp(found, "allow") == 0 && json_array_size(list) == 1) {
-            cli_error("%s: %s: \"%s\" is the last allow set", what, args[0],
-                      name);
-            goto done;
-        }
-
-        json_array_remove(list, index);
+        cli_error("policy remove: takes --name only");
 
     } else {
-        if (policy_find(root, name, &found, &index) == 0) {
-            cli_error("%s: %s: %s set \"%s\" exists", what, args[0], found,
-                      name);
-            goto done;
-        }
-
-        found = strcmp(cmd, "add") == 0 ? "allow" : "deny";
-        list = json_object_get(root, found);
-
-        if (list == NULL) {
-            list = json_array();
-            if (json_object_set_new(root, found, list) != 0) {
-                cli_error("%s: out of memory", what);
-                goto done;
-            }
-        }
-
-        if (json_array_append(list, set) != 0) {
-            cli_error("%s: out of memory", what);
-            goto done;
-        }
+        rc = policy_rewrite("policy remove", args[0], NULL, NULL, name);
     }
 
-    text = policy_dump(what, root, args[0]);
-
-    if (text != NULL && policy_write(what, args[0], text) == 0) {
-        rc = CLI_OK;
-    }
-
-done:
-
-    /* after the rename: an editor waiting on this inode opens the new one */
-    if (lock >= 0) {
-        close(lock);
-    }
-
-    free(text);
-    json_decref(set);
-    json_decref(root);
-    free(cli_opt(opts, "pcr")->values);
+    cli_opts_free(opts);
     free(args);
 
     return rc;
@@ -292,20 +237,17 @@ done:
 
 
 /* check FILE...: exit 2 when one is malformed, else 1 when one warns. */
-static int
-policy_check(int argc, char **argv)
+int
+cli_cmd_policy_check(int argc, char **argv)
 {
     int                     i, nargs, rc;
     char                    err[512], **args;
     nitro_attest_policy_t  *policy;
 
-    cli_opt_t  opts[] = {
-        { NULL, 0, 0, NULL, 0, NULL }
-    };
+    cli_opt_t  opts[] = { cli_opt_end };
 
-    rc = cli_parse("policy check", argc, argv, opts, &args, &nargs);
-    if (rc != 0) {
-        return cli_parse_exit(rc);
+    if (cli_parse("policy check", argc, argv, opts, &args, &nargs) != 0) {
+        return CLI_USAGE;
     }
 
     if (nargs == 0) {
@@ -357,169 +299,201 @@ policy_check_warn(void *data, const char *set, const char *text)
 static int
 policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow, json_t **out)
 {
-    int                   i, rc;
-    char                 *end, *hex[NITRO_ATTEST_PCR_COUNT];
-    char                  doc_name[NITRO_ATTEST_POLICY_NAME_MAX + 1];
-    json_t               *set, *pcrs;
-    int64_t               every_ms;
-    unsigned              k, n;
-    cli_opt_t            *o;
-    const char           *name, *spec, *eif, *doc, *every;
-    unsigned long         index;
-    nitro_attest_kind_e   kind, doc_kind;
+    int            rc;
+    policy_set_t   set;
 
     *out = NULL;
-    set = NULL;
-    rc = CLI_USAGE;
-    memset(hex, 0, sizeof(hex));
-    name = cli_opt(opts, "name")->value;
+
+    if (policy_set_options(cmd, opts, is_allow, &set) != 0) {
+        return CLI_USAGE;
+    }
+
+    rc = policy_set_pcrs(cmd, opts, &set);
+    if (rc != CLI_OK) {
+        return rc;
+    }
+
+    *out = policy_set_json(cmd, &set);
+
+    return *out ? CLI_OK : CLI_USAGE;
+}
+
+
+/* the options that go together, the kind, expect_every: 0, or -1 */
+static int
+policy_set_options(const char *cmd, cli_opt_t *opts, int is_allow,
+    policy_set_t *set)
+{
+    int64_t      every_ms;
+    const char  *eif, *doc;
+
+    memset(set, 0, sizeof(*set));
+    set->name = cli_opt(opts, "name")->value;
+    set->kind_text = cli_opt(opts, "kind")->value;
+    set->every = cli_opt(opts, "expect-every")->value;
+    set->kind = NITRO_ATTEST_KIND_ENCLAVE;
     eif = cli_opt(opts, "from-eif")->value;
     doc = cli_opt(opts, "from-doc")->value;
-    every = cli_opt(opts, "expect-every")->value;
-    o = cli_opt(opts, "kind");
-    kind = NITRO_ATTEST_KIND_ENCLAVE;
 
-    if (name == NULL && doc == NULL) {
+    if (set->name == NULL && doc == NULL) {
         cli_error("%s: --name is required", cmd);
-        return CLI_USAGE;
+        return -1;
     }
 
     if (doc == NULL
         && (cli_opt(opts, "root")->value || cli_opt(opts, "pcrs")->value))
     {
         cli_error("%s: --root and --pcrs go with --from-doc", cmd);
-        return CLI_USAGE;
+        return -1;
     }
 
     if (doc && eif) {
         cli_error("%s: --from-doc or --from-eif, not both", cmd);
-        return CLI_USAGE;
+        return -1;
     }
 
-    if (o->value && nitro_attest_kind_parse(o->value, &kind) != 0) {
-        cli_error("%s: --kind must be enclave or nitrotpm, not \"%s\"", cmd,
-                  o->value);
-        return CLI_USAGE;
+    if (set->kind_text && cli_kind(cmd, set->kind_text, &set->kind) != 0) {
+        return -1;
     }
 
-    if (eif && kind != NITRO_ATTEST_KIND_ENCLAVE) {
+    if (eif && set->kind != NITRO_ATTEST_KIND_ENCLAVE) {
         cli_error("%s: --from-eif gives enclave measurements, not %s ones",
-                  cmd, o->value);
-        return CLI_USAGE;
+                  cmd, set->kind_text);
+        return -1;
     }
 
-    if (every && !is_allow) {
+    if (set->every && !is_allow) {
         cli_error("%s: --expect-every is for allow sets only", cmd);
-        return CLI_USAGE;
+        return -1;
     }
 
     every_ms = 0;
-    if (cli_duration(cmd, "--expect-every", every, &every_ms) != 0) {
-        return CLI_USAGE;
+    if (cli_duration(cmd, "--expect-every", set->every, &every_ms) != 0) {
+        return -1;
     }
 
-    if (every && every_ms == 0) {
+    if (set->every && every_ms == 0) {
         cli_error("%s: --expect-every must be more than 0", cmd);
-        return CLI_USAGE;
+        return -1;
     }
 
-    if (eif && policy_eif(cmd, eif, hex) != 0) {
-        goto done;
+    return 0;
+}
+
+
+/* the PCRs of --from-eif, --from-doc, then --pcr, each once */
+static int
+policy_set_pcrs(const char *cmd, cli_opt_t *opts, policy_set_t *set)
+{
+    int                   i, rc;
+    size_t                len;
+    cli_opt_t            *o;
+    const char           *eif, *doc;
+    unsigned long         index;
+    nitro_attest_kind_e   doc_kind;
+    uint8_t               value[NITRO_ATTEST_PCR_MAX_LEN];
+
+    eif = cli_opt(opts, "from-eif")->value;
+    doc = cli_opt(opts, "from-doc")->value;
+
+    if (eif && policy_eif(cmd, eif, set) != 0) {
+        return CLI_USAGE;
     }
 
     if (doc) {
-        rc = policy_doc(cmd, opts, &doc_kind, hex, doc_name,
-                        sizeof(doc_name));
+        rc = policy_doc(cmd, opts, set, &doc_kind);
         if (rc != CLI_OK) {
-            goto done;
+            return rc;
         }
 
-        rc = CLI_USAGE;
-
-        if (o->value && kind != doc_kind) {
+        if (set->kind_text && set->kind != doc_kind) {
             cli_error("%s: --kind %s, but the document of %s is of kind %s",
-                      cmd, o->value, doc, nitro_attest_kind_name(doc_kind));
-            goto done;
+                      cmd, set->kind_text, doc,
+                      nitro_attest_kind_name(doc_kind));
+            return CLI_USAGE;
         }
 
-        kind = doc_kind;
+        set->kind = doc_kind;
 
-        if (name == NULL) {
-            name = doc_name;
+        if (set->name == NULL) {
+            set->name = set->doc_name;
         }
     }
 
     o = cli_opt(opts, "pcr");
 
     for (i = 0; i < o->count; i++) {
-        spec = o->values[i];
-        errno = 0;
-        index = strtoul(spec, &end, 10);
-
-        if (!isdigit((unsigned char) spec[0]) || *end != '=' || errno != 0) {
-            cli_error("%s: --pcr \"%s\" is not N=HEX", cmd, spec);
-            goto done;
-        }
-
-        if (policy_pcr(cmd, "--pcr", index, end + 1, kind, hex) != 0) {
-            goto done;
+        if (cli_pcr_option(cmd, o->values[i], set->kind, &index, value, &len)
+            != 0
+            || policy_pcr_take(cmd, "--pcr", index, value, len, set) != 0)
+        {
+            return CLI_USAGE;
         }
     }
 
-    for (k = 0, n = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
-        n += hex[k] != NULL;
-    }
-
-    if (n == 0) {
+    if (set->pcrs.mask == 0) {
         cli_error("%s: no PCR given (--pcr N=HEX, --from-eif FILE or "
                   "--from-doc FILE)", cmd);
-        goto done;
+        return CLI_USAGE;
     }
 
+    return CLI_OK;
+}
+
+
+/* the set as the policy file spells it; NULL after a message */
+static json_t *
+policy_set_json(const char *cmd, const policy_set_t *set)
+{
+    char       key[4], hex[2 * NITRO_ATTEST_PCR_MAX_LEN + 1];
+    json_t    *obj, *pcrs;
+    unsigned   k;
+
     pcrs = json_object();
-    set = json_pack("{s:s}", "name", name);
+
+    for (k = 0; pcrs != NULL && k < NITRO_ATTEST_PCR_COUNT; k++) {
+        if (!(set->pcrs.mask & (1u << k))) {
+            continue;
+        }
+
+        snprintf(key, sizeof(key), "%u", k);
+        *nitro_attest_hex(hex, set->pcrs.value[k], set->pcrs.len[k]) = '\0';
+
+        if (json_object_set_new(pcrs, key, json_string(hex)) != 0) {
+            json_decref(pcrs);
+            pcrs = NULL;
+        }
+    }
+
+    obj = pcrs ? json_pack("{s:s}", "name", set->name) : NULL;
 
     /* the kind is written when asked for, or when it is not the default */
-    if (set == NULL || pcrs == NULL
-        || ((cli_opt(opts, "kind")->value
-             || kind != NITRO_ATTEST_KIND_ENCLAVE)
-            && json_object_set_new(set, "kind",
-                                   json_string(nitro_attest_kind_name(kind)))
-               != 0)
-        || json_object_set_new(set, "pcrs", pcrs) != 0
-        || (every && json_object_set_new(set, "expect_every",
-                                         json_string(every)) != 0))
+    if (obj == NULL
+        || ((set->kind_text || set->kind != NITRO_ATTEST_KIND_ENCLAVE)
+            && json_object_set_new(obj, "kind",
+                                   json_string(nitro_attest_kind_name(
+                                       set->kind))) != 0))
+    {
+        json_decref(pcrs);
+        goto nomem;
+    }
+
+    /* from here each json_object_set_new() owns (or frees) its value */
+    if (json_object_set_new(obj, "pcrs", pcrs) != 0
+        || (set->every && json_object_set_new(obj, "expect_every",
+                                              json_string(set->every)) != 0))
     {
         goto nomem;
     }
 
-    for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
-        char  key[4];
-
-        snprintf(key, sizeof(key), "%u", k);
-
-        if (hex[k] && json_object_set_new(pcrs, key, json_string(hex[k])) != 0)
-        {
-            goto nomem;
-        }
-    }
-
-    *out = set;
-    rc = CLI_OK;
-    goto done;
+    return obj;
 
 nomem:
 
     cli_error("%s: out of memory", cmd);
-    json_decref(set);
+    json_decref(obj);
 
-done:
-
-    for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
-        free(hex[k]);
-    }
-
-    return rc;
+    return NULL;
 }
 
 
@@ -530,113 +504,43 @@ done:
  * AWS's) and the debug rule hold, its age is not judged (a known-good
  * document may be old).  No policy judges it and no binding is checked:
  * the set is made of its measurements only.  Then its PCRs that --pcrs
- * lists, else those that identify an image: PCR0, 1, 2 and, when not all
- * zero, 8 (the signing certificate) of an enclave; PCR4, 7 and 12 (boot
- * loader, Secure Boot policy, and the system's own measurements) of a
- * NitroTPM.  name receives a default set name made of the kind, the first
- * PCR taken and its first 12 hex digits.
+ * lists, else those that identify an image (policy_doc_pcrs()) go into
+ * set, the document's kind into *kind, and a default set name made of the
+ * kind, the first PCR taken and its first 12 hex digits into set->doc_name.
  */
 static int
-policy_doc(const char *cmd, cli_opt_t *opts, nitro_attest_kind_e *kind,
-    char **hex, char *name, size_t size)
+policy_doc(const char *cmd, cli_opt_t *opts, policy_set_t *set,
+    nitro_attest_kind_e *kind)
 {
     int                      rc;
-    char                     err[512];
     char                     text[2 * NITRO_ATTEST_PCR_MAX_LEN + 1];
-    X509                    *cert;
-    size_t                   len, doc_len, i;
-    int64_t                  ts;
-    uint8_t                 *data, *decoded;
     unsigned                 k;
     uint32_t                 want;
-    const char              *path, *root_path;
-    const uint8_t           *doc, *pcr;
-    nitro_attest_root_t     *root;
-    nitro_attest_config_t    cf;
-    nitro_attest_reason_e    reason;
+    const char              *path, *list;
     nitro_attest_verdict_t  *v;
 
     path = cli_opt(opts, "from-doc")->value;
-    root_path = cli_opt(opts, "root")->value;
+    list = cli_opt(opts, "pcrs")->value;
     want = 0;
 
-    if (cli_opt(opts, "pcrs")->value
-        && policy_pcr_list(cmd, cli_opt(opts, "pcrs")->value, &want) != 0)
-    {
+    if (list && policy_pcr_list(cmd, list, &want) != 0) {
         return CLI_USAGE;
     }
 
-    if (cli_read_file(path, &data, &len) != 0) {
+    v = malloc(sizeof(*v));
+    if (v == NULL) {
+        cli_error("%s: out of memory", cmd);
         return CLI_USAGE;
+    }
+
+    rc = policy_doc_verify(cmd, path, cli_opt(opts, "root")->value, v);
+    if (rc != CLI_OK) {
+        goto done;
     }
 
     rc = CLI_USAGE;
-    decoded = NULL;
-    doc = NULL;
-    doc_len = 0;
-    v = malloc(sizeof(*v));
-    cert = cli_load_cert(data, len);
-    root = root_path ? nitro_attest_root_load(root_path, err, sizeof(err))
-                     : nitro_attest_root_default(err, sizeof(err));
-
-    if (root == NULL) {
-        cli_error("%s: %s", cmd, err);
-        goto done;
-    }
-
-    if (v == NULL
-        || (cert == NULL
-            && nitro_attest_decode_text(data, len, &decoded, &doc_len) != 0))
-    {
-        cli_error("%s: out of memory", cmd);
-        goto done;
-    }
-
-    reason = NITRO_ATTEST_OK;
-    doc = decoded;
-
-    if (cert != NULL) {
-        reason = nitro_attest_cert_document(NULL, cert, &doc, &doc_len);
-    }
-
-    if (reason == NITRO_ATTEST_OK
-        && nitro_attest_document_peek(doc, doc_len, &ts, NULL, 0) != 0)
-    {
-        reason = NITRO_ATTEST_MALFORMED_DOCUMENT;
-    }
-
-    if (reason == NITRO_ATTEST_OK) {
-        nitro_attest_config_init(&cf);
-        cf.root = root;
-        reason = nitro_attest_verify_document(&cf, doc, doc_len, NULL, ts, v);
-    }
-
-    if (reason != NITRO_ATTEST_OK) {
-        cli_error("%s: %s: the document did not verify: %s", cmd, path,
-                  nitro_attest_reason_name(reason));
-        rc = CLI_FAILED;
-        goto done;
-    }
-
     *kind = (nitro_attest_kind_e) v->kind;
-
-    if (want == 0 && *kind == NITRO_ATTEST_KIND_NITROTPM) {
-        want = POLICY_NITROTPM_PCRS;
-
-    } else if (want == 0) {
-        want = POLICY_ENCLAVE_PCRS;
-
-        pcr = nitro_attest_span_ptr(v, v->pcr[POLICY_ENCLAVE_PCR8]);
-        for (i = 0; i < v->pcr[POLICY_ENCLAVE_PCR8].len && pcr[i] == 0; i++) {
-            /* void */
-        }
-
-        if (i < v->pcr[POLICY_ENCLAVE_PCR8].len) {
-            want |= 1u << POLICY_ENCLAVE_PCR8;
-        }
-    }
-
-    name[0] = '\0';
+    want = want ? want : policy_doc_pcrs(v);
 
     for (k = 0; k < NITRO_ATTEST_PCR_COUNT; k++) {
         if (!(want & (1u << k))) {
@@ -651,12 +555,12 @@ policy_doc(const char *cmd, cli_opt_t *opts, nitro_attest_kind_e *kind,
         *nitro_attest_hex(text, nitro_attest_span_ptr(v, v->pcr[k]),
                           v->pcr[k].len) = '\0';
 
-        if (policy_pcr(cmd, path, k, text, *kind, hex) != 0) {
+        if (policy_pcr(cmd, path, *kind, k, text, set) != 0) {
             goto done;
         }
 
-        if (name[0] == '\0') {
-            snprintf(name, size, "%s-pcr%u-%.12s",
+        if (set->doc_name[0] == '\0') {
+            snprintf(set->doc_name, sizeof(set->doc_name), "%s-pcr%u-%.12s",
                      nitro_attest_kind_name(*kind), k, text);
         }
     }
@@ -665,13 +569,86 @@ policy_doc(const char *cmd, cli_opt_t *opts, nitro_attest_kind_e *kind,
 
 done:
 
-    nitro_attest_root_free(root);
-    X509_free(cert);
-    free(decoded);
-    free(data);
     free(v);
 
     return rc;
+}
+
+
+/* The verdict on the document at path: CLI_OK, CLI_FAILED or CLI_USAGE. */
+static int
+policy_doc_verify(const char *cmd, const char *path, const char *root_path,
+    nitro_attest_verdict_t *v)
+{
+    size_t                  len;
+    int64_t                 ts;
+    cli_evidence_t          ev;
+    const uint8_t          *doc;
+    nitro_attest_root_t    *root;
+    nitro_attest_config_t   cf;
+    nitro_attest_reason_e   reason;
+
+    if (cli_evidence_read(cmd, path, &ev) != 0) {
+        return CLI_USAGE;
+    }
+
+    root = cli_load_root(cmd, root_path);
+    if (root == NULL) {
+        cli_evidence_free(&ev);
+        return CLI_USAGE;
+    }
+
+    reason = cli_evidence_document(&ev, NULL, &doc, &len);
+
+    if (reason == NITRO_ATTEST_OK
+        && nitro_attest_document_peek(doc, len, &ts, NULL, 0) != 0)
+    {
+        reason = NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    if (reason == NITRO_ATTEST_OK) {
+        nitro_attest_config_init(&cf);
+        cf.root = root;
+        reason = nitro_attest_verify_document(&cf, doc, len, NULL, ts, v);
+    }
+
+    nitro_attest_root_free(root);
+    cli_evidence_free(&ev);
+
+    if (reason != NITRO_ATTEST_OK) {
+        cli_error("%s: %s: the document did not verify: %s", cmd, path,
+                  nitro_attest_reason_name(reason));
+        return CLI_FAILED;
+    }
+
+    return CLI_OK;
+}
+
+
+/*
+ * The PCRs that identify an image: PCR0, 1, 2 and, when not all zero, 8
+ * (the signing certificate) of an enclave; PCR4, 7 and 12 (boot loader,
+ * Secure Boot policy, and the system's own measurements) of a NitroTPM.
+ */
+static uint32_t
+policy_doc_pcrs(const nitro_attest_verdict_t *v)
+{
+    size_t          i;
+    const uint8_t  *pcr;
+
+    if (v->kind == NITRO_ATTEST_KIND_NITROTPM) {
+        return POLICY_NITROTPM_PCRS;
+    }
+
+    pcr = nitro_attest_span_ptr(v, v->pcr[POLICY_ENCLAVE_PCR8]);
+
+    for (i = 0; i < v->pcr[POLICY_ENCLAVE_PCR8].len; i++) {
+        if (pcr[i] != 0) {
+            return POLICY_ENCLAVE_PCRS | 1u << POLICY_ENCLAVE_PCR8;
+        }
+    }
+
+    return POLICY_ENCLAVE_PCRS;
 }
 
 
@@ -727,7 +704,7 @@ policy_pcr_list(const char *cmd, const char *list, uint32_t *mask)
  * describe-eif has more keys around it, which say nothing to a policy.
  */
 static int
-policy_eif(const char *cmd, const char *path, char **hex)
+policy_eif(const char *cmd, const char *path, policy_set_t *set)
 {
     int            rc;
     char          *end;
@@ -782,8 +759,8 @@ policy_eif(const char *cmd, const char *path, char **hex)
             goto done;
         }
 
-        if (policy_pcr(cmd, path, index, json_string_value(value),
-                       NITRO_ATTEST_KIND_ENCLAVE, hex) != 0)
+        if (policy_pcr(cmd, path, NITRO_ATTEST_KIND_ENCLAVE, index,
+                       json_string_value(value), set) != 0)
         {
             goto done;
         }
@@ -803,50 +780,140 @@ done:
 }
 
 
-/* hex[index] = value in lowercase, once; what says where it came from. */
+/* PCR index of kind from hex into set, by the core's rule, once. */
 static int
-policy_pcr(const char *cmd, const char *what, unsigned long index,
-    const char *value, nitro_attest_kind_e kind, char **hex)
+policy_pcr(const char *cmd, const char *what, nitro_attest_kind_e kind,
+    unsigned long index, const char *hex, policy_set_t *set)
 {
-    size_t  i, n;
+    size_t   len;
+    uint8_t  value[NITRO_ATTEST_PCR_MAX_LEN];
 
-    n = strlen(value);
-
-    if (index >= (kind == NITRO_ATTEST_KIND_NITROTPM
-                  ? NITRO_ATTEST_NITROTPM_PCR_COUNT : NITRO_ATTEST_PCR_COUNT))
-    {
-        cli_error("%s: %s: PCR %lu is not 0..%d (a %s set)", cmd, what, index,
-                  kind == NITRO_ATTEST_KIND_NITROTPM
-                  ? NITRO_ATTEST_NITROTPM_PCR_COUNT - 1
-                  : NITRO_ATTEST_PCR_COUNT - 1,
-                  nitro_attest_kind_name(kind));
+    if (cli_pcr(cmd, what, kind, index, hex, value, &len) != 0) {
         return -1;
     }
 
-    for (i = 0; i < n && isxdigit((unsigned char) value[i]); i++) {
-        /* void */
-    }
+    return policy_pcr_take(cmd, what, index, value, len, set);
+}
 
-    if (i != n || (n != 64 && n != 96 && n != 128)) {
-        cli_error("%s: %s: PCR %lu must be 64, 96 or 128 hex digits", cmd,
-                  what, index);
-        return -1;
-    }
 
-    if (hex[index] != NULL) {
+/* a valid PCR into set, unless it is there already; what names its source */
+static int
+policy_pcr_take(const char *cmd, const char *what, unsigned long index,
+    const uint8_t *value, size_t len, policy_set_t *set)
+{
+    if (set->pcrs.mask & (1u << index)) {
         cli_error("%s: %s: PCR %lu given twice", cmd, what, index);
         return -1;
     }
 
-    hex[index] = strdup(value);
-    if (hex[index] == NULL) {
+    cli_pcrs_set(&set->pcrs, index, value, len);
+
+    return 0;
+}
+
+
+/*
+ * add, deny (list names the set's list) or remove (set NULL, name): FILE is
+ * locked, read, changed as a tree, checked by the loader and renamed over;
+ * on any refusal it is untouched.  The lock is held from before the read
+ * until after the rename, so that concurrent edits of one file all land,
+ * one after another.
+ */
+static int
+policy_rewrite(const char *cmd, const char *path, const char *list,
+    json_t *set, const char *name)
+{
+    int      rc, lock;
+    char    *text;
+    json_t  *root;
+
+    lock = policy_lock(cmd, path);
+    if (lock < 0) {
+        return CLI_USAGE;
+    }
+
+    rc = CLI_USAGE;
+    text = NULL;
+    root = policy_read(cmd, path);
+
+    if (root != NULL
+        && (set ? policy_add_set(cmd, path, root, list, set)
+                : policy_remove_set(cmd, path, root, name)) == 0)
+    {
+        text = policy_dump(cmd, root, path);
+
+        if (text != NULL && policy_write(cmd, path, text) == 0) {
+            rc = CLI_OK;
+        }
+    }
+
+    /* after the rename: an editor waiting on this inode opens the new one */
+    close(lock);
+    free(text);
+    json_decref(root);
+
+    return rc;
+}
+
+
+/* set appended to list, when no set of its name exists: 0, or -1 */
+static int
+policy_add_set(const char *cmd, const char *path, json_t *root,
+    const char *list, json_t *set)
+{
+    size_t       index;
+    json_t      *sets;
+    const char  *name, *found;
+
+    name = json_string_value(json_object_get(set, "name"));
+
+    if (policy_find(root, name, &found, &index) == 0) {
+        cli_error("%s: %s: %s set \"%s\" exists", cmd, path, found, name);
+        return -1;
+    }
+
+    sets = json_object_get(root, list);
+
+    if (sets == NULL) {
+        sets = json_array();
+        if (json_object_set_new(root, list, sets) != 0) {
+            cli_error("%s: out of memory", cmd);
+            return -1;
+        }
+    }
+
+    if (json_array_append(sets, set) != 0) {
         cli_error("%s: out of memory", cmd);
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        hex[index][i] = (char) tolower((unsigned char) hex[index][i]);
+    return 0;
+}
+
+
+/* the set named name removed, unless it is the last allow set: 0, or -1 */
+static int
+policy_remove_set(const char *cmd, const char *path, json_t *root,
+    const char *name)
+{
+    size_t       index;
+    json_t      *sets;
+    const char  *found;
+
+    if (policy_find(root, name, &found, &index) != 0) {
+        cli_error("%s: %s: no set is named \"%s\"", cmd, path, name);
+        return -1;
     }
+
+    sets = json_object_get(root, found);
+
+    /* caught here to say why: the loader would only say "empty" */
+    if (strcmp(found, "allow") == 0 && json_array_size(sets) == 1) {
+        cli_error("%s: %s: \"%s\" is the last allow set", cmd, path, name);
+        return -1;
+    }
+
+    json_array_remove(sets, index);
 
     return 0;
 }
@@ -1024,12 +1091,9 @@ policy_write(const char *cmd, const char *path, const char *text)
 {
     int          fd, dfd, rc;
     char        *real, *dir, *tmp, *slash;
-    size_t       len, off;
-    ssize_t      n;
     struct stat  st;
 
     rc = -1;
-    fd = -1;
     tmp = NULL;
     dir = NULL;
 
@@ -1064,34 +1128,11 @@ policy_write(const char *cmd, const char *path, const char *text)
         (void) fchown(fd, st.st_uid, st.st_gid);
     }
 
-    if (fchmod(fd, st.st_mode & 07777) != 0) {
+    if (fchmod(fd, st.st_mode & 07777) != 0 || policy_write_fd(fd, text) != 0)
+    {
         cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
         goto done;
     }
-
-    len = strlen(text);
-
-    for (off = 0; off < len; off += (size_t) n) {
-        n = write(fd, text + off, len - off);
-
-        if (n < 0 && errno == EINTR) {
-            n = 0;
-            continue;
-        }
-
-        if (n < 0) {
-            cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
-            goto done;
-        }
-    }
-
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
-        goto done;
-    }
-
-    fd = -1;
 
     if (rename(tmp, real) != 0) {
         cli_error("%s: %s: %s", cmd, path, strerror(errno));
@@ -1116,10 +1157,6 @@ policy_write(const char *cmd, const char *path, const char *text)
 
 done:
 
-    if (fd >= 0) {
-        close(fd);
-    }
-
     if (tmp != NULL) {
         unlink(tmp);
         free(tmp);
@@ -1129,4 +1166,41 @@ done:
     free(real);
 
     return rc;
+}
+
+
+/* text into fd, synced; fd is closed: 0, or -1 and errno */
+static int
+policy_write_fd(int fd, const char *text)
+{
+    int      err;
+    size_t   len, off;
+    ssize_t  n;
+
+    len = strlen(text);
+
+    for (off = 0; off < len; off += (size_t) n) {
+        n = write(fd, text + off, len - off);
+
+        if (n < 0 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n < 0) {
+            err = errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+    }
+
+    if (fsync(fd) != 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+
+    return close(fd);
 }

@@ -1,9 +1,13 @@
 """Fixtures of the CLI suites: forged inputs, verify with the test's root
-and time, a `nitro-attest mock pki` directory."""
+and time, a `nitro-attest mock pki` directory.  test_static.py runs only
+when named (make test-static, which builds the static executables it
+checks): a directory run of t/cli leaves it out."""
 
 import pytest
 
 from cli import DEFAULT, Forgery
+
+collect_ignore = ["test_static.py"]
 
 
 @pytest.fixture(scope="session")
