@@ -83,6 +83,24 @@ $(MODULE): config ngx_http_nitro_attest_module.c $(CORE_SRCS) $(CORE_HDRS) \
 	scripts/build-module.sh
 	$(call refuse-fuzz-build,$@)
 
+# the tests' NSM (t/nsm/nsm_emu.c): an LD_PRELOAD library answering the
+# NSM's ioctl, signing with mock.c's documents; only its libc wrappers are
+# exported, so the CLI it is loaded into keeps its own symbols
+EMU_SRCS := t/nsm/nsm_emu.c src/cli/mock.c src/cli/common.c
+EMU_OBJS := $(patsubst %.c,$(B)/obj/emu/%.o,$(notdir $(EMU_SRCS)))
+
+$(B)/obj/emu/%.o: t/nsm/%.c $(CORE_HDRS) $(CLI_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Isrc/cli $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden \
+	    -c -o $@ $<
+
+$(B)/obj/emu/%.o: src/cli/%.c $(CORE_HDRS) $(CLI_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(B)/nsm-emu.so: $(EMU_OBJS) $(B)/libnitro_attest.a
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS) -ldl
+
 $(B)/test_core: t/unit/test_core.c $(B)/libnitro_attest.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
 
@@ -103,10 +121,10 @@ test-debian13:
 test-unit: $(B)/test_core
 	$(B)/test_core t/fixtures
 
-test-cli: cli $(B)/test_core
+test-cli: cli $(B)/test_core $(B)/nsm-emu.so
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
 	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
-	    t/test_chain_cache.py t/test_openssl_context.py
+	    t/test_chain_cache.py t/test_openssl_context.py t/test_cli_nsm.py
 
 test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
@@ -266,12 +284,12 @@ $(A)/replay_%_fastcrypto: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h \
 # make test runs the fast part (fuzz regressions, adversarial CLI tests under
 # the sanitizers); make test-asan adds the unit tests, every CLI and nginx
 # suite, the module built with ASan inside Debian's nginx
-test-asan-fast: cli $(ASAN_BINS)
+test-asan-fast: cli $(ASAN_BINS) $(B)/nsm-emu.so
 	scripts/test-asan.sh fast
 
 test-asan:
 	@scripts/install-deps.sh test libasan8 libubsan1
-	$(MAKE) cli module $(ASAN_BINS)
+	$(MAKE) cli module $(ASAN_BINS) $(B)/nsm-emu.so
 	scripts/build-module-asan.sh
 	scripts/test-asan.sh all
 

@@ -195,6 +195,23 @@ na_document_free(na_document_t *doc)
 }
 
 
+/* the certificates are not what a look at the fields is for: not parsed */
+nitro_attest_reason_e
+na_document_structure(na_document_t *doc, const uint8_t *bytes, size_t len)
+{
+    nitro_attest_reason_e  reason;
+
+    reason = na_document_envelope(doc, bytes, len);
+
+    if (reason == NITRO_ATTEST_OK) {
+        doc->structure_only = 1;
+        reason = na_document_contents(doc, NULL, NULL);
+    }
+
+    return reason;
+}
+
+
 int
 nitro_attest_document_peek(const uint8_t *bytes, size_t len,
     int64_t *timestamp_ms, char *module_id, size_t module_id_size)
@@ -203,13 +220,7 @@ nitro_attest_document_peek(const uint8_t *bytes, size_t len,
     na_document_t          doc;
     nitro_attest_reason_e  reason;
 
-    /* the certificates are not what a peek is for: not parsed */
-    reason = na_document_envelope(&doc, bytes, len);
-
-    if (reason == NITRO_ATTEST_OK) {
-        doc.structure_only = 1;
-        reason = na_document_contents(&doc, NULL, NULL);
-    }
+    reason = na_document_structure(&doc, bytes, len);
 
     if (reason == NITRO_ATTEST_OK
         || reason == NITRO_ATTEST_UNSUPPORTED_ALGORITHM)

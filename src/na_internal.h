@@ -33,7 +33,8 @@ typedef enum {
     NA_CBOR_MAP,
     NA_CBOR_TAG,
     NA_CBOR_NULL,
-    NA_CBOR_SIMPLE,            /* false, true, undefined, floats */
+    NA_CBOR_BOOL,              /* value 0 (false) or 1 (true) */
+    NA_CBOR_SIMPLE,            /* undefined, floats */
     NA_CBOR_BREAK
 } na_cbor_type_e;
 
@@ -160,6 +161,12 @@ nitro_attest_reason_e na_document_envelope(na_document_t *doc,
     const uint8_t *bytes, size_t len);
 nitro_attest_reason_e na_document_contents(na_document_t *doc,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
+/*
+ * The envelope and the fields, no certificate parsed (peeks, bindings):
+ * NITRO_ATTEST_UNSUPPORTED_ALGORITHM still fills the fields.
+ */
+nitro_attest_reason_e na_document_structure(na_document_t *doc,
+    const uint8_t *bytes, size_t len);
 void na_document_free(na_document_t *doc);
 
 

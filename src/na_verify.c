@@ -515,6 +515,27 @@ na_measure(nitro_attest_verdict_t *v, const na_document_t *doc)
 }
 
 
+nitro_attest_reason_e
+nitro_attest_document_binds(const uint8_t *bytes, size_t len,
+    nitro_attest_binding_e mode, X509 *cert)
+{
+    na_document_t          doc;
+    nitro_attest_reason_e  reason;
+
+    reason = na_document_structure(&doc, bytes, len);
+
+    if (reason == NITRO_ATTEST_OK
+        || reason == NITRO_ATTEST_UNSUPPORTED_ALGORITHM)
+    {
+        reason = na_check_binding(mode, &doc, cert);
+    }
+
+    na_document_free(&doc);
+
+    return reason;
+}
+
+
 /* CONTRACT 2.6: the certificate's key is the attested key. */
 static nitro_attest_reason_e
 na_check_binding(nitro_attest_binding_e mode, const na_document_t *doc,
