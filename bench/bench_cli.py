@@ -1,4 +1,4 @@
-"""bench_cli.py: `make bench-cli` (issue 17): the CLI against the library.
+"""bench_cli.py: `make bench-cli`: the CLI against the library.
 
 CPU time (user + system, from getrusage of the child) of one
 `nitro-attest verify --at document` over the 19 real AWS documents, and of

@@ -1,4 +1,4 @@
-"""bench_fleet.py: `make bench-fleet` (issue 17): the steady state users see.
+"""bench_fleet.py: `make bench-fleet`: the steady state users see.
 
 A fleet of N enclaves on M parent instances (one CA bundle each, under
 one pinned root) that renew their client certificate every minute (a new

@@ -1,4 +1,4 @@
-"""bench_handshake.py: `make bench-handshake` (issue 5).
+"""bench_handshake.py: `make bench-handshake`.
 
 Full TLS 1.3 handshakes per second against one nginx worker pinned to CPU
 0, with the load generator (bench/handshake.c) pinned to CPU 1, in one run:

@@ -1,4 +1,4 @@
-"""bench_inventory.py: `make bench-inventory` (issue 14): what
+"""bench_inventory.py: `make bench-inventory`: what
 "nitro_attest_inventory" costs a full handshake.
 
 In one run, against one nginx worker pinned to CPU 0 (the load generator,

@@ -1,4 +1,4 @@
-"""bench_token.py: `make bench-token` (issue 13).
+"""bench_token.py: `make bench-token`.
 
 The cost of the signed attestation token ($nitro_attest_token), measured
 in one run against the same configuration without a token key: one nginx

@@ -103,6 +103,11 @@ curl -sk --resolve "$resolve" --cert "$work/enclave.pem" \
     "https://$host:$port/"
 
 say "   its JSON access log line ($work/logs/nitro-attest.json)"
+# nginx logs a request after its response went out: curl may be first
+for _ in $(seq 50); do
+    [ -s "$work/logs/nitro-attest.json" ] && break
+    sleep 0.1
+done
 tail -n 1 "$work/logs/nitro-attest.json" | /usr/bin/python3 -m json.tool
 
 say "2. client without an attestation: refused in the TLS handshake"

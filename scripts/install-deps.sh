@@ -13,6 +13,9 @@
 #   deb     make deb: the build and debian/control's Build-Depends
 #   bench   make bench*: the build and the harness the benchmarks drive
 #   fuzz    make fuzz: the build, clang's libFuzzer and the corpus maker
+#   static  make static: the cross compilers, the static libraries of both
+#           architectures (arm64 ones through multiarch: the set adds the
+#           arm64 architecture to dpkg once) and qemu-user
 #   test    make test: all of the above but fuzz, and the test tools
 # EXTRA-PACKAGE: installed with the set (make test-asan adds the
 # sanitizer runtimes).
@@ -34,12 +37,24 @@ DEB="$BUILD libnginx-mod-stream build-essential debhelper dpkg-dev fakeroot"
 BENCH="$BUILD openssl python3 python3-cryptography python3-cbor2"
 FUZZ="$BUILD clang-14 libclang-rt-14-dev python3 python3-cryptography \
 python3-cbor2"
+# make static's x86_64 and aarch64 executables: gcc for each (the
+# x86_64-linux-gnu-gcc of gcc, crossbuild-essential-arm64's), libc.a of
+# each (libc6-dev, libc6-dev-arm64-cross), libssl.a, libcrypto.a and
+# libjansson.a of each and what pkg-config says libcrypto.a needs (Debian
+# 13's: libz.a and libzstd.a; libcbor is compiled from
+# third_party/libcbor), and qemu-user-static, which make test-static runs
+# the aarch64 one under
+STATIC="gcc libc6-dev pkg-config libssl-dev libjansson-dev zlib1g-dev \
+libzstd-dev crossbuild-essential-arm64 libssl-dev:arm64 libjansson-dev:arm64 \
+zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # every suite: the stream tests (libnginx-mod-stream), the packages
 # (make test-packaging runs make deb) and the tools the telemetry, SIEM and
 # inventory tests drive (Prometheus, rsyslog, Chromium for the dashboard,
-# logrotate for the event log's rotation, groff and man for the man page)
-TEST="$DEMO $DEB $BENCH ca-certificates python3-pytest python3-yaml \
-python3-jwt prometheus rsyslog chromium logrotate groff-base man-db"
+# logrotate for the event log's rotation, groff and man for the man page),
+# make static's executables and file(1), which the static tests read them
+# with
+TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
+python3-jwt prometheus rsyslog chromium logrotate groff-base man-db file"
 
 packages() {
     case "$1" in
@@ -48,10 +63,11 @@ packages() {
     deb) echo "$DEB" ;;
     bench) echo "$BENCH" ;;
     fuzz) echo "$FUZZ" ;;
+    static) echo "$STATIC" ;;
     test) echo "$TEST" ;;
     *)
         echo "install-deps: unknown set \"$1\" (build, demo, deb, bench," \
-             "fuzz or test)" >&2
+             "fuzz, static or test)" >&2
         return 1
         ;;
     esac
@@ -89,6 +105,19 @@ if [ "$(id -u)" -ne 0 ]; then
 else
     SUDO=
 fi
+
+# a package of another architecture (PACKAGE:ARCH) needs that architecture
+# in dpkg's list (multiarch) before apt-get update reads its indexes
+for p in $missing; do
+    case "$p" in *:*) ;; *) continue ;; esac
+    arch=${p##*:}
+    if [ "$arch" != "$(dpkg --print-architecture)" ] \
+        && ! dpkg --print-foreign-architectures | grep -qx "$arch"
+    then
+        echo "install-deps: adding the $arch architecture to dpkg"
+        $SUDO dpkg --add-architecture "$arch"
+    fi
+done
 
 echo "install-deps: installing$missing"
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -14,14 +14,14 @@ import nginx
 
 REPO = nginx.REPO
 INSTALL_DEPS = os.path.join(REPO, "scripts", "install-deps.sh")
-SETS = ("build", "demo", "deb", "bench", "fuzz", "test")
+SETS = ("build", "demo", "deb", "bench", "fuzz", "static", "test")
 # what only the test suites use
 TEST_TOOLS = {"chromium", "prometheus", "rsyslog", "python3-pytest",
               "python3-yaml", "python3-jwt"}
 # the set each target that installs packages installs (make -n shows it)
 TARGET_SETS = {
     "test": "test", "test-asan": "test", "test-load": "test",
-    "deb": "deb", "fuzz": "fuzz", "bench": "bench",
+    "deb": "deb", "fuzz": "fuzz", "bench": "bench", "static": "static",
     "bench-telemetry": "bench", "bench-handshake": "bench",
     "bench-cli": "bench", "bench-fleet": "bench", "bench-inventory": "bench",
     "bench-token": "bench", "bench-replay": "bench",
@@ -72,7 +72,7 @@ def test_build_set_has_no_test_tool():
 def test_test_set_holds_every_set_but_fuzz():
     test = package_set("test")
     assert TEST_TOOLS <= test
-    for name in ("build", "demo", "deb", "bench"):
+    for name in ("build", "demo", "deb", "bench", "static"):
         assert package_set(name) <= test, name
     # the stream suites and make deb's load test
     assert "libnginx-mod-stream" in test
@@ -84,6 +84,52 @@ def test_an_unknown_set_is_refused():
                            text=True, timeout=30)
         assert p.returncode != 0
         assert 'unknown set "nope"' in p.stderr
+
+
+def fake_apt(tmp_path):
+    """A PATH whose dpkg, dpkg-query and apt-get log what they are asked
+    to do: nothing is installed, amd64 is the architecture, the foreign
+    ones are those --add-architecture added."""
+    bin_dir, log, foreign = tmp_path / "bin", tmp_path / "log", \
+        tmp_path / "foreign"
+    bin_dir.mkdir()
+    scripts = {
+        "dpkg-query": "exit 1",
+        "id": "echo 0",
+        "apt-get": 'echo "apt-get $*" >> %s' % log,
+        "dpkg": """case "$1" in
+--print-architecture) echo amd64 ;;
+--print-foreign-architectures) cat %(f)s 2>/dev/null || true ;;
+--add-architecture) echo "$2" >> %(f)s; echo "dpkg $*" >> %(log)s ;;
+*) exit 2 ;;
+esac""" % {"f": foreign, "log": log},
+    }
+    for name, body in scripts.items():
+        (bin_dir / name).write_text("#!/bin/sh\n%s\n" % body)
+        (bin_dir / name).chmod(0o755)
+    env = dict(os.environ, PATH="%s:/usr/bin:/bin" % bin_dir)
+
+    def run(set_name):
+        log.write_text("")
+        p = subprocess.run([INSTALL_DEPS, set_name], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return [line.split()[:3] for line in log.read_text().splitlines()]
+    return run
+
+
+def test_static_set_adds_the_arm64_architecture_once(tmp_path):
+    run = fake_apt(tmp_path)
+    # a set without arm64 packages leaves dpkg's architectures alone
+    assert run("build") == [["apt-get", "update", "-qq"],
+                            ["apt-get", "install", "-y"]]
+    # the static set adds arm64 before apt-get update reads the indexes
+    assert run("static") == [["dpkg", "--add-architecture", "arm64"],
+                             ["apt-get", "update", "-qq"],
+                             ["apt-get", "install", "-y"]]
+    # and only once: now it is there
+    assert run("static") == [["apt-get", "update", "-qq"],
+                             ["apt-get", "install", "-y"]]
 
 
 def make_dry_run(target):
@@ -138,9 +184,16 @@ def named_packages():
 def test_every_package_named_is_in_the_archive():
     names = sorted(named_packages())
     assert "libasan8" in names and "debootstrap" in names
+    assert "libssl-dev:arm64" in names
     if not any(f.endswith(("Packages", "Packages.lz4", "Packages.gz"))
                for f in os.listdir("/var/lib/apt/lists")):
         pytest.skip("no apt lists here (apt-get update)")
+    # PACKAGE:ARCH is in apt's lists once install-deps.sh has added ARCH
+    # to dpkg's architectures (make test's first step)
+    archs = subprocess.run(
+        "dpkg --print-architecture; dpkg --print-foreign-architectures",
+        shell=True, capture_output=True, text=True).stdout.split()
+    names = [n for n in names if n.partition(":")[2] in ("", *archs)]
     p = subprocess.run(["apt-cache", "madison"] + names,
                        capture_output=True, text=True, timeout=60)
     # "PACKAGE | VERSION | ARCHIVE-URL SUITE/COMPONENT ..." per version
@@ -151,8 +204,11 @@ def test_every_package_named_is_in_the_archive():
         p = subprocess.run(["apt-cache", "show", "--no-all-versions",
                             name], capture_output=True, text=True,
                            timeout=30)
-        assert p.returncode == 0 and "Package: %s\n" % name in p.stdout, \
+        package, _, arch = name.partition(":")
+        assert p.returncode == 0 and "Package: %s\n" % package in p.stdout, \
             (name, p.stderr)
+        if arch:
+            assert "Architecture: %s\n" % arch in p.stdout, name
 
 
 # -- what scripts/demo.sh runs ----------------------------------------------

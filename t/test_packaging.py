@@ -148,6 +148,17 @@ def test_module_package_files(debs):
                  doc + "changelog.gz"):
         assert path in files
     assert doc + "README.md" in files or doc + "README.md.gz" in files
+    assert doc + "SECURITY.md" in files or doc + "SECURITY.md.gz" in files
+    # the reference the README links to, every file of docs/ (dh_compress
+    # gzips the larger ones), in docs/ beside it as in the source tree
+    shipped = {os.path.relpath(f, doc + "docs")
+               for f in files if f.startswith(doc + "docs/")}
+    shipped = {f[:-3] if f.endswith(".gz") else f for f in shipped}
+    wanted = {os.path.relpath(f, os.path.join(REPO, "docs"))
+              for f in glob.glob(os.path.join(REPO, "docs", "**"),
+                                 recursive=True) if os.path.isfile(f)}
+    assert "directives.md" in wanted and "dashboard.png" in wanted
+    assert shipped == wanted
     examples = {os.path.relpath(f, doc + "examples").replace(".gz", "")
                 for f in files if f.startswith(doc + "examples/")}
     wanted = {os.path.relpath(f, os.path.join(REPO, "conf-examples"))
