@@ -111,6 +111,11 @@ static nitro_attest_nsm_rc_e na_nsm_call(nitro_attest_nsm_t *nsm,
     const na_nsm_out_t *o, na_nsm_answer_t *a, char *err, size_t errlen);
 static nitro_attest_nsm_rc_e na_nsm_read(const uint8_t *p, size_t len,
     na_nsm_answer_t *a, char *code, size_t code_size);
+static nitro_attest_nsm_rc_e na_nsm_variant(na_cbor_reader_t *r,
+    const na_cbor_item_t *top, na_nsm_answer_t *a, char *code,
+    size_t code_size);
+static nitro_attest_nsm_rc_e na_nsm_unexpected(na_nsm_answer_t *a,
+    const na_cbor_item_t *name, char *buf, size_t size);
 static int na_nsm_fields(na_cbor_reader_t *r, const na_cbor_item_t *map,
     na_nsm_answer_t *a);
 static int na_nsm_name(const na_cbor_item_t *item, const char *name);
@@ -169,13 +174,6 @@ nitro_attest_nsm_close(nitro_attest_nsm_t *nsm)
         free(nsm->path);
         free(nsm);
     }
-}
-
-
-const char *
-nitro_attest_nsm_path(const nitro_attest_nsm_t *nsm)
-{
-    return nsm->path;
 }
 
 
@@ -530,114 +528,124 @@ static nitro_attest_nsm_rc_e
 na_nsm_read(const uint8_t *p, size_t len, na_nsm_answer_t *a, char *code,
     size_t code_size)
 {
-    int               refused;
-    uint64_t          left;
-    na_cbor_item_t    top, name, value;
-    na_cbor_reader_t  r;
-
-    refused = 0;
-    na_cbor_init(&r, p, len);
+    na_cbor_item_t         top;
+    na_cbor_reader_t       r;
+    nitro_attest_nsm_rc_e  rc;
 
     if (len == 0) {
         snprintf(a->why, sizeof(a->why), "empty");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
+    na_cbor_init(&r, p, len);
+
     if (na_cbor_next(&r, &top) != 0) {
-        goto not_cbor;
+        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+        return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
     if (top.type == NA_CBOR_TEXT) {
         /* a unit variant: the name alone */
-        if (a->names != NULL || !na_nsm_name(&top, a->op)) {
-            goto unexpected;
-        }
+        rc = (a->names == NULL && na_nsm_name(&top, a->op))
+             ? NITRO_ATTEST_NSM_OK
+             : na_nsm_unexpected(a, &top, code, code_size);
 
     } else if (top.type == NA_CBOR_MAP
                && (top.indefinite || top.value == 1))
     {
-        left = top.value;
-
-        if (na_cbor_more(&r, &top, &left) != 1
-            || na_cbor_next(&r, &name) != 0)
-        {
-            goto not_cbor;
-        }
-
-        if (name.type != NA_CBOR_TEXT) {
-            goto not_response;
-        }
-
-        if (na_nsm_name(&name, "Error")) {
-            if (na_cbor_next(&r, &value) != 0) {
-                goto not_cbor;
-            }
-
-            if (!na_nsm_quote(code, code_size, &value)) {
-                snprintf(a->why, sizeof(a->why), "an Error whose code is "
-                         "not a name");
-                return NITRO_ATTEST_NSM_BAD_ANSWER;
-            }
-
-            refused = 1;
-
-        } else if (a->names == NULL || !na_nsm_name(&name, a->op)) {
-            top = name;
-            goto unexpected;
-
-        } else if (na_cbor_next(&r, &value) != 0) {
-            goto not_cbor;
-
-        } else if (value.type != NA_CBOR_MAP) {
-            snprintf(a->why, sizeof(a->why), "%s is not a map", a->op);
-            return NITRO_ATTEST_NSM_BAD_ANSWER;
-
-        } else if (na_nsm_fields(&r, &value, a) != 0) {
-            return NITRO_ATTEST_NSM_BAD_ANSWER;
-        }
-
-        switch (na_cbor_more(&r, &top, &left)) {
-        case 0:
-            break;
-        case 1:
-            goto not_response;
-        default:
-            goto not_cbor;
-        }
+        rc = na_nsm_variant(&r, &top, a, code, code_size);
 
     } else {
-        goto not_response;
+        snprintf(a->why, sizeof(a->why), "not one variant of a Response");
+        rc = NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
-    if (r.pos != r.end) {
+    if (rc != NITRO_ATTEST_NSM_BAD_ANSWER && r.pos != r.end) {
         snprintf(a->why, sizeof(a->why), "bytes after the answer");
+        rc = NITRO_ATTEST_NSM_BAD_ANSWER;
+    }
+
+    return rc;
+}
+
+
+/* {name: value}, the one entry of the map top */
+static nitro_attest_nsm_rc_e
+na_nsm_variant(na_cbor_reader_t *r, const na_cbor_item_t *top,
+    na_nsm_answer_t *a, char *code, size_t code_size)
+{
+    uint64_t               left;
+    na_cbor_item_t         name, value;
+    nitro_attest_nsm_rc_e  rc;
+
+    left = top->value;
+
+    if (na_cbor_more(r, top, &left) != 1 || na_cbor_next(r, &name) != 0
+        || na_cbor_next(r, &value) != 0)
+    {
+        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
-    return refused ? NITRO_ATTEST_NSM_REFUSED : NITRO_ATTEST_NSM_OK;
+    if (name.type != NA_CBOR_TEXT) {
+        snprintf(a->why, sizeof(a->why), "not one variant of a Response");
+        return NITRO_ATTEST_NSM_BAD_ANSWER;
+    }
 
-unexpected:
+    if (na_nsm_name(&name, "Error")) {
+        if (!na_nsm_quote(code, code_size, &value)) {
+            snprintf(a->why, sizeof(a->why), "an Error whose code is not a "
+                     "name");
+            return NITRO_ATTEST_NSM_BAD_ANSWER;
+        }
 
-    if (na_nsm_name(&top, a->op)) {
+        rc = NITRO_ATTEST_NSM_REFUSED;
+
+    } else if (a->names == NULL || !na_nsm_name(&name, a->op)) {
+        return na_nsm_unexpected(a, &name, code, code_size);
+
+    } else if (value.type != NA_CBOR_MAP) {
+        snprintf(a->why, sizeof(a->why), "%s is not a map", a->op);
+        return NITRO_ATTEST_NSM_BAD_ANSWER;
+
+    } else if (na_nsm_fields(r, &value, a) != 0) {
+        return NITRO_ATTEST_NSM_BAD_ANSWER;
+
+    } else {
+        rc = NITRO_ATTEST_NSM_OK;
+    }
+
+    switch (na_cbor_more(r, top, &left)) {
+
+    case 0:
+        return rc;
+
+    case 1:
+        snprintf(a->why, sizeof(a->why), "not one variant of a Response");
+        return NITRO_ATTEST_NSM_BAD_ANSWER;
+
+    default:
+        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+        return NITRO_ATTEST_NSM_BAD_ANSWER;
+    }
+}
+
+
+/* the variant name is not the one asked for, or not in its form */
+static nitro_attest_nsm_rc_e
+na_nsm_unexpected(na_nsm_answer_t *a, const na_cbor_item_t *name,
+    char *buf, size_t size)
+{
+    if (na_nsm_name(name, a->op)) {
         snprintf(a->why, sizeof(a->why), "%s in another form", a->op);
 
-    } else if (na_nsm_quote(code, code_size, &top)) {
-        snprintf(a->why, sizeof(a->why), "answered %s", code);
+    } else if (na_nsm_quote(buf, size, name)) {
+        snprintf(a->why, sizeof(a->why), "answered %s", buf);
 
     } else {
         snprintf(a->why, sizeof(a->why), "answered another variant");
     }
 
-    return NITRO_ATTEST_NSM_BAD_ANSWER;
-
-not_response:
-
-    snprintf(a->why, sizeof(a->why), "not one variant of a Response");
-    return NITRO_ATTEST_NSM_BAD_ANSWER;
-
-not_cbor:
-
-    snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
     return NITRO_ATTEST_NSM_BAD_ANSWER;
 }
 
@@ -821,12 +829,17 @@ na_nsm_pcr_value(na_nsm_answer_t *a, unsigned i,
 }
 
 
-/* locked_pcrs, a set: ascending indexes below max_pcrs, each once */
+/*
+ * locked_pcrs, a set of indexes below max_pcrs, kept ascending: serde
+ * reads it into a BTreeSet, whatever the order and repeats it came in.
+ */
 static int
 na_nsm_locked(na_nsm_answer_t *a, unsigned i,
     nitro_attest_nsm_description_t *d)
 {
     int               more;
+    uint16_t          v;
+    unsigned          k;
     uint64_t          left;
     na_cbor_item_t    array, item;
     na_cbor_reader_t  r;
@@ -841,15 +854,31 @@ na_nsm_locked(na_nsm_answer_t *a, unsigned i,
 
     while ((more = na_cbor_more(&r, &array, &left)) == 1) {
         if (na_cbor_next(&r, &item) != 0 || item.type != NA_CBOR_UINT
-            || item.value >= d->max_pcrs
-            || (d->nlocked > 0 && item.value <= d->locked[d->nlocked - 1])
-            || d->nlocked == NITRO_ATTEST_NSM_LOCKED_MAX)
+            || item.value >= d->max_pcrs)
         {
             more = -1;
             break;
         }
 
-        d->locked[d->nlocked++] = (uint16_t) item.value;
+        v = (uint16_t) item.value;
+
+        for (k = d->nlocked; k > 0 && d->locked[k - 1] > v; k--) {
+            /* void */
+        }
+
+        if (k > 0 && d->locked[k - 1] == v) {
+            continue;
+        }
+
+        if (d->nlocked == NITRO_ATTEST_NSM_LOCKED_MAX) {
+            more = -1;
+            break;
+        }
+
+        memmove(&d->locked[k + 1], &d->locked[k],
+                (d->nlocked - k) * sizeof(uint16_t));
+        d->locked[k] = v;
+        d->nlocked++;
     }
 
     if (more != 0 || r.pos != r.end) {

@@ -543,6 +543,11 @@ int nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
 
 
 /*
+ * The enclave side: what makes a client certificate rather than judges
+ * one (the CLI's cert and nsm commands, a renewal loop).
+ */
+
+/*
  * Binding without verifying: whether doc attests the key of cert under
  * mode, judging the document's structure and that field only (not its
  * signature, chain or age), for tools that wrap a document in a
@@ -616,7 +621,6 @@ typedef struct {
 nitro_attest_nsm_t *nitro_attest_nsm_open(const char *path, char *err,
     size_t errlen);
 void nitro_attest_nsm_close(nitro_attest_nsm_t *nsm);
-const char *nitro_attest_nsm_path(const nitro_attest_nsm_t *nsm);
 
 nitro_attest_nsm_rc_e nitro_attest_nsm_describe(nitro_attest_nsm_t *nsm,
     nitro_attest_nsm_description_t *d, char *err, size_t errlen);

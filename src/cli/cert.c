@@ -33,7 +33,7 @@ int
 cli_cmd_cert(int argc, char **argv)
 {
     int           nargs, rc;
-    char        **args;
+    char        **args, err[512];
     X509         *cert;
     size_t        doc_len;
     uint8_t      *doc;
@@ -75,12 +75,13 @@ cli_cmd_cert(int argc, char **argv)
 
     /* a document that cannot attest this key leaves nothing written */
     rc = CLI_USAGE;
-    cert = cli_attested_cert("cert", c.doc ? c.doc : c.device, key, doc,
-                             doc_len, c.binding, c.days);
+    cert = cli_attested_cert(c.doc ? c.doc : c.device, key, doc, doc_len,
+                             c.binding, c.days, err, sizeof(err));
 
-    if (cert != NULL
-        && cli_write_pem(cli_opt(opts, "out")->value, cert, NULL) == 0)
-    {
+    if (cert == NULL) {
+        cli_error("cert: %s", err);
+
+    } else if (cli_write_pem(cli_opt(opts, "out")->value, cert, NULL) == 0) {
         rc = CLI_OK;
     }
 
@@ -188,6 +189,7 @@ cert_document(const cert_args_t *c, EVP_PKEY *key, uint8_t **doc,
     size_t *len)
 {
     int                   rc;
+    char                  err[512];
     size_t                data_len;
     uint8_t              *data;
     nitro_attest_bytes_t  user_data, nonce;
@@ -198,8 +200,13 @@ cert_document(const cert_args_t *c, EVP_PKEY *key, uint8_t **doc,
         nonce.data = c->nonce;
         nonce.len = c->nonce_len;
 
-        return cli_nsm_key_document("cert", c->device, key, c->binding,
-                                    &user_data, &nonce, doc, len);
+        rc = cli_nsm_key_document(c->device, key, c->binding, &user_data,
+                                  &nonce, doc, len, err, sizeof(err));
+        if (rc != CLI_OK) {
+            cli_error("cert: %s", err);
+        }
+
+        return rc;
     }
 
     if (cli_read_file(c->doc, &data, &data_len) != 0) {

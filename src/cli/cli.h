@@ -139,11 +139,11 @@ X509 *cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
  * The client certificate `cert` writes: doc (from what, a file or the
  * NSM's device, named in messages) wrapped for key, refused unless it
  * parses and attests key under binding, for such a certificate could
- * never verify.  NULL after a message.
+ * never verify.  NULL and err (one line) when refused or not built.
  */
-X509 *cli_attested_cert(const char *cmd, const char *what, EVP_PKEY *key,
-    const uint8_t *doc, size_t len, nitro_attest_binding_e binding,
-    long days);
+X509 *cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
+    size_t len, nitro_attest_binding_e binding, long days, char *err,
+    size_t errlen);
 
 
 /*
@@ -164,11 +164,13 @@ int cli_nsm_failed(const char *cmd, nitro_attest_nsm_rc_e rc,
  * as public_key, or for a user_data_* mode the SPKI or its hash as
  * user_data (user_data must then be absent), with the nonce and user_data
  * given (data NULL: none).  CLI_OK and the document (malloc()ed), or the
- * exit status after a message.
+ * exit status (that of cli_nsm_failed()) and err, one line naming the
+ * device.  Nothing is printed: a renewal loop keeps the message.
  */
-int cli_nsm_key_document(const char *cmd, const char *device, EVP_PKEY *key,
+int cli_nsm_key_document(const char *device, EVP_PKEY *key,
     nitro_attest_binding_e binding, const nitro_attest_bytes_t *user_data,
-    const nitro_attest_bytes_t *nonce, uint8_t **doc, size_t *len);
+    const nitro_attest_bytes_t *nonce, uint8_t **doc, size_t *len,
+    char *err, size_t errlen);
 
 
 /*

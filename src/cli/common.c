@@ -823,9 +823,9 @@ cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
 
 
 X509 *
-cli_attested_cert(const char *cmd, const char *what, EVP_PKEY *key,
-    const uint8_t *doc, size_t len, nitro_attest_binding_e binding,
-    long days)
+cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
+    size_t len, nitro_attest_binding_e binding, long days, char *err,
+    size_t errlen)
 {
     char                   module_id[256];
     X509                  *cert;
@@ -836,24 +836,24 @@ cli_attested_cert(const char *cmd, const char *what, EVP_PKEY *key,
     if (nitro_attest_document_peek(doc, len, &ts, module_id,
                                    sizeof(module_id)) != 0)
     {
-        cli_error("%s: %s: not an attestation document "
-                  "(malformed_document)", cmd, what);
+        snprintf(err, errlen, "%s: not an attestation document "
+                 "(malformed_document)", what);
         return NULL;
     }
 
     cert = cli_client_cert(key, doc, len, module_id, days);
     if (cert == NULL) {
-        cli_error("%s: cannot build the certificate", cmd);
+        snprintf(err, errlen, "cannot build the certificate");
         return NULL;
     }
 
     reason = nitro_attest_document_binds(doc, len, binding, cert);
 
     if (reason != NITRO_ATTEST_OK) {
-        cli_error("%s: %s: the document does not attest this key (binding "
-                  "%s: %s), so no certificate for it would ever verify",
-                  cmd, what, nitro_attest_binding_name(binding),
-                  nitro_attest_reason_name(reason));
+        snprintf(err, errlen, "%s: the document does not attest this key "
+                 "(binding %s: %s), so no certificate for it would ever "
+                 "verify", what, nitro_attest_binding_name(binding),
+                 nitro_attest_reason_name(reason));
         X509_free(cert);
         return NULL;
     }
@@ -902,12 +902,12 @@ cli_nsm_failed(const char *cmd, nitro_attest_nsm_rc_e rc, const char *err)
 
 
 int
-cli_nsm_key_document(const char *cmd, const char *device, EVP_PKEY *key,
+cli_nsm_key_document(const char *device, EVP_PKEY *key,
     nitro_attest_binding_e binding, const nitro_attest_bytes_t *user_data,
-    const nitro_attest_bytes_t *nonce, uint8_t **doc, size_t *len)
+    const nitro_attest_bytes_t *nonce, uint8_t **doc, size_t *len,
+    char *err, size_t errlen)
 {
     int                         rc;
-    char                        err[512];
     size_t                      spki_len;
     uint8_t                    *spki, md[SHA384_DIGEST_LENGTH];
     nitro_attest_nsm_t         *nsm;
@@ -915,7 +915,7 @@ cli_nsm_key_document(const char *cmd, const char *device, EVP_PKEY *key,
     nitro_attest_nsm_attest_t   a;
 
     if (cli_spki(key, &spki, &spki_len) != 0) {
-        cli_error("%s: cannot encode the key", cmd);
+        snprintf(err, errlen, "cannot encode the key");
         return CLI_USAGE;
     }
 
@@ -948,12 +948,12 @@ cli_nsm_key_document(const char *cmd, const char *device, EVP_PKEY *key,
     }
 
     rc = CLI_FAILED;
-    nsm = cli_nsm_open(cmd, device);
+    nsm = nitro_attest_nsm_open(device, err, errlen);
 
     if (nsm != NULL) {
-        nrc = nitro_attest_nsm_attest(nsm, &a, doc, len, err, sizeof(err));
+        nrc = nitro_attest_nsm_attest(nsm, &a, doc, len, err, errlen);
         rc = (nrc == NITRO_ATTEST_NSM_OK) ? CLI_OK
-                                          : cli_nsm_failed(cmd, nrc, err);
+             : (nrc == NITRO_ATTEST_NSM_TOO_LARGE) ? CLI_USAGE : CLI_FAILED;
         nitro_attest_nsm_close(nsm);
     }
 

@@ -17,6 +17,14 @@
 #include <openssl/pem.h>
 
 
+/* what nsm attest asks for, and the buffers it is in */
+typedef struct {
+    nitro_attest_nsm_attest_t  a;
+    uint8_t                   *spki;        /* OPENSSL_malloc()ed */
+    uint8_t                   *user_data;
+    uint8_t                   *nonce;
+} nsm_asked_t;
+
 typedef enum {
     NSM_PCR_READ,
     NSM_PCR_EXTEND,
@@ -24,6 +32,7 @@ typedef enum {
 } nsm_pcr_op_e;
 
 
+static int nsm_asked(cli_opt_t *opts, nsm_asked_t *q);
 static int nsm_public_key(const char *path, uint8_t **der, size_t *len);
 static int nsm_write(const char *cmd, const char *path, const uint8_t *doc,
     size_t len);
@@ -39,15 +48,13 @@ static int nsm_print(json_t *obj);
 int
 cli_cmd_nsm_attest(int argc, char **argv)
 {
-    int                         nargs, rc;
-    char                      **args, err[512];
-    size_t                      len;
-    uint8_t                    *spki, *user_data, *nonce, *doc;
-    EVP_PKEY                   *key;
-    const char                 *pub, *key_path;
-    nitro_attest_nsm_t         *nsm;
-    nitro_attest_nsm_rc_e       nrc;
-    nitro_attest_nsm_attest_t   a;
+    int                     nargs, rc;
+    char                  **args, err[512];
+    size_t                  len;
+    uint8_t                *doc;
+    nsm_asked_t             q;
+    nitro_attest_nsm_t     *nsm;
+    nitro_attest_nsm_rc_e   nrc;
 
     cli_opt_t  opts[] = {
         cli_opt_value("public-key"), cli_opt_value("key"),
@@ -61,51 +68,24 @@ cli_cmd_nsm_attest(int argc, char **argv)
     }
 
     free(args);
-    memset(&a, 0, sizeof(a));
-    spki = NULL;
-    user_data = NULL;
-    nonce = NULL;
+    memset(&q, 0, sizeof(q));
     doc = NULL;
     nsm = NULL;
-    rc = CLI_USAGE;
-    pub = cli_opt(opts, "public-key")->value;
-    key_path = cli_opt(opts, "key")->value;
 
-    if (nargs != 0 || (pub && key_path)) {
+    if (nargs != 0
+        || (cli_opt(opts, "public-key")->value && cli_opt(opts, "key")->value))
+    {
         cli_error("usage: nitro-attest nsm attest [--public-key SPKI.der | "
                   "--key KEY.pem] [--user-data HEX|@FILE] "
                   "[--nonce HEX|@FILE] [--out FILE]");
+        return CLI_USAGE;
+    }
+
+    rc = CLI_USAGE;
+
+    if (nsm_asked(opts, &q) != 0) {
         goto done;
     }
-
-    if (pub && nsm_public_key(pub, &spki, &a.public_key.len) != 0) {
-        goto done;
-    }
-
-    if (key_path) {
-        key = cli_load_key(key_path);
-        if (key == NULL || cli_spki(key, &spki, &a.public_key.len) != 0) {
-            EVP_PKEY_free(key);
-            goto done;
-        }
-
-        EVP_PKEY_free(key);
-    }
-
-    a.public_key.data = spki;
-
-    if (cli_bytes_option("nsm attest", "user-data",
-                         cli_opt(opts, "user-data")->value, &user_data,
-                         &a.user_data.len) != 0
-        || cli_bytes_option("nsm attest", "nonce",
-                            cli_opt(opts, "nonce")->value, &nonce,
-                            &a.nonce.len) != 0)
-    {
-        goto done;
-    }
-
-    a.user_data.data = user_data;
-    a.nonce.data = nonce;
 
     rc = CLI_FAILED;
     nsm = cli_nsm_open("nsm attest",
@@ -114,24 +94,65 @@ cli_cmd_nsm_attest(int argc, char **argv)
         goto done;
     }
 
-    nrc = nitro_attest_nsm_attest(nsm, &a, &doc, &len, err, sizeof(err));
+    nrc = nitro_attest_nsm_attest(nsm, &q.a, &doc, &len, err, sizeof(err));
 
-    if (nrc != NITRO_ATTEST_NSM_OK) {
-        rc = cli_nsm_failed("nsm attest", nrc, err);
-        goto done;
-    }
-
-    rc = nsm_write("nsm attest", cli_opt(opts, "out")->value, doc, len);
+    rc = (nrc == NITRO_ATTEST_NSM_OK)
+         ? nsm_write("nsm attest", cli_opt(opts, "out")->value, doc, len)
+         : cli_nsm_failed("nsm attest", nrc, err);
 
 done:
 
     nitro_attest_nsm_close(nsm);
-    OPENSSL_free(spki);
-    free(user_data);
-    free(nonce);
+    OPENSSL_free(q.spki);
+    free(q.user_data);
+    free(q.nonce);
     free(doc);
 
     return rc;
+}
+
+
+/* what the options ask the document to carry: 0, or -1 after a message */
+static int
+nsm_asked(cli_opt_t *opts, nsm_asked_t *q)
+{
+    EVP_PKEY    *key;
+    const char  *path;
+
+    path = cli_opt(opts, "public-key")->value;
+
+    if (path && nsm_public_key(path, &q->spki, &q->a.public_key.len) != 0) {
+        return -1;
+    }
+
+    path = cli_opt(opts, "key")->value;
+
+    if (path) {
+        key = cli_load_key(path);
+        if (key == NULL || cli_spki(key, &q->spki, &q->a.public_key.len) != 0)
+        {
+            EVP_PKEY_free(key);
+            return -1;
+        }
+
+        EVP_PKEY_free(key);
+    }
+
+    if (cli_bytes_option("nsm attest", "user-data",
+                         cli_opt(opts, "user-data")->value, &q->user_data,
+                         &q->a.user_data.len) != 0
+        || cli_bytes_option("nsm attest", "nonce",
+                            cli_opt(opts, "nonce")->value, &q->nonce,
+                            &q->a.nonce.len) != 0)
+    {
+        return -1;
+    }
+
+    q->a.public_key.data = q->spki;
+    q->a.user_data.data = q->user_data;
+    q->a.nonce.data = q->nonce;
+
+    return 0;
 }
 
 

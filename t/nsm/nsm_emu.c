@@ -928,13 +928,38 @@ emu_answer(cbor_item_t *req, const char *name, cbor_item_t *fields)
 }
 
 
+/* the answer's bytes (malloc()ed): the NSM's, or the faults' */
+static uint8_t *
+emu_reply(emu_fault_t *f, cbor_item_t *req, const char *name,
+    cbor_item_t *fields, size_t *len)
+{
+    uint8_t  *out;
+
+    if (f->reply != NULL) {
+        out = f->reply;
+        *len = f->reply_len;
+
+    } else {
+        out = emu_serialize(f->error[0] ? emu_error(f->error)
+                                        : emu_answer(req, name, fields),
+                            len);
+    }
+
+    if (f->truncate >= 0 && (size_t) f->truncate < *len) {
+        *len = (size_t) f->truncate;
+    }
+
+    return out;
+}
+
+
 static int
 emu_ioctl(unsigned long request, emu_raw_t *raw)
 {
     char                      name[64];
     size_t                    len, n;
     uint8_t                  *out;
-    cbor_item_t              *req, *fields, *answer;
+    cbor_item_t              *req, *fields;
     emu_fault_t               f;
     struct timespec           delay;
     struct cbor_load_result   res;
@@ -988,22 +1013,10 @@ emu_ioctl(unsigned long request, emu_raw_t *raw)
         return -1;
     }
 
-    if (f.reply != NULL) {
-        out = f.reply;
-        len = f.reply_len;
-
-    } else {
-        answer = f.error[0] ? emu_error(f.error)
-                            : emu_answer(req, name, fields);
-        out = emu_serialize(answer, &len);
-    }
+    out = emu_reply(&f, req, name, fields, &len);
 
     if (req != NULL) {
         cbor_decref(&req);
-    }
-
-    if (f.truncate >= 0 && (size_t) f.truncate < len) {
-        len = (size_t) f.truncate;
     }
 
     /* the driver: what does not fit the buffer given is cut */
