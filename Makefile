@@ -262,7 +262,8 @@ bench-token: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_token.py
 
 # worker CPU per handshake for a repeated forgery and a replayed genuine
-# certificate against a certificate without the extension
+# certificate against a certificate without the extension, and for a new
+# forged document each handshake against a new genuine one
 .PHONY: bench-replay
 bench-replay: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_replay.py
