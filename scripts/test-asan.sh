@@ -1,8 +1,9 @@
 #!/bin/bash
 # test-asan.sh: the tests against the ASan + UBSan builds in build/asan/.
 #
-#   scripts/test-asan.sh fast   fuzz regressions and the adversarial CLI
-#                               tests (part of make test, ~20 s)
+#   scripts/test-asan.sh fast   fuzz regressions, the adversarial CLI
+#                               tests and the NSM's bad answers (part of
+#                               make test, ~40 s)
 #   scripts/test-asan.sh all    the same, the unit tests, the CLI suites
 #                               (t/cli), then the nginx suites (t/nginx)
 #                               with the ASan module in Debian's nginx
@@ -65,6 +66,14 @@ else
 fi
 step "$cli_name" env NITRO_ATTEST_CLI="$repo/$A/nitro-attest" \
     "$PYTHON" -m pytest -q -p no:cacheprovider "$cli_tests"
+
+# the NSM's answers are untrusted too: the emulator's faults and hostile
+# answers (build/nsm-emu.so, after gcc's runtime in LD_PRELOAD)
+if [ "$mode" = fast ]; then
+    step "NSM answers" env NITRO_ATTEST_CLI="$repo/$A/nitro-attest" \
+        "$PYTHON" -m pytest -q -p no:cacheprovider t/cli/test_cli_nsm.py \
+        -k "fault or decode or another_request or missing"
+fi
 
 if [ "$mode" = all ]; then
     step "nginx suites" env NGINX="$repo/scripts/nginx-asan" \

@@ -175,8 +175,10 @@ na_cb_simple(void *ctx)
 static void
 na_cb_bool(void *ctx, bool v)
 {
-    (void) v;
-    na_cb_simple(ctx);
+    na_cbor_item_t  *it = ctx;
+
+    it->type = NA_CBOR_BOOL;
+    it->value = v;
 }
 
 

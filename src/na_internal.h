@@ -33,7 +33,8 @@ typedef enum {
     NA_CBOR_MAP,
     NA_CBOR_TAG,
     NA_CBOR_NULL,
-    NA_CBOR_SIMPLE,            /* false, true, undefined, floats */
+    NA_CBOR_BOOL,              /* value 0 (false) or 1 (true) */
+    NA_CBOR_SIMPLE,            /* undefined, floats */
     NA_CBOR_BREAK
 } na_cbor_type_e;
 
@@ -138,6 +139,8 @@ typedef struct {
     na_bytes_t                 nonce;
     X509                      *leaf;
     STACK_OF(X509)            *cabundle;       /* root first */
+    na_bytes_t                 cabundle_ders;  /* the array's entries */
+    size_t                     cabundle_n;     /* how many */
     na_bytes_t                 root_der;       /* cabundle[0] as carried */
     int                        chain_keyed;    /* chain_key is set */
     uint8_t                    chain_key[32];  /* of the cabundle bytes */
@@ -149,8 +152,10 @@ typedef struct {
 } na_document_t;
 
 /*
- * root and cache may be NULL.  A cabundle[0] equal to the root, or a whole
- * cabundle found in the cache, is taken parsed rather than parsed again.
+ * root and cache may be NULL.  The CBOR is read whole before any
+ * certificate is parsed; a cabundle[0] equal to the root, or a whole
+ * cabundle found in the cache, is then taken parsed rather than parsed
+ * again.
  */
 nitro_attest_reason_e na_document_parse(na_document_t *doc,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache,
@@ -160,6 +165,12 @@ nitro_attest_reason_e na_document_envelope(na_document_t *doc,
     const uint8_t *bytes, size_t len);
 nitro_attest_reason_e na_document_contents(na_document_t *doc,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
+/*
+ * The envelope and the fields, no certificate parsed (peeks, bindings):
+ * NITRO_ATTEST_UNSUPPORTED_ALGORITHM still fills the fields.
+ */
+nitro_attest_reason_e na_document_structure(na_document_t *doc,
+    const uint8_t *bytes, size_t len);
 void na_document_free(na_document_t *doc);
 
 

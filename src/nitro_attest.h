@@ -24,6 +24,7 @@
 #define NITRO_ATTEST_MODULE_ID_MAX   1024
 #define NITRO_ATTEST_POLICY_NAME_MAX 128
 #define NITRO_ATTEST_PAYLOAD_MAX     16384
+#define NITRO_ATTEST_CABUNDLE_MAX    16     /* AWS's carry 4 */
 
 #define NITRO_ATTEST_DEFAULT_OID     "1.3.6.1.5.5.7.1.35"
 #define NITRO_ATTEST_CMW_TYPE        "application/aws-nitro-document"
@@ -296,10 +297,12 @@ nitro_attest_reason_e nitro_attest_verify_document(
 
 /*
  * A certificate parsed where the core verifies certificates (see
- * na_libctx.c: below OpenSSL 3.2 an EC-only view of the default provider,
- * else OpenSSL's default context); exactly the DER given, else NULL.
- * nitro_attest_openssl_context() says which: "view" or "default", and *why
- * (may be NULL) the reason for "default".
+ * na_libctx.c: below OpenSSL 3.2 a view of the default provider, else
+ * OpenSSL's default context), its key decoded only when of a kind that
+ * costs little to decode (else X509_get0_pubkey() is NULL); exactly the
+ * DER given, else NULL.  nitro_attest_openssl_context() says which
+ * context: "view" or "default", and *why (may be NULL) the reason for
+ * "default".
  */
 X509 *nitro_attest_cert_parse(const uint8_t *der, size_t len);
 const char *nitro_attest_openssl_context(const char **why);
@@ -540,6 +543,108 @@ nitro_attest_pcr_rule_e nitro_attest_pcr_parse(nitro_attest_kind_e kind,
  */
 int nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
     uint8_t *raw, size_t half);
+
+
+/*
+ * The enclave side: what makes a client certificate rather than judges
+ * one (the CLI's cert and nsm commands, a renewal loop).
+ */
+
+/*
+ * Binding without verifying: whether doc attests the key of cert under
+ * mode, judging the document's structure and that field only (not its
+ * signature, chain or age), for tools that wrap a document in a
+ * certificate.  NITRO_ATTEST_OK, NITRO_ATTEST_BINDING_MISMATCH, or the
+ * reason the document is malformed.
+ */
+nitro_attest_reason_e nitro_attest_document_binds(const uint8_t *doc,
+    size_t len, nitro_attest_binding_e mode, X509 *cert);
+
+
+/*
+ * The Nitro Secure Module (NSM), na_nsm.c: the device through which an
+ * enclave gets attestation documents and reads, extends and locks its
+ * PCRs.  Requests are CBOR, as AWS's aws-nitro-enclaves-nsm-api encodes
+ * them, through the one raw ioctl of Linux's NSM driver; answers are
+ * untrusted and decoded as strictly as documents.  A handle serves one
+ * request at a time.  Each call that fails writes to err one line naming
+ * the device and the error: the errno text, the NSM's error code
+ * ("InvalidIndex"), or why its answer does not decode.
+ */
+
+#define NITRO_ATTEST_NSM_DEVICE        "/dev/nsm"
+#define NITRO_ATTEST_NSM_REQUEST_MAX   0x1000   /* the driver's limits */
+#define NITRO_ATTEST_NSM_RESPONSE_MAX  0x3000
+#define NITRO_ATTEST_NSM_LOCKED_MAX    256      /* an NSM has 32 PCRs */
+
+typedef enum {
+    NITRO_ATTEST_NSM_OK = 0,
+    NITRO_ATTEST_NSM_SYSTEM,        /* open() or the ioctl failed */
+    NITRO_ATTEST_NSM_BAD_ANSWER,    /* the answer does not decode */
+    NITRO_ATTEST_NSM_REFUSED,       /* the NSM answered an error code */
+    NITRO_ATTEST_NSM_TOO_LARGE      /* the request exceeds the driver's
+                                       NITRO_ATTEST_NSM_REQUEST_MAX bytes:
+                                       not sent */
+} nitro_attest_nsm_rc_e;
+
+typedef struct nitro_attest_nsm_s  nitro_attest_nsm_t;
+
+/* bytes that may be absent (data NULL) */
+typedef struct {
+    const uint8_t             *data;
+    size_t                     len;
+} nitro_attest_bytes_t;
+
+/* what an attestation document is asked to carry; absent ones are null */
+typedef struct {
+    nitro_attest_bytes_t       user_data;
+    nitro_attest_bytes_t       nonce;
+    nitro_attest_bytes_t       public_key;  /* a DER SubjectPublicKeyInfo */
+} nitro_attest_nsm_attest_t;
+
+typedef struct {
+    uint16_t                   version_major;
+    uint16_t                   version_minor;
+    uint16_t                   version_patch;
+    uint16_t                   max_pcrs;
+    uint16_t                   nlocked;
+    uint16_t                   locked[NITRO_ATTEST_NSM_LOCKED_MAX];
+                                             /* ascending */
+    char                       digest[8];    /* SHA256, SHA384, SHA512 */
+    char                       module_id[NITRO_ATTEST_MODULE_ID_MAX + 1];
+} nitro_attest_nsm_description_t;
+
+typedef struct {
+    int                        locked;
+    size_t                     len;          /* 32, 48 or 64 */
+    uint8_t                    value[NITRO_ATTEST_PCR_MAX_LEN];
+} nitro_attest_nsm_pcr_t;
+
+/* path NULL: NITRO_ATTEST_NSM_DEVICE; NULL after a message */
+nitro_attest_nsm_t *nitro_attest_nsm_open(const char *path, char *err,
+    size_t errlen);
+void nitro_attest_nsm_close(nitro_attest_nsm_t *nsm);
+
+nitro_attest_nsm_rc_e nitro_attest_nsm_describe(nitro_attest_nsm_t *nsm,
+    nitro_attest_nsm_description_t *d, char *err, size_t errlen);
+nitro_attest_nsm_rc_e nitro_attest_nsm_describe_pcr(nitro_attest_nsm_t *nsm,
+    uint16_t index, nitro_attest_nsm_pcr_t *pcr, char *err, size_t errlen);
+/* the NSM sets PCR index to SHA-384(value || data); pcr: the new value */
+nitro_attest_nsm_rc_e nitro_attest_nsm_extend_pcr(nitro_attest_nsm_t *nsm,
+    uint16_t index, const uint8_t *data, size_t len,
+    nitro_attest_nsm_pcr_t *pcr, char *err, size_t errlen);
+nitro_attest_nsm_rc_e nitro_attest_nsm_lock_pcr(nitro_attest_nsm_t *nsm,
+    uint16_t index, char *err, size_t errlen);
+
+/*
+ * A signed attestation document (COSE_Sign1 bytes as the NSM returned
+ * them, malloc()ed into *doc) carrying what a asks: the answer is taken
+ * only when the document parses (its structure, not its signature) and
+ * carries exactly the fields asked for.
+ */
+nitro_attest_nsm_rc_e nitro_attest_nsm_attest(nitro_attest_nsm_t *nsm,
+    const nitro_attest_nsm_attest_t *a, uint8_t **doc, size_t *len,
+    char *err, size_t errlen);
 
 #pragma GCC visibility pop
 

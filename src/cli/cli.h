@@ -1,9 +1,9 @@
 /*
  * cli.h: the nitro-attest command line.  common.c holds what every command
  * uses (options, messages, files, evidence, keys and certificates, times,
- * PCRs); each command family has its file (verify.c, cert.c, mock.c,
- * policy.c) and uses common.c only; main.c dispatches to them and prints
- * the usage texts of help.c.
+ * PCRs, the NSM); each command family has its file (verify.c, cert.c,
+ * mock.c, policy.c, nsm.c) and uses common.c only; main.c dispatches to
+ * them and prints the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -55,6 +55,14 @@ void cli_error(const char *fmt, ...);
 
 /* a file, "-" standard input: 0, or -1 after a message */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
+/* hex digits (none: zero bytes) into malloc()ed bytes: 0, or -1 */
+int cli_hex(const char *hex, uint8_t **data, size_t *len);
+/*
+ * The bytes of a HEX|@FILE option (text NULL: *data NULL, nothing given),
+ * malloc()ed: 0, or -1 after a usage error.
+ */
+int cli_bytes_option(const char *cmd, const char *opt, const char *text,
+    uint8_t **data, size_t *len);
 
 /* what a FILE argument holds: a client certificate or a bare document */
 typedef struct {
@@ -77,6 +85,8 @@ EVP_PKEY *cli_load_key(const char *path);
 nitro_attest_root_t *cli_load_root(const char *cmd, const char *path);
 /* a certificate, or else a private key (mode 0600), as PEM */
 int cli_write_pem(const char *path, X509 *cert, EVP_PKEY *key);
+/* the DER SubjectPublicKeyInfo of key (OPENSSL_malloc()ed): 0, or -1 */
+int cli_spki(EVP_PKEY *key, uint8_t **der, size_t *len);
 
 
 /* RFC 3339 or milliseconds since the epoch: 0, or -1 */
@@ -125,6 +135,68 @@ int cli_cert_sign(X509 *x, EVP_PKEY *key);
 /* a self-signed client certificate for key, carrying doc (default OID) */
 X509 *cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
     const char *cn, long days);
+/*
+ * The client certificate `cert` writes: doc (from what, a file or the
+ * NSM's device, named in messages) wrapped for key, refused unless it
+ * parses and attests key under binding, for such a certificate could
+ * never verify.  NULL and err (one line) when refused or not built.
+ */
+X509 *cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
+    size_t len, nitro_attest_binding_e binding, long days, char *err,
+    size_t errlen);
+
+
+/*
+ * The NSM: the device of --device (opt), else $NITRO_ATTEST_NSM_DEVICE,
+ * else /dev/nsm.
+ */
+const char *cli_nsm_device(const char *opt);
+/* the device open, or NULL after a message */
+nitro_attest_nsm_t *cli_nsm_open(const char *cmd, const char *device);
+/*
+ * The exit status of a failed NSM call, after its message: 2 when the
+ * request was too large to send, else 1.
+ */
+int cli_nsm_failed(const char *cmd, nitro_attest_nsm_rc_e rc,
+    const char *err);
+/*
+ * A document from the NSM at device attesting key under binding: its SPKI
+ * as public_key, or for a user_data_* mode the SPKI or its hash as
+ * user_data (user_data must then be absent), with the nonce and user_data
+ * given (data NULL: none).  CLI_OK and the document (malloc()ed), or the
+ * exit status (that of cli_nsm_failed()) and err, one line naming the
+ * device.  Nothing is printed: a renewal loop keeps the message.
+ */
+int cli_nsm_key_document(const char *device, EVP_PKEY *key,
+    nitro_attest_binding_e binding, const nitro_attest_bytes_t *user_data,
+    const nitro_attest_bytes_t *nonce, uint8_t **doc, size_t *len,
+    char *err, size_t errlen);
+
+
+/*
+ * Mock documents (mock.c), signed under a PKI that `mock pki` wrote as an
+ * NSM signs them: `mock cert` wraps them, the tests' NSM emulator answers
+ * with them.
+ */
+typedef struct {
+    nitro_attest_kind_e        kind;
+    const char                *module_id;
+    int64_t                    ts_ms;
+    int64_t                    lifetime_ms;  /* of its signing certificate */
+    cli_pcrs_t                 pcrs;         /* exactly those it carries */
+    nitro_attest_bytes_t       public_key;   /* data NULL: null */
+    nitro_attest_bytes_t       user_data;
+    nitro_attest_bytes_t       nonce;
+} cli_mock_doc_t;
+
+typedef struct cli_mock_pki_s  cli_mock_pki_t;
+
+/* the CAs of the PKI in dir and its instance CA's key; NULL after a message */
+cli_mock_pki_t *cli_mock_pki_load(const char *cmd, const char *dir);
+void cli_mock_pki_free(cli_mock_pki_t *pki);
+/* a document (malloc()ed) signed by a fresh leaf; NULL after a message */
+uint8_t *cli_mock_document(const char *cmd, const cli_mock_pki_t *pki,
+    const cli_mock_doc_t *doc, size_t *len);
 
 
 /* the commands (main.c's table): argv holds what follows their name */
@@ -138,6 +210,11 @@ int cli_cmd_policy_add(int argc, char **argv);
 int cli_cmd_policy_deny(int argc, char **argv);
 int cli_cmd_policy_remove(int argc, char **argv);
 int cli_cmd_policy_check(int argc, char **argv);
+int cli_cmd_nsm_attest(int argc, char **argv);
+int cli_cmd_nsm_describe(int argc, char **argv);
+int cli_cmd_nsm_pcr(int argc, char **argv);
+int cli_cmd_nsm_extend(int argc, char **argv);
+int cli_cmd_nsm_lock(int argc, char **argv);
 
 /* prints the usage of topic ("" for all, "verify", "policy new"...): 0, -1 */
 int cli_help(const char *topic);

@@ -2,8 +2,9 @@
  * common.c: what every nitro-attest command uses: option parsing, error
  * messages, reading files and the evidence they hold, roots, keys and
  * certificates, time options, the --kind and --pcr options by the core's
- * rules, and the certificates `cert` and `mock` build.  It calls the core
- * and never a command.
+ * rules, the certificates `cert` and `mock` build, and the NSM's device
+ * and the documents it attests keys with.  It calls the core and never a
+ * command.
  */
 
 #include "cli.h"
@@ -19,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 
@@ -227,6 +229,58 @@ cli_read_file(const char *path, uint8_t **data, size_t *len)
 
 
 int
+cli_hex(const char *hex, uint8_t **data, size_t *len)
+{
+    long      n;
+    uint8_t  *b;
+
+    n = 0;
+    b = hex[0] ? OPENSSL_hexstr2buf(hex, &n) : NULL;
+    ERR_clear_error();
+
+    if (hex[0] && b == NULL) {
+        return -1;
+    }
+
+    /* one byte more: zero bytes are still an allocation */
+    *data = malloc((size_t) n + 1);
+    if (*data != NULL && n > 0) {
+        memcpy(*data, b, (size_t) n);
+    }
+
+    OPENSSL_free(b);
+    *len = (size_t) n;
+
+    return *data ? 0 : -1;
+}
+
+
+int
+cli_bytes_option(const char *cmd, const char *opt, const char *text,
+    uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+
+    if (text == NULL) {
+        return 0;
+    }
+
+    if (text[0] == '@') {
+        return cli_read_file(text + 1, data, len);
+    }
+
+    if (cli_hex(text, data, len) != 0) {
+        cli_error("%s: --%s must be hex digits or @FILE, not \"%s\"", cmd,
+                  opt, text);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
 cli_evidence_read(const char *cmd, const char *path, cli_evidence_t *ev)
 {
     size_t    len;
@@ -401,6 +455,24 @@ cli_write_pem(const char *path, X509 *cert, EVP_PKEY *key)
         return -1;
     }
 
+    return 0;
+}
+
+
+int
+cli_spki(EVP_PKEY *key, uint8_t **der, size_t *len)
+{
+    int  n;
+
+    *der = NULL;
+    n = i2d_PUBKEY(key, der);
+
+    if (n <= 0) {
+        ERR_clear_error();
+        return -1;
+    }
+
+    *len = (size_t) n;
     return 0;
 }
 
@@ -747,4 +819,145 @@ cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
     }
 
     return x;
+}
+
+
+X509 *
+cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
+    size_t len, nitro_attest_binding_e binding, long days, char *err,
+    size_t errlen)
+{
+    char                   module_id[256];
+    X509                  *cert;
+    int64_t                ts;
+    nitro_attest_reason_e  reason;
+
+    /* wrap only what parses: a broken document would fail every handshake */
+    if (nitro_attest_document_peek(doc, len, &ts, module_id,
+                                   sizeof(module_id)) != 0)
+    {
+        snprintf(err, errlen, "%s: not an attestation document "
+                 "(malformed_document)", what);
+        return NULL;
+    }
+
+    cert = cli_client_cert(key, doc, len, module_id, days);
+    if (cert == NULL) {
+        snprintf(err, errlen, "cannot build the certificate");
+        return NULL;
+    }
+
+    reason = nitro_attest_document_binds(doc, len, binding, cert);
+
+    if (reason != NITRO_ATTEST_OK) {
+        snprintf(err, errlen, "%s: the document does not attest this key "
+                 "(binding %s: %s), so no certificate for it would ever "
+                 "verify", what, nitro_attest_binding_name(binding),
+                 nitro_attest_reason_name(reason));
+        X509_free(cert);
+        return NULL;
+    }
+
+    return cert;
+}
+
+
+const char *
+cli_nsm_device(const char *opt)
+{
+    const char  *env;
+
+    if (opt != NULL) {
+        return opt;
+    }
+
+    env = getenv("NITRO_ATTEST_NSM_DEVICE");
+
+    return (env != NULL && env[0] != '\0') ? env : NITRO_ATTEST_NSM_DEVICE;
+}
+
+
+nitro_attest_nsm_t *
+cli_nsm_open(const char *cmd, const char *device)
+{
+    char                 err[512];
+    nitro_attest_nsm_t  *nsm;
+
+    nsm = nitro_attest_nsm_open(device, err, sizeof(err));
+    if (nsm == NULL) {
+        cli_error("%s: %s", cmd, err);
+    }
+
+    return nsm;
+}
+
+
+int
+cli_nsm_failed(const char *cmd, nitro_attest_nsm_rc_e rc, const char *err)
+{
+    cli_error("%s: %s", cmd, err);
+
+    return rc == NITRO_ATTEST_NSM_TOO_LARGE ? CLI_USAGE : CLI_FAILED;
+}
+
+
+int
+cli_nsm_key_document(const char *device, EVP_PKEY *key,
+    nitro_attest_binding_e binding, const nitro_attest_bytes_t *user_data,
+    const nitro_attest_bytes_t *nonce, uint8_t **doc, size_t *len,
+    char *err, size_t errlen)
+{
+    int                         rc;
+    size_t                      spki_len;
+    uint8_t                    *spki, md[SHA384_DIGEST_LENGTH];
+    nitro_attest_nsm_t         *nsm;
+    nitro_attest_nsm_rc_e       nrc;
+    nitro_attest_nsm_attest_t   a;
+
+    if (cli_spki(key, &spki, &spki_len) != 0) {
+        snprintf(err, errlen, "cannot encode the key");
+        return CLI_USAGE;
+    }
+
+    a.user_data = *user_data;
+    a.nonce = *nonce;
+    a.public_key.data = NULL;
+    a.public_key.len = 0;
+
+    /* the field that binding compares with the certificate's key */
+    switch (binding) {
+
+    case NITRO_ATTEST_BINDING_USER_DATA_SPKI:
+        a.user_data.data = spki;
+        a.user_data.len = spki_len;
+        break;
+
+    case NITRO_ATTEST_BINDING_USER_DATA_SHA256:
+        a.user_data.data = SHA256(spki, spki_len, md);
+        a.user_data.len = SHA256_DIGEST_LENGTH;
+        break;
+
+    case NITRO_ATTEST_BINDING_USER_DATA_SHA384:
+        a.user_data.data = SHA384(spki, spki_len, md);
+        a.user_data.len = SHA384_DIGEST_LENGTH;
+        break;
+
+    default:
+        a.public_key.data = spki;
+        a.public_key.len = spki_len;
+    }
+
+    rc = CLI_FAILED;
+    nsm = nitro_attest_nsm_open(device, err, errlen);
+
+    if (nsm != NULL) {
+        nrc = nitro_attest_nsm_attest(nsm, &a, doc, len, err, errlen);
+        rc = (nrc == NITRO_ATTEST_NSM_OK) ? CLI_OK
+             : (nrc == NITRO_ATTEST_NSM_TOO_LARGE) ? CLI_USAGE : CLI_FAILED;
+        nitro_attest_nsm_close(nsm);
+    }
+
+    OPENSSL_free(spki);
+
+    return rc;
 }

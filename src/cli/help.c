@@ -21,18 +21,25 @@ static const char  help_main[] =
     "\n"
     "Verifies AWS Nitro Enclaves and NitroTPM attestation documents, and the\n"
     "client certificates that carry them, as the nginx module does; makes\n"
-    "such certificates and policy files.\n"
+    "such certificates and policy files; inside an enclave, gets documents\n"
+    "from its Nitro Secure Module and reads, extends and locks its PCRs.\n"
     "\n"
     "commands:\n"
     "  nitro-attest verify [OPTIONS] FILE...\n"
     "  nitro-attest inspect [OPTIONS] FILE\n"
-    "  nitro-attest cert --key KEY.pem --doc DOC [--days N] --out CERT.pem\n"
+    "  nitro-attest cert --key KEY.pem (--doc DOC | --nsm) [OPTIONS] "
+    "--out CERT.pem\n"
     "  nitro-attest mock pki DIR\n"
     "  nitro-attest mock cert --pki DIR [OPTIONS] --out-key K --out-cert C\n"
     "  nitro-attest policy new [--name NAME] [OPTIONS]\n"
     "  nitro-attest policy add|deny FILE [--name NAME] [OPTIONS]\n"
     "  nitro-attest policy remove FILE --name NAME\n"
     "  nitro-attest policy check FILE...\n"
+    "  nitro-attest nsm attest [--public-key SPKI.der | --key KEY.pem] "
+    "[OPTIONS]\n"
+    "  nitro-attest nsm describe [--device PATH]\n"
+    "  nitro-attest nsm pcr|lock N [--device PATH]\n"
+    "  nitro-attest nsm extend N --data HEX|@FILE [--device PATH]\n"
     "  nitro-attest help [COMMAND]\n"
     "\n"
     "options:\n"
@@ -94,22 +101,144 @@ static const char  help_inspect[] =
     "                         its content: a CMW (default) or the document\n"
     "  -h, --help             print this help\n";
 
+/* the option --device and the exit statuses of what asks the NSM */
+#define HELP_NSM_DEVICE                                                      \
+    "  --device PATH          the NSM's device (default:\n"                  \
+    "                         $NITRO_ATTEST_NSM_DEVICE, else /dev/nsm)\n"
+
+#define HELP_NSM_EXIT                                                        \
+    "Exit status: 0 done; 1 when the device is missing, the ioctl fails,\n"  \
+    "the answer does not decode or the NSM answers an error code (one line\n"\
+    "names the device and the error: the errno text or the code, such as\n"  \
+    "InvalidIndex); 2 a usage or input error.\n"
+
 static const char  help_cert[] =
-    "usage: nitro-attest cert --key KEY.pem --doc DOC [--days N] "
+    "usage: nitro-attest cert --key KEY.pem --doc DOC [OPTIONS] "
     "--out CERT.pem\n"
+    "       nitro-attest cert --key KEY.pem --nsm [OPTIONS] --out CERT.pem\n"
     "\n"
     "Inside an enclave, or on an EC2 instance with NitroTPM: wraps an\n"
-    "attestation document whose public_key is KEY's in a self-signed client\n"
-    "certificate for KEY, under the default extension.\n"
+    "attestation document for KEY, read from DOC or asked of the enclave's\n"
+    "NSM (--nsm), in a self-signed client certificate for KEY, under the\n"
+    "default extension.  A document that does not attest KEY under the\n"
+    "binding mode is refused, and nothing is written: no certificate made\n"
+    "from it could ever verify.  Only the binding is judged here; verify\n"
+    "judges the signature, the chain and the age.\n"
     "\n"
     "options:\n"
     "  --key KEY.pem          the private key the document attests (PEM)\n"
     "  --doc DOC              the document: raw, base64 or hex (\"-\":\n"
     "                         standard input)\n"
+    "  --nsm                  ask the NSM for a document attesting KEY\n"
+    "  --binding MODE         how the document attests KEY: public_key\n"
+    "                         (default: its public_key is KEY's\n"
+    "                         SubjectPublicKeyInfo), user_data_spki,\n"
+    "                         user_data_sha256 or user_data_sha384 (its\n"
+    "                         user_data is that SPKI, or its SHA-256 or\n"
+    "                         SHA-384)\n"
+    "  --user-data HEX|@FILE  with --nsm: the document's user_data (hex\n"
+    "                         digits, or the bytes of FILE); not with a\n"
+    "                         user_data_* binding\n"
+    "  --nonce HEX|@FILE      with --nsm: the document's nonce\n"
+    HELP_NSM_DEVICE
     "  --days N               the certificate's validity, 1..3650 days\n"
     "                         (default 1)\n"
     "  --out CERT.pem         where to write the certificate\n"
-    "  -h, --help             print this help\n";
+    "  -h, --help             print this help\n"
+    "\n"
+    "Exit status: 0 written; 1 when --nsm fails (a missing device, a\n"
+    "failed ioctl, an answer that does not decode, an NSM error code); 2 a\n"
+    "usage or input error, or a document that does not attest KEY.\n";
+
+static const char  help_nsm[] =
+    "usage: nitro-attest nsm attest [--public-key SPKI.der | --key KEY.pem] "
+    "[OPTIONS]\n"
+    "       nitro-attest nsm describe [--device PATH]\n"
+    "       nitro-attest nsm pcr N [--device PATH]\n"
+    "       nitro-attest nsm extend N --data HEX|@FILE [--device PATH]\n"
+    "       nitro-attest nsm lock N [--device PATH]\n"
+    "\n"
+    "Inside an enclave: asks its Nitro Secure Module (NSM) for attestation\n"
+    "documents, and reads, extends and locks its PCRs.\n"
+    "\"nitro-attest help nsm COMMAND\" shows each command's options.\n";
+
+static const char  help_nsm_attest[] =
+    "usage: nitro-attest nsm attest [--public-key SPKI.der | --key KEY.pem]\n"
+    "           [--user-data HEX|@FILE] [--nonce HEX|@FILE] [--out FILE]\n"
+    "           [--device PATH]\n"
+    "\n"
+    "Asks the NSM for an attestation document and writes the COSE_Sign1\n"
+    "bytes as it returned them to FILE (default: standard output).  The\n"
+    "answer is taken only when it decodes and its document parses and\n"
+    "carries what was asked.\n"
+    "\n"
+    "options:\n"
+    "  --public-key SPKI.der  the document's public_key: this\n"
+    "                         SubjectPublicKeyInfo (DER or PEM)\n"
+    "  --key KEY.pem          the document's public_key: the SPKI of this\n"
+    "                         private key\n"
+    "  --user-data HEX|@FILE  its user_data: hex digits, or the bytes of\n"
+    "                         FILE\n"
+    "  --nonce HEX|@FILE      its nonce\n"
+    "  --out FILE             where to write the document\n"
+    HELP_NSM_DEVICE
+    "  -h, --help             print this help\n"
+    "\n"
+    HELP_NSM_EXIT
+    "A request larger than the NSM takes (4096 bytes) is a usage error.\n";
+
+static const char  help_nsm_describe[] =
+    "usage: nitro-attest nsm describe [--device PATH]\n"
+    "\n"
+    "Prints what the NSM says of itself, one JSON line: {\"module_id\",\n"
+    "\"version\": \"MAJOR.MINOR.PATCH\", \"max_pcrs\",\n"
+    "\"locked_pcrs\": [...], \"digest\"}.\n"
+    "\n"
+    "options:\n"
+    HELP_NSM_DEVICE
+    "  -h, --help             print this help\n"
+    "\n"
+    HELP_NSM_EXIT;
+
+static const char  help_nsm_pcr[] =
+    "usage: nitro-attest nsm pcr N [--device PATH]\n"
+    "\n"
+    "Prints PCR N, one JSON line: {\"index\": N, \"locked\": BOOL, \"value\":\n"
+    "HEX}.  Which indexes exist is the NSM's to say: it answers\n"
+    "InvalidIndex for the others.\n"
+    "\n"
+    "options:\n"
+    HELP_NSM_DEVICE
+    "  -h, --help             print this help\n"
+    "\n"
+    HELP_NSM_EXIT;
+
+static const char  help_nsm_extend[] =
+    "usage: nitro-attest nsm extend N --data HEX|@FILE [--device PATH]\n"
+    "\n"
+    "Extends PCR N with the data: the NSM sets it to the hash of its value\n"
+    "and the data (SHA-384 for its SHA384 bank).  Prints the PCR's JSON\n"
+    "line, as nsm pcr does, with the new value.  A locked PCR is refused\n"
+    "(ReadOnlyIndex).\n"
+    "\n"
+    "options:\n"
+    "  --data HEX|@FILE       the data: hex digits, or the bytes of FILE\n"
+    HELP_NSM_DEVICE
+    "  -h, --help             print this help\n"
+    "\n"
+    HELP_NSM_EXIT;
+
+static const char  help_nsm_lock[] =
+    "usage: nitro-attest nsm lock N [--device PATH]\n"
+    "\n"
+    "Locks PCR N: from then on the NSM refuses to extend it.  Prints the\n"
+    "PCR's JSON line, as nsm pcr does.\n"
+    "\n"
+    "options:\n"
+    HELP_NSM_DEVICE
+    "  -h, --help             print this help\n"
+    "\n"
+    HELP_NSM_EXIT;
 
 static const char  help_mock[] =
     "usage: nitro-attest mock pki DIR\n"
@@ -260,7 +389,8 @@ static const char  help_help[] =
     "\n"
     "Prints the usage of nitro-attest, or of COMMAND: verify, inspect, cert,\n"
     "mock, mock pki, mock cert, policy, policy new, policy add, policy deny,\n"
-    "policy remove or policy check.\n";
+    "policy remove, policy check, nsm, nsm attest, nsm describe, nsm pcr,\n"
+    "nsm extend or nsm lock.\n";
 
 
 static const cli_help_t  cli_helps[] = {
@@ -277,6 +407,12 @@ static const cli_help_t  cli_helps[] = {
     { "policy deny", help_policy_edit },
     { "policy remove", help_policy_remove },
     { "policy check", help_policy_check },
+    { "nsm", help_nsm },
+    { "nsm attest", help_nsm_attest },
+    { "nsm describe", help_nsm_describe },
+    { "nsm pcr", help_nsm_pcr },
+    { "nsm extend", help_nsm_extend },
+    { "nsm lock", help_nsm_lock },
     { "help", help_help },
     { NULL, NULL }
 };

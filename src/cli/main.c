@@ -34,6 +34,11 @@ static const struct {
     { "policy deny", cli_cmd_policy_deny },
     { "policy remove", cli_cmd_policy_remove },
     { "policy check", cli_cmd_policy_check },
+    { "nsm attest", cli_cmd_nsm_attest },
+    { "nsm describe", cli_cmd_nsm_describe },
+    { "nsm pcr", cli_cmd_nsm_pcr },
+    { "nsm extend", cli_cmd_nsm_extend },
+    { "nsm lock", cli_cmd_nsm_lock },
 };
 
 #define CLI_COMMANDS  (sizeof(cli_commands) / sizeof(cli_commands[0]))

@@ -2,7 +2,9 @@
  * mock.c: `mock pki` (a PKI shaped like AWS's: root, regional, zonal and
  * instance CAs) and `mock cert` (a client certificate carrying a document
  * signed under it, as an enclave's NSM or an instance's NitroTPM would
- * return it), for trying the module without an enclave.
+ * return it), for trying the module without an enclave.  The documents
+ * come from cli_mock_document(), which the tests' NSM emulator
+ * (t/nsm/) answers with too.
  */
 
 #include "cli.h"
@@ -37,38 +39,45 @@ static const struct {
 #define MOCK_CAS       (sizeof(mock_cas) / sizeof(mock_cas[0]))
 #define MOCK_INSTANCE  (MOCK_CAS - 1)     /* issues the documents' leaves */
 
-/* what mock cert signs into its document, and the keys it takes */
-typedef struct {
-    nitro_attest_kind_e        kind;
-    const char                *module_id;
-    int64_t                    ts_ms;
-    int64_t                    lifetime_ms;
-    const char                *user_data;   /* hex, or NULL */
-    const char                *nonce;       /* hex, or NULL */
-    cli_pcrs_t                 pcrs;        /* those --pcr gave */
+struct cli_mock_pki_s {
     X509                      *cas[MOCK_CAS];
     EVP_PKEY                  *ca_key;      /* the instance CA's */
-    EVP_PKEY                  *leaf_key;    /* signs the document */
-    X509                      *leaf;
+};
+
+/* what mock cert makes: its options' document, the client key */
+typedef struct {
+    cli_mock_doc_t             doc;
+    uint8_t                   *user_data;
+    uint8_t                   *nonce;
+    uint8_t                   *spki;        /* the client key's */
     EVP_PKEY                  *client;      /* the document's public_key */
-} mock_doc_t;
+} mock_cert_t;
+
+/* a document being signed: the NSM's per-document leaf and its key */
+typedef struct {
+    const cli_mock_doc_t      *doc;
+    const cli_mock_pki_t      *pki;
+    EVP_PKEY                  *leaf_key;
+    X509                      *leaf;
+} mock_sign_t;
 
 
 static int mock_ca(const char *dir, size_t i, time_t now, X509 **cert,
     EVP_PKEY **key);
 static int mock_write(const char *dir, const char *name, X509 *cert,
     EVP_PKEY *key);
-static int mock_cert_options(cli_opt_t *opts, mock_doc_t *m);
-static int mock_pcr_options(cli_opt_t *opts, mock_doc_t *m);
-static int mock_keys(const char *dir, const char *key_type, mock_doc_t *m);
-static int mock_leaf(mock_doc_t *m);
-static void mock_doc_free(mock_doc_t *m);
-static uint8_t *mock_document(const mock_doc_t *m, size_t *len);
-static cbor_item_t *mock_payload(const mock_doc_t *m);
-static cbor_item_t *mock_bundle(const mock_doc_t *m);
-static cbor_item_t *mock_pcrs(const mock_doc_t *m);
-static uint8_t *mock_sign1(EVP_PKEY *key, const uint8_t *payload,
-    size_t payload_len, size_t *len);
+static int mock_cert_options(cli_opt_t *opts, mock_cert_t *m);
+static int mock_pcr_options(cli_opt_t *opts, cli_mock_doc_t *doc);
+static int mock_fields(cli_opt_t *opts, mock_cert_t *m);
+static int mock_client(const char *key_type, mock_cert_t *m);
+static void mock_cert_free(mock_cert_t *m);
+static int mock_leaf(const char *cmd, mock_sign_t *s);
+static cbor_item_t *mock_payload(const mock_sign_t *s);
+static cbor_item_t *mock_bundle(const cli_mock_pki_t *pki);
+static cbor_item_t *mock_pcrs(const cli_mock_doc_t *doc);
+static cbor_item_t *mock_field(const nitro_attest_bytes_t *b);
+static uint8_t *mock_sign1(const char *cmd, EVP_PKEY *key,
+    const uint8_t *payload, size_t payload_len, size_t *len);
 static int mock_es384(EVP_PKEY *key, const uint8_t *tbs, size_t len,
     uint8_t raw[96]);
 static uint8_t *mock_array4(cbor_item_t *a, cbor_item_t *b, cbor_item_t *c,
@@ -78,8 +87,7 @@ static int mock_map_add(cbor_item_t *map, const char *key,
 static int mock_map_put(cbor_item_t *map, cbor_item_t *key,
     cbor_item_t *value);
 static int mock_push(cbor_item_t *array, cbor_item_t *item);
-static cbor_item_t *mock_der(X509 *cert, EVP_PKEY *key);
-static cbor_item_t *mock_hex_field(const char *hex);
+static cbor_item_t *mock_der(X509 *cert);
 static EVP_PKEY *mock_key_generate(const char *type);
 static char *mock_path(const char *dir, const char *name, const char *ext);
 
@@ -206,13 +214,14 @@ mock_write(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
 int
 cli_cmd_mock_cert(int argc, char **argv)
 {
-    int          nargs, rc;
-    char       **args;
-    X509        *client_cert;
-    size_t       doc_len;
-    uint8_t     *doc;
-    mock_doc_t   m;
-    const char  *pki;
+    int              nargs, rc;
+    char           **args;
+    X509            *client_cert;
+    size_t           doc_len;
+    uint8_t         *doc;
+    mock_cert_t      m;
+    const char      *dir;
+    cli_mock_pki_t  *pki;
 
     cli_opt_t  opts[] = {
         cli_opt_value("pki"), cli_opt_list("pcr"), cli_opt_value("out-key"),
@@ -232,10 +241,11 @@ cli_cmd_mock_cert(int argc, char **argv)
     memset(&m, 0, sizeof(m));
     rc = CLI_USAGE;
     doc = NULL;
+    pki = NULL;
     client_cert = NULL;
-    pki = cli_opt(opts, "pki")->value;
+    dir = cli_opt(opts, "pki")->value;
 
-    if (nargs != 0 || pki == NULL || !cli_opt(opts, "out-key")->value
+    if (nargs != 0 || dir == NULL || !cli_opt(opts, "out-key")->value
         || !cli_opt(opts, "out-cert")->value)
     {
         cli_error("usage: nitro-attest mock cert --pki DIR [--pcr N=HEX ...] "
@@ -244,18 +254,18 @@ cli_cmd_mock_cert(int argc, char **argv)
     }
 
     if (mock_cert_options(opts, &m) != 0
-        || mock_keys(pki, cli_opt(opts, "key-type")->value, &m) != 0
-        || mock_leaf(&m) != 0)
+        || (pki = cli_mock_pki_load("mock cert", dir)) == NULL
+        || mock_client(cli_opt(opts, "key-type")->value, &m) != 0)
     {
         goto done;
     }
 
-    doc = mock_document(&m, &doc_len);
+    doc = cli_mock_document("mock cert", pki, &m.doc, &doc_len);
     if (doc == NULL) {
         goto done;
     }
 
-    client_cert = cli_client_cert(m.client, doc, doc_len, m.module_id, 1);
+    client_cert = cli_client_cert(m.client, doc, doc_len, m.doc.module_id, 1);
     if (client_cert == NULL) {
         cli_error("mock cert: cannot build the client certificate");
         goto done;
@@ -272,7 +282,8 @@ done:
 
     X509_free(client_cert);
     free(doc);
-    mock_doc_free(&m);
+    cli_mock_pki_free(pki);
+    mock_cert_free(&m);
     cli_opts_free(opts);
 
     return rc;
@@ -281,61 +292,70 @@ done:
 
 /* what the document says: 0, or -1 after a usage error */
 static int
-mock_cert_options(cli_opt_t *opts, mock_doc_t *m)
+mock_cert_options(cli_opt_t *opts, mock_cert_t *m)
 {
-    const char  *text;
+    const char      *text;
+    cli_mock_doc_t  *doc;
 
-    m->kind = NITRO_ATTEST_KIND_ENCLAVE;
+    doc = &m->doc;
+    doc->kind = NITRO_ATTEST_KIND_ENCLAVE;
     text = cli_opt(opts, "kind")->value;
 
-    if (text && cli_kind("mock cert", text, &m->kind) != 0) {
+    if (text && cli_kind("mock cert", text, &doc->kind) != 0) {
         return -1;
     }
 
     /* an enclave's module id, or an instance's NitroTPM */
-    m->module_id = cli_opt(opts, "module-id")->value;
-    if (m->module_id == NULL) {
-        m->module_id = (m->kind == NITRO_ATTEST_KIND_NITROTPM)
-                       ? "i-0123456789abcdef0-tpm0000000000000000"
-                       : "i-0123456789abcdef0-enc0123456789abcdef";
+    doc->module_id = cli_opt(opts, "module-id")->value;
+    if (doc->module_id == NULL) {
+        doc->module_id = (doc->kind == NITRO_ATTEST_KIND_NITROTPM)
+                         ? "i-0123456789abcdef0-tpm0000000000000000"
+                         : "i-0123456789abcdef0-enc0123456789abcdef";
     }
 
-    m->ts_ms = cli_now_ms();
+    doc->ts_ms = cli_now_ms();
     text = cli_opt(opts, "timestamp")->value;
 
-    if (text && cli_parse_time(text, &m->ts_ms) != 0) {
+    if (text && cli_parse_time(text, &doc->ts_ms) != 0) {
         cli_error("mock cert: --timestamp is not RFC 3339 or milliseconds");
         return -1;
     }
 
     /* certificate validity is in whole seconds */
-    m->lifetime_ms = MOCK_LEAF_SECONDS * 1000;
+    doc->lifetime_ms = MOCK_LEAF_SECONDS * 1000;
     if (cli_duration("mock cert", "--leaf-lifetime",
-                     cli_opt(opts, "leaf-lifetime")->value, &m->lifetime_ms)
+                     cli_opt(opts, "leaf-lifetime")->value,
+                     &doc->lifetime_ms)
         != 0)
     {
         return -1;
     }
 
-    if (m->lifetime_ms < 1000 || m->lifetime_ms % 1000 != 0) {
+    if (doc->lifetime_ms < 1000 || doc->lifetime_ms % 1000 != 0) {
         cli_error("mock cert: --leaf-lifetime must be whole seconds, at "
                   "least 1s");
         return -1;
     }
 
-    m->user_data = cli_opt(opts, "user-data")->value;
-    m->nonce = cli_opt(opts, "nonce")->value;
+    if (mock_fields(opts, m) != 0) {
+        return -1;
+    }
 
-    return mock_pcr_options(opts, m);
+    return mock_pcr_options(opts, doc);
 }
 
 
-/* --pcr N=HEX, by the policy's PCR rule; the last one of N counts */
+/*
+ * --pcr N=HEX, by the policy's PCR rule; the last one of N counts.  The
+ * others are 48 zero bytes: 16 PCRs, as a debug enclave, or the 24 of a
+ * NitroTPM (its SHA-384 bank).
+ */
 static int
-mock_pcr_options(cli_opt_t *opts, mock_doc_t *m)
+mock_pcr_options(cli_opt_t *opts, cli_mock_doc_t *doc)
 {
     int             i;
     size_t          len;
+    unsigned        k, ndefault;
     cli_opt_t      *o;
     unsigned long   index;
     uint8_t         value[NITRO_ATTEST_PCR_MAX_LEN];
@@ -343,113 +363,187 @@ mock_pcr_options(cli_opt_t *opts, mock_doc_t *m)
     o = cli_opt(opts, "pcr");
 
     for (i = 0; i < o->count; i++) {
-        if (cli_pcr_option("mock cert", o->values[i], m->kind, &index, value,
-                           &len) != 0)
+        if (cli_pcr_option("mock cert", o->values[i], doc->kind, &index,
+                           value, &len)
+            != 0)
         {
             return -1;
         }
 
-        if (m->kind == NITRO_ATTEST_KIND_NITROTPM && len != MOCK_PCR_LEN) {
+        if (doc->kind == NITRO_ATTEST_KIND_NITROTPM && len != MOCK_PCR_LEN) {
             cli_error("mock cert: --pcr: PCR %lu of a nitrotpm document "
                       "must be 96 hex digits (its SHA-384 bank)", index);
             return -1;
         }
 
-        cli_pcrs_set(&m->pcrs, index, value, len);
+        cli_pcrs_set(&doc->pcrs, index, value, len);
+    }
+
+    ndefault = (doc->kind == NITRO_ATTEST_KIND_NITROTPM)
+               ? NITRO_ATTEST_NITROTPM_PCR_COUNT : MOCK_PCRS;
+    memset(value, 0, sizeof(value));
+
+    for (k = 0; k < ndefault; k++) {
+        if (!(doc->pcrs.mask & (1u << k))) {
+            cli_pcrs_set(&doc->pcrs, k, value, MOCK_PCR_LEN);
+        }
     }
 
     return 0;
 }
 
 
-/* the CAs of the PKI in dir and the instance CA's key; fresh keys */
+/* --user-data and --nonce: hex of at most 1024 bytes; absent is null */
 static int
-mock_keys(const char *dir, const char *key_type, mock_doc_t *m)
+mock_fields(cli_opt_t *opts, mock_cert_t *m)
 {
-    char    *path;
-    size_t   k;
+    size_t       i;
+    const char  *text;
 
-    for (k = 0; k < MOCK_CAS; k++) {
-        path = mock_path(dir, mock_cas[k].file, ".pem");
-        m->cas[k] = path ? cli_load_cert_file(path) : NULL;
-        free(path);
+    struct {
+        const char            *name;
+        uint8_t              **buf;
+        nitro_attest_bytes_t  *field;
+    } fields[] = {
+        { "user-data", &m->user_data, &m->doc.user_data },
+        { "nonce", &m->nonce, &m->doc.nonce },
+    };
 
-        if (m->cas[k] == NULL) {
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        text = cli_opt(opts, fields[i].name)->value;
+        if (text == NULL) {
+            continue;
+        }
+
+        if (cli_hex(text, fields[i].buf, &fields[i].field->len) != 0
+            || fields[i].field->len > NITRO_ATTEST_FIELD_MAX)
+        {
+            cli_error("mock cert: --%s must be hex of at most %d bytes",
+                      fields[i].name, NITRO_ATTEST_FIELD_MAX);
             return -1;
         }
+
+        fields[i].field->data = *fields[i].buf;
     }
 
-    path = mock_path(dir, mock_cas[MOCK_INSTANCE].file, ".key");
-    m->ca_key = path ? cli_load_key(path) : NULL;
-    free(path);
-
-    m->leaf_key = mock_key_generate("p384");
-    m->client = mock_key_generate(key_type ? key_type : "p384");
-
-    if (m->client == NULL && key_type) {
-        cli_error("mock cert: --key-type must be p256, p384, p521, "
-                  "rsa2048, rsa4096 or ed25519");
-    }
-
-    return m->ca_key && m->leaf_key && m->client ? 0 : -1;
+    return 0;
 }
 
 
-/* the NSM's per-document leaf, issued by the instance CA */
+/* a fresh client key of key_type, the document's public_key */
 static int
-mock_leaf(mock_doc_t *m)
+mock_client(const char *key_type, mock_cert_t *m)
 {
-    X509  *ca;
+    m->client = mock_key_generate(key_type ? key_type : "p384");
 
-    ca = m->cas[MOCK_INSTANCE];
-    m->leaf = cli_cert_new(m->leaf_key, m->module_id,
-                           (time_t) (m->ts_ms / 1000) - 60,
-                           (time_t) (m->ts_ms / 1000
-                                     + m->lifetime_ms / 1000));
+    if (m->client == NULL) {
+        if (key_type) {
+            cli_error("mock cert: --key-type must be p256, p384, p521, "
+                      "rsa2048, rsa4096 or ed25519");
+        }
 
-    if (m->leaf == NULL
-        || X509_set_issuer_name(m->leaf, X509_get_subject_name(ca)) != 1
-        || cli_cert_add_ext(m->leaf, ca, NID_basic_constraints,
-                            "critical,CA:FALSE") != 0
-        || cli_cert_add_ext(m->leaf, ca, NID_key_usage,
-                            "critical,digitalSignature") != 0
-        || cli_cert_sign(m->leaf, m->ca_key) != 0)
-    {
-        cli_error("mock cert: cannot build the document certificate");
         return -1;
     }
 
+    if (cli_spki(m->client, &m->spki, &m->doc.public_key.len) != 0) {
+        cli_error("mock cert: out of memory");
+        return -1;
+    }
+
+    m->doc.public_key.data = m->spki;
     return 0;
 }
 
 
 static void
-mock_doc_free(mock_doc_t *m)
+mock_cert_free(mock_cert_t *m)
 {
-    size_t  k;
-
-    for (k = 0; k < MOCK_CAS; k++) {
-        X509_free(m->cas[k]);
-    }
-
-    X509_free(m->leaf);
-    EVP_PKEY_free(m->ca_key);
-    EVP_PKEY_free(m->leaf_key);
+    free(m->user_data);
+    free(m->nonce);
+    OPENSSL_free(m->spki);
     EVP_PKEY_free(m->client);
 }
 
 
-/* The COSE_Sign1 the NSM would return, signed by the leaf key. */
-static uint8_t *
-mock_document(const mock_doc_t *m, size_t *len)
+cli_mock_pki_t *
+cli_mock_pki_load(const char *cmd, const char *dir)
+{
+    char            *path;
+    size_t           k;
+    cli_mock_pki_t  *pki;
+
+    pki = calloc(1, sizeof(cli_mock_pki_t));
+    if (pki == NULL) {
+        cli_error("%s: out of memory", cmd);
+        return NULL;
+    }
+
+    for (k = 0; k < MOCK_CAS; k++) {
+        path = mock_path(dir, mock_cas[k].file, ".pem");
+        pki->cas[k] = path ? cli_load_cert_file(path) : NULL;
+        free(path);
+
+        if (pki->cas[k] == NULL) {
+            cli_mock_pki_free(pki);
+            return NULL;
+        }
+    }
+
+    path = mock_path(dir, mock_cas[MOCK_INSTANCE].file, ".key");
+    pki->ca_key = path ? cli_load_key(path) : NULL;
+    free(path);
+
+    if (pki->ca_key == NULL) {
+        cli_mock_pki_free(pki);
+        return NULL;
+    }
+
+    return pki;
+}
+
+
+void
+cli_mock_pki_free(cli_mock_pki_t *pki)
+{
+    size_t  k;
+
+    if (pki == NULL) {
+        return;
+    }
+
+    for (k = 0; k < MOCK_CAS; k++) {
+        X509_free(pki->cas[k]);
+    }
+
+    EVP_PKEY_free(pki->ca_key);
+    free(pki);
+}
+
+
+/* The COSE_Sign1 the NSM would return, signed by a fresh leaf. */
+uint8_t *
+cli_mock_document(const char *cmd, const cli_mock_pki_t *pki,
+    const cli_mock_doc_t *doc, size_t *len)
 {
     size_t        size, payload_len;
-    uint8_t      *payload, *doc;
+    uint8_t      *payload, *out;
+    mock_sign_t   s;
     cbor_item_t  *map;
 
-    map = mock_payload(m);
+    s.doc = doc;
+    s.pki = pki;
+    s.leaf = NULL;
+    s.leaf_key = mock_key_generate("p384");
+    out = NULL;
+
+    if (mock_leaf(cmd, &s) != 0) {
+        goto done;
+    }
+
+    map = mock_payload(&s);
     if (map == NULL) {
-        return NULL;
+        cli_error("%s: out of memory", cmd);
+        goto done;
     }
 
     payload = NULL;
@@ -457,55 +551,80 @@ mock_document(const mock_doc_t *m, size_t *len)
     cbor_decref(&map);
 
     if (payload_len == 0) {
-        cli_error("mock cert: out of memory");
-        return NULL;
+        cli_error("%s: out of memory", cmd);
+        goto done;
     }
 
-    doc = mock_sign1(m->leaf_key, payload, payload_len, len);
+    out = mock_sign1(cmd, s.leaf_key, payload, payload_len, len);
     free(payload);
 
-    return doc;
+done:
+
+    X509_free(s.leaf);
+    EVP_PKEY_free(s.leaf_key);
+
+    return out;
 }
 
 
-/* the document's map, in the NSM's order; NULL after a message */
-static cbor_item_t *
-mock_payload(const mock_doc_t *m)
+/* the NSM's per-document leaf, issued by the instance CA */
+static int
+mock_leaf(const char *cmd, mock_sign_t *s)
 {
-    int           ok;
-    cbor_item_t  *map, *user_data, *nonce;
+    X509                  *ca;
+    const cli_mock_doc_t  *doc;
 
-    user_data = m->user_data ? mock_hex_field(m->user_data) : cbor_new_null();
-    if (user_data == NULL) {
-        cli_error("mock cert: --user-data must be hex of at most 1024 bytes");
-        return NULL;
+    ca = s->pki->cas[MOCK_INSTANCE];
+    doc = s->doc;
+    s->leaf = s->leaf_key
+              ? cli_cert_new(s->leaf_key, doc->module_id,
+                             (time_t) (doc->ts_ms / 1000) - 60,
+                             (time_t) (doc->ts_ms / 1000
+                                       + doc->lifetime_ms / 1000))
+              : NULL;
+
+    if (s->leaf == NULL
+        || X509_set_issuer_name(s->leaf, X509_get_subject_name(ca)) != 1
+        || cli_cert_add_ext(s->leaf, ca, NID_basic_constraints,
+                            "critical,CA:FALSE") != 0
+        || cli_cert_add_ext(s->leaf, ca, NID_key_usage,
+                            "critical,digitalSignature") != 0
+        || cli_cert_sign(s->leaf, s->pki->ca_key) != 0)
+    {
+        cli_error("%s: cannot build the document certificate", cmd);
+        return -1;
     }
 
-    nonce = m->nonce ? mock_hex_field(m->nonce) : cbor_new_null();
-    if (nonce == NULL) {
-        cbor_decref(&user_data);
-        cli_error("mock cert: --nonce must be hex of at most 1024 bytes");
-        return NULL;
-    }
+    return 0;
+}
+
+
+/* the document's map, in the NSM's order; NULL when memory ran out */
+static cbor_item_t *
+mock_payload(const mock_sign_t *s)
+{
+    int                    ok;
+    cbor_item_t           *map;
+    const cli_mock_doc_t  *doc;
+
+    doc = s->doc;
 
     /* each add takes its value; a failed one (out of memory) fails all */
     map = cbor_new_definite_map(9);
-    ok = mock_map_add(map, "module_id", cbor_build_string(m->module_id));
+    ok = mock_map_add(map, "module_id", cbor_build_string(doc->module_id));
     ok &= mock_map_add(map, "digest", cbor_build_string("SHA384"));
     ok &= mock_map_add(map, "timestamp",
-                       cbor_build_uint64((uint64_t) m->ts_ms));
+                       cbor_build_uint64((uint64_t) doc->ts_ms));
     /* nitro-tpm-attest's document differs from the NSM's by this key */
-    ok &= mock_map_add(map, m->kind == NITRO_ATTEST_KIND_NITROTPM
-                            ? "nitrotpm_pcrs" : "pcrs", mock_pcrs(m));
-    ok &= mock_map_add(map, "certificate", mock_der(m->leaf, NULL));
-    ok &= mock_map_add(map, "cabundle", mock_bundle(m));
-    ok &= mock_map_add(map, "public_key", mock_der(NULL, m->client));
-    ok &= mock_map_add(map, "user_data", user_data);
-    ok &= mock_map_add(map, "nonce", nonce);
+    ok &= mock_map_add(map, doc->kind == NITRO_ATTEST_KIND_NITROTPM
+                            ? "nitrotpm_pcrs" : "pcrs", mock_pcrs(doc));
+    ok &= mock_map_add(map, "certificate", mock_der(s->leaf));
+    ok &= mock_map_add(map, "cabundle", mock_bundle(s->pki));
+    ok &= mock_map_add(map, "public_key", mock_field(&doc->public_key));
+    ok &= mock_map_add(map, "user_data", mock_field(&doc->user_data));
+    ok &= mock_map_add(map, "nonce", mock_field(&doc->nonce));
 
     if (!ok) {
-        cli_error("mock cert: out of memory");
-
         if (map != NULL) {
             cbor_decref(&map);
         }
@@ -519,7 +638,7 @@ mock_payload(const mock_doc_t *m)
 
 /* the CA bundle, root first, as the NSM orders it */
 static cbor_item_t *
-mock_bundle(const mock_doc_t *m)
+mock_bundle(const cli_mock_pki_t *pki)
 {
     size_t        k;
     cbor_item_t  *bundle;
@@ -527,7 +646,7 @@ mock_bundle(const mock_doc_t *m)
     bundle = cbor_new_definite_array(MOCK_CAS);
 
     for (k = 0; bundle != NULL && k < MOCK_CAS; k++) {
-        if (!mock_push(bundle, mock_der(m->cas[k], NULL))) {
+        if (!mock_push(bundle, mock_der(pki->cas[k]))) {
             cbor_decref(&bundle);
         }
     }
@@ -536,33 +655,24 @@ mock_bundle(const mock_doc_t *m)
 }
 
 
-/*
- * 16 PCRs of 48 zero bytes, as a debug enclave, or the 24 of a NitroTPM
- * (its SHA-384 bank); with those --pcr gave instead, in index order
- */
+/* the PCRs the document carries, in index order */
 static cbor_item_t *
-mock_pcrs(const mock_doc_t *m)
+mock_pcrs(const cli_mock_doc_t *doc)
 {
-    unsigned       k, ndefault;
-    cbor_item_t   *pcrs, *value;
-    const uint8_t  zero[MOCK_PCR_LEN] = { 0 };
+    unsigned      k;
+    cbor_item_t  *pcrs;
 
-    ndefault = (m->kind == NITRO_ATTEST_KIND_NITROTPM)
-               ? NITRO_ATTEST_NITROTPM_PCR_COUNT : MOCK_PCRS;
     pcrs = cbor_new_definite_map(NITRO_ATTEST_PCR_COUNT);
 
     for (k = 0; pcrs != NULL && k < NITRO_ATTEST_PCR_COUNT; k++) {
-        if (m->pcrs.mask & (1u << k)) {
-            value = cbor_build_bytestring(m->pcrs.value[k], m->pcrs.len[k]);
-
-        } else if (k < ndefault) {
-            value = cbor_build_bytestring(zero, sizeof(zero));
-
-        } else {
+        if (!(doc->pcrs.mask & (1u << k))) {
             continue;
         }
 
-        if (!mock_map_put(pcrs, cbor_build_uint8((uint8_t) k), value)) {
+        if (!mock_map_put(pcrs, cbor_build_uint8((uint8_t) k),
+                          cbor_build_bytestring(doc->pcrs.value[k],
+                                                doc->pcrs.len[k])))
+        {
             cbor_decref(&pcrs);
         }
     }
@@ -571,10 +681,19 @@ mock_pcrs(const mock_doc_t *m)
 }
 
 
+/* public_key, user_data or nonce: a byte string, or null when absent */
+static cbor_item_t *
+mock_field(const nitro_attest_bytes_t *b)
+{
+    return b->data ? cbor_build_bytestring(b->data, b->len)
+                   : cbor_new_null();
+}
+
+
 /* COSE_Sign1 [protected, {}, payload, signature] of payload, ES384 */
 static uint8_t *
-mock_sign1(EVP_PKEY *key, const uint8_t *payload, size_t payload_len,
-    size_t *len)
+mock_sign1(const char *cmd, EVP_PKEY *key, const uint8_t *payload,
+    size_t payload_len, size_t *len)
 {
     size_t    tbs_len;
     uint8_t  *tbs, *doc, raw[96];
@@ -589,7 +708,7 @@ mock_sign1(EVP_PKEY *key, const uint8_t *payload, size_t payload_len,
                       cbor_build_bytestring(payload, payload_len), &tbs_len);
 
     if (tbs == NULL || mock_es384(key, tbs, tbs_len, raw) != 0) {
-        cli_error("mock cert: cannot sign the document");
+        cli_error("%s: cannot sign the document", cmd);
         free(tbs);
         return NULL;
     }
@@ -603,7 +722,7 @@ mock_sign1(EVP_PKEY *key, const uint8_t *payload, size_t payload_len,
                       cbor_build_bytestring(raw, sizeof(raw)), len);
 
     if (doc == NULL) {
-        cli_error("mock cert: out of memory");
+        cli_error("%s: out of memory", cmd);
     }
 
     return doc;
@@ -720,42 +839,18 @@ mock_push(cbor_item_t *array, cbor_item_t *item)
 }
 
 
-/* the DER of cert, or else of key's public key, as a byte string */
+/* the DER of a certificate as a byte string */
 static cbor_item_t *
-mock_der(X509 *cert, EVP_PKEY *key)
+mock_der(X509 *cert)
 {
     int            n;
     cbor_item_t   *item;
     unsigned char *der;
 
     der = NULL;
-    n = cert ? i2d_X509(cert, &der) : i2d_PUBKEY(key, &der);
+    n = i2d_X509(cert, &der);
     item = n > 0 ? cbor_build_bytestring(der, (size_t) n) : NULL;
     OPENSSL_free(der);
-
-    return item;
-}
-
-
-/* at most NITRO_ATTEST_FIELD_MAX bytes of hex as a byte string, or NULL */
-static cbor_item_t *
-mock_hex_field(const char *hex)
-{
-    long          n;
-    uint8_t      *b;
-    cbor_item_t  *item;
-
-    if (hex[0] == '\0') {
-        return cbor_build_bytestring(NULL, 0);
-    }
-
-    n = 0;
-    b = OPENSSL_hexstr2buf(hex, &n);
-    ERR_clear_error();
-
-    item = (b && (size_t) n <= NITRO_ATTEST_FIELD_MAX)
-           ? cbor_build_bytestring(b, (size_t) n) : NULL;
-    OPENSSL_free(b);
 
     return item;
 }

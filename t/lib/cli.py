@@ -9,6 +9,10 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cbor2
+from cryptography import x509
 
 import forge
 from events import CRITICAL, MEASURED, VERDICT_KEYS
@@ -161,6 +165,19 @@ def check_extension(cert, cose: bytes) -> None:
     value = exts[0].value.value
     assert value in (forge.cmw_extension(cose),
                      forge.cmw_extension(cose, indicator=None))
+
+
+def cert_document(cert_path) -> bytes:
+    """The document a client certificate (PEM or DER file) carries."""
+    data = Path(cert_path).read_bytes()
+    cert = x509.load_pem_x509_certificate(data) if data.startswith(b"-----") \
+        else x509.load_der_x509_certificate(data)
+    ext = cert.extensions.get_extension_for_oid(
+        x509.ObjectIdentifier(forge.DEFAULT_OID))
+    _, off, n = forge.der_split(ext.value.value)
+    record = cbor2.loads(ext.value.value[off:off + n])
+    assert record[0] == forge.CMW_TYPE
+    return record[1]
 
 
 def mock_cert(nitro, pki_dir, directory, *options, code=0):

@@ -1,8 +1,8 @@
-"""tokens.py: the independent side of the attestation token tests
-(CONTRACT 12).  Token signing keys of each kind, RFC 7638 thumbprints
-computed here, and the checks of a token's claims against the forged
-document it speaks for.  Verification is PyJWT's (Debian python3-jwt), a
-JOSE implementation that shares nothing with the module.
+"""tokens.py: the independent side of the attestation token tests.  Token
+signing keys of each kind, RFC 7638 thumbprints computed here, and the
+checks of a token's claims against the forged document it speaks for.
+Verification is PyJWT's (Debian python3-jwt), a JOSE implementation that
+shares nothing with the module.
 """
 
 import base64
@@ -127,7 +127,7 @@ def not_after_s(doc) -> int:
 
 def check_claims(claims: dict, token: str, doc, cert_der: bytes, *,
                  policy: str, issuer: str = "nitro-attest") -> None:
-    """Every claim of CONTRACT 12 against the forged document."""
+    """Every claim of the token, in order, against the forged document."""
     assert list(raw_json(segments(token)[1])) == CLAIM_KEYS
     assert claims["iss"] == issuer
     assert claims["sub"] == doc.module_id
