@@ -607,19 +607,6 @@ ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
 }
 
 
-ngx_connection_t *
-ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r)
-{
-#if (NGX_HTTP_V2)
-    if (r->stream) {
-        return r->stream->connection->connection;
-    }
-#endif
-
-    return r->connection;
-}
-
-
 /*
  * The request guard.  On an "on" server the connection must have been
  * attested by this server's own SSL_CTX (not the default server's for a
