@@ -364,15 +364,23 @@ ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
 }
 
 
+/*
+ * Every server's SSL_CTX goes to the shared postconfiguration; then what
+ * only http has: the counters for the status endpoint, the JWK Set, the
+ * session caches per listen socket, the phase handlers.
+ */
+
 static ngx_int_t
 ngx_http_nitro_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                          s, i;
+    ngx_array_t                         servers;
     ngx_http_handler_pt                *h;
     ngx_http_ssl_srv_conf_t            *sscf;
     ngx_http_core_srv_conf_t          **cscfp;
     ngx_http_core_main_conf_t          *cmcf;
     ngx_nitro_attest_main_t            *nam;
+    ngx_nitro_attest_server_t          *server;
     ngx_nitro_attest_srv_conf_t        *nascf;
     ngx_http_nitro_attest_loc_conf_t   *nalcf;
     ngx_http_nitro_attest_main_conf_t  *namcf;
@@ -387,21 +395,48 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     namcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_nitro_attest_module);
     nam = &namcf->na;
+    cscfp = cmcf->servers.elts;
 
-    ngx_conf_init_uint_value(nam->chain_cache, 64);
-    ngx_conf_init_ptr_value(nam->inventory, NULL);
+    if (ngx_array_init(&servers, cf->temp_pool, cmcf->servers.nelts,
+                       sizeof(ngx_nitro_attest_server_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    if (ngx_nitro_attest_ssl_init(cf) != NGX_OK
-        || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+
+        nascf = cscfp[s]->ctx->srv_conf[ngx_http_nitro_attest_module.ctx_index];
+        sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
+
+        nascf->server_name = cscfp[s]->server_name;
+
+        if (sscf->ssl.ctx == NULL && nascf->enable != NGX_NITRO_ATTEST_OFF) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"nitro_attest\" in %s:%ui applies to a server "
+                          "without ssl: no connection can be attested for "
+                          "it", nascf->file, nascf->line);
+        }
+
+        server = ngx_array_push(&servers);
+        if (server == NULL) {
+            return NGX_ERROR;
+        }
+
+        server->conf = nascf;
+        server->ssl = sscf->ssl.ctx;
+    }
+
+    if (ngx_nitro_attest_postconfiguration(cf, nam,
+                                ngx_http_conf_get_module_srv_conf(cf,
+                                                ngx_http_nitro_attest_module),
+                                &servers)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     /* what the http block itself sets, when no server attests */
-
-    ngx_nitro_attest_unused(cf, nam,
-                            ngx_http_conf_get_module_srv_conf(cf,
-                                                ngx_http_nitro_attest_module));
 
     nalcf = ngx_http_conf_get_module_loc_conf(cf,
                                               ngx_http_nitro_attest_module);
@@ -421,6 +456,12 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (namcf->jwks_location
+        && ngx_nitro_attest_jwks(cf, nam, &namcf->jwks) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (namcf->headers) {
         h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
         if (h == NULL) {
@@ -430,56 +471,12 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
         *h = ngx_http_nitro_attest_headers_handler;
     }
 
-    cscfp = cmcf->servers.elts;
-
-    for (s = 0; s < cmcf->servers.nelts; s++) {
-
-        nascf = cscfp[s]->ctx->srv_conf[ngx_http_nitro_attest_module.ctx_index];
-        sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
-
-        nascf->server_name = cscfp[s]->server_name;
-
-        if (sscf->ssl.ctx == NULL) {
-            if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
-                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                              "\"nitro_attest\" in %s:%ui applies to a "
-                              "server without ssl: no connection can be "
-                              "attested for it", nascf->file, nascf->line);
-            }
-
-            continue;
-        }
-
-        if (ngx_nitro_attest_attach(cf, nascf, sscf->ssl.ctx) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_nitro_attest_token_check(cf, nam) != NGX_OK
-        || (namcf->jwks_location
-            && ngx_nitro_attest_jwks(cf, nam, &namcf->jwks) != NGX_OK))
-    {
-        return NGX_ERROR;
-    }
-
-    if (nam->servers.nelts) {
-        for (s = 0; s < cmcf->servers.nelts; s++) {
-            sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
-
-            if (sscf->ssl.ctx
-                && ngx_nitro_attest_tickets(cf, nam, sscf->ssl.ctx) != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_http_nitro_attest_stateless(cf, cmcf) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
     if (nam->servers.nelts == 0) {
         return NGX_OK;
+    }
+
+    if (ngx_http_nitro_attest_stateless(cf, cmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {

@@ -1,6 +1,6 @@
 
 /*
- * ngx_nitro_attest_variables.c: the variables of CONTRACT 5, for both
+ * ngx_nitro_attest_variables.c: the $nitro_attest_* variables, for both
  * protocols.  Each is a getter over a verdict; a protocol's face finds
  * the verdict of its request or session and adds the variables with its
  * own handler (ngx_nitro_attest_vars[] names them all).
@@ -16,6 +16,8 @@
 static ngx_int_t ngx_nitro_attest_hex_value(ngx_pool_t *pool,
     ngx_variable_value_t *v, const uint8_t *src, size_t len);
 static void ngx_nitro_attest_null_value(ngx_variable_value_t *v);
+static void ngx_nitro_attest_name_value(ngx_variable_value_t *v,
+    const char *name);
 static ngx_int_t ngx_nitro_attest_status_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
@@ -82,18 +84,17 @@ static ngx_int_t
 ngx_nitro_attest_hex_value(ngx_pool_t *pool, ngx_variable_value_t *v,
     const uint8_t *src, size_t len)
 {
-    u_char  *p;
+    ngx_str_t  hex;
 
-    p = ngx_pnalloc(pool, 2 * len + 1);
-    if (p == NULL) {
+    hex.data = ngx_pnalloc(pool, 2 * len + 1);
+    if (hex.data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = (u_char *) nitro_attest_hex((char *) p, src, len) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    hex.len = (u_char *) nitro_attest_hex((char *) hex.data, src, len)
+              - hex.data;
+
+    ngx_nitro_attest_str_value(v, &hex);
 
     return NGX_OK;
 }
@@ -194,12 +195,7 @@ static ngx_int_t
 ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-
-    v->data = (u_char *) nitro_attest_reason_name(verdict->reason);
-    v->len = ngx_strlen(v->data);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_nitro_attest_name_value(v, nitro_attest_reason_name(verdict->reason));
 
     return NGX_OK;
 }
@@ -209,7 +205,6 @@ static ngx_int_t
 ngx_nitro_attest_pcr_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-
     if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)
         || !(verdict->pcr_mask & ((uint32_t) 1 << data)))
     {
@@ -227,8 +222,9 @@ static ngx_int_t
 ngx_nitro_attest_text_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
-    nitro_attest_span_t     *span;
+    ngx_str_t             text;
+    nitro_attest_span_t  *span;
+
     span = (nitro_attest_span_t *) ((u_char *) verdict + data);
 
     if (span->len == 0) {
@@ -236,18 +232,15 @@ ngx_nitro_attest_text_variable(ngx_pool_t *pool,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(pool, span->len);
-    if (p == NULL) {
+    text.len = span->len;
+    text.data = ngx_pnalloc(pool, span->len);
+    if (text.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, nitro_attest_span_ptr(verdict, *span), span->len);
+    ngx_memcpy(text.data, nitro_attest_span_ptr(verdict, *span), span->len);
 
-    v->len = span->len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    ngx_nitro_attest_str_value(v, &text);
 
     return NGX_OK;
 }
@@ -257,7 +250,8 @@ static ngx_int_t
 ngx_nitro_attest_bytes_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    nitro_attest_span_t     *span;
+    nitro_attest_span_t  *span;
+
     span = (nitro_attest_span_t *) ((u_char *) verdict + data);
 
     return ngx_nitro_attest_hex_value(pool, v,
@@ -272,8 +266,8 @@ static ngx_int_t
 ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
-    int64_t                  value;
+    int64_t    value;
+    ngx_str_t  text;
 
     if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
         ngx_nitro_attest_null_value(v);
@@ -283,16 +277,14 @@ ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     value = data ? nitro_attest_verdict_age_s(verdict)
                  : verdict->timestamp_ms;
 
-    p = ngx_pnalloc(pool, NGX_INT64_LEN);
-    if (p == NULL) {
+    text.data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (text.data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%L", value) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    text.len = ngx_sprintf(text.data, "%L", value) - text.data;
+
+    ngx_nitro_attest_str_value(v, &text);
 
     return NGX_OK;
 }
@@ -302,7 +294,6 @@ static ngx_int_t
 ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-
     if (!(verdict->flags & NITRO_ATTEST_F_CERT)) {
         ngx_nitro_attest_null_value(v);
         return NGX_OK;
@@ -323,28 +314,25 @@ ngx_nitro_attest_json_value(ngx_pool_t *pool, nitro_attest_verdict_t *verdict,
     ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf,
     ngx_variable_value_t *v)
 {
-    size_t                len;
+    ngx_str_t             json;
     nitro_attest_where_t  where;
 
     ngx_nitro_attest_client_where(&where, addr, nascf);
 
-    len = nitro_attest_event_render(verdict, &where, NULL, 0);
+    json.len = nitro_attest_event_render(verdict, &where, NULL, 0);
 
-    v->data = ngx_pnalloc(pool, len + 1);
-    if (v->data == NULL) {
+    json.data = ngx_pnalloc(pool, json.len + 1);
+    if (json.data == NULL) {
         return NGX_ERROR;
     }
 
-    nitro_attest_event_render(verdict, &where, (char *) v->data, len + 1);
+    nitro_attest_event_render(verdict, &where, (char *) json.data,
+                              json.len + 1);
 
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_nitro_attest_str_value(v, &json);
 
     return NGX_OK;
 }
-
 
 
 /* enclave or nitrotpm, empty when nothing was measured */
@@ -358,11 +346,7 @@ ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
         return NGX_OK;
     }
 
-    v->data = (u_char *) nitro_attest_kind_name(verdict->kind);
-    v->len = ngx_strlen(v->data);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_nitro_attest_name_value(v, nitro_attest_kind_name(verdict->kind));
 
     return NGX_OK;
 }
@@ -387,4 +371,18 @@ ngx_nitro_attest_null_value(ngx_variable_value_t *v)
     static ngx_str_t  empty = ngx_null_string;
 
     ngx_nitro_attest_str_value(v, &empty);
+}
+
+
+/* a name the core keeps (static text, never empty) */
+
+static void
+ngx_nitro_attest_name_value(ngx_variable_value_t *v, const char *name)
+{
+    ngx_str_t  text;
+
+    text.data = (u_char *) name;
+    text.len = ngx_strlen(name);
+
+    ngx_nitro_attest_str_value(v, &text);
 }

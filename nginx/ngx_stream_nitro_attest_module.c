@@ -450,12 +450,13 @@ static ngx_int_t
 ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                            s, changed;
+    ngx_array_t                           servers;
     ngx_stream_handler_pt                *h;
     ngx_stream_conf_ctx_t                *ctx;
     ngx_nitro_attest_main_t              *nam;
+    ngx_nitro_attest_server_t            *server;
     ngx_stream_core_srv_conf_t          **cscfp;
     ngx_stream_core_main_conf_t          *cmcf;
-    ngx_nitro_attest_srv_conf_t          *nascf;
     ngx_stream_nitro_attest_ssl_conf_t   *sslcf;
     ngx_stream_nitro_attest_srv_conf_t   *sscf;
 
@@ -466,30 +467,14 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
     nam = ngx_stream_conf_get_module_main_conf(cf,
                                                ngx_stream_nitro_attest_module);
+    cscfp = cmcf->servers.elts;
 
-    ngx_conf_init_uint_value(nam->chain_cache, 64);
-
-    /* the http block's, if any: ngx_nitro_attest_counters_zone() links it */
-    nam->inventory = NULL;
-
-    if (ngx_nitro_attest_ssl_init(cf) != NGX_OK
-        || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
+    if (ngx_array_init(&servers, cf->temp_pool, cmcf->servers.nelts,
+                       sizeof(ngx_nitro_attest_server_t))
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    /*
-     * What the stream block itself sets: its own context, as cf->ctx is
-     * left at the last server's by the merge.
-     */
-
-    ctx = (ngx_stream_conf_ctx_t *)
-              cf->cycle->conf_ctx[ngx_stream_module.index];
-
-    ngx_nitro_attest_unused(cf, nam,
-                      ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index]);
-
-    cscfp = cmcf->servers.elts;
 
     /*
      * Every session of an attesting server passes the guard before its
@@ -500,23 +485,38 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     for (s = 0; s < cmcf->servers.nelts; s++) {
         sscf = cscfp[s]->ctx->srv_conf[
                                       ngx_stream_nitro_attest_module.ctx_index];
-        nascf = &sscf->attest;
         sslcf = cscfp[s]->ctx->srv_conf[ngx_stream_ssl_module.ctx_index];
 
-        if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
+        if (sscf->attest.enable != NGX_NITRO_ATTEST_OFF) {
             ngx_stream_nitro_attest_plaintext(cf, sscf);
 
             sscf->content = cscfp[s]->handler;
             cscfp[s]->handler = ngx_stream_nitro_attest_content;
         }
 
-        if (sslcf->ssl.ctx == NULL) {
-            continue;
-        }
-
-        if (ngx_nitro_attest_attach(cf, nascf, sslcf->ssl.ctx) != NGX_OK) {
+        server = ngx_array_push(&servers);
+        if (server == NULL) {
             return NGX_ERROR;
         }
+
+        server->conf = &sscf->attest;
+        server->ssl = sslcf->ssl.ctx;
+    }
+
+    /*
+     * What the stream block itself sets: its own context, as cf->ctx is
+     * left at the last server's by the merge.
+     */
+
+    ctx = (ngx_stream_conf_ctx_t *)
+              cf->cycle->conf_ctx[ngx_stream_module.index];
+
+    if (ngx_nitro_attest_postconfiguration(cf, nam,
+                      ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index],
+                      &servers)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (nam->servers.nelts == 0) {
@@ -533,15 +533,9 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     for (s = 0; s < cmcf->servers.nelts; s++) {
         sslcf = cscfp[s]->ctx->srv_conf[ngx_stream_ssl_module.ctx_index];
 
-        if (sslcf->ssl.ctx == NULL) {
-            continue;
+        if (sslcf->ssl.ctx != NULL) {
+            changed |= ngx_nitro_attest_no_session_cache(sslcf->ssl.ctx);
         }
-
-        if (ngx_nitro_attest_tickets(cf, nam, sslcf->ssl.ctx) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        changed |= ngx_nitro_attest_no_session_cache(sslcf->ssl.ctx);
     }
 
     if (changed) {
@@ -549,6 +543,8 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
                       "nitro_attest: no session cache for the stream "
                       "servers: sessions there resume by ticket only");
     }
+
+    /* the inventory is the http block's, if any: the zone links it */
 
     if (ngx_nitro_attest_counters_zone(cf, nam) != NGX_OK) {
         return NGX_ERROR;
