@@ -374,13 +374,11 @@ static ngx_int_t
 ngx_http_nitro_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                          s, i;
-    ngx_array_t                         servers;
     ngx_http_handler_pt                *h;
     ngx_http_ssl_srv_conf_t            *sscf;
     ngx_http_core_srv_conf_t          **cscfp;
     ngx_http_core_main_conf_t          *cmcf;
     ngx_nitro_attest_main_t            *nam;
-    ngx_nitro_attest_server_t          *server;
     ngx_nitro_attest_srv_conf_t        *nascf;
     ngx_http_nitro_attest_loc_conf_t   *nalcf;
     ngx_http_nitro_attest_main_conf_t  *namcf;
@@ -397,13 +395,6 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     nam = &namcf->na;
     cscfp = cmcf->servers.elts;
 
-    if (ngx_array_init(&servers, cf->temp_pool, cmcf->servers.nelts,
-                       sizeof(ngx_nitro_attest_server_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     for (s = 0; s < cmcf->servers.nelts; s++) {
 
         nascf = cscfp[s]->ctx->srv_conf[ngx_http_nitro_attest_module.ctx_index];
@@ -411,26 +402,25 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
 
         nascf->server_name = cscfp[s]->server_name;
 
-        if (sscf->ssl.ctx == NULL && nascf->enable != NGX_NITRO_ATTEST_OFF) {
-            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                          "\"nitro_attest\" in %s:%ui applies to a server "
-                          "without ssl: no connection can be attested for "
-                          "it", nascf->file, nascf->line);
+        if (sscf->ssl.ctx == NULL) {
+            if (nascf->enable != NGX_NITRO_ATTEST_OFF) {
+                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                              "\"nitro_attest\" in %s:%ui applies to a "
+                              "server without ssl: no connection can be "
+                              "attested for it", nascf->file, nascf->line);
+            }
+
+            continue;
         }
 
-        server = ngx_array_push(&servers);
-        if (server == NULL) {
+        if (ngx_nitro_attest_add_server(nascf, sscf->ssl.ctx) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        server->conf = nascf;
-        server->ssl = sscf->ssl.ctx;
     }
 
     if (ngx_nitro_attest_postconfiguration(cf, nam,
                                 ngx_http_conf_get_module_srv_conf(cf,
-                                                ngx_http_nitro_attest_module),
-                                &servers)
+                                                ngx_http_nitro_attest_module))
         != NGX_OK)
     {
         return NGX_ERROR;

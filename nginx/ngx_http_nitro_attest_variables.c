@@ -160,7 +160,8 @@ ngx_http_nitro_attest_variable(ngx_http_request_t *r,
 {
     ngx_nitro_attest_var_t  *var = (ngx_nitro_attest_var_t *) data;
 
-    return var->get(r->pool, ngx_http_nitro_attest_verdict(r), v, var->data);
+    return ngx_nitro_attest_variable(r->pool, ngx_http_nitro_attest_verdict(r),
+                                     v, var);
 }
 
 

@@ -58,6 +58,14 @@ extern ngx_uint_t  ngx_nitro_attest_inventory_tag
 #define NGX_NITRO_ATTEST_COUNTERS  "nitro_attest_status"
 
 
+/* where a directive is written (ngx_nitro_attest_note()) */
+typedef struct {
+    ngx_str_t                       name;
+    u_char                         *file;
+    ngx_uint_t                      line;
+} ngx_nitro_attest_where_t;
+
+
 /* a file a block loaded (ngx_nitro_attest_files.c), and what it holds */
 typedef struct {
     ngx_str_t                       path;
@@ -136,7 +144,7 @@ typedef struct {
     ngx_array_t                     roots;     /* loaded root files */
     ngx_array_t                     token_keys; /* loaded token keys */
     ngx_array_t                     servers;   /* attesting, with an SSL_CTX */
-    ngx_array_t                     tagged;    /* every srv conf with one */
+    ngx_array_t                     tagged;    /* every server with ssl */
     ngx_array_t                     sets;      /* allow-set names */
     nitro_attest_root_t            *default_root;
     ngx_shm_zone_t                 *shm_zone;
@@ -173,6 +181,7 @@ typedef struct {
     nitro_attest_config_t           core;
     u_char                          digest[SHA256_DIGEST_LENGTH];
     ngx_nitro_attest_main_t        *main;
+    SSL_CTX                        *ssl;       /* the server's, or NULL */
 
     /* random per server and configuration cycle: who attested a session */
     u_char                          tag[NGX_NITRO_ATTEST_TAG_LEN];
@@ -188,7 +197,7 @@ typedef struct {
     ngx_uint_t                      line;
 
     /* the block's own directives that only an attesting server uses */
-    ngx_array_t                    *written;   /* ngx_nitro_attest_written() */
+    ngx_array_t                    *written;   /* ngx_nitro_attest_where_t */
 } ngx_nitro_attest_srv_conf_t;
 
 
@@ -223,25 +232,21 @@ typedef struct {
     ngx_nitro_attest_var_pt         get;
     uintptr_t                       data;
     ngx_uint_t                      prefix;   /* name is a prefix */
+    uint32_t                        needs;    /* verdict flags, or empty */
 } ngx_nitro_attest_var_t;
-
-
-/*
- * A server of a block, as a face hands it to the shared postconfiguration:
- * its configuration and its SSL_CTX (NULL: the server has no ssl).
- */
-typedef struct {
-    ngx_nitro_attest_srv_conf_t    *conf;
-    SSL_CTX                        *ssl;
-} ngx_nitro_attest_server_t;
 
 
 /* ngx_nitro_attest_util.c */
 
+
 int64_t ngx_nitro_attest_now(void);
 ngx_uint_t ngx_nitro_attest_retiring(void);
+ngx_int_t ngx_nitro_attest_ssl_index(ngx_conf_t *cf, int *index);
 char *ngx_nitro_attest_written(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *nascf);
+char *ngx_nitro_attest_note(ngx_conf_t *cf, ngx_array_t **where);
+void *ngx_nitro_attest_push(ngx_conf_t *cf, ngx_array_t **array,
+    size_t size);
 void ngx_nitro_attest_unused(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
     ngx_nitro_attest_srv_conf_t *nascf);
 void ngx_nitro_attest_warn_unused(ngx_conf_t *cf, ngx_array_t *written,
@@ -337,7 +342,7 @@ int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
 
 ngx_int_t ngx_nitro_attest_handshake_init(ngx_conf_t *cf);
 ngx_int_t ngx_nitro_attest_attach(ngx_conf_t *cf,
-    ngx_nitro_attest_srv_conf_t *nascf, SSL_CTX *ctx);
+    ngx_nitro_attest_srv_conf_t *nascf);
 
 
 /* ngx_nitro_attest_token.c */
@@ -358,6 +363,10 @@ ngx_int_t ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
 /* ngx_nitro_attest_variables.c */
 
 extern ngx_nitro_attest_var_t  ngx_nitro_attest_vars[];
+
+ngx_int_t ngx_nitro_attest_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
+    ngx_nitro_attest_var_t *var);
 
 ngx_int_t ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
@@ -389,9 +398,10 @@ ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
 void ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf);
 char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_nitro_attest_add_server(ngx_nitro_attest_srv_conf_t *nascf,
+    SSL_CTX *ssl);
 ngx_int_t ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
-    ngx_nitro_attest_main_t *nam, ngx_nitro_attest_srv_conf_t *block,
-    ngx_array_t *servers);
+    ngx_nitro_attest_main_t *nam, ngx_nitro_attest_srv_conf_t *block);
 
 
 #pragma GCC visibility pop

@@ -255,6 +255,7 @@ ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf)
      *     nascf->tag = { 0 };
      *     nascf->file = NULL;
      *     nascf->line = 0;
+     *     nascf->ssl = NULL;
      *     nascf->written = NULL;
      */
 
@@ -361,22 +362,43 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
 
 
 /*
+ * A server of the block that has ssl, as its face hands it over before
+ * the postconfiguration: its SSL_CTX is tagged with it (a ticket names
+ * the server that made it), and hooked when it attests.
+ */
+
+ngx_int_t
+ngx_nitro_attest_add_server(ngx_nitro_attest_srv_conf_t *nascf, SSL_CTX *ssl)
+{
+    ngx_nitro_attest_srv_conf_t  **server;
+
+    server = ngx_array_push(&nascf->main->tagged);
+    if (server == NULL) {
+        return NGX_ERROR;
+    }
+
+    *server = nascf;
+    nascf->ssl = ssl;
+
+    return NGX_OK;
+}
+
+
+/*
  * The postconfiguration steps both faces share, once the block's servers
- * are merged: the block's defaults, the SSL indexes, the allow sets to
- * count, the warnings about block-level settings that nothing uses, every
- * server's SSL_CTX tagged (and hooked when its server attests), the token
- * keys checked and, once a server attests, the session tickets of every
- * context checked.  servers: ngx_nitro_attest_server_t, every server of
- * the block with its SSL_CTX; block: the block's own configuration.
+ * are merged and handed over: the block's defaults, the SSL indexes, the
+ * allow sets to count, the warnings about block-level settings that
+ * nothing uses (block: the block's own configuration), every server's
+ * SSL_CTX tagged and hooked, the token keys checked and, once a server
+ * attests, the session tickets of every context checked.
  */
 
 ngx_int_t
 ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
-    ngx_nitro_attest_main_t *nam, ngx_nitro_attest_srv_conf_t *block,
-    ngx_array_t *servers)
+    ngx_nitro_attest_main_t *nam, ngx_nitro_attest_srv_conf_t *block)
 {
-    ngx_uint_t                  i;
-    ngx_nitro_attest_server_t  *server;
+    ngx_uint_t                     i;
+    ngx_nitro_attest_srv_conf_t  **server;
 
     ngx_conf_init_uint_value(nam->chain_cache, 64);
     ngx_conf_init_ptr_value(nam->inventory, NULL);
@@ -390,13 +412,10 @@ ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
 
     ngx_nitro_attest_unused(cf, nam, block);
 
-    server = servers->elts;
+    server = nam->tagged.elts;
 
-    for (i = 0; i < servers->nelts; i++) {
-        if (server[i].ssl != NULL
-            && ngx_nitro_attest_attach(cf, server[i].conf, server[i].ssl)
-               != NGX_OK)
-        {
+    for (i = 0; i < nam->tagged.nelts; i++) {
+        if (ngx_nitro_attest_attach(cf, server[i]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -405,10 +424,8 @@ ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    for (i = 0; nam->servers.nelts && i < servers->nelts; i++) {
-        if (server[i].ssl != NULL
-            && ngx_nitro_attest_tickets(cf, nam, server[i].ssl) != NGX_OK)
-        {
+    for (i = 0; nam->servers.nelts && i < nam->tagged.nelts; i++) {
+        if (ngx_nitro_attest_tickets(cf, nam, server[i]->ssl) != NGX_OK) {
             return NGX_ERROR;
         }
     }

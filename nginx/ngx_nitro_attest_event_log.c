@@ -61,14 +61,11 @@ ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (nascf->event_log == NGX_CONF_UNSET_PTR) {
-        nascf->event_log = ngx_array_create(cf->pool, 2,
-                                       sizeof(ngx_nitro_attest_log_t));
-        if (nascf->event_log == NULL) {
-            return NGX_CONF_ERROR;
-        }
+        nascf->event_log = NULL;
     }
 
-    log = ngx_array_push(nascf->event_log);
+    log = ngx_nitro_attest_push(cf, &nascf->event_log,
+                                sizeof(ngx_nitro_attest_log_t));
     if (log == NULL) {
         return NGX_CONF_ERROR;
     }

@@ -68,19 +68,7 @@ static nitro_attest_verdict_t  ngx_nitro_attest_scratch;
 ngx_int_t
 ngx_nitro_attest_handshake_init(ngx_conf_t *cf)
 {
-    if (ngx_nitro_attest_pending_index != -1) {
-        return NGX_OK;
-    }
-
-    ngx_nitro_attest_pending_index = SSL_get_ex_new_index(0, NULL, NULL,
-                                                          NULL, NULL);
-    if (ngx_nitro_attest_pending_index == -1) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "nitro_attest: SSL_get_ex_new_index() failed");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_nitro_attest_ssl_index(cf, &ngx_nitro_attest_pending_index);
 }
 
 
@@ -93,21 +81,13 @@ ngx_nitro_attest_handshake_init(ngx_conf_t *cf)
  */
 
 ngx_int_t
-ngx_nitro_attest_attach(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf,
-    SSL_CTX *ctx)
+ngx_nitro_attest_attach(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf)
 {
     int                            mode;
-    ngx_nitro_attest_main_t       *nam;
+    SSL_CTX                       *ctx;
     ngx_nitro_attest_srv_conf_t  **server;
 
-    nam = nascf->main;
-
-    server = ngx_array_push(&nam->tagged);
-    if (server == NULL) {
-        return NGX_ERROR;
-    }
-
-    *server = nascf;
+    ctx = nascf->ssl;
 
     if (SSL_CTX_set_ex_data(ctx, ngx_nitro_attest_ctx_index, nascf) == 0) {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
@@ -119,7 +99,7 @@ ngx_nitro_attest_attach(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf,
         return NGX_OK;
     }
 
-    server = ngx_array_push(&nam->servers);
+    server = ngx_array_push(&nascf->main->servers);
     if (server == NULL) {
         return NGX_ERROR;
     }

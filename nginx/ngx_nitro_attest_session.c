@@ -41,20 +41,21 @@ int  ngx_nitro_attest_ctx_index = -1;
 ngx_int_t
 ngx_nitro_attest_session_init(ngx_conf_t *cf)
 {
-    if (ngx_nitro_attest_conn_index != -1) {
+    if (ngx_nitro_attest_ssl_index(cf, &ngx_nitro_attest_conn_index)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_nitro_attest_ctx_index != -1) {
         return NGX_OK;
     }
 
-    ngx_nitro_attest_conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-                                                       NULL);
     ngx_nitro_attest_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL,
                                                           NULL, NULL);
-
-    if (ngx_nitro_attest_conn_index == -1
-        || ngx_nitro_attest_ctx_index == -1)
-    {
+    if (ngx_nitro_attest_ctx_index == -1) {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "nitro_attest: ex_new_index() failed");
+                      "nitro_attest: SSL_CTX_get_ex_new_index() failed");
         return NGX_ERROR;
     }
 

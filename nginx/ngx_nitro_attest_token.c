@@ -155,14 +155,10 @@ ngx_nitro_attest_token_init(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
     ngx_nitro_attest_file_t       *file;
     ngx_nitro_attest_srv_conf_t  **server;
 
-    if (ngx_nitro_attest_token_index == -1) {
-        ngx_nitro_attest_token_index = SSL_get_ex_new_index(0, NULL, NULL,
-                                                            NULL, NULL);
-        if (ngx_nitro_attest_token_index == -1) {
-            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                          "nitro_attest: SSL_get_ex_new_index() failed");
-            return NGX_ERROR;
-        }
+    if (ngx_nitro_attest_ssl_index(cf, &ngx_nitro_attest_token_index)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     file = nam->token_keys.elts;

@@ -1,29 +1,21 @@
 
 /*
  * ngx_nitro_attest_util.c: what every file of the shared layer builds on:
- * the time of now and whether this worker is retiring, where a directive
- * that only an attesting server uses is written and the warning nginx -t
- * gives when it has no effect there, and the "zone=NAME:SIZE" of the
- * shared zones.
+ * the time of now and whether this worker is retiring, the SSL indexes,
+ * where a directive that only an attesting server uses is written and the
+ * warning nginx -t gives when it has no effect there, and the
+ * "zone=NAME:SIZE" of the shared zones.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_event.h>
 
 #include "ngx_nitro_attest.h"
 
 
-/*
- * Where a directive is written that means something only on a server
- * that attests (nginx -t warns when none does there).
- */
-typedef struct {
-    ngx_str_t                       name;
-    u_char                         *file;
-    ngx_uint_t                      line;
-} ngx_nitro_attest_where_t;
-
+/* the time of now in milliseconds, as the core takes it */
 
 int64_t
 ngx_nitro_attest_now(void)
@@ -49,6 +41,27 @@ ngx_nitro_attest_retiring(void)
 }
 
 
+/* an SSL object's ex_data index, made once per process */
+
+ngx_int_t
+ngx_nitro_attest_ssl_index(ngx_conf_t *cf, int *index)
+{
+    if (*index != -1) {
+        return NGX_OK;
+    }
+
+    *index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+
+    if (*index == -1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "nitro_attest: SSL_get_ex_new_index() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * Notes where the directive being read is written, for a directive that
  * only an attesting server uses: nginx -t warns about it where nothing is
@@ -59,18 +72,23 @@ ngx_nitro_attest_retiring(void)
 char *
 ngx_nitro_attest_written(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf)
 {
+    return ngx_nitro_attest_note(cf, &nascf->written);
+}
+
+
+/*
+ * Notes the directive being read, its name, file and line, in *where
+ * (ngx_nitro_attest_where_t, made on first use): nginx keeps neither
+ * file nor line, and a warning of nginx -t names them later.
+ */
+
+char *
+ngx_nitro_attest_note(ngx_conf_t *cf, ngx_array_t **where)
+{
     ngx_str_t                 *value;
     ngx_nitro_attest_where_t  *w;
 
-    if (nascf->written == NULL) {
-        nascf->written = ngx_array_create(cf->pool, 2,
-                                          sizeof(ngx_nitro_attest_where_t));
-        if (nascf->written == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    w = ngx_array_push(nascf->written);
+    w = ngx_nitro_attest_push(cf, where, sizeof(ngx_nitro_attest_where_t));
     if (w == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -82,6 +100,22 @@ ngx_nitro_attest_written(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *nascf)
     w->line = cf->conf_file->line;
 
     return NGX_CONF_OK;
+}
+
+
+/* a new element of *array, which is made on first use */
+
+void *
+ngx_nitro_attest_push(ngx_conf_t *cf, ngx_array_t **array, size_t size)
+{
+    if (*array == NULL) {
+        *array = ngx_array_create(cf->pool, 2, size);
+        if (*array == NULL) {
+            return NULL;
+        }
+    }
+
+    return ngx_array_push(*array);
 }
 
 

@@ -16,11 +16,9 @@
 static ngx_int_t ngx_nitro_attest_hex_value(ngx_pool_t *pool,
     ngx_variable_value_t *v, const uint8_t *src, size_t len);
 static void ngx_nitro_attest_null_value(ngx_variable_value_t *v);
-static void ngx_nitro_attest_name_value(ngx_variable_value_t *v,
-    const char *name);
 static ngx_int_t ngx_nitro_attest_status_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
+static ngx_int_t ngx_nitro_attest_name_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_pcr_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
@@ -32,8 +30,6 @@ static ngx_int_t ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
-    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 
 
 #define ngx_nitro_attest_span(field)                                          \
@@ -43,41 +39,59 @@ static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
 ngx_nitro_attest_var_t  ngx_nitro_attest_vars[] = {
 
     { ngx_string("nitro_attest_status"), ngx_nitro_attest_status_variable,
-      0, 0 },
+      0, 0, 0 },
 
-    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_reason_variable,
-      0, 0 },
+    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_name_variable,
+      0, 0, 0 },
 
     { ngx_string("nitro_attest_module_id"), ngx_nitro_attest_text_variable,
-      ngx_nitro_attest_span(module_id), 0 },
+      ngx_nitro_attest_span(module_id), 0, 0 },
 
     { ngx_string("nitro_attest_policy"), ngx_nitro_attest_text_variable,
-      ngx_nitro_attest_span(policy), 0 },
+      ngx_nitro_attest_span(policy), 0, 0 },
 
     { ngx_string("nitro_attest_user_data"), ngx_nitro_attest_bytes_variable,
-      ngx_nitro_attest_span(user_data), 0 },
+      ngx_nitro_attest_span(user_data), 0, 0 },
 
     { ngx_string("nitro_attest_nonce"), ngx_nitro_attest_bytes_variable,
-      ngx_nitro_attest_span(nonce), 0 },
+      ngx_nitro_attest_span(nonce), 0, 0 },
 
     { ngx_string("nitro_attest_timestamp"), ngx_nitro_attest_time_variable,
-      0, 0 },
+      0, 0, NITRO_ATTEST_F_MEASURED },
 
-    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable, 1, 0 },
+    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable,
+      1, 0, NITRO_ATTEST_F_MEASURED },
 
     { ngx_string("nitro_attest_cert_sha256"), ngx_nitro_attest_cert_variable,
-      0, 0 },
+      0, 0, NITRO_ATTEST_F_CERT },
 
-    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_kind_variable, 0, 0 },
+    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_name_variable,
+      1, 0, NITRO_ATTEST_F_MEASURED },
 
     /*
      * $nitro_attest_pcr0 .. $nitro_attest_pcr31: one prefix, out of the
      * variables hash (32 more names there outgrow its default size)
      */
-    { ngx_string("nitro_attest_pcr"), ngx_nitro_attest_pcr_variable, 0, 1 },
+    { ngx_string("nitro_attest_pcr"), ngx_nitro_attest_pcr_variable,
+      0, 1, NITRO_ATTEST_F_MEASURED },
 
-    { ngx_null_string, NULL, 0, 0 }
+    { ngx_null_string, NULL, 0, 0, 0 }
 };
+
+
+/* var's value for the verdict: empty when the verdict lacks what it shows */
+
+ngx_int_t
+ngx_nitro_attest_variable(ngx_pool_t *pool, nitro_attest_verdict_t *verdict,
+    ngx_variable_value_t *v, ngx_nitro_attest_var_t *var)
+{
+    if ((verdict->flags & var->needs) != var->needs) {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    return var->get(pool, verdict, v, var->data);
+}
 
 
 static ngx_int_t
@@ -191,11 +205,19 @@ ngx_nitro_attest_status_variable(ngx_pool_t *pool,
 }
 
 
+/* data 0: the reason, as named in logs; 1: the kind, enclave or nitrotpm */
+
 static ngx_int_t
-ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
+ngx_nitro_attest_name_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    ngx_nitro_attest_name_value(v, nitro_attest_reason_name(verdict->reason));
+    ngx_str_t  name;
+
+    name.data = (u_char *) (data ? nitro_attest_kind_name(verdict->kind)
+                                 : nitro_attest_reason_name(verdict->reason));
+    name.len = ngx_strlen(name.data);
+
+    ngx_nitro_attest_str_value(v, &name);
 
     return NGX_OK;
 }
@@ -269,11 +291,6 @@ ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     int64_t    value;
     ngx_str_t  text;
 
-    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
-        ngx_nitro_attest_null_value(v);
-        return NGX_OK;
-    }
-
     value = data ? nitro_attest_verdict_age_s(verdict)
                  : verdict->timestamp_ms;
 
@@ -294,13 +311,8 @@ static ngx_int_t
 ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    if (!(verdict->flags & NITRO_ATTEST_F_CERT)) {
-        ngx_nitro_attest_null_value(v);
-        return NGX_OK;
-    }
-
     return ngx_nitro_attest_hex_value(pool, v, verdict->cert_sha256,
-                                           sizeof(verdict->cert_sha256));
+                                      sizeof(verdict->cert_sha256));
 }
 
 
@@ -335,23 +347,6 @@ ngx_nitro_attest_json_value(ngx_pool_t *pool, nitro_attest_verdict_t *verdict,
 }
 
 
-/* enclave or nitrotpm, empty when nothing was measured */
-
-static ngx_int_t
-ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
-    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
-{
-    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
-        ngx_nitro_attest_null_value(v);
-        return NGX_OK;
-    }
-
-    ngx_nitro_attest_name_value(v, nitro_attest_kind_name(verdict->kind));
-
-    return NGX_OK;
-}
-
-
 /* a value that is s (pool memory), for the getters of either face */
 
 void
@@ -371,18 +366,4 @@ ngx_nitro_attest_null_value(ngx_variable_value_t *v)
     static ngx_str_t  empty = ngx_null_string;
 
     ngx_nitro_attest_str_value(v, &empty);
-}
-
-
-/* a name the core keeps (static text, never empty) */
-
-static void
-ngx_nitro_attest_name_value(ngx_variable_value_t *v, const char *name)
-{
-    ngx_str_t  text;
-
-    text.data = (u_char *) name;
-    text.len = ngx_strlen(name);
-
-    ngx_nitro_attest_str_value(v, &text);
 }

@@ -44,13 +44,12 @@ ngx_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     value = cf->args->elts;
+    n = ngx_atoi(value[1].data, value[1].len);
 
-    if (ngx_strcmp(value[1].data, "off") == 0) {
+    if (n == NGX_ERROR && ngx_strcmp(value[1].data, "off") == 0) {
         namcf->chain_cache = 0;
         return NGX_CONF_OK;
     }
-
-    n = ngx_atoi(value[1].data, value[1].len);
 
     if (n == NGX_ERROR || n == 0 || n > 65536) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -36,7 +36,7 @@ extern ngx_module_t  ngx_stream_nitro_attest_module
 typedef struct {
     ngx_nitro_attest_srv_conf_t     attest;
     ngx_stream_content_handler_pt   content;    /* the one guarded */
-    ngx_array_t                    *plaintext;  /* "listen" lines, no ssl */
+    ngx_array_t                    *plaintext;  /* "listen"s without ssl */
 } ngx_stream_nitro_attest_srv_conf_t;
 
 

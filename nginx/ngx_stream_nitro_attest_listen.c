@@ -12,13 +12,6 @@
 #include "ngx_stream_nitro_attest.h"
 
 
-/* where a "listen" without "ssl" is */
-typedef struct {
-    u_char                         *file;
-    ngx_uint_t                      line;
-} ngx_stream_nitro_attest_listen_t;
-
-
 typedef char *(*ngx_stream_nitro_attest_set_pt)(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -108,7 +101,6 @@ ngx_stream_nitro_attest_listen(ngx_conf_t *cf, ngx_command_t *cmd,
     char                                *rv;
     ngx_str_t                           *value;
     ngx_uint_t                           i;
-    ngx_stream_nitro_attest_listen_t    *ls;
     ngx_stream_nitro_attest_srv_conf_t  *sscf;
 
     rv = ngx_stream_nitro_attest_listen_next(cf, cmd, conf);
@@ -128,23 +120,7 @@ ngx_stream_nitro_attest_listen(ngx_conf_t *cf, ngx_command_t *cmd,
     sscf = ngx_stream_conf_get_module_srv_conf(cf,
                                                ngx_stream_nitro_attest_module);
 
-    if (sscf->plaintext == NULL) {
-        sscf->plaintext = ngx_array_create(cf->pool, 1,
-                                     sizeof(ngx_stream_nitro_attest_listen_t));
-        if (sscf->plaintext == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    ls = ngx_array_push(sscf->plaintext);
-    if (ls == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ls->file = cf->conf_file->file.name.data;
-    ls->line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
+    return ngx_nitro_attest_note(cf, &sscf->plaintext);
 }
 
 
@@ -154,8 +130,8 @@ void
 ngx_stream_nitro_attest_plaintext(ngx_conf_t *cf,
     ngx_stream_nitro_attest_srv_conf_t *sscf)
 {
-    ngx_uint_t                         i;
-    ngx_stream_nitro_attest_listen_t  *ls;
+    ngx_uint_t                 i;
+    ngx_nitro_attest_where_t  *ls;
 
     if (sscf->plaintext == NULL) {
         return;

@@ -227,11 +227,9 @@ static ngx_int_t
 ngx_stream_nitro_attest_init(ngx_conf_t *cf)
 {
     ngx_uint_t                            s, changed;
-    ngx_array_t                           servers;
     ngx_stream_handler_pt                *h;
     ngx_stream_conf_ctx_t                *ctx;
     ngx_nitro_attest_main_t              *nam;
-    ngx_nitro_attest_server_t            *server;
     ngx_stream_core_srv_conf_t          **cscfp;
     ngx_stream_core_main_conf_t          *cmcf;
     ngx_stream_nitro_attest_ssl_conf_t   *sslcf;
@@ -245,13 +243,6 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     nam = ngx_stream_conf_get_module_main_conf(cf,
                                                ngx_stream_nitro_attest_module);
     cscfp = cmcf->servers.elts;
-
-    if (ngx_array_init(&servers, cf->temp_pool, cmcf->servers.nelts,
-                       sizeof(ngx_nitro_attest_server_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
 
     /*
      * Every session of an attesting server passes the guard before its
@@ -271,13 +262,12 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
             cscfp[s]->handler = ngx_stream_nitro_attest_content;
         }
 
-        server = ngx_array_push(&servers);
-        if (server == NULL) {
+        if (sslcf->ssl.ctx != NULL
+            && ngx_nitro_attest_add_server(&sscf->attest, sslcf->ssl.ctx)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        server->conf = &sscf->attest;
-        server->ssl = sslcf->ssl.ctx;
     }
 
     /*
@@ -289,8 +279,7 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
               cf->cycle->conf_ctx[ngx_stream_module.index];
 
     if (ngx_nitro_attest_postconfiguration(cf, nam,
-                      ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index],
-                      &servers)
+                      ctx->srv_conf[ngx_stream_nitro_attest_module.ctx_index])
         != NGX_OK)
     {
         return NGX_ERROR;

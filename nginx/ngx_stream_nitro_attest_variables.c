@@ -13,6 +13,8 @@
 #include "ngx_stream_nitro_attest.h"
 
 
+static nitro_attest_verdict_t *ngx_stream_nitro_attest_verdict(
+    ngx_stream_session_t *s);
 static ngx_int_t ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_nitro_attest_prefix_variable(
@@ -60,19 +62,26 @@ ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf)
 }
 
 
-static ngx_int_t
-ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
-    ngx_stream_variable_value_t *v, uintptr_t data)
-{
-    ngx_nitro_attest_var_t *var = (ngx_nitro_attest_var_t *) data;
+/* the verdict of the session's connection, as its server sees it */
 
+static nitro_attest_verdict_t *
+ngx_stream_nitro_attest_verdict(ngx_stream_session_t *s)
+{
     ngx_nitro_attest_srv_conf_t  *nascf;
 
     nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
 
-    return var->get(s->connection->pool,
-                    ngx_nitro_attest_verdict(nascf, s->connection), v,
-                    var->data);
+    return ngx_nitro_attest_verdict(nascf, s->connection);
+}
+
+
+static ngx_int_t
+ngx_stream_nitro_attest_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    return ngx_nitro_attest_variable(s->connection->pool,
+                                     ngx_stream_nitro_attest_verdict(s), v,
+                                     (ngx_nitro_attest_var_t *) data);
 }
 
 
@@ -80,13 +89,9 @@ static ngx_int_t
 ngx_stream_nitro_attest_prefix_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data)
 {
-    ngx_nitro_attest_srv_conf_t  *nascf;
-
-    nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
-
     return ngx_nitro_attest_prefix_variable(s->connection->pool,
-                               ngx_nitro_attest_verdict(nascf, s->connection),
-                               v, (ngx_str_t *) data);
+                                            ngx_stream_nitro_attest_verdict(s),
+                                            v, (ngx_str_t *) data);
 }
 
 
@@ -99,6 +104,6 @@ ngx_stream_nitro_attest_json_variable(ngx_stream_session_t *s,
     nascf = ngx_stream_get_module_srv_conf(s, ngx_stream_nitro_attest_module);
 
     return ngx_nitro_attest_json_value(s->connection->pool,
-                               ngx_nitro_attest_verdict(nascf, s->connection),
-                               &s->connection->addr_text, nascf, v);
+                                       ngx_stream_nitro_attest_verdict(s),
+                                       &s->connection->addr_text, nascf, v);
 }
