@@ -4,9 +4,9 @@
  * Enclaves, the http face.  Its commands, its configuration, the
  * postconfiguration that hooks every attesting server's SSL_CTX through
  * the shared layer (nginx/ngx_nitro_attest_*.c), and the request guard.
- * Variables, upstream headers and the status endpoint are in
- * nginx/ngx_http_nitro_attest_*.c; every verification step is the core's
- * (src/nitro_attest.h).
+ * Variables, upstream headers, the JWKS location and the status endpoint
+ * are in nginx/ngx_http_nitro_attest_*.c; every verification step is the
+ * core's (src/nitro_attest.h).
  */
 
 

@@ -157,8 +157,8 @@ ngx_nitro_attest_client_where(nitro_attest_where_t *where, ngx_str_t *addr,
 
 
 /*
- * The section 7 event, one line per destination: files get it with a
- * newline, syslog with its header and the event's severity.  Rendered into
+ * The JSON event of a verification, one line per destination: files get
+ * it with a newline, syslog with its header and the event's severity.  Rendered into
  * a worker buffer: it is written from the handshake and from connection
  * cleanups, where nothing should be allocated.
  */

@@ -144,6 +144,8 @@ ngx_nitro_attest_unused(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
 }
 
 
+/* every directive noted in written has no effect, for the reason why */
+
 void
 ngx_nitro_attest_warn_unused(ngx_conf_t *cf, ngx_array_t *written,
     u_char *why)

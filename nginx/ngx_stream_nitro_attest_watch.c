@@ -45,6 +45,8 @@ static ngx_queue_t  ngx_stream_nitro_attest_sessions;
 static ngx_event_t  ngx_stream_nitro_attest_watcher;
 
 
+/* a worker starts with no attested session (its init_process) */
+
 void
 ngx_stream_nitro_attest_watch_init(ngx_cycle_t *cycle)
 {
