@@ -18,6 +18,21 @@
 #include "ngx_nitro_attest.h"
 
 
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    /* most recently seen first: without a proven success, and with one */
+    ngx_queue_t                     lru;
+    ngx_queue_t                     proven;
+} ngx_nitro_attest_inventory_sh_t;
+
+
+typedef struct {
+    ngx_nitro_attest_inventory_sh_t  *sh;
+    ngx_slab_pool_t                  *shpool;
+} ngx_nitro_attest_inventory_t;
+
+
 static ngx_int_t ngx_nitro_attest_init_inventory(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_nitro_attest_enclave_t *ngx_nitro_attest_inventory_alloc(
