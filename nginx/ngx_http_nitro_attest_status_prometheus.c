@@ -190,6 +190,31 @@ ngx_http_nitro_attest_enclaves_prometheus(u_char *p, ngx_array_t *enclaves)
         }
     }
 
+    /*
+     * Only an enclave that proved its key: anyone can present a genuine
+     * document of another, and this is joined with what its parent
+     * instance reports it runs.
+     */
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_enclave_pcr0_info The PCR0 of the last verified "
+        "handshake with its key proven of the enclave of the inventory.\n"
+        "# TYPE nitro_attest_enclave_pcr0_info gauge\n");
+
+    for (i = 0; i < enclaves->nelts; i++) {
+        if (!en[i]->proven) {
+            continue;
+        }
+
+        p = ngx_cpymem(p, "nitro_attest_enclave_pcr0_info{module_id=\"",
+                sizeof("nitro_attest_enclave_pcr0_info{module_id=\"") - 1);
+        p = ngx_http_nitro_attest_label_value(p, en[i]->data,
+                                              en[i]->module_id_len);
+        p = ngx_cpymem(p, "\",pcr0=\"", sizeof("\",pcr0=\"") - 1);
+        p = (u_char *) nitro_attest_hex((char *) p, en[i]->proven_pcr0,
+                                        en[i]->proven_pcr0_len);
+        p = ngx_cpymem(p, "\"} 1\n", sizeof("\"} 1\n") - 1);
+    }
+
     return p;
 }
 

@@ -120,7 +120,10 @@ typedef struct {
     uint8_t                         reason;
     uint8_t                         kind;
     uint8_t                         proven;        /* a success, key proven */
+    uint8_t                         proven_pcr0_len;
     u_char                          pcr0[NITRO_ATTEST_PCR_MAX_LEN];
+    /* the PCR0 of the last success with the key proven */
+    u_char                          proven_pcr0[NITRO_ATTEST_PCR_MAX_LEN];
     u_char                          data[1];       /* module id, policy */
 } ngx_nitro_attest_enclave_t;
 
