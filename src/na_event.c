@@ -9,6 +9,7 @@
 
 #include "na_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

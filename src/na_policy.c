@@ -52,9 +52,7 @@ static int na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
     const char *source, char *err, size_t errlen);
 static int na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
     const char *source, char *err, size_t errlen);
-static int na_set_kind(na_pcr_set_t *set, json_t *kind, const char *where,
-    const char *source, char *err, size_t errlen);
-static int na_set_every(na_pcr_set_t *set, json_t *every, const char *where,
+static int na_set_options(na_pcr_set_t *set, json_t *obj, const char *where,
     const char *source, char *err, size_t errlen);
 static int na_set_pcrs(na_pcr_set_t *set, json_t *pcrs, const char *where,
     const char *source, char *err, size_t errlen);
@@ -438,10 +436,7 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
 
     if (na_set_name(set, json_object_get(obj, "name"), where, source, err,
                     errlen) != 0
-        || na_set_kind(set, json_object_get(obj, "kind"), where, source, err,
-                       errlen) != 0
-        || na_set_every(set, json_object_get(obj, "expect_every"), where,
-                        source, err, errlen) != 0
+        || na_set_options(set, obj, where, source, err, errlen) != 0
         || na_set_pcrs(set, json_object_get(obj, "pcrs"), where, source, err,
                        errlen) != 0)
     {
@@ -487,48 +482,40 @@ na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
 }
 
 
-/* the PCR indices a set may name depend on its kind: read before them */
+/*
+ * The optional members: kind (the PCR indices a set may name depend on
+ * it, so it is read before them) and expect_every.
+ */
 static int
-na_set_kind(na_pcr_set_t *set, json_t *kind, const char *where,
+na_set_options(na_pcr_set_t *set, json_t *obj, const char *where,
     const char *source, char *err, size_t errlen)
 {
+    json_t      *kind, *every;
     const char  *s;
 
-    if (kind == NULL) {
-        return 0;
-    }
-
+    kind = json_object_get(obj, "kind");
     s = json_string_value(kind);
 
-    if (s == NULL || strlen(s) != json_string_length(kind)
-        || nitro_attest_kind_parse(s, &set->kind) != 0)
+    if (kind != NULL
+        && (s == NULL || strlen(s) != json_string_length(kind)
+            || nitro_attest_kind_parse(s, &set->kind) != 0))
     {
         return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): \"kind\" "
                        "must be \"enclave\" or \"nitrotpm\"", source, where,
                        set->name);
     }
 
-    return 0;
-}
+    every = json_object_get(obj, "expect_every");
 
+    if (every != NULL) {
+        s = json_string_value(every);
+        set->expect_every_ms = s ? nitro_attest_parse_duration(s) : -1;
 
-static int
-na_set_every(na_pcr_set_t *set, json_t *every, const char *where,
-    const char *source, char *err, size_t errlen)
-{
-    const char  *s;
-
-    if (every == NULL) {
-        return 0;
-    }
-
-    s = json_string_value(every);
-    set->expect_every_ms = s ? nitro_attest_parse_duration(s) : -1;
-
-    if (set->expect_every_ms <= 0) {
-        return na_fail(err, errlen, "policy \"%s\": %s: \"expect_every\" "
-                       "must be a time such as \"30s\" or \"5m\"", source,
-                       where);
+        if (set->expect_every_ms <= 0) {
+            return na_fail(err, errlen, "policy \"%s\": %s: "
+                           "\"expect_every\" must be a time such as \"30s\" "
+                           "or \"5m\"", source, where);
+        }
     }
 
     return 0;

@@ -51,6 +51,7 @@ static json_t *na_token_submods(const nitro_attest_verdict_t *v);
 static json_t *na_token_nitro(const nitro_attest_verdict_t *v);
 static json_t *na_token_pcrs(const nitro_attest_verdict_t *v);
 static json_t *na_token_policy(const nitro_attest_verdict_t *v);
+static json_t *na_json_built(json_t *o, int rc);
 static int na_token_signature(const nitro_attest_token_key_t *key,
     const uint8_t *tbs, size_t len, uint8_t *sig, size_t *siglen);
 static int64_t na_seconds(int64_t ms);
@@ -268,12 +269,7 @@ na_token_public_jwk(EVP_PKEY *pkey, int nid)
         rc |= json_object_set_new(jwk, "crv", json_string("Ed25519"));
         rc |= json_object_set_new(jwk, "x", na_json_base64url(buf, len));
 
-        if (rc != 0) {
-            json_decref(jwk);
-            return NULL;
-        }
-
-        return jwk;
+        return na_json_built(jwk, rc);
     }
 
     /* each coordinate the full size of the field (RFC 7518 6.2.1.2) */
@@ -300,12 +296,7 @@ na_token_public_jwk(EVP_PKEY *pkey, int nid)
                                   na_json_base64url(buf + half, half));
     }
 
-    if (rc != 0) {
-        json_decref(jwk);
-        return NULL;
-    }
-
-    return jwk;
+    return na_json_built(jwk, rc);
 }
 
 
@@ -446,9 +437,6 @@ nitro_attest_token_sign(const nitro_attest_token_key_t *key,
  * follow the EAT Attestation Result (EAR) profile so generic appraisal
  * tooling reads the status; nitro carries the measurements as the JSON
  * event (nitro_attest_event_render()) spells them.
- *
- * Each json_object_set_new() owns (or frees) the value it is given and
- * fails on a NULL one, so memory running out anywhere fails the whole.
  */
 static json_t *
 na_token_claims(const nitro_attest_verdict_t *v,
@@ -489,12 +477,7 @@ na_token_claims(const nitro_attest_verdict_t *v,
     rc |= json_object_set_new(o, "submods", na_token_submods(v));
     rc |= json_object_set_new(o, "nitro", na_token_nitro(v));
 
-    if (rc != 0) {
-        json_decref(o);
-        return NULL;
-    }
-
-    return o;
+    return na_json_built(o, rc);
 }
 
 
@@ -545,12 +528,7 @@ na_token_submods(const nitro_attest_verdict_t *v)
 
     rc |= json_object_set_new(submods, "aws-nitro", ear);
 
-    if (rc != 0) {
-        json_decref(submods);
-        return NULL;
-    }
-
-    return submods;
+    return na_json_built(submods, rc);
 }
 
 
@@ -594,12 +572,7 @@ na_token_nitro(const nitro_attest_verdict_t *v)
     rc |= json_object_set_new(nitro, "kind",
                               kind ? json_string(kind) : json_null());
 
-    if (rc != 0) {
-        json_decref(nitro);
-        return NULL;
-    }
-
-    return nitro;
+    return na_json_built(nitro, rc);
 }
 
 
@@ -629,12 +602,7 @@ na_token_pcrs(const nitro_attest_verdict_t *v)
         }
     }
 
-    if (rc != 0) {
-        json_decref(pcrs);
-        return NULL;
-    }
-
-    return pcrs;
+    return na_json_built(pcrs, rc);
 }
 
 
@@ -715,6 +683,23 @@ nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
     ECDSA_SIG_free(es);
 
     return rc;
+}
+
+
+/*
+ * o once every step that built it succeeded (rc 0), else NULL with o
+ * freed: each json_object_set_new() owns (or frees) the value it is given
+ * and fails on a NULL one, so memory running out anywhere fails the whole.
+ */
+static json_t *
+na_json_built(json_t *o, int rc)
+{
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+
+    return o;
 }
 
 
