@@ -131,7 +131,8 @@ test-unit: $(B)/test_core
 test-cli: cli $(B)/test_core $(B)/nsm-emu.so
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
 	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
-	    t/test_chain_cache.py t/test_openssl_context.py t/test_cli_nsm.py
+	    t/test_chain_cache.py t/test_openssl_context.py t/test_cli_nsm.py \
+	    t/test_cli_expect.py
 
 test-nginx: all
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \

@@ -1,61 +1,101 @@
 #!/usr/bin/python3
-"""Which C files of a directory use each other's functions.
+"""Which C files use which: each non-static function (with --data, each
+non-static global too, except a module's ngx_module_t, which every file of
+its face names as nginx's own modules name theirs) is mapped to the file
+that defines it; a file uses another when it names one of its functions.
+Prints the file-to-file graph, then its strongly connected components of
+more than one file (circles), or "no circle".
 
-    scripts/file-graph.py [--longest N] DIR...
+    scripts/file-graph.py [--data] FILE.c...
 
-Maps each function with external linkage to the file that defines it (the
-nginx style: the name at the start of a line, its type on the line above),
-then prints, for the .c files directly in each DIR, the files each one
-calls into, the strongly connected components of that graph (a component
-of more than one file is a circle: files that use each other), and the N
-longest functions of DIR with their lengths in lines, the type line to the
-closing brace.  Exits 1 when there is a circle.
-"""
+Exit status 1 when there is a circle."""
 
-import argparse
-import os
 import re
 import sys
 
-DEF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(")
-WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-STRING = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
+TOKEN = re.compile(r"""
+      (?P<comment>/\*.*?\*/|//[^\n]*)
+    | (?P<string>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
+    | (?P<pp>^[ \t]*\#(?:\\\n|[^\n])*)
+    | (?P<ident>[A-Za-z_]\w*)
+    | (?P<punct>[{}()\[\];=,])
+    | (?P<other>\S)
+""", re.S | re.M | re.X)
 
 
-def code_of(text):
-    """The text without comments and string literals, lines kept."""
-    def blank(m):
-        return re.sub(r"[^\n]", " ", m.group(0))
-    return STRING.sub(blank, COMMENT.sub(blank, text))
-
-
-def functions(path):
-    """(name, static, first line, last line) of each definition in path."""
-    lines = code_of(open(path, encoding="utf-8").read()).split("\n")
-    found = []
-    for i, line in enumerate(lines):
-        m = DEF.match(line)
-        if not m or i == 0 or not lines[i - 1].strip():
+def tokens(text):
+    for m in TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind in ("comment", "string", "pp"):
             continue
-        rtype = lines[i - 1]
-        if rtype.rstrip().endswith((";", "}", ")", ",")) or "#" in rtype:
-            continue
-        # a definition: the parameters are followed by a body, not a ';'
-        k = i
-        while k < len(lines) and not lines[k].rstrip().endswith(")"):
-            k += 1
-        if k + 1 >= len(lines) or lines[k + 1].strip() != "{":
-            continue
-        end = k + 1
-        while end < len(lines) and lines[end] != "}":
-            end += 1
-        found.append((m.group(1), "static" in rtype.split(), i, end + 1))
-    return found
+        yield kind, m.group()
 
 
-def scc(nodes, edges):
-    """Tarjan's strongly connected components, each sorted."""
+def scan(path):
+    """(functions defined, data defined, identifiers used) of one file."""
+    with open(path) as f:
+        toks = list(tokens(f.read()))
+
+    funcs, data, used = set(), set(), set()
+    depth = 0
+    stmt = []          # top-level tokens since the last ';' or '}'
+
+    i = 0
+    while i < len(toks):
+        kind, text = toks[i]
+        if kind == "ident":
+            used.add(text)
+        if text == "{":
+            if depth == 0 and stmt:
+                define(stmt, funcs, data, body=True)
+                stmt = []
+            depth += 1
+        elif text == "}":
+            depth -= 1
+            if depth == 0:
+                stmt = []
+        elif depth == 0:
+            if text == ";":
+                if stmt:
+                    define(stmt, funcs, data, body=False)
+                stmt = []
+            else:
+                stmt.append((kind, text))
+        i += 1
+
+    return funcs, data, used
+
+
+def define(stmt, funcs, data, body):
+    words = [t for k, t in stmt if k == "ident"]
+    if not words or words[0] in ("static", "extern", "typedef"):
+        return
+    texts = [t for k, t in stmt]
+
+    # a function definition: NAME ( ... ) { at the top level
+    if body and ")" in texts and texts[-1] == ")":
+        k = texts.index("(")
+        if k > 0 and stmt[k - 1][0] == "ident":
+            funcs.add(texts[k - 1])
+            return
+
+    if body and texts[-1] != "=":
+        return          # struct, union or enum body
+
+    # data: the name before "=", "[" or the end
+    if "ngx_module_t" in words:
+        return
+    for k, t in enumerate(texts):
+        if t in ("=", "[", "("):
+            break
+    else:
+        k = len(texts)
+    if k > 0 and stmt[k - 1][0] == "ident" and "(" not in texts[:k]:
+        data.add(texts[k - 1])
+
+
+def sccs(nodes, edges):
+    """Tarjan's strongly connected components."""
     index, low, stack, on, out = {}, {}, [], set(), []
 
     def visit(v):
@@ -78,56 +118,47 @@ def scc(nodes, edges):
                     break
             out.append(sorted(comp))
 
-    for v in sorted(nodes):
+    for v in nodes:
         if v not in index:
             visit(v)
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--longest", type=int, default=5)
-    ap.add_argument("dirs", nargs="+")
-    args = ap.parse_args()
-    circles = 0
+def main(argv):
+    with_data = "--data" in argv
+    files = [a for a in argv if a != "--data"]
+    if not files:
+        sys.exit(__doc__)
 
-    for d in args.dirs:
-        files = sorted(os.path.join(d, f) for f in os.listdir(d)
-                       if f.endswith(".c"))
-        owner, lengths = {}, []
-        for f in files:
-            for name, static, first, last in functions(f):
-                lengths.append((last - first + 1, name, f))
-                if not static:
-                    owner[name] = f
+    owner, used = {}, {}
+    for path in files:
+        funcs, data, names = scan(path)
+        for name in funcs | (data if with_data else set()):
+            owner[name] = path
+        used[path] = names
 
-        edges = {f: set() for f in files}
-        for f in files:
-            words = set(WORD.findall(code_of(open(f, encoding="utf-8").read())))
-            for w in words:
-                if w in owner and owner[w] != f:
-                    edges[f].add(owner[w])
+    edges = {f: set() for f in files}
+    why = {}
+    for f in files:
+        for name in sorted(used[f]):
+            g = owner.get(name)
+            if g and g != f:
+                edges[f].add(g)
+                why.setdefault((f, g), []).append(name)
 
-        print("%s: %d files, %d functions with external linkage"
-              % (d, len(files), len(owner)))
-        for f in files:
-            print("  %s -> %s" % (os.path.basename(f),
-                                  " ".join(sorted(os.path.basename(t)
-                                                  for t in edges[f]))
-                                  or "-"))
-        comps = [c for c in scc(files, edges) if len(c) > 1]
-        for c in comps:
-            print("  circle: " + " <-> ".join(os.path.basename(f) for f in c))
-        if not comps:
-            print("  no circle")
-        circles += len(comps)
+    for f in files:
+        for g in sorted(edges[f]):
+            names = why[(f, g)]
+            more = " (+%d more)" % (len(names) - 3) if len(names) > 3 else ""
+            print("%s -> %s: %s%s" % (f, g, ", ".join(names[:3]), more))
 
-        lengths.sort(reverse=True)
-        for n, name, f in lengths[:args.longest]:
-            print("  %4d lines  %s (%s)" % (n, name, os.path.basename(f)))
-
+    circles = [c for c in sccs(files, edges) if len(c) > 1]
+    for c in circles:
+        print("circle: " + " ".join(c))
+    if not circles:
+        print("no circle")
     return 1 if circles else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

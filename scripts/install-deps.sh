@@ -54,7 +54,8 @@ zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # make static's executables and file(1), which the static tests read them
 # with
 TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
-python3-jwt prometheus rsyslog chromium logrotate groff-base man-db file"
+python3-jwt prometheus prometheus-node-exporter rsyslog chromium logrotate \
+groff-base man-db file"
 
 packages() {
     case "$1" in

@@ -2,8 +2,8 @@
  * cli.h: the nitro-attest command line.  common.c holds what every command
  * uses (options, messages, files, evidence, keys and certificates, times,
  * PCRs, the NSM); each command family has its file (verify.c, cert.c,
- * mock.c, policy.c, nsm.c) and uses common.c only; main.c dispatches to
- * them and prints the usage texts of help.c.
+ * mock.c, policy.c, nsm.c, expect.c) and uses common.c only; main.c
+ * dispatches to them and prints the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -55,6 +55,13 @@ void cli_error(const char *fmt, ...);
 
 /* a file, "-" standard input: 0, or -1 after a message */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
+/*
+ * Replaces path with text atomically: mode -1 keeps the mode and owner of
+ * the file at path, which must exist; else the file gets mode and need not
+ * exist.  0, or -1 after a message.
+ */
+int cli_replace_file(const char *cmd, const char *path, const char *text,
+    int mode);
 /* hex digits (none: zero bytes) into malloc()ed bytes: 0, or -1 */
 int cli_hex(const char *hex, uint8_t **data, size_t *len);
 /*
@@ -215,6 +222,7 @@ int cli_cmd_nsm_describe(int argc, char **argv);
 int cli_cmd_nsm_pcr(int argc, char **argv);
 int cli_cmd_nsm_extend(int argc, char **argv);
 int cli_cmd_nsm_lock(int argc, char **argv);
+int cli_cmd_expect(int argc, char **argv);
 
 /* prints the usage of topic ("" for all, "verify", "policy new"...): 0, -1 */
 int cli_help(const char *topic);

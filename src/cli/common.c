@@ -11,11 +11,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <cbor.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -26,6 +28,7 @@
 
 static int cli_parse_option(const char *cmd, cli_opt_t *opts, int argc,
     char **argv, int *i);
+static int cli_write_fd(int fd, const char *text);
 static const EVP_MD *cli_sign_md(EVP_PKEY *key);
 
 
@@ -227,6 +230,155 @@ cli_read_file(const char *path, uint8_t **data, size_t *len)
     return 0;
 }
 
+
+
+/*
+ * A temporary file in the same directory, written, fsync()ed and renamed
+ * over path (through a symlink: its target), then the directory fsync()ed,
+ * so that a reader (nginx, node_exporter) sees the old or the new text,
+ * never a part, even after a crash.
+ */
+int
+cli_replace_file(const char *cmd, const char *path, const char *text,
+    int mode)
+{
+    int          fd, dfd, rc;
+    char        *real, *dir, *tmp, *slash;
+    struct stat  st;
+
+    rc = -1;
+    tmp = NULL;
+    dir = NULL;
+
+    real = realpath(path, NULL);
+
+    if (real == NULL && mode >= 0 && errno == ENOENT) {
+        /* a file made here: its directory is the path's */
+        real = strdup(path);
+        st.st_mode = (mode_t) mode;
+        st.st_uid = geteuid();
+        st.st_gid = getegid();
+
+    } else if (real == NULL || stat(real, &st) != 0) {
+        cli_error("%s: %s: %s", cmd, path, strerror(errno));
+        goto done;
+    }
+
+    if (real == NULL) {
+        cli_error("%s: out of memory", cmd);
+        goto done;
+    }
+
+    if (mode >= 0) {
+        st.st_mode = (mode_t) mode;
+    }
+
+    slash = strrchr(real, '/');
+
+    if (slash == NULL) {
+        dir = strdup(".");
+
+    } else {
+        dir = strndup(real, slash == real ? 1 : (size_t) (slash - real));
+    }
+
+    if (dir == NULL
+        || asprintf(&tmp, "%s/.%s.XXXXXX", dir,
+                    slash == NULL ? real : slash + 1) < 0)
+    {
+        tmp = NULL;
+        cli_error("%s: out of memory", cmd);
+        goto done;
+    }
+
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto done;
+    }
+
+    /* not giving the file away is no error: the mode is what protects it */
+    if (st.st_uid != geteuid() || st.st_gid != getegid()) {
+        (void) fchown(fd, st.st_uid, st.st_gid);
+    }
+
+    if (fchmod(fd, st.st_mode & 07777) != 0 || cli_write_fd(fd, text) != 0) {
+        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
+        goto done;
+    }
+
+    if (rename(tmp, real) != 0) {
+        cli_error("%s: %s: %s", cmd, path, strerror(errno));
+        goto done;
+    }
+
+    free(tmp);
+    tmp = NULL;
+    rc = 0;
+
+    /* the rename itself reaches the disk with the directory */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        cli_error("%s: %s was replaced, but syncing %s failed: %s", cmd,
+                  path, dir, strerror(errno));
+        rc = -1;
+    }
+
+    if (dfd >= 0) {
+        close(dfd);
+    }
+
+done:
+
+    if (tmp != NULL) {
+        unlink(tmp);
+        free(tmp);
+    }
+
+    free(dir);
+    free(real);
+
+    return rc;
+}
+
+
+/* text into fd, synced; fd is closed: 0, or -1 and errno */
+static int
+cli_write_fd(int fd, const char *text)
+{
+    int      err;
+    size_t   len, off;
+    ssize_t  n;
+
+    len = strlen(text);
+
+    for (off = 0; off < len; off += (size_t) n) {
+        n = write(fd, text + off, len - off);
+
+        if (n < 0 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n < 0) {
+            err = errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+    }
+
+    if (fsync(fd) != 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+
+    return close(fd);
+}
 
 int
 cli_hex(const char *hex, uint8_t **data, size_t *len)
