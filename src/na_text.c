@@ -340,32 +340,21 @@ na_out_text(na_out_t *o, const uint8_t *p, size_t n)
     char    esc[8];
     size_t  i, k;
 
+    /* the characters JSON escapes with a letter or themselves */
+    static const char  *short_escape[] = {
+        ['"'] = "\\\"", ['\\'] = "\\\\", ['\b'] = "\\b", ['\f'] = "\\f",
+        ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t"
+    };
+
     na_out_raw(o, "\"", 1);
 
     for (i = 0; i < n; i += k) {
         k = 1;
 
-        switch (p[i]) {
-        case '"':
-            na_out_raw(o, "\\\"", 2);
-            continue;
-        case '\\':
-            na_out_raw(o, "\\\\", 2);
-            continue;
-        case '\b':
-            na_out_raw(o, "\\b", 2);
-            continue;
-        case '\f':
-            na_out_raw(o, "\\f", 2);
-            continue;
-        case '\n':
-            na_out_raw(o, "\\n", 2);
-            continue;
-        case '\r':
-            na_out_raw(o, "\\r", 2);
-            continue;
-        case '\t':
-            na_out_raw(o, "\\t", 2);
+        if (p[i] < sizeof(short_escape) / sizeof(short_escape[0])
+            && short_escape[p[i]] != NULL)
+        {
+            na_out_raw(o, short_escape[p[i]], 2);
             continue;
         }
 
