@@ -22,9 +22,10 @@ typedef struct {
 
 
 /*
- * na_names.c: the one way a loader reports an error: one line, naming the
- * file or the value, into err (which may be NULL).  Returns -1, so that
- * "return na_fail(...)" ends a step that failed.
+ * na_names.c: the one way the core writes an error message (a loader's,
+ * the NSM's): one line, naming the file, the device or the value, into err
+ * (which may be NULL).  Returns -1, so that "return na_fail(...)" ends a
+ * step that failed.
  */
 int na_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
