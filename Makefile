@@ -126,9 +126,10 @@ test-unit: $(B)/test_core
 test-cli: cli $(B)/test_core $(B)/nsm-emu.so
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
 	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
-	    t/test_chain_cache.py t/test_openssl_context.py t/test_cli_nsm.py
+	    t/test_chain_cache.py t/test_openssl_context.py t/test_cli_nsm.py \
+	    t/test_cli_agent.py
 
-test-nginx: all
+test-nginx: all $(B)/nsm-emu.so
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider t/test_nginx*.py; fi
 
@@ -138,13 +139,15 @@ test-nginx: all
 test-docs:
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_docs.py
 
-# the .debs of make deb unpacked into a scratch root; the Dockerfile's build
-# stage run in a scratch copy of the tree and its runtime config checked;
-# conf-examples/conf.d/ in Debian's layout; the package sets of the targets
-# and make demo's program
-test-packaging: all
+# the .debs of make deb unpacked into a scratch root (the agent's systemd
+# unit among them); the Dockerfile's build stage run in a scratch copy of
+# the tree and its runtime config checked; conf-examples/conf.d/ in
+# Debian's layout; conf-examples/enclave/'s image laid out and run with the
+# tests' NSM; the package sets of the targets and make demo's program
+test-packaging: all $(B)/nsm-emu.so
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_packaging.py \
-	    t/test_dockerfile.py t/test_conf_snippets.py t/test_deps.py
+	    t/test_dockerfile.py t/test_conf_snippets.py t/test_deps.py \
+	    t/test_enclave_example.py
 
 # installs the demo's packages only (scripts/install-deps.sh demo), builds
 demo:

@@ -63,7 +63,7 @@ if [ "$mode" = all ]; then
     cli_suites=(t/test_cli.py)
     [ -f t/test_chain_cache.py ] && cli_suites+=(t/test_chain_cache.py)
     cli_suites+=(t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py
-                 t/test_cli_nsm.py)
+                 t/test_cli_nsm.py t/test_cli_agent.py)
     step "CLI suites" env NITRO_ATTEST_CLI="$repo/$A/nitro-attest" \
         "$PYTHON" -m pytest -q -p no:cacheprovider "${cli_suites[@]}"
 fi

@@ -521,7 +521,25 @@ na_out_where(na_out_t *o, const char *key, const nitro_attest_text_t *text)
 static void
 na_out_time(na_out_t *o, int64_t ms)
 {
-    char       buf[64];
+    int   len;
+    char  buf[64];
+
+    len = nitro_attest_format_time(buf + 1, sizeof(buf) - 2, ms);
+    if (len < 0) {
+        na_out_raw(o, "null", 4);
+        return;
+    }
+
+    buf[0] = '"';
+    buf[len + 1] = '"';
+
+    na_out_raw(o, buf, (size_t) len + 2);
+}
+
+
+int
+nitro_attest_format_time(char *dst, size_t size, int64_t ms)
+{
     int        len;
     time_t     secs;
     struct tm  tm;
@@ -535,16 +553,19 @@ na_out_time(na_out_t *o, int64_t ms)
         secs -= 1;
     }
 
-    if (gmtime_r(&secs, &tm) == NULL) {
-        na_out_raw(o, "null", 4);
-        return;
+    if (size > 0) {
+        dst[0] = '\0';
     }
 
-    len = snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+    if (gmtime_r(&secs, &tm) == NULL) {
+        return -1;
+    }
+
+    len = snprintf(dst, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                    tm.tm_min, tm.tm_sec, (int) frac);
 
-    na_out_raw(o, buf, (size_t) len);
+    return (len < 0 || (size_t) len >= size) ? -1 : len;
 }
 
 

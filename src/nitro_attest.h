@@ -424,6 +424,13 @@ char *nitro_attest_prometheus_escape(char *dst, const uint8_t *src,
     size_t len);
 /* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
 char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
+/*
+ * ms since the epoch as RFC 3339 UTC with milliseconds, as the event's
+ * "time" ("2026-12-06T10:00:00.123Z"; 32 bytes hold any): the length
+ * written (NUL-terminated), or -1 when it does not fit (dst then holds
+ * "" or a truncated text, NUL-terminated).
+ */
+int nitro_attest_format_time(char *dst, size_t size, int64_t ms);
 
 /*
  * The EC2 instance a module id belongs to (CONTRACT 14): the length of the

@@ -2,8 +2,8 @@
  * cli.h: the nitro-attest command line.  common.c holds what every command
  * uses (options, messages, files, evidence, keys and certificates, times,
  * PCRs, the NSM); each command family has its file (verify.c, cert.c,
- * mock.c, policy.c, nsm.c) and uses common.c only; main.c dispatches to
- * them and prints the usage texts of help.c.
+ * mock.c, policy.c, nsm.c, agent.c) and uses common.c only; main.c
+ * dispatches to them and prints the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -81,6 +81,11 @@ void cli_evidence_free(cli_evidence_t *ev);
 X509 *cli_load_cert(const uint8_t *data, size_t len);
 X509 *cli_load_cert_file(const char *path);
 EVP_PKEY *cli_load_key(const char *path);
+/*
+ * A fresh key: p256, p384, p521, rsa2048, rsa4096 or ed25519; NULL for
+ * another type, or when memory ran out.
+ */
+EVP_PKEY *cli_key_generate(const char *type);
 /* the root at path, or AWS's when path is NULL; NULL after a message */
 nitro_attest_root_t *cli_load_root(const char *cmd, const char *path);
 /* a certificate, or else a private key (mode 0600), as PEM */
@@ -102,6 +107,12 @@ int64_t cli_now_ms(void);
 
 /* --kind enclave|nitrotpm: 0, or -1 after a usage error */
 int cli_kind(const char *cmd, const char *text, nitro_attest_kind_e *kind);
+/*
+ * --binding of a key that a document attests: public_key (text NULL) or a
+ * user_data_* mode, not none: 0, or -1 after a usage error.
+ */
+int cli_key_binding(const char *cmd, const char *text,
+    nitro_attest_binding_e *binding);
 /*
  * A PCR of kind by the core's rule (nitro_attest_pcr_parse()), what saying
  * where it came from: 0 and its bytes, or -1 after a usage error.
@@ -215,6 +226,7 @@ int cli_cmd_nsm_describe(int argc, char **argv);
 int cli_cmd_nsm_pcr(int argc, char **argv);
 int cli_cmd_nsm_extend(int argc, char **argv);
 int cli_cmd_nsm_lock(int argc, char **argv);
+int cli_cmd_agent(int argc, char **argv);
 
 /* prints the usage of topic ("" for all, "verify", "policy new"...): 0, -1 */
 int cli_help(const char *topic);

@@ -413,6 +413,32 @@ cli_load_key(const char *path)
 }
 
 
+EVP_PKEY *
+cli_key_generate(const char *type)
+{
+    EVP_PKEY  *key;
+
+    if (strcmp(type, "p384") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    } else if (strcmp(type, "p256") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    } else if (strcmp(type, "p521") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    } else if (strcmp(type, "rsa2048") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+    } else if (strcmp(type, "rsa4096") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 4096);
+    } else if (strcmp(type, "ed25519") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    } else {
+        key = NULL;
+    }
+
+    ERR_clear_error();
+    return key;
+}
+
+
 nitro_attest_root_t *
 cli_load_root(const char *cmd, const char *path)
 {
@@ -600,6 +626,25 @@ cli_kind(const char *cmd, const char *text, nitro_attest_kind_e *kind)
 {
     if (nitro_attest_kind_parse(text, kind) != 0) {
         cli_error("%s: --kind must be enclave or nitrotpm, not \"%s\"", cmd,
+                  text);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+cli_key_binding(const char *cmd, const char *text,
+    nitro_attest_binding_e *binding)
+{
+    *binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
+
+    if (text != NULL && (nitro_attest_binding_parse(text, binding) != 0
+                         || *binding == NITRO_ATTEST_BINDING_NONE))
+    {
+        cli_error("%s: --binding must be public_key, user_data_spki, "
+                  "user_data_sha256 or user_data_sha384, not \"%s\"", cmd,
                   text);
         return -1;
     }
