@@ -127,7 +127,7 @@ test-cli: cli $(B)/test_core $(B)/nsm-emu.so
 	$(PYTHON) -m pytest -q -p no:cacheprovider t/test_cli.py \
 	    t/test_cli_tpm.py t/test_cli_policy.py t/test_cli_token.py \
 	    t/test_chain_cache.py t/test_openssl_context.py t/test_cli_nsm.py \
-	    t/test_cli_agent.py
+	    t/test_cli_expect.py t/test_cli_agent.py
 
 test-nginx: all $(B)/nsm-emu.so
 	@if ls t/test_nginx*.py >/dev/null 2>&1; then \
@@ -265,7 +265,8 @@ bench-token: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_token.py
 
 # worker CPU per handshake for a repeated forgery and a replayed genuine
-# certificate against a certificate without the extension
+# certificate against a certificate without the extension, and for a new
+# forged document each handshake against a new genuine one
 .PHONY: bench-replay
 bench-replay: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_replay.py

@@ -4,9 +4,9 @@
  * Enclaves, the http face.  Its commands, its configuration, the
  * postconfiguration that hooks every attesting server's SSL_CTX through
  * the shared layer (nginx/ngx_nitro_attest_*.c), and the request guard.
- * Variables, upstream headers and the status endpoint are in
- * nginx/ngx_http_nitro_attest_*.c; every verification step is the core's
- * (src/nitro_attest.h).
+ * Variables, upstream headers, the JWKS location and the status endpoint
+ * are in nginx/ngx_http_nitro_attest_*.c; every verification step is the
+ * core's (src/nitro_attest.h).
  */
 
 
@@ -364,6 +364,12 @@ ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
 }
 
 
+/*
+ * Every server's SSL_CTX goes to the shared postconfiguration; then what
+ * only http has: the counters for the status endpoint, the JWK Set, the
+ * session caches per listen socket, the phase handlers.
+ */
+
 static ngx_int_t
 ngx_http_nitro_attest_init(ngx_conf_t *cf)
 {
@@ -387,49 +393,6 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
     namcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_nitro_attest_module);
     nam = &namcf->na;
-
-    ngx_conf_init_uint_value(nam->chain_cache, 64);
-    ngx_conf_init_ptr_value(nam->inventory, NULL);
-
-    if (ngx_nitro_attest_ssl_init(cf) != NGX_OK
-        || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* what the http block itself sets, when no server attests */
-
-    ngx_nitro_attest_unused(cf, nam,
-                            ngx_http_conf_get_module_srv_conf(cf,
-                                                ngx_http_nitro_attest_module));
-
-    nalcf = ngx_http_conf_get_module_loc_conf(cf,
-                                              ngx_http_nitro_attest_module);
-
-    if (nalcf->file && !nam->attesting) {
-        ngx_http_nitro_attest_headers_unused(cf, nalcf,
-                                             "no server of the http block "
-                                             "has \"nitro_attest on\" or "
-                                             "\"optional\"");
-    }
-
-    /* the inventory is read with the counters: it needs their zone too */
-
-    if ((namcf->status || nam->inventory)
-        && ngx_nitro_attest_counters_zone(cf, nam) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (namcf->headers) {
-        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        *h = ngx_http_nitro_attest_headers_handler;
-    }
-
     cscfp = cmcf->servers.elts;
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
@@ -450,36 +413,60 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
             continue;
         }
 
-        if (ngx_nitro_attest_attach(cf, nascf, sscf->ssl.ctx) != NGX_OK) {
+        if (ngx_nitro_attest_add_server(nascf, sscf->ssl.ctx) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    if (ngx_nitro_attest_token_check(cf, nam) != NGX_OK
-        || (namcf->jwks_location
-            && ngx_nitro_attest_jwks(cf, nam, &namcf->jwks) != NGX_OK))
+    if (ngx_nitro_attest_postconfiguration(cf, nam,
+                                ngx_http_conf_get_module_srv_conf(cf,
+                                                ngx_http_nitro_attest_module))
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (nam->servers.nelts) {
-        for (s = 0; s < cmcf->servers.nelts; s++) {
-            sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
+    /* what the http block itself sets, when no server attests */
 
-            if (sscf->ssl.ctx
-                && ngx_nitro_attest_tickets(cf, nam, sscf->ssl.ctx) != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
+    nalcf = ngx_http_conf_get_module_loc_conf(cf,
+                                              ngx_http_nitro_attest_module);
 
-        if (ngx_http_nitro_attest_stateless(cf, cmcf) != NGX_OK) {
+    if (nalcf->file && !nam->attesting) {
+        ngx_http_nitro_attest_headers_unused(cf, nalcf,
+                                             "no server of the http block "
+                                             "has \"nitro_attest on\" or "
+                                             "\"optional\"");
+    }
+
+    /* the inventory is read with the counters: it needs their zone too */
+
+    if ((namcf->status || nam->inventory)
+        && ngx_nitro_attest_counters_zone(cf, nam) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (namcf->jwks_location
+        && ngx_nitro_attest_jwks(cf, nam, &namcf->jwks) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (namcf->headers) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        if (h == NULL) {
             return NGX_ERROR;
         }
+
+        *h = ngx_http_nitro_attest_headers_handler;
     }
 
     if (nam->servers.nelts == 0) {
         return NGX_OK;
+    }
+
+    if (ngx_http_nitro_attest_stateless(cf, cmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
@@ -604,19 +591,6 @@ ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
     }
 
     return NGX_OK;
-}
-
-
-ngx_connection_t *
-ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r)
-{
-#if (NGX_HTTP_V2)
-    if (r->stream) {
-        return r->stream->connection->connection;
-    }
-#endif
-
-    return r->connection;
 }
 
 

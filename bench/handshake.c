@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,9 @@ main(int argc, char **argv)
                 "CERT KEY [CERT KEY ...]\n");
         return 2;
     }
+
+    /* a server that refuses a certificate closes while it is still sent */
+    signal(SIGPIPE, SIG_IGN);
 
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;

@@ -13,7 +13,8 @@ the real AWS documents and certificates of t/fixtures/real, certificates
 from `nitro-attest mock cert` of every key type, and forge.py documents
 and certificates with the shapes the bug history names (indefinite maps,
 tag 18, 1024-byte fields, 32 PCRs, unknown and nested keys, raw and
-critical extensions, two extensions).  Every seed verifies, or fails in
+critical extensions, two extensions, cabundles of 16 and 17 entries,
+compressed points).  Every seed verifies, or fails in
 one named way, at its own timestamp: the targets verify at that time.
 """
 
@@ -111,6 +112,7 @@ def forged(seeds, pki, ts):
         return forge.document(pki, **kw).cose
 
     nested = b"\x81" * 14 + b"\xa0"
+    leaf = pki.leaf(ts)
     docs = {
         "default": doc(public_key=spki),
         "indefinite": doc(indefinite=True, public_key=spki),
@@ -136,6 +138,15 @@ def forged(seeds, pki, ts):
             (forge.tstr("chunked"), b"\x5f\x41a\x41b\xff")]),
         "unprotected-kid": doc(unprotected=forge.cbor_map(
             [(forge.uint(4), forge.bstr(b"kid"))])),
+        "cabundle-16": doc(cabundle=pki.cabundle() + [pki.instance.der] * 12),
+        "cabundle-17": doc(cabundle=pki.cabundle() + [pki.instance.der] * 13),
+        "leaf-compressed-point": doc(certificate=forge.with_spki(
+            leaf.der, forge.compressed_spki(leaf.key), pki.instance.key),
+            leaf=leaf),
+        "instance-compressed-point": doc(cabundle=pki.cabundle()[:3] + [
+            forge.with_spki(pki.instance.der,
+                            forge.compressed_spki(pki.instance.key),
+                            pki["zonal"].key)]),
         "es256": doc(protected=bytes.fromhex("a10126")),
         "bad-signature": doc(tamper_signature=True),
         "stale": doc(timestamp_ms=ts - forge.HOUR_MS),

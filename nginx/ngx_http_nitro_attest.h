@@ -45,12 +45,12 @@ typedef struct {
 } ngx_http_nitro_attest_loc_conf_t;
 
 
-/* ngx_http_nitro_attest_module.c */
-ngx_connection_t *ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r);
-
 /* ngx_http_nitro_attest_variables.c */
 ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
+ngx_connection_t *ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r);
 nitro_attest_verdict_t *ngx_http_nitro_attest_verdict(ngx_http_request_t *r);
+ngx_int_t ngx_http_nitro_attest_token(ngx_http_request_t *r,
+    ngx_str_t *token);
 
 /* ngx_http_nitro_attest_headers.c */
 char *ngx_http_nitro_attest_upstream_headers(ngx_conf_t *cf,
@@ -59,17 +59,24 @@ void ngx_http_nitro_attest_headers_unused(ngx_conf_t *cf,
     ngx_http_nitro_attest_loc_conf_t *nalcf, const char *why);
 ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
 
-/* ngx_http_nitro_attest_token.c */
-ngx_int_t ngx_http_nitro_attest_token(ngx_http_request_t *r,
-    ngx_str_t *token);
+/* ngx_http_nitro_attest_jwks.c */
 ngx_int_t ngx_http_nitro_attest_jwks_handler(ngx_http_request_t *r);
 
-/* ngx_http_nitro_attest_status.c */
+/* ngx_http_nitro_attest_status.c: the handler, which picks the format */
 ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);
 
-/* ngx_http_nitro_attest_dashboard.c */
-extern const size_t  ngx_http_nitro_attest_dashboard_size;
-u_char *ngx_http_nitro_attest_dashboard(u_char *p,
+/*
+ * ngx_http_nitro_attest_status_{json,prometheus,html}.c: each output of
+ * the status endpoint, written at p into a buffer the handler sized
+ */
+u_char *ngx_http_nitro_attest_status_json(u_char *p,
+    ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
+    int64_t now);
+u_char *ngx_http_nitro_attest_status_prometheus(u_char *p,
+    ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
+    int64_t now);
+extern const size_t  ngx_http_nitro_attest_status_html_size;
+u_char *ngx_http_nitro_attest_status_html(u_char *p,
     ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
     int64_t now);
 

@@ -1,8 +1,9 @@
 
 /*
- * ngx_http_nitro_attest_variables.c: the http variables (CONTRACT 5): the
- * shared getters (nginx/ngx_nitro_attest_variables.c) over the verdict of
- * the request's connection.
+ * ngx_http_nitro_attest_variables.c: what a request sees: the TLS
+ * connection it came on, the verdict its server sees there, the signed
+ * token of that verdict, and the http variables over them (the shared
+ * getters of nginx/ngx_nitro_attest_variables.c).
  */
 
 
@@ -73,6 +74,21 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
 }
 
 
+/* an HTTP/2 stream's TLS connection is its parent connection's */
+
+ngx_connection_t *
+ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return r->stream->connection->connection;
+    }
+#endif
+
+    return r->connection;
+}
+
+
 nitro_attest_verdict_t *
 ngx_http_nitro_attest_verdict(ngx_http_request_t *r)
 {
@@ -92,13 +108,60 @@ ngx_http_nitro_attest_verdict(ngx_http_request_t *r)
 }
 
 
+/*
+ * The token of the request's TLS connection, copied into the request's
+ * pool: the connection's may be signed anew by another stream while this
+ * request still uses its own.
+ */
+
+ngx_int_t
+ngx_http_nitro_attest_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_str_t                     value;
+    ngx_nitro_attest_srv_conf_t  *nascf;
+
+    ngx_str_set(token, "");
+
+    /* the request's own verdict first: an HTTP/3 request has none */
+    if (ngx_http_nitro_attest_verdict(r)->status
+        != NITRO_ATTEST_STATUS_SUCCESS)
+    {
+        return NGX_OK;
+    }
+
+    nascf = ngx_http_get_module_srv_conf(r, ngx_http_nitro_attest_module);
+
+    if (ngx_nitro_attest_token(nascf, ngx_http_nitro_attest_tls_connection(r),
+                               &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (value.len == 0) {
+        return NGX_OK;
+    }
+
+    token->data = ngx_pnalloc(r->pool, value.len);
+    if (token->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(token->data, value.data, value.len);
+    token->len = value.len;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_nitro_attest_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_nitro_attest_var_t  *var = (ngx_nitro_attest_var_t *) data;
 
-    return var->get(r->pool, ngx_http_nitro_attest_verdict(r), v, var->data);
+    return ngx_nitro_attest_variable(r->pool, ngx_http_nitro_attest_verdict(r),
+                                     v, var);
 }
 
 

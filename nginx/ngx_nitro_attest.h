@@ -5,6 +5,14 @@
  * only: the per-server attestation configuration and its directives, the
  * TLS hook and the per-connection verdict, sessions, the verdict cache and
  * the telemetry.  The verification itself is the core's (src/).
+ *
+ * Its files (nginx/ngx_nitro_attest_*.c) call one way, each only files of
+ * the lines above its own:
+ *   util
+ *   files, counters, event_log, cache, inventory
+ *   verify, session
+ *   handshake, token, variables
+ *   conf, whose postconfiguration both faces call
  */
 
 
@@ -46,33 +54,11 @@ extern ngx_uint_t  ngx_nitro_attest_inventory_tag
 #define NGX_NITRO_ATTEST_TAG_LEN   16
 #define NGX_NITRO_ATTEST_ERR_LEN   512
 
-/*
- * The counters zone has a fixed size, so that a reload finds it again by
- * name and size and keeps its figures; about 4000 allow-set names fit.
- */
-#define NGX_NITRO_ATTEST_ZONE_SIZE (1024 * 1024)
-
-/* signed documents each worker remembers (the pre-authentication memo) */
-#define NGX_NITRO_ATTEST_MEMO      1024
-
 /* the counters zone's name, reserved: no user zone may take it */
 #define NGX_NITRO_ATTEST_COUNTERS  "nitro_attest_status"
 
-/* room for a syslog PRI and HEADER: "<191>Jan 01 00:00:00 host tag: " */
-#define NGX_NITRO_ATTEST_SYSLOG_HEAD                                          \
-    (sizeof("<255>Jan 01 00:00:00 ") - 1 + NGX_MAXHOSTNAMELEN + 32 + 2)
 
-
-typedef struct {
-    ngx_str_t                       path;
-    void                           *object;
-} ngx_nitro_attest_file_t;
-
-
-/*
- * Where a directive is written that means something only on a server
- * that attests (nginx -t warns when none does there).
- */
+/* where a directive is written (ngx_nitro_attest_note()) */
 typedef struct {
     ngx_str_t                       name;
     u_char                         *file;
@@ -80,11 +66,11 @@ typedef struct {
 } ngx_nitro_attest_where_t;
 
 
-/* one destination of "nitro_attest_event_log" */
+/* a file a block loaded (ngx_nitro_attest_files.c), and what it holds */
 typedef struct {
-    ngx_open_file_t                *file;
-    ngx_syslog_peer_t              *syslog;
-} ngx_nitro_attest_log_t;
+    ngx_str_t                       path;
+    void                           *object;
+} ngx_nitro_attest_file_t;
 
 
 /*
@@ -115,56 +101,10 @@ typedef struct {
 
 
 /*
- * The verdict cache ("nitro_attest_cache zone="): successful verdicts in a
- * shared zone, found by SHA-256(configuration digest, certificate
- * digest), kept until the earliest of the document's max age and the
- * chain's notAfter, the least recently used evicted when the zone is full.
+ * An entry of the inventory ("nitro_attest_inventory zone="): an enclave
+ * or NitroTPM instance whose signature and chain verified, found by its
+ * module id.  Times are the Unix seconds of the handshakes.
  */
-typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     lru;           /* most recent first */
-} ngx_nitro_attest_cache_sh_t;
-
-
-typedef struct {
-    ngx_nitro_attest_cache_sh_t  *sh;
-    ngx_slab_pool_t                   *shpool;
-} ngx_nitro_attest_cache_t;
-
-
-typedef struct {
-    ngx_rbtree_node_t               node;          /* key: key's head */
-    ngx_queue_t                     queue;
-    int64_t                         expires;       /* ms */
-    u_char                          key[SHA256_DIGEST_LENGTH];
-    nitro_attest_verdict_t          verdict;       /* used prefix only */
-} ngx_nitro_attest_cache_node_t;
-
-
-/*
- * The inventory ("nitro_attest_inventory zone="): the enclaves and
- * NitroTPM instances whose signature and chain verified, one entry per
- * module id, found by it.  When the zone is full the least recently seen
- * entry without a proven success is evicted, and one with a proven
- * success only when no other is left.  Times are the Unix seconds of the
- * handshakes.
- */
-typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    /* most recently seen first: without a proven success, and with one */
-    ngx_queue_t                     lru;
-    ngx_queue_t                     proven;
-} ngx_nitro_attest_inventory_sh_t;
-
-
-typedef struct {
-    ngx_nitro_attest_inventory_sh_t  *sh;
-    ngx_slab_pool_t                  *shpool;
-} ngx_nitro_attest_inventory_t;
-
-
 typedef struct {
     ngx_str_node_t                  sn;            /* str: the module id */
     ngx_queue_t                     queue;
@@ -180,7 +120,10 @@ typedef struct {
     uint8_t                         reason;
     uint8_t                         kind;
     uint8_t                         proven;        /* a success, key proven */
+    uint8_t                         proven_pcr0_len;
     u_char                          pcr0[NITRO_ATTEST_PCR_MAX_LEN];
+    /* the PCR0 of the last success with the key proven */
+    u_char                          proven_pcr0[NITRO_ATTEST_PCR_MAX_LEN];
     u_char                          data[1];       /* module id, policy */
 } ngx_nitro_attest_enclave_t;
 
@@ -189,7 +132,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                       name;
     int64_t                         expect_every;  /* ms, 0: not watched */
-    ngx_nitro_attest_set_node_t  *node;
+    ngx_nitro_attest_set_node_t    *node;
 } ngx_nitro_attest_set_t;
 
 
@@ -204,7 +147,7 @@ typedef struct {
     ngx_array_t                     roots;     /* loaded root files */
     ngx_array_t                     token_keys; /* loaded token keys */
     ngx_array_t                     servers;   /* attesting, with an SSL_CTX */
-    ngx_array_t                     tagged;    /* every srv conf with one */
+    ngx_array_t                     tagged;    /* every server with ssl */
     ngx_array_t                     sets;      /* allow-set names */
     nitro_attest_root_t            *default_root;
     ngx_shm_zone_t                 *shm_zone;
@@ -215,7 +158,7 @@ typedef struct {
 } ngx_nitro_attest_main_t;
 
 
-/* "nitro_attest_token_*": the signed token of CONTRACT 12 */
+/* "nitro_attest_token_*": the signed token of a server */
 typedef struct {
     nitro_attest_token_key_t       *key;       /* NULL: no token */
     ngx_str_t                       issuer;    /* NUL-terminated */
@@ -241,6 +184,7 @@ typedef struct {
     nitro_attest_config_t           core;
     u_char                          digest[SHA256_DIGEST_LENGTH];
     ngx_nitro_attest_main_t        *main;
+    SSL_CTX                        *ssl;       /* the server's, or NULL */
 
     /* random per server and configuration cycle: who attested a session */
     u_char                          tag[NGX_NITRO_ATTEST_TAG_LEN];
@@ -282,24 +226,7 @@ typedef struct {
      + offsetof(nitro_attest_verdict_t, data))
 
 
-/*
- * A verdict waiting for the client to prove it holds the certificate's
- * key (its CertificateVerify): accounted when the handshake completes, or,
- * when the connection closes before, as "key_not_proven".  It lives in
- * the connection's pool, whose cleanup is the "closed before" case.
- */
-typedef struct {
-    ngx_log_t                          *log;
-    ngx_str_t                           addr;    /* the client's, c's pool */
-    ngx_nitro_attest_srv_conf_t   *nascf;
-    ngx_nitro_attest_conn_t       *nac;
-    ngx_uint_t                          keyed;   /* key is set */
-    ngx_uint_t                          done;
-    u_char                              key[SHA256_DIGEST_LENGTH];
-} ngx_nitro_attest_pending_t;
-
-
-/* a variable of CONTRACT 5, for any protocol */
+/* a $nitro_attest_* variable, for any protocol */
 typedef ngx_int_t (*ngx_nitro_attest_var_pt)(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 
@@ -308,87 +235,141 @@ typedef struct {
     ngx_nitro_attest_var_pt         get;
     uintptr_t                       data;
     ngx_uint_t                      prefix;   /* name is a prefix */
+    uint32_t                        needs;    /* verdict flags, or empty */
 } ngx_nitro_attest_var_t;
 
 
-/* ngx_nitro_attest_conf.c: directives of both protocols, the merge */
+/* ngx_nitro_attest_util.c */
 
-char *ngx_nitro_attest_set_mode(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
-    ngx_nitro_attest_main_t *nam);
-char *ngx_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_nitro_attest_extension(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_nitro_attest_zone_value(ngx_conf_t *cf, ngx_str_t *name,
-    ssize_t *size);
-char *ngx_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_nitro_attest_msec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_nitro_attest_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+int64_t ngx_nitro_attest_now(void);
+ngx_uint_t ngx_nitro_attest_retiring(void);
+ngx_int_t ngx_nitro_attest_ssl_index(ngx_conf_t *cf, int *index);
 char *ngx_nitro_attest_written(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *nascf);
+char *ngx_nitro_attest_note(ngx_conf_t *cf, ngx_array_t **where);
+void *ngx_nitro_attest_push(ngx_conf_t *cf, ngx_array_t **array,
+    size_t size);
 void ngx_nitro_attest_unused(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
     ngx_nitro_attest_srv_conf_t *nascf);
-extern ngx_conf_enum_t  ngx_nitro_attest_modes[];
-extern ngx_uint_t       ngx_nitro_attest_policy_file;
-extern ngx_uint_t       ngx_nitro_attest_root_file;
-extern ngx_uint_t       ngx_nitro_attest_token_key_file;
-
-ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
-    ngx_nitro_attest_main_t *nam, ngx_uint_t protocol);
-void ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf);
-char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
-    ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+void ngx_nitro_attest_warn_unused(ngx_conf_t *cf, ngx_array_t *written,
+    u_char *why);
+ngx_int_t ngx_nitro_attest_zone_value(ngx_conf_t *cf, ngx_str_t *name,
+    ssize_t *size);
 
 
-/* ngx_nitro_attest_ssl.c: the handshake, the connection's verdict */
+/* ngx_nitro_attest_files.c */
 
-/* the SSL ex_data of a connection's token (ngx_nitro_attest_token.c) */
-extern int  ngx_nitro_attest_token_index;
+extern ngx_uint_t  ngx_nitro_attest_policy_file;
+extern ngx_uint_t  ngx_nitro_attest_root_file;
+extern ngx_uint_t  ngx_nitro_attest_token_key_file;
 
-ngx_int_t ngx_nitro_attest_ssl_init(ngx_conf_t *cf);
-ngx_int_t ngx_nitro_attest_attach(ngx_conf_t *cf,
-    ngx_nitro_attest_srv_conf_t *nascf, SSL_CTX *ctx);
+char *ngx_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
+    ngx_nitro_attest_main_t *nam);
+nitro_attest_root_t *ngx_nitro_attest_default_root(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+
+
+/* ngx_nitro_attest_counters.c */
+
+ngx_int_t ngx_nitro_attest_init_sets(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+ngx_int_t ngx_nitro_attest_counters_zone(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+void ngx_nitro_attest_count(ngx_nitro_attest_main_t *nam,
+    nitro_attest_verdict_t *v);
+ngx_uint_t ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now);
+
+
+/* ngx_nitro_attest_event_log.c */
+
+char *ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_nitro_attest_event(ngx_log_t *log, ngx_str_t *addr,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
+void ngx_nitro_attest_client_where(nitro_attest_where_t *where,
+    ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf);
+
+
+/* ngx_nitro_attest_cache.c */
+
+char *ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_nitro_attest_cache_get(ngx_shm_zone_t *zone, u_char *key,
+    int64_t now, nitro_attest_verdict_t *v);
+void ngx_nitro_attest_cache_put(ngx_shm_zone_t *zone, u_char *key,
+    int64_t expires, nitro_attest_verdict_t *v);
+
+
+/* ngx_nitro_attest_inventory.c */
+
+char *ngx_nitro_attest_inventory(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
+    nitro_attest_verdict_t *v);
+ngx_array_t *ngx_nitro_attest_inventory_list(ngx_pool_t *pool,
+    ngx_shm_zone_t *zone);
+
+
+/* ngx_nitro_attest_verify.c */
+
+char *ngx_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+nitro_attest_reason_e ngx_nitro_attest_verify_cert(ngx_connection_t *c,
+    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
+    nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed);
+void ngx_nitro_attest_remember(ngx_nitro_attest_srv_conf_t *nascf,
+    u_char *key, nitro_attest_verdict_t *v);
+void ngx_nitro_attest_exit(void);
+
+
+/* ngx_nitro_attest_session.c */
+
+extern int  ngx_nitro_attest_conn_index;
+extern int  ngx_nitro_attest_ctx_index;
+
+ngx_int_t ngx_nitro_attest_session_init(ngx_conf_t *cf);
 ngx_int_t ngx_nitro_attest_tickets(ngx_conf_t *cf,
     ngx_nitro_attest_main_t *nam, SSL_CTX *ctx);
 ngx_uint_t ngx_nitro_attest_no_session_cache(SSL_CTX *ctx);
+void ngx_nitro_attest_save_session(ngx_connection_t *c,
+    ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
+    ngx_nitro_attest_conn_t *nac, int64_t now);
 ngx_nitro_attest_conn_t *ngx_nitro_attest_connection(ngx_connection_t *c);
-int64_t ngx_nitro_attest_now(void);
-ngx_uint_t ngx_nitro_attest_retiring(void);
-int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
-    nitro_attest_verdict_t *v);
-void ngx_nitro_attest_exit(void);
 nitro_attest_verdict_t *ngx_nitro_attest_verdict(
     ngx_nitro_attest_srv_conf_t *nascf, ngx_connection_t *c);
+int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
+    nitro_attest_verdict_t *v);
 
 
-/* ngx_nitro_attest_token.c: the signed token of CONTRACT 12 */
+/* ngx_nitro_attest_handshake.c */
+
+ngx_int_t ngx_nitro_attest_handshake_init(ngx_conf_t *cf);
+ngx_int_t ngx_nitro_attest_attach(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *nascf);
+
+
+/* ngx_nitro_attest_token.c */
 
 char *ngx_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf, ngx_nitro_attest_main_t *nam);
-void ngx_nitro_attest_token_init(ngx_nitro_attest_token_conf_t *tcf);
+void ngx_nitro_attest_token_init_conf(ngx_nitro_attest_token_conf_t *tcf);
 char *ngx_nitro_attest_token_merge(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
-ngx_int_t ngx_nitro_attest_token_check(ngx_conf_t *cf,
+ngx_int_t ngx_nitro_attest_token_init(ngx_conf_t *cf,
     ngx_nitro_attest_main_t *nam);
-const char *ngx_nitro_attest_token_path(ngx_nitro_attest_main_t *nam,
-    nitro_attest_token_key_t *key);
 ngx_int_t ngx_nitro_attest_jwks(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam,
     ngx_str_t *jwks);
 ngx_int_t ngx_nitro_attest_token(ngx_nitro_attest_srv_conf_t *nascf,
     ngx_connection_t *c, ngx_str_t *token);
 
 
-/* ngx_nitro_attest_variables.c: the variables, whatever the protocol */
+/* ngx_nitro_attest_variables.c */
 
 extern ngx_nitro_attest_var_t  ngx_nitro_attest_vars[];
+
+ngx_int_t ngx_nitro_attest_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
+    ngx_nitro_attest_var_t *var);
 
 ngx_int_t ngx_nitro_attest_prefix_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
@@ -401,41 +382,29 @@ ngx_int_t ngx_nitro_attest_json_value(ngx_pool_t *pool,
     ngx_nitro_attest_srv_conf_t *nascf, ngx_variable_value_t *v);
 
 
-/* ngx_nitro_attest_cache.c: the shared-memory verdict cache */
+/* ngx_nitro_attest_conf.c */
 
-ngx_shm_zone_t *ngx_nitro_attest_cache_zone(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size);
-ngx_int_t ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
-    u_char *key, int64_t now, nitro_attest_verdict_t *v);
-void ngx_nitro_attest_cache_put(ngx_nitro_attest_cache_t *cache,
-    u_char *key, int64_t expires, nitro_attest_verdict_t *v);
+extern ngx_conf_enum_t  ngx_nitro_attest_modes[];
 
-
-/* ngx_nitro_attest_inventory.c: the enclaves seen */
-
-char *ngx_nitro_attest_inventory(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_nitro_attest_set_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
-    nitro_attest_verdict_t *v);
-ngx_array_t *ngx_nitro_attest_inventory_list(ngx_pool_t *pool,
-    ngx_shm_zone_t *zone);
-
-
-/* ngx_nitro_attest_telemetry.c: counters, event log, silent sets */
-
-ngx_int_t ngx_nitro_attest_init_sets(ngx_conf_t *cf,
-    ngx_nitro_attest_main_t *nam);
-ngx_int_t ngx_nitro_attest_counters_zone(ngx_conf_t *cf,
-    ngx_nitro_attest_main_t *nam);
-void ngx_nitro_attest_account(ngx_connection_t *c,
-    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
-void ngx_nitro_attest_count(ngx_nitro_attest_main_t *nam,
-    nitro_attest_verdict_t *v);
-void ngx_nitro_attest_client_where(nitro_attest_where_t *where,
-    ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf);
-void ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
-    nitro_attest_verdict_t *v, nitro_attest_where_t *where);
-ngx_uint_t ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now);
+char *ngx_nitro_attest_binding(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_nitro_attest_extension(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_nitro_attest_reattest(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_nitro_attest_msec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_nitro_attest_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam, ngx_uint_t protocol);
+void ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf);
+char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_nitro_attest_add_server(ngx_nitro_attest_srv_conf_t *nascf,
+    SSL_CTX *ssl);
+ngx_int_t ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam, ngx_nitro_attest_srv_conf_t *block);
 
 
 #pragma GCC visibility pop

@@ -14,6 +14,30 @@
 #include "ngx_nitro_attest.h"
 
 
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     lru;           /* most recent first */
+} ngx_nitro_attest_cache_sh_t;
+
+
+typedef struct {
+    ngx_nitro_attest_cache_sh_t    *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_nitro_attest_cache_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t               node;          /* key: key's head */
+    ngx_queue_t                     queue;
+    int64_t                         expires;       /* ms */
+    u_char                          key[SHA256_DIGEST_LENGTH];
+    nitro_attest_verdict_t          verdict;       /* used prefix only */
+} ngx_nitro_attest_cache_node_t;
+
+
+static ngx_shm_zone_t *ngx_nitro_attest_cache_zone(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size);
 static ngx_int_t ngx_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_nitro_attest_cache_node_t *ngx_nitro_attest_cache_find(
@@ -26,12 +50,78 @@ static void ngx_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
 ngx_uint_t  ngx_nitro_attest_cache_tag;
 
 
+/* nitro_attest_cache zone=NAME:SIZE | off; */
+
+char *
+ngx_nitro_attest_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_nitro_attest_srv_conf_t *nascf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value, name;
+
+    if (nascf->cache != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        nascf->cache = NULL;
+        return ngx_nitro_attest_written(cf, nascf);
+    }
+
+    if (ngx_nitro_attest_zone_value(cf, &name, &size) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    nascf->cache = ngx_nitro_attest_cache_zone(cf, &name, size);
+    if (nascf->cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_nitro_attest_written(cf, nascf);
+}
+
+
+/*
+ * The zone of "nitro_attest_cache zone=NAME:SIZE", with a tag of its own:
+ * servers of both protocols naming it share it, and a zone of another
+ * kind with the same name (another module's, the counters) is refused by
+ * nginx as "already declared for a different use".
+ */
+
+static ngx_shm_zone_t *
+ngx_nitro_attest_cache_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t            *zone;
+    ngx_nitro_attest_cache_t  *cache;
+
+    zone = ngx_shared_memory_add(cf, name, size, &ngx_nitro_attest_cache_tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data == NULL) {
+        cache = ngx_pcalloc(cf->pool, sizeof(ngx_nitro_attest_cache_t));
+        if (cache == NULL) {
+            return NULL;
+        }
+
+        zone->init = ngx_nitro_attest_init_cache;
+        zone->data = cache;
+    }
+
+    return zone;
+}
+
+
 static ngx_int_t
 ngx_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_nitro_attest_cache_t *ocache = data;
 
-    size_t                          entry, slot;
+    size_t                     entry, slot;
     ngx_nitro_attest_cache_t  *cache;
 
     cache = shm_zone->data;
@@ -93,13 +183,17 @@ ngx_nitro_attest_init_cache(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* the verdict cached under key, as if verified now, or NGX_DECLINED */
+
 ngx_int_t
-ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
-    u_char *key, int64_t now, nitro_attest_verdict_t *v)
+ngx_nitro_attest_cache_get(ngx_shm_zone_t *zone, u_char *key, int64_t now,
+    nitro_attest_verdict_t *v)
 {
     ngx_int_t                       rc;
+    ngx_nitro_attest_cache_t       *cache;
     ngx_nitro_attest_cache_node_t  *cn;
 
+    cache = zone->data;
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -132,14 +226,18 @@ ngx_nitro_attest_cache_get(ngx_nitro_attest_cache_t *cache,
 }
 
 
+/* a verdict whose client proved its key, kept until expires (ms) */
+
 void
-ngx_nitro_attest_cache_put(ngx_nitro_attest_cache_t *cache,
-    u_char *key, int64_t expires, nitro_attest_verdict_t *v)
+ngx_nitro_attest_cache_put(ngx_shm_zone_t *zone, u_char *key,
+    int64_t expires, nitro_attest_verdict_t *v)
 {
     size_t                          size;
     ngx_queue_t                    *q;
+    ngx_nitro_attest_cache_t       *cache;
     ngx_nitro_attest_cache_node_t  *cn, *old;
 
+    cache = zone->data;
     size = offsetof(ngx_nitro_attest_cache_node_t, verdict)
            + nitro_attest_verdict_size(v);
 
@@ -250,36 +348,4 @@ ngx_nitro_attest_cache_insert(ngx_rbtree_node_t *temp,
     node->left = sentinel;
     node->right = sentinel;
     ngx_rbt_red(node);
-}
-
-
-/*
- * The zone of "nitro_attest_cache zone=NAME:SIZE", with a tag of its own:
- * servers of both protocols naming it share it, and a zone of another
- * kind with the same name (another module's, the counters) is refused by
- * nginx as "already declared for a different use".
- */
-
-ngx_shm_zone_t *
-ngx_nitro_attest_cache_zone(ngx_conf_t *cf, ngx_str_t *name, size_t size)
-{
-    ngx_shm_zone_t            *zone;
-    ngx_nitro_attest_cache_t  *cache;
-
-    zone = ngx_shared_memory_add(cf, name, size, &ngx_nitro_attest_cache_tag);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    if (zone->data == NULL) {
-        cache = ngx_pcalloc(cf->pool, sizeof(ngx_nitro_attest_cache_t));
-        if (cache == NULL) {
-            return NULL;
-        }
-
-        zone->init = ngx_nitro_attest_init_cache;
-        zone->data = cache;
-    }
-
-    return zone;
 }

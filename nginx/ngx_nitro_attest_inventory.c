@@ -18,6 +18,21 @@
 #include "ngx_nitro_attest.h"
 
 
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    /* most recently seen first: without a proven success, and with one */
+    ngx_queue_t                     lru;
+    ngx_queue_t                     proven;
+} ngx_nitro_attest_inventory_sh_t;
+
+
+typedef struct {
+    ngx_nitro_attest_inventory_sh_t  *sh;
+    ngx_slab_pool_t                  *shpool;
+} ngx_nitro_attest_inventory_t;
+
+
 static ngx_int_t ngx_nitro_attest_init_inventory(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_nitro_attest_enclave_t *ngx_nitro_attest_inventory_alloc(
@@ -173,11 +188,12 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
     nitro_attest_verdict_t *v)
 {
     size_t                         size;
+    u_char                         proven_pcr0[NITRO_ATTEST_PCR_MAX_LEN];
     int64_t                        seen, first_seen, last_seen;
     uint64_t                       verified, failed;
     ngx_str_t                      id;
     uint32_t                       hash;
-    ngx_uint_t                     proven;
+    ngx_uint_t                     proven, proven_pcr0_len;
     nitro_attest_span_t           *policy, *pcr0;
     ngx_nitro_attest_enclave_t    *en;
     ngx_nitro_attest_inventory_t  *inv;
@@ -206,6 +222,7 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
     first_seen = seen;
     last_seen = seen;
     proven = 0;
+    proven_pcr0_len = 0;
 
     ngx_shmtx_lock(&inv->shpool->mutex);
 
@@ -219,6 +236,8 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
         first_seen = en->first_seen;
         last_seen = en->last_seen;
         proven = en->proven;
+        ngx_memcpy(proven_pcr0, en->proven_pcr0, en->proven_pcr0_len);
+        proven_pcr0_len = en->proven_pcr0_len;
 
         ngx_queue_remove(&en->queue);
         ngx_rbtree_delete(&inv->sh->rbtree, &en->sn.node);
@@ -245,6 +264,8 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
         en->first_seen = first_seen;
         en->last_seen = last_seen;
         en->proven = (uint8_t) proven;
+        en->proven_pcr0_len = (uint8_t) proven_pcr0_len;
+        ngx_memcpy(en->proven_pcr0, proven_pcr0, proven_pcr0_len);
         en->module_id_len = (uint16_t) id.len;
         ngx_memcpy(en->data, id.data, id.len);
 
@@ -270,6 +291,12 @@ ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
 
         if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
             en->proven = 1;
+            en->proven_pcr0_len = pcr0 ? (uint8_t) pcr0->len : 0;
+
+            if (pcr0 != NULL) {
+                ngx_memcpy(en->proven_pcr0, nitro_attest_span_ptr(v, *pcr0),
+                           pcr0->len);
+            }
         }
     }
 

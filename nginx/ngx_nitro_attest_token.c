@@ -1,10 +1,11 @@
 
 /*
- * ngx_nitro_attest_token.c: the signed attestation token of CONTRACT 12
- * on the shared layer: its per-server configuration and checks, the JWK
- * Set of a block's keys, and the token a connection keeps, signed at most
- * once per verdict and lifetime.  The claims and the signature are the
- * core's (src/na_token.c).  Speaks ngx_connection_t and SSL only.
+ * ngx_nitro_attest_token.c: the signed attestation token, a JWT that an
+ * upstream verifies with the block's public keys: its per-server
+ * configuration ("nitro_attest_token_key") and checks, the JWK Set of a
+ * block's keys, and the token a connection keeps, signed at most once per
+ * verdict and lifetime.  The claims and the signature are the core's
+ * (src/na_token.c).  Speaks ngx_connection_t and SSL only.
  */
 
 
@@ -26,6 +27,14 @@ typedef struct {
     ngx_str_t                       value;
     size_t                          size;      /* of value.data */
 } ngx_nitro_attest_token_t;
+
+
+static const char *ngx_nitro_attest_token_path(ngx_nitro_attest_main_t *nam,
+    nitro_attest_token_key_t *key);
+
+
+/* a connection's token (ngx_nitro_attest_token_t) on its SSL object */
+static int  ngx_nitro_attest_token_index = -1;
 
 
 /* nitro_attest_token_key FILE;: loaded once per block, where it is named */
@@ -50,7 +59,7 @@ ngx_nitro_attest_token_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
 
 
 void
-ngx_nitro_attest_token_init(ngx_nitro_attest_token_conf_t *tcf)
+ngx_nitro_attest_token_init_conf(ngx_nitro_attest_token_conf_t *tcf)
 {
     /*
      * set by ngx_pcalloc():
@@ -68,7 +77,7 @@ ngx_nitro_attest_token_init(ngx_nitro_attest_token_conf_t *tcf)
 /*
  * A key named in a server that does not attest could never sign: that is
  * a mistake to report, not to ignore.  One named for a whole block serves
- * its attesting servers (ngx_nitro_attest_token_check() sees that one
+ * its attesting servers (ngx_nitro_attest_token_init() sees that one
  * does).
  */
 
@@ -115,7 +124,7 @@ ngx_nitro_attest_token_merge(ngx_conf_t *cf,
 
 /* the file a loaded key came from, for messages */
 
-const char *
+static const char *
 ngx_nitro_attest_token_path(ngx_nitro_attest_main_t *nam,
     nitro_attest_token_key_t *key)
 {
@@ -134,14 +143,23 @@ ngx_nitro_attest_token_path(ngx_nitro_attest_main_t *nam,
 }
 
 
-/* every key a block loads signs for some attesting server of it */
+/*
+ * The SSL index of a connection's token, once per process; every key a
+ * block loads signs for some attesting server of it.
+ */
 
 ngx_int_t
-ngx_nitro_attest_token_check(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
+ngx_nitro_attest_token_init(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
 {
     ngx_uint_t                     i, k;
     ngx_nitro_attest_file_t       *file;
     ngx_nitro_attest_srv_conf_t  **server;
+
+    if (ngx_nitro_attest_ssl_index(cf, &ngx_nitro_attest_token_index)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     file = nam->token_keys.elts;
     server = nam->servers.elts;

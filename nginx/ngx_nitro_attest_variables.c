@@ -1,6 +1,6 @@
 
 /*
- * ngx_nitro_attest_variables.c: the variables of CONTRACT 5, for both
+ * ngx_nitro_attest_variables.c: the $nitro_attest_* variables, for both
  * protocols.  Each is a getter over a verdict; a protocol's face finds
  * the verdict of its request or session and adds the variables with its
  * own handler (ngx_nitro_attest_vars[] names them all).
@@ -18,7 +18,7 @@ static ngx_int_t ngx_nitro_attest_hex_value(ngx_pool_t *pool,
 static void ngx_nitro_attest_null_value(ngx_variable_value_t *v);
 static ngx_int_t ngx_nitro_attest_status_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
+static ngx_int_t ngx_nitro_attest_name_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_pcr_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
@@ -30,8 +30,6 @@ static ngx_int_t ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
-    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
 
 
 #define ngx_nitro_attest_span(field)                                          \
@@ -41,59 +39,76 @@ static ngx_int_t ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
 ngx_nitro_attest_var_t  ngx_nitro_attest_vars[] = {
 
     { ngx_string("nitro_attest_status"), ngx_nitro_attest_status_variable,
-      0, 0 },
+      0, 0, 0 },
 
-    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_reason_variable,
-      0, 0 },
+    { ngx_string("nitro_attest_reason"), ngx_nitro_attest_name_variable,
+      0, 0, 0 },
 
     { ngx_string("nitro_attest_module_id"), ngx_nitro_attest_text_variable,
-      ngx_nitro_attest_span(module_id), 0 },
+      ngx_nitro_attest_span(module_id), 0, 0 },
 
     { ngx_string("nitro_attest_policy"), ngx_nitro_attest_text_variable,
-      ngx_nitro_attest_span(policy), 0 },
+      ngx_nitro_attest_span(policy), 0, 0 },
 
     { ngx_string("nitro_attest_user_data"), ngx_nitro_attest_bytes_variable,
-      ngx_nitro_attest_span(user_data), 0 },
+      ngx_nitro_attest_span(user_data), 0, 0 },
 
     { ngx_string("nitro_attest_nonce"), ngx_nitro_attest_bytes_variable,
-      ngx_nitro_attest_span(nonce), 0 },
+      ngx_nitro_attest_span(nonce), 0, 0 },
 
     { ngx_string("nitro_attest_timestamp"), ngx_nitro_attest_time_variable,
-      0, 0 },
+      0, 0, NITRO_ATTEST_F_MEASURED },
 
-    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable, 1, 0 },
+    { ngx_string("nitro_attest_age"), ngx_nitro_attest_time_variable,
+      1, 0, NITRO_ATTEST_F_MEASURED },
 
     { ngx_string("nitro_attest_cert_sha256"), ngx_nitro_attest_cert_variable,
-      0, 0 },
+      0, 0, NITRO_ATTEST_F_CERT },
 
-    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_kind_variable, 0, 0 },
+    { ngx_string("nitro_attest_kind"), ngx_nitro_attest_name_variable,
+      1, 0, NITRO_ATTEST_F_MEASURED },
 
     /*
      * $nitro_attest_pcr0 .. $nitro_attest_pcr31: one prefix, out of the
      * variables hash (32 more names there outgrow its default size)
      */
-    { ngx_string("nitro_attest_pcr"), ngx_nitro_attest_pcr_variable, 0, 1 },
+    { ngx_string("nitro_attest_pcr"), ngx_nitro_attest_pcr_variable,
+      0, 1, NITRO_ATTEST_F_MEASURED },
 
-    { ngx_null_string, NULL, 0, 0 }
+    { ngx_null_string, NULL, 0, 0, 0 }
 };
+
+
+/* var's value for the verdict: empty when the verdict lacks what it shows */
+
+ngx_int_t
+ngx_nitro_attest_variable(ngx_pool_t *pool, nitro_attest_verdict_t *verdict,
+    ngx_variable_value_t *v, ngx_nitro_attest_var_t *var)
+{
+    if ((verdict->flags & var->needs) != var->needs) {
+        ngx_nitro_attest_null_value(v);
+        return NGX_OK;
+    }
+
+    return var->get(pool, verdict, v, var->data);
+}
 
 
 static ngx_int_t
 ngx_nitro_attest_hex_value(ngx_pool_t *pool, ngx_variable_value_t *v,
     const uint8_t *src, size_t len)
 {
-    u_char  *p;
+    ngx_str_t  hex;
 
-    p = ngx_pnalloc(pool, 2 * len + 1);
-    if (p == NULL) {
+    hex.data = ngx_pnalloc(pool, 2 * len + 1);
+    if (hex.data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = (u_char *) nitro_attest_hex((char *) p, src, len) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    hex.len = (u_char *) nitro_attest_hex((char *) hex.data, src, len)
+              - hex.data;
+
+    ngx_nitro_attest_str_value(v, &hex);
 
     return NGX_OK;
 }
@@ -190,16 +205,19 @@ ngx_nitro_attest_status_variable(ngx_pool_t *pool,
 }
 
 
+/* data 0: the reason, as named in logs; 1: the kind, enclave or nitrotpm */
+
 static ngx_int_t
-ngx_nitro_attest_reason_variable(ngx_pool_t *pool,
+ngx_nitro_attest_name_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
+    ngx_str_t  name;
 
-    v->data = (u_char *) nitro_attest_reason_name(verdict->reason);
-    v->len = ngx_strlen(v->data);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    name.data = (u_char *) (data ? nitro_attest_kind_name(verdict->kind)
+                                 : nitro_attest_reason_name(verdict->reason));
+    name.len = ngx_strlen(name.data);
+
+    ngx_nitro_attest_str_value(v, &name);
 
     return NGX_OK;
 }
@@ -209,7 +227,6 @@ static ngx_int_t
 ngx_nitro_attest_pcr_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-
     if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)
         || !(verdict->pcr_mask & ((uint32_t) 1 << data)))
     {
@@ -227,8 +244,9 @@ static ngx_int_t
 ngx_nitro_attest_text_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
-    nitro_attest_span_t     *span;
+    ngx_str_t             text;
+    nitro_attest_span_t  *span;
+
     span = (nitro_attest_span_t *) ((u_char *) verdict + data);
 
     if (span->len == 0) {
@@ -236,18 +254,15 @@ ngx_nitro_attest_text_variable(ngx_pool_t *pool,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(pool, span->len);
-    if (p == NULL) {
+    text.len = span->len;
+    text.data = ngx_pnalloc(pool, span->len);
+    if (text.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, nitro_attest_span_ptr(verdict, *span), span->len);
+    ngx_memcpy(text.data, nitro_attest_span_ptr(verdict, *span), span->len);
 
-    v->len = span->len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    ngx_nitro_attest_str_value(v, &text);
 
     return NGX_OK;
 }
@@ -257,7 +272,8 @@ static ngx_int_t
 ngx_nitro_attest_bytes_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    nitro_attest_span_t     *span;
+    nitro_attest_span_t  *span;
+
     span = (nitro_attest_span_t *) ((u_char *) verdict + data);
 
     return ngx_nitro_attest_hex_value(pool, v,
@@ -272,27 +288,20 @@ static ngx_int_t
 ngx_nitro_attest_time_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
-    int64_t                  value;
-
-    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
-        ngx_nitro_attest_null_value(v);
-        return NGX_OK;
-    }
+    int64_t    value;
+    ngx_str_t  text;
 
     value = data ? nitro_attest_verdict_age_s(verdict)
                  : verdict->timestamp_ms;
 
-    p = ngx_pnalloc(pool, NGX_INT64_LEN);
-    if (p == NULL) {
+    text.data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (text.data == NULL) {
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%L", value) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    text.len = ngx_sprintf(text.data, "%L", value) - text.data;
+
+    ngx_nitro_attest_str_value(v, &text);
 
     return NGX_OK;
 }
@@ -302,14 +311,8 @@ static ngx_int_t
 ngx_nitro_attest_cert_variable(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
 {
-
-    if (!(verdict->flags & NITRO_ATTEST_F_CERT)) {
-        ngx_nitro_attest_null_value(v);
-        return NGX_OK;
-    }
-
     return ngx_nitro_attest_hex_value(pool, v, verdict->cert_sha256,
-                                           sizeof(verdict->cert_sha256));
+                                      sizeof(verdict->cert_sha256));
 }
 
 
@@ -323,46 +326,22 @@ ngx_nitro_attest_json_value(ngx_pool_t *pool, nitro_attest_verdict_t *verdict,
     ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf,
     ngx_variable_value_t *v)
 {
-    size_t                len;
+    ngx_str_t             json;
     nitro_attest_where_t  where;
 
     ngx_nitro_attest_client_where(&where, addr, nascf);
 
-    len = nitro_attest_event_render(verdict, &where, NULL, 0);
+    json.len = nitro_attest_event_render(verdict, &where, NULL, 0);
 
-    v->data = ngx_pnalloc(pool, len + 1);
-    if (v->data == NULL) {
+    json.data = ngx_pnalloc(pool, json.len + 1);
+    if (json.data == NULL) {
         return NGX_ERROR;
     }
 
-    nitro_attest_event_render(verdict, &where, (char *) v->data, len + 1);
+    nitro_attest_event_render(verdict, &where, (char *) json.data,
+                              json.len + 1);
 
-    v->len = len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-
-/* enclave or nitrotpm, empty when nothing was measured */
-
-static ngx_int_t
-ngx_nitro_attest_kind_variable(ngx_pool_t *pool,
-    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data)
-{
-    if (!(verdict->flags & NITRO_ATTEST_F_MEASURED)) {
-        ngx_nitro_attest_null_value(v);
-        return NGX_OK;
-    }
-
-    v->data = (u_char *) nitro_attest_kind_name(verdict->kind);
-    v->len = ngx_strlen(v->data);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_nitro_attest_str_value(v, &json);
 
     return NGX_OK;
 }

@@ -55,8 +55,8 @@ zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # with; socat, the forwarder of conf-examples/enclave/'s image, which its
 # test runs
 TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
-python3-jwt prometheus rsyslog chromium logrotate groff-base man-db file \
-socat"
+python3-jwt prometheus prometheus-node-exporter rsyslog chromium logrotate \
+groff-base man-db file socat"
 
 packages() {
     case "$1" in

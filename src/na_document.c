@@ -2,8 +2,9 @@
  * na_document.c: COSE_Sign1 envelope and Nitro payload, per CONTRACT 2.1-2.2.
  *
  * Owns every structural rule: types, sizes, duplicate keys, trailing bytes.
- * Trusts nothing it is given; every byte is read through na_cbor.c.  The
- * result points into the caller's buffer and is not yet authenticated.
+ * Trusts nothing it is given; every byte is read through na_cbor.c, all of
+ * it before any certificate is parsed (na_libctx.c says how).  The result
+ * points into the caller's buffer and is not yet authenticated.
  */
 
 #include "na_internal.h"
@@ -43,7 +44,7 @@ static const char  *na_payload_keys[NA_KEY_COUNT] = {
     "public_key", "user_data", "nonce", "nitrotpm_pcrs"
 };
 
-/* a growing list: cabundle entries (na_bytes_t), unknown keys (na_key_t) */
+/* a growing list: unknown keys (na_key_t) */
 typedef struct {
     void                      *items;
     size_t                     n;
@@ -63,14 +64,15 @@ typedef struct {
 
 
 static int na_parse_protected(na_bytes_t hdr, int *alg_ok);
-static int na_parse_payload(na_document_t *doc,
-    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
+static int na_parse_payload(na_document_t *doc);
 static int na_parse_field(na_document_t *doc, unsigned key,
-    na_cbor_reader_t *r, const nitro_attest_root_t *root,
-    nitro_attest_chain_cache_t *cache);
+    na_cbor_reader_t *r);
 static int na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r,
     unsigned count_max);
-static int na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
+static int na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r);
+static int na_parse_leaf(na_document_t *doc,
+    nitro_attest_chain_cache_t *cache);
+static int na_parse_bundle(na_document_t *doc,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache);
 static int na_parse_optional(na_cbor_reader_t *r, int *present,
     na_bytes_t *out);
@@ -154,18 +156,20 @@ na_document_envelope(na_document_t *doc, const uint8_t *bytes, size_t len)
 }
 
 
-/* The protected header and the payload of an envelope already read. */
+/*
+ * The protected header and the payload of an envelope already read, then
+ * the certificates: a document that is malformed whatever its certificates
+ * hold costs no certificate parsing.
+ */
 nitro_attest_reason_e
 na_document_contents(na_document_t *doc, const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache)
 {
     int  alg_ok;
 
-    if (na_parse_protected(doc->protected_hdr, &alg_ok) != 0) {
-        return NITRO_ATTEST_MALFORMED_DOCUMENT;
-    }
-
-    if (na_parse_payload(doc, root, cache) != 0) {
+    if (na_parse_protected(doc->protected_hdr, &alg_ok) != 0
+        || na_parse_payload(doc) != 0)
+    {
         return NITRO_ATTEST_MALFORMED_DOCUMENT;
     }
 
@@ -173,15 +177,18 @@ na_document_contents(na_document_t *doc, const nitro_attest_root_t *root,
      * The signature length is an ES384 rule: with another algorithm the
      * document is well formed for that algorithm, which we do not support.
      */
-    if (!alg_ok) {
-        return NITRO_ATTEST_UNSUPPORTED_ALGORITHM;
-    }
-
-    if (doc->signature.len != NA_SIGNATURE_LEN) {
+    if (alg_ok && doc->signature.len != NA_SIGNATURE_LEN) {
         return NITRO_ATTEST_MALFORMED_DOCUMENT;
     }
 
-    return NITRO_ATTEST_OK;
+    if (!doc->structure_only
+        && (na_parse_leaf(doc, cache) != 0
+            || na_parse_bundle(doc, root, cache) != 0))
+    {
+        return NITRO_ATTEST_MALFORMED_DOCUMENT;
+    }
+
+    return alg_ok ? NITRO_ATTEST_OK : NITRO_ATTEST_UNSUPPORTED_ALGORITHM;
 }
 
 
@@ -292,8 +299,7 @@ na_parse_protected(na_bytes_t hdr, int *alg_ok)
 
 
 static int
-na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
-    nitro_attest_chain_cache_t *cache)
+na_parse_payload(na_document_t *doc)
 {
     int               rc, more;
     unsigned          k, seen;
@@ -367,7 +373,7 @@ na_parse_payload(na_document_t *doc, const nitro_attest_root_t *root,
         /* a repeated key, or the second kind of PCRs: refused */
         if ((seen & (1u << k))
             || (((1u << k) & NA_PCR_KEYS) && (seen & NA_PCR_KEYS))
-            || na_parse_field(doc, k, &r, root, cache) != 0)
+            || na_parse_field(doc, k, &r) != 0)
         {
             goto done;
         }
@@ -391,8 +397,7 @@ done:
 
 
 static int
-na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
-    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache)
+na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r)
 {
     size_t          i;
     na_cbor_item_t  item;
@@ -447,36 +452,10 @@ na_parse_field(na_document_t *doc, unsigned key, na_cbor_reader_t *r,
         return na_parse_pcrs(doc, r, NITRO_ATTEST_NITROTPM_PCR_COUNT);
 
     case NA_KEY_CERTIFICATE:
-        if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &doc->certificate)
-            != 0)
-        {
-            return -1;
-        }
-
-        if (doc->structure_only) {
-            return 0;
-        }
-
-        /* a leaf seen before is known-good DER: take it parsed */
-        if (cache != NULL
-            && SHA256(doc->certificate.p, doc->certificate.len,
-                      doc->leaf_key) != NULL)
-        {
-            doc->leaf_keyed = 1;
-            doc->leaf_entry = na_leaf_lookup(cache, doc->leaf_key);
-
-            if (doc->leaf_entry != NULL) {
-                doc->leaf = na_leaf_entry_cert(doc->leaf_entry);
-                return X509_up_ref(doc->leaf) == 1 ? 0 : -1;
-            }
-        }
-
-        doc->leaf = nitro_attest_cert_parse(doc->certificate.p,
-                                            doc->certificate.len);
-        return doc->leaf ? 0 : -1;
+        return na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &doc->certificate);
 
     case NA_KEY_CABUNDLE:
-        return na_parse_cabundle(doc, r, root, cache);
+        return na_parse_cabundle(doc, r);
 
     case NA_KEY_PUBLIC_KEY:
         return na_parse_optional(r, &doc->has_public_key, &doc->public_key);
@@ -532,70 +511,113 @@ na_parse_pcrs(na_document_t *doc, na_cbor_reader_t *r, unsigned count_max)
 }
 
 
+/*
+ * 1..16 entries of 1..1024 bytes, counted as they are read: a longer
+ * array is malformed before anything of it is parsed.  Where the entries
+ * are is kept for na_parse_bundle().
+ */
 static int
-na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
-    const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache)
+na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r)
 {
-    int              more, rc;
-    X509            *x;
-    size_t           i;
+    int              more;
     uint64_t         left;
     na_bytes_t       der;
-    na_list_t        ders;
-    na_bytes_t      *item, *items;
+    const uint8_t   *start, *end;
     na_cbor_item_t   array;
 
     if (na_cbor_next(r, &array) != 0 || array.type != NA_CBOR_ARRAY) {
         return -1;
     }
 
-    memset(&ders, 0, sizeof(ders));
     left = array.value;
-    rc = -1;
+    start = r->pos;
+    end = start;
 
     while ((more = na_cbor_more(r, &array, &left)) == 1) {
-        if (na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &der) != 0
-            || (item = na_list_add(&ders, sizeof(na_bytes_t))) == NULL)
+        if (doc->cabundle_n == NITRO_ATTEST_CABUNDLE_MAX
+            || na_read_bytes(r, 1, NITRO_ATTEST_FIELD_MAX, &der) != 0)
         {
-            goto done;
+            return -1;
         }
 
-        *item = der;
+        if (doc->cabundle_n++ == 0) {
+            doc->root_der = der;
+        }
+
+        end = r->pos;
     }
 
-    if (more != 0 || ders.n == 0) {
-        goto done;
+    if (more != 0 || doc->cabundle_n == 0) {
+        return -1;
     }
 
-    items = ders.items;
+    doc->cabundle_ders.p = start;
+    doc->cabundle_ders.len = (size_t) (end - start);
 
-    doc->root_der = items[0];
+    return 0;
+}
 
-    if (doc->structure_only) {
-        rc = 0;
-        goto done;
+
+static int
+na_parse_leaf(na_document_t *doc, nitro_attest_chain_cache_t *cache)
+{
+    /* a leaf seen before is known-good DER: take it parsed */
+    if (cache != NULL
+        && SHA256(doc->certificate.p, doc->certificate.len, doc->leaf_key)
+           != NULL)
+    {
+        doc->leaf_keyed = 1;
+        doc->leaf_entry = na_leaf_lookup(cache, doc->leaf_key);
+
+        if (doc->leaf_entry != NULL) {
+            doc->leaf = na_leaf_entry_cert(doc->leaf_entry);
+            return X509_up_ref(doc->leaf) == 1 ? 0 : -1;
+        }
+    }
+
+    doc->leaf = nitro_attest_cert_parse(doc->certificate.p,
+                                        doc->certificate.len);
+    return doc->leaf ? 0 : -1;
+}
+
+
+/* The cabundle's certificates, each parsed once at most. */
+static int
+na_parse_bundle(na_document_t *doc, const nitro_attest_root_t *root,
+    nitro_attest_chain_cache_t *cache)
+{
+    X509              *x;
+    size_t             i, n;
+    na_bytes_t         items[NITRO_ATTEST_CABUNDLE_MAX];
+    na_cbor_reader_t   r;
+
+    n = doc->cabundle_n;
+    na_cbor_init(&r, doc->cabundle_ders.p, doc->cabundle_ders.len);
+
+    for (i = 0; i < n; i++) {
+        if (na_read_bytes(&r, 1, NITRO_ATTEST_FIELD_MAX, &items[i]) != 0) {
+            return -1;
+        }
     }
 
     /* a bundle verified before is known-good DER: take it parsed */
-    if (cache != NULL && na_chain_key(items, ders.n, doc->chain_key) == 0)
-    {
+    if (cache != NULL && na_chain_key(items, n, doc->chain_key) == 0) {
         doc->chain_keyed = 1;
         doc->chain = na_chain_lookup(cache, doc->chain_key);
 
         if (doc->chain != NULL) {
             doc->cabundle = X509_chain_up_ref(
                                 na_chain_entry_cabundle(doc->chain));
-            rc = doc->cabundle ? 0 : -1;
-            goto done;
+            return doc->cabundle ? 0 : -1;
         }
     }
 
-    doc->cabundle = sk_X509_new_reserve(NULL, (int) ders.n);
+    doc->cabundle = sk_X509_new_reserve(NULL, (int) n);
     if (doc->cabundle == NULL) {
-        goto done;
+        return -1;
     }
 
-    for (i = 0; i < ders.n; i++) {
+    for (i = 0; i < n; i++) {
         /*
          * The pinned root's bytes are known-good DER: share its parsed
          * object rather than decoding it again (OpenSSL 3.0 spends about
@@ -611,19 +633,14 @@ na_parse_cabundle(na_document_t *doc, na_cbor_reader_t *r,
         } else {
             x = nitro_attest_cert_parse(items[i].p, items[i].len);
             if (x == NULL) {
-                goto done;
+                return -1;
             }
         }
 
         sk_X509_push(doc->cabundle, x);  /* space reserved above */
     }
 
-    rc = 0;
-
-done:
-
-    free(ders.items);
-    return rc;
+    return 0;
 }
 
 

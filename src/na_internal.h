@@ -139,6 +139,8 @@ typedef struct {
     na_bytes_t                 nonce;
     X509                      *leaf;
     STACK_OF(X509)            *cabundle;       /* root first */
+    na_bytes_t                 cabundle_ders;  /* the array's entries */
+    size_t                     cabundle_n;     /* how many */
     na_bytes_t                 root_der;       /* cabundle[0] as carried */
     int                        chain_keyed;    /* chain_key is set */
     uint8_t                    chain_key[32];  /* of the cabundle bytes */
@@ -150,8 +152,10 @@ typedef struct {
 } na_document_t;
 
 /*
- * root and cache may be NULL.  A cabundle[0] equal to the root, or a whole
- * cabundle found in the cache, is taken parsed rather than parsed again.
+ * root and cache may be NULL.  The CBOR is read whole before any
+ * certificate is parsed; a cabundle[0] equal to the root, or a whole
+ * cabundle found in the cache, is then taken parsed rather than parsed
+ * again.
  */
 nitro_attest_reason_e na_document_parse(na_document_t *doc,
     const nitro_attest_root_t *root, nitro_attest_chain_cache_t *cache,

@@ -156,6 +156,15 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
         goto failed;
     }
 
+    /* parsed without its key (na_libctx.c): it could verify nothing */
+    if (X509_get0_pubkey(root->cert) == NULL) {
+        snprintf(err, errlen, "the key of the certificate in \"%s\" is not "
+                 "of a kind certificates are verified with (EC on P-256, "
+                 "P-384 or P-521, uncompressed; RSA; RSA-PSS; Ed25519; "
+                 "Ed448)", source);
+        goto failed;
+    }
+
     if (na_root_check(root->cert, source, err, errlen) != 0) {
         goto failed;
     }

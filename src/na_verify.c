@@ -18,6 +18,7 @@ static int na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
     const void *p, size_t len);
 static int na_verdict_cert(nitro_attest_verdict_t *v,
     const nitro_attest_config_t *cf, X509 *cert);
+static int na_cert_sha256(X509 *cert, uint8_t *out);
 static nitro_attest_reason_e na_verify_bytes(const nitro_attest_config_t *cf,
     const uint8_t *bytes, size_t len, X509 *bind_cert, int64_t now_ms,
     nitro_attest_verdict_t *v);
@@ -184,17 +185,36 @@ static int
 na_verdict_cert(nitro_attest_verdict_t *v, const nitro_attest_config_t *cf,
     X509 *cert)
 {
-    unsigned int  md_len;
-
     v->binding = (uint8_t) cf->binding;
 
-    if (X509_digest(cert, EVP_sha256(), v->cert_sha256, &md_len) != 1) {
-        ERR_clear_error();
+    if (na_cert_sha256(cert, v->cert_sha256) != 0) {
         return -1;
     }
 
     v->flags |= NITRO_ATTEST_F_CERT;
     return 0;
+}
+
+
+/*
+ * The SHA-256 of a certificate's DER, hashed in the default context: one
+ * parsed without its key (na_libctx.c) has no digest in its own, so
+ * X509_digest() cannot do it.
+ */
+static int
+na_cert_sha256(X509 *cert, uint8_t *out)
+{
+    int             len, ok;
+    unsigned char  *der;
+
+    der = NULL;
+    len = i2d_X509(cert, &der);
+    ok = len > 0 && SHA256(der, (size_t) len, out) != NULL;
+
+    OPENSSL_free(der);
+    ERR_clear_error();
+
+    return ok ? 0 : -1;
 }
 
 

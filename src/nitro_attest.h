@@ -24,6 +24,7 @@
 #define NITRO_ATTEST_MODULE_ID_MAX   1024
 #define NITRO_ATTEST_POLICY_NAME_MAX 128
 #define NITRO_ATTEST_PAYLOAD_MAX     16384
+#define NITRO_ATTEST_CABUNDLE_MAX    16     /* AWS's carry 4 */
 
 #define NITRO_ATTEST_DEFAULT_OID     "1.3.6.1.5.5.7.1.35"
 #define NITRO_ATTEST_CMW_TYPE        "application/aws-nitro-document"
@@ -296,10 +297,12 @@ nitro_attest_reason_e nitro_attest_verify_document(
 
 /*
  * A certificate parsed where the core verifies certificates (see
- * na_libctx.c: below OpenSSL 3.2 an EC-only view of the default provider,
- * else OpenSSL's default context); exactly the DER given, else NULL.
- * nitro_attest_openssl_context() says which: "view" or "default", and *why
- * (may be NULL) the reason for "default".
+ * na_libctx.c: below OpenSSL 3.2 a view of the default provider, else
+ * OpenSSL's default context), its key decoded only when of a kind that
+ * costs little to decode (else X509_get0_pubkey() is NULL); exactly the
+ * DER given, else NULL.  nitro_attest_openssl_context() says which
+ * context: "view" or "default", and *why (may be NULL) the reason for
+ * "default".
  */
 X509 *nitro_attest_cert_parse(const uint8_t *der, size_t len);
 const char *nitro_attest_openssl_context(const char **why);

@@ -16,7 +16,9 @@ import subprocess
 import time
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 import forge
 
@@ -187,6 +189,19 @@ def test_document_leaf_with_a_non_p384_key_is_bad_signature(adv, kind):
                                signature=b"\xff" * 96)) == "bad_signature"
 
 
+def test_document_leaf_with_a_compressed_p384_key_is_bad_signature(adv):
+    # its own key signed the document, but a compressed point is not
+    # decoded (it costs a square root): the key verifies nothing
+    key = forge.new_key()
+    leaf = adv.pki.leaf(adv.t0, key=key)
+    der = forge.with_spki(leaf.der, forge.compressed_spki(key),
+                          adv.pki.instance.key)
+    assert adv.reason(adv.cose(leaf=leaf, certificate=der)) \
+        == "bad_signature"
+    # the same leaf with its key as AWS writes it verifies
+    assert adv.reason(adv.cose(leaf=leaf)) is None
+
+
 def test_p521_signature_length_is_malformed(adv):
     key = ec.generate_private_key(ec.SECP521R1())
     leaf = adv.pki.leaf(adv.t0, key=key)
@@ -227,6 +242,83 @@ def test_thousands_of_pcr_entries_are_refused_quickly(adv):
     start = time.time()
     assert adv.reason(cose) == "malformed_document"
     assert time.time() - start < 5
+
+
+def chain_of(adv, n):
+    """n CA certificates (P-256 keys), each issued by the one before, the
+    first by the test root."""
+    out, issuer = [], adv.pki.root
+    for i in range(n):
+        key = forge.new_key("p256")
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                             "ca%d.long" % i)])
+        cert = forge.issue(forge.CertSpec(adv.t0 - forge.DAY_MS,
+                                          adv.t0 + forge.DAY_MS),
+                           name, key.public_key(), issuer.cert.subject,
+                           issuer.key)
+        issuer = forge.Authority("ca%d" % i, key, cert)
+        out.append(issuer)
+    return out
+
+
+def test_cabundle_of_16_entries_is_judged_and_17_is_malformed(adv):
+    cas = chain_of(adv, 16)
+
+    def cose(count, **kw):
+        leaf = adv.pki.leaf(adv.t0, issuer=cas[count - 1])
+        bundle = [adv.pki.root.der] + [a.der for a in cas[:count]]
+        return adv.cose(leaf=leaf, cabundle=bundle, **kw)
+
+    # the root and 15 CAs: a path like any other
+    assert adv.reason(cose(15)) is None
+    assert adv.reason(cose(15, tamper_signature=True)) == "bad_signature"
+    # the root and 16: malformed, whatever else is wrong
+    assert adv.reason(cose(16)) == "malformed_document"
+    assert adv.reason(cose(16, tamper_signature=True)) \
+        == "malformed_document"
+    assert adv.reason(cose(16, signature=bytes(96))) == "malformed_document"
+
+
+# A prime of 648 bits, 141 * 2^640 + 1: a square root modulo it costs
+# Tonelli-Shanks about 640^2 / 2 multiplications.
+SLOW_P = 141 * 2 ** 640 + 1
+
+
+def slow_spki() -> bytes:
+    """An EC key with explicit parameters over SLOW_P, its generator and
+    its point compressed (y^2 = x^3 + x + b through (2, 3)): OpenSSL takes
+    two such square roots, a tenth of a second, to decode it."""
+    size = (SLOW_P.bit_length() + 7) // 8
+    b = (9 - 8 - 2) % SLOW_P
+    point = forge.der_octet_string(b"\x02" + (2).to_bytes(size, "big"))
+    params = forge.der_tlv(0x30, b"".join([
+        forge.der_int(1),
+        forge.der_tlv(0x30, forge.der_oid("1.2.840.10045.1.1")
+                      + forge.der_int(SLOW_P)),
+        forge.der_tlv(0x30, forge.der_octet_string((1).to_bytes(size, "big"))
+                      + forge.der_octet_string(b.to_bytes(size, "big"))),
+        point, forge.der_int(SLOW_P), forge.der_int(1)]))
+    algid = forge.der_tlv(0x30, forge.der_oid("1.2.840.10045.2.1") + params)
+    return forge.der_tlv(0x30, algid + forge.der_tlv(
+        0x03, b"\x00\x02" + (2).to_bytes(size, "big")))
+
+
+def test_bundle_keys_that_cost_more_to_decode_than_to_parse_are_not(adv):
+    # the root and 15 CAs of such keys, the leaf and its signature genuine:
+    # decoded, the keys would cost the worker seconds before the path
+    # fails; not decoded, they verify nothing
+    spki = slow_spki()
+    alg = forge.der_tlv(0x30, forge.der_oid("1.2.840.113549.1.1.11")
+                        + b"\x05\x00")
+    bundle = [adv.pki.root.der] + [
+        forge.bare_cert(forge.der_name("slow%d" % i),
+                        forge.der_name("slow%d" % (i + 1)), spki, alg,
+                        b"\x01" * 32)
+        for i in range(15)]
+    cose = adv.cose(cabundle=bundle)
+    start = time.time()
+    assert adv.reason(cose) == "chain_invalid"
+    assert time.time() - start < 1
 
 
 def test_pcr_map_claiming_billions_of_entries_is_refused(adv):

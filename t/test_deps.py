@@ -16,7 +16,8 @@ REPO = nginx.REPO
 INSTALL_DEPS = os.path.join(REPO, "scripts", "install-deps.sh")
 SETS = ("build", "demo", "deb", "bench", "fuzz", "static", "test")
 # what only the test suites use
-TEST_TOOLS = {"chromium", "prometheus", "rsyslog", "python3-pytest",
+TEST_TOOLS = {"chromium", "prometheus", "prometheus-node-exporter",
+              "rsyslog", "python3-pytest",
               "python3-yaml", "python3-jwt", "socat"}
 # the set each target that installs packages installs (make -n shows it)
 TARGET_SETS = {

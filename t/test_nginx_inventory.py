@@ -255,6 +255,23 @@ def test_prometheus_families_exact(world):
     assert len(by_instance[B]) == 4
 
 
+def test_prometheus_pcr0_info_of_proven_successes_only(world):
+    """nitro_attest_enclave_pcr0_info{module_id, pcr0} 1 for the entries
+    with a verified handshake whose key was proven, with the PCR0 of that
+    success: A2's later pcr_mismatch (another PCR0, refused before its key
+    was proven) does not change it; B1 and B2 never succeeded."""
+    _, text = status(world.port[1], "?format=prometheus")
+    got = prometheus_samples(text, "nitro_attest_enclave_pcr0_info")
+    pcr0 = forge.default_pcrs()[0].hex()
+    assert got == {
+        (("module_id", A1), ("pcr0", pcr0)): 1,
+        (("module_id", A2), ("pcr0", BATCH[0].hex())): 1,
+        (("module_id", BS), ("pcr0", pcr0)): 1,
+        (("module_id", BT), ("pcr0", forge.tpm_pcrs()[0].hex())): 1,
+    }
+    assert "# TYPE nitro_attest_enclave_pcr0_info gauge" in text
+
+
 def test_inventory_off_adds_nothing(tmp_path, pki):
     write(str(tmp_path / "policy.json"), forge.policy([("v42", GOOD)]))
     body = """

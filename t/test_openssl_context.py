@@ -1,9 +1,10 @@
 """Issue 17: where certificates are parsed (src/na_libctx.c).
 
 Below OpenSSL 3.2 the core parses and verifies certificates in a library
-context of its own, an EC-only view of the default provider, and falls
-back to OpenSSL's default context for any certificate the view cannot
-verify.  These tests run the CLI both ways (the view, and
+context of its own, a view of the default provider holding the key kinds
+it decodes (EC on P-256/P-384/P-521, RSA, RSA-PSS, Ed25519, Ed448); a
+certificate whose key is of another kind is parsed without its key, in
+every configuration.  These tests run the CLI both ways (the view, and
 NITRO_ATTEST_OPENSSL_VIEW=off) over the real documents and over forged
 chains of every key kind, and require the same output byte for byte; and
 they check that a configuration without the default provider, or asking
@@ -221,6 +222,10 @@ def test_root_files_both_ways(tmp_path, pki):
         "two": (pem(pki.root.der) + pem(pki["regional"].der),
                 "more than one certificate in"),
         "not a CA": (pem(leaf_der), "is not a CA"),
+        "a key not decoded": (pem(forge.with_spki(
+            pki.root.der, forge.compressed_spki(pki.root.key),
+            pki.root.key)), "is not of a kind certificates are verified "
+                            "with"),
         "a key before it": (pem(b"\x30\x03\x02\x01\x00", "PRIVATE KEY")
                             + pem(pki.root.der), None),
     }

@@ -12,7 +12,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -25,7 +24,6 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 
@@ -65,15 +63,6 @@ typedef struct {
     int                        again;
 } agent_exec_t;
 
-/* a file of DIR being replaced: unnamed, or under a temporary name */
-typedef struct {
-    const char                *name;
-    mode_t                     mode;
-    int                        fd;
-    char                       tmp[PATH_MAX];  /* "": no name yet */
-} agent_file_t;
-
-
 static int agent_options(cli_opt_t *opts, int nargs, agent_conf_t *conf);
 static int agent_dir(const char *dir);
 static void agent_signals(sigset_t *set);
@@ -83,15 +72,10 @@ static int agent_renew(const agent_conf_t *conf, agent_status_t *st,
     char *err, size_t errlen);
 static int agent_install(const char *dir, EVP_PKEY *key, X509 *cert,
     char *err, size_t errlen);
-static int agent_replace(const char *dir, agent_file_t *files, size_t n,
-    BIO **data, char *err, size_t errlen);
-static int agent_file_open(const char *dir, agent_file_t *f);
-static int agent_file_write(agent_file_t *f, BIO *data);
-static int agent_file_name(const char *dir, agent_file_t *f);
-static void agent_file_discard(agent_file_t *f);
-static int agent_sync_dir(const char *dir);
 static int agent_status_write(const char *dir, const agent_status_t *st,
     int64_t next_at, char *err, size_t errlen);
+static int agent_path(char *path, const char *dir, const char *name,
+    char *err, size_t errlen);
 static json_t *agent_time(int64_t ms);
 static void agent_exec_start(const agent_conf_t *conf, agent_exec_t *ex,
     const sigset_t *child_mask);
@@ -412,257 +396,66 @@ done:
 
 /*
  * bundle.pem (the key, then the certificate), key.pem and cert.pem
- * replaced together: 0, or -1 and err with the last good files left.
+ * replaced together, bundle.pem first: 0, or -1 and err with the last
+ * good files left.
  */
 static int
 agent_install(const char *dir, EVP_PKEY *key, X509 *cert, char *err,
     size_t errlen)
 {
-    int            rc;
-    size_t         i;
-    BIO           *data[AGENT_FILES];
-    agent_file_t   files[AGENT_FILES] = {
-        { "bundle.pem", 0600, -1, "" },
-        { "key.pem", 0600, -1, "" },
-        { "cert.pem", 0644, -1, "" },
+    int          rc;
+    char        *text, paths[AGENT_FILES][PATH_MAX];
+    long         len;
+    size_t       i;
+    BIO         *pem[AGENT_FILES];
+    cli_file_t   files[AGENT_FILES];
+
+    static const struct {
+        const char  *name;
+        mode_t       mode;
+    } names[AGENT_FILES] = {
+        { "bundle.pem", 0600 }, { "key.pem", 0600 }, { "cert.pem", 0644 }
     };
-
-    for (i = 0; i < AGENT_FILES; i++) {
-        data[i] = BIO_new(BIO_s_mem());
-    }
-
-    if (data[0] == NULL || data[1] == NULL || data[2] == NULL
-        || PEM_write_bio_PrivateKey(data[0], key, NULL, NULL, 0, NULL, NULL)
-           != 1
-        || PEM_write_bio_X509(data[0], cert) != 1
-        || PEM_write_bio_PrivateKey(data[1], key, NULL, NULL, 0, NULL, NULL)
-           != 1
-        || PEM_write_bio_X509(data[2], cert) != 1)
-    {
-        snprintf(err, errlen, "cannot encode the key and certificate");
-        rc = -1;
-
-    } else {
-        rc = agent_replace(dir, files, AGENT_FILES, data, err, errlen);
-    }
-
-    for (i = 0; i < AGENT_FILES; i++) {
-        BIO_free(data[i]);
-    }
-
-    return rc;
-}
-
-
-/*
- * Replaces DIR's files[i] with data[i], all or none, as far as a file
- * system allows: each is written and synced unnamed (or under a temporary
- * name), all are named, then each is renamed over its file, bundle.pem
- * first.  A failure before the renames leaves DIR as it was.
- */
-static int
-agent_replace(const char *dir, agent_file_t *files, size_t n, BIO **data,
-    char *err, size_t errlen)
-{
-    int            rc;
-    size_t         i;
-    char           path[PATH_MAX];
-    agent_file_t  *f;
 
     rc = -1;
 
-    for (i = 0; i < n; i++) {
-        f = &files[i];
-
-        if (agent_file_open(dir, f) != 0 || agent_file_write(f, data[i]) != 0)
-        {
-            snprintf(err, errlen, "%s/%s: %s", dir, f->name,
-                     strerror(errno));
-            goto done;
-        }
+    for (i = 0; i < AGENT_FILES; i++) {
+        pem[i] = BIO_new(BIO_s_mem());
     }
 
-    for (i = 0; i < n; i++) {
-        if (agent_file_name(dir, &files[i]) != 0) {
-            snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-            goto done;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        f = &files[i];
-        snprintf(path, sizeof(path), "%s/%s", dir, f->name);
-
-        if (rename(f->tmp, path) != 0) {
-            snprintf(err, errlen, "%s/%s: %s", dir, f->name,
-                     strerror(errno));
-            goto done;
-        }
-
-        f->tmp[0] = '\0';
-    }
-
-    if (agent_sync_dir(dir) != 0) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    if (pem[0] == NULL || pem[1] == NULL || pem[2] == NULL
+        || PEM_write_bio_PrivateKey(pem[0], key, NULL, NULL, 0, NULL, NULL)
+           != 1
+        || PEM_write_bio_X509(pem[0], cert) != 1
+        || PEM_write_bio_PrivateKey(pem[1], key, NULL, NULL, 0, NULL, NULL)
+           != 1
+        || PEM_write_bio_X509(pem[2], cert) != 1)
+    {
+        snprintf(err, errlen, "cannot encode the key and certificate");
         goto done;
     }
 
-    rc = 0;
+    for (i = 0; i < AGENT_FILES; i++) {
+        if (agent_path(paths[i], dir, names[i].name, err, errlen) != 0) {
+            goto done;
+        }
+
+        len = BIO_get_mem_data(pem[i], &text);
+        files[i].path = paths[i];
+        files[i].data = text;
+        files[i].len = (size_t) len;
+        files[i].mode = names[i].mode;
+        files[i].uid = (uid_t) -1;
+        files[i].gid = (gid_t) -1;
+    }
+
+    rc = cli_replace_files(files, AGENT_FILES, err, errlen);
 
 done:
 
-    for (i = 0; i < n; i++) {
-        agent_file_discard(&files[i]);
+    for (i = 0; i < AGENT_FILES; i++) {
+        BIO_free(pem[i]);
     }
-
-    return rc;
-}
-
-
-/* an unnamed file in dir, or where the file system has none a temporary */
-static int
-agent_file_open(const char *dir, agent_file_t *f)
-{
-    char  path[PATH_MAX];
-
-    f->tmp[0] = '\0';
-
-    /* named later through /proc (agent_file_name()) */
-    if (access("/proc/self/fd", F_OK) == 0) {
-        f->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-
-        if (f->fd >= 0) {
-            return 0;
-        }
-    }
-
-    /* no O_TMPFILE: overlayfs before Linux 6.6, ramfs, some FUSE */
-    snprintf(path, sizeof(path), "%s/.%s.XXXXXX", dir, f->name);
-    f->fd = mkostemp(path, O_CLOEXEC);
-
-    if (f->fd < 0) {
-        return -1;
-    }
-
-    memcpy(f->tmp, path, sizeof(path));
-    return 0;
-}
-
-
-/* data, with the file's mode, on the disk: 0, or -1 and errno */
-static int
-agent_file_write(agent_file_t *f, BIO *data)
-{
-    char     *p;
-    long      len;
-    ssize_t   n;
-
-    len = BIO_get_mem_data(data, &p);
-
-    while (len > 0) {
-        n = write(f->fd, p, (size_t) len);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-
-            return -1;
-        }
-
-        p += n;
-        len -= n;
-    }
-
-    return (fchmod(f->fd, f->mode) == 0 && fsync(f->fd) == 0) ? 0 : -1;
-}
-
-
-/*
- * An unnamed file linked into dir under a temporary name, written in
- * full already: 0, or -1 and errno.
- */
-static int
-agent_file_name(const char *dir, agent_file_t *f)
-{
-    int            tries;
-    char           proc[64];
-    size_t         i;
-    unsigned char  rnd[6];
-
-    static const char  alnum[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-    if (f->tmp[0] != '\0') {
-        return 0;
-    }
-
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-
-    for (tries = 0; tries < 16; tries++) {
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-            errno = EIO;
-            return -1;
-        }
-
-        snprintf(f->tmp, sizeof(f->tmp), "%s/.%s.XXXXXX", dir, f->name);
-
-        for (i = 0; i < sizeof(rnd); i++) {
-            f->tmp[strlen(f->tmp) - sizeof(rnd) + i] =
-                alnum[rnd[i] % (sizeof(alnum) - 1)];
-        }
-
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, f->tmp, AT_SYMLINK_FOLLOW)
-            == 0)
-        {
-            return 0;
-        }
-
-        if (errno != EEXIST) {
-            break;
-        }
-    }
-
-    f->tmp[0] = '\0';
-    return -1;
-}
-
-
-/* a file not renamed into place leaves no trace */
-static void
-agent_file_discard(agent_file_t *f)
-{
-    int  saved;
-
-    saved = errno;
-
-    if (f->tmp[0] != '\0') {
-        (void) unlink(f->tmp);
-        f->tmp[0] = '\0';
-    }
-
-    if (f->fd >= 0) {
-        (void) close(f->fd);
-        f->fd = -1;
-    }
-
-    errno = saved;
-}
-
-
-/* the renames on the disk too */
-static int
-agent_sync_dir(const char *dir)
-{
-    int  fd, rc;
-
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-
-    rc = fsync(fd);
-    (void) close(fd);
 
     return rc;
 }
@@ -673,11 +466,11 @@ static int
 agent_status_write(const char *dir, const agent_status_t *st,
     int64_t next_at, char *err, size_t errlen)
 {
-    int            rc;
-    BIO           *data;
-    char          *text;
-    json_t        *obj;
-    agent_file_t   file = { "status.json", 0644, -1, "" };
+    int          rc;
+    char        *text, *line, path[PATH_MAX];
+    size_t       len;
+    json_t      *obj;
+    cli_file_t   file;
 
     if (st->renewed_at != 0) {
         obj = json_pack("{s:o, s:o, s:s, s:I, s:s}",
@@ -704,22 +497,56 @@ agent_status_write(const char *dir, const agent_status_t *st,
     }
 
     text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    data = text ? BIO_new(BIO_s_mem()) : NULL;
     json_decref(obj);
 
-    if (data == NULL || BIO_puts(data, text) <= 0 || BIO_puts(data, "\n") != 1)
-    {
-        snprintf(err, errlen, "%s/status.json: cannot encode it", dir);
-        rc = -1;
+    /* one line: the text and its newline */
+    len = text ? strlen(text) : 0;
+    line = text ? realloc(text, len + 2) : NULL;
 
-    } else {
-        rc = agent_replace(dir, &file, 1, &data, err, errlen);
+    if (line == NULL) {
+        snprintf(err, errlen, "%s/status.json: cannot encode it", dir);
+        free(text);
+        return -1;
     }
 
-    BIO_free(data);
-    free(text);
+    line[len] = '\n';
+    line[len + 1] = '\0';
+
+    file.path = path;
+    file.data = line;
+    file.len = len + 1;
+    file.mode = 0644;
+    file.uid = (uid_t) -1;
+    file.gid = (gid_t) -1;
+
+    rc = agent_path(path, dir, "status.json", err, errlen);
+
+    if (rc == 0) {
+        rc = cli_replace_files(&file, 1, err, errlen);
+    }
+
+    free(line);
 
     return rc;
+}
+
+
+/* DIR/NAME into path: 0, or -1 and err */
+static int
+agent_path(char *path, const char *dir, const char *name, char *err,
+    size_t errlen)
+{
+    int  n;
+
+    n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+
+    if (n < 0 || n >= PATH_MAX) {
+        snprintf(err, errlen, "%s/%s: %s", dir, name,
+                 strerror(ENAMETOOLONG));
+        return -1;
+    }
+
+    return 0;
 }
 
 

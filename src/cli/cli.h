@@ -2,8 +2,8 @@
  * cli.h: the nitro-attest command line.  common.c holds what every command
  * uses (options, messages, files, evidence, keys and certificates, times,
  * PCRs, the NSM); each command family has its file (verify.c, cert.c,
- * mock.c, policy.c, nsm.c, agent.c) and uses common.c only; main.c
- * dispatches to them and prints the usage texts of help.c.
+ * mock.c, policy.c, nsm.c, expect.c, agent.c) and uses common.c only;
+ * main.c dispatches to them and prints the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -55,6 +56,35 @@ void cli_error(const char *fmt, ...);
 
 /* a file, "-" standard input: 0, or -1 after a message */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
+/*
+ * Replaces path with text atomically (cli_replace_files()): mode -1 keeps
+ * the mode and owner of the file at path, which must exist; else the file
+ * gets mode and need not exist.  0, or -1 after a message.
+ */
+int cli_replace_file(const char *cmd, const char *path, const char *text,
+    int mode);
+
+/* a file for cli_replace_files(): (uid_t) -1 and (gid_t) -1, the writer's */
+typedef struct {
+    const char                *path;
+    const void                *data;
+    size_t                     len;
+    mode_t                     mode;
+    uid_t                      uid;
+    gid_t                      gid;
+} cli_file_t;
+
+/*
+ * Puts each file in place, all or none as far as a file system allows:
+ * each is written beside its path and synced, unnamed (O_TMPFILE) or
+ * under a temporary name (".NAME.XXXXXX"), then all are named, then each
+ * is renamed over its path in order and the directories are synced.  A
+ * reader of a path finds the old file or the new one, whole, even after a
+ * crash; a failure before the renames changes nothing and leaves nothing.
+ * 0, or -1 and err (one line naming the file).
+ */
+int cli_replace_files(const cli_file_t *files, size_t n, char *err,
+    size_t errlen);
 /* hex digits (none: zero bytes) into malloc()ed bytes: 0, or -1 */
 int cli_hex(const char *hex, uint8_t **data, size_t *len);
 /*
@@ -226,6 +256,7 @@ int cli_cmd_nsm_describe(int argc, char **argv);
 int cli_cmd_nsm_pcr(int argc, char **argv);
 int cli_cmd_nsm_extend(int argc, char **argv);
 int cli_cmd_nsm_lock(int argc, char **argv);
+int cli_cmd_expect(int argc, char **argv);
 int cli_cmd_agent(int argc, char **argv);
 
 /* prints the usage of topic ("" for all, "verify", "policy new"...): 0, -1 */

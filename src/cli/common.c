@@ -1,21 +1,24 @@
 /*
  * common.c: what every nitro-attest command uses: option parsing, error
- * messages, reading files and the evidence they hold, roots, keys and
- * certificates, time options, the --kind and --pcr options by the core's
- * rules, the certificates `cert` and `mock` build, and the NSM's device
- * and the documents it attests keys with.  It calls the core and never a
- * command.
+ * messages, reading files and the evidence they hold, replacing files
+ * atomically, roots, keys and certificates, time options, the --kind and
+ * --pcr options by the core's rules, the certificates `cert` and `mock`
+ * build, and the NSM's device and the documents it attests keys with.  It
+ * calls the core and never a command.
  */
 
 #include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <cbor.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -24,8 +27,21 @@
 #include <openssl/x509v3.h>
 
 
+/* what cli_replace_files() holds of a file until it is in place */
+typedef struct {
+    int                        fd;
+    char                       tmp[PATH_MAX];  /* "": no name yet */
+} cli_new_file_t;
+
+
 static int cli_parse_option(const char *cmd, cli_opt_t *opts, int argc,
     char **argv, int *i);
+static int cli_new_file_write(const cli_file_t *f, cli_new_file_t *nf);
+static int cli_new_file_name(const cli_file_t *f, cli_new_file_t *nf);
+static int cli_temporary_name(const char *path, char *tmp, size_t size);
+static int cli_random_suffix(char *tmp);
+static int cli_dir_of(const char *path, char *dir, size_t size);
+static int cli_sync_dir(const char *path);
 static const EVP_MD *cli_sign_md(EVP_PKEY *key);
 
 
@@ -225,6 +241,311 @@ cli_read_file(const char *path, uint8_t **data, size_t *len)
     *data = buf;
     *len = n;
     return 0;
+}
+
+
+
+/*
+ * Through a symlink, its target; a file that is not there yet gets mode
+ * and the writer's owner, else mode (or with -1 its own) and its owner.
+ */
+int
+cli_replace_file(const char *cmd, const char *path, const char *text,
+    int mode)
+{
+    int          rc;
+    char        *real, err[1024];
+    cli_file_t   f;
+    struct stat  st;
+
+    real = realpath(path, NULL);
+
+    if (real == NULL && mode >= 0 && errno == ENOENT) {
+        real = strdup(path);
+        st.st_uid = (uid_t) -1;
+        st.st_gid = (gid_t) -1;
+
+    } else if (real == NULL || stat(real, &st) != 0) {
+        cli_error("%s: %s: %s", cmd, path, strerror(errno));
+        free(real);
+        return -1;
+    }
+
+    if (real == NULL) {
+        cli_error("%s: out of memory", cmd);
+        return -1;
+    }
+
+    f.path = real;
+    f.data = text;
+    f.len = strlen(text);
+    f.mode = mode >= 0 ? (mode_t) mode : st.st_mode & 07777;
+    f.uid = st.st_uid;
+    f.gid = st.st_gid;
+
+    rc = cli_replace_files(&f, 1, err, sizeof(err));
+    if (rc != 0) {
+        cli_error("%s: %s", cmd, err);
+    }
+
+    free(real);
+    return rc;
+}
+
+
+int
+cli_replace_files(const cli_file_t *files, size_t n, char *err,
+    size_t errlen)
+{
+    int              rc;
+    size_t           i;
+    cli_new_file_t  *nf;
+
+    nf = calloc(n, sizeof(cli_new_file_t));
+    if (nf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        nf[i].fd = -1;
+    }
+
+    rc = -1;
+
+    for (i = 0; i < n; i++) {
+        if (cli_new_file_write(&files[i], &nf[i]) != 0) {
+            snprintf(err, errlen, "%s: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (cli_new_file_name(&files[i], &nf[i]) != 0) {
+            snprintf(err, errlen, "%s: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (rename(nf[i].tmp, files[i].path) != 0) {
+            snprintf(err, errlen, "%s: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+
+        nf[i].tmp[0] = '\0';
+    }
+
+    /* the renames reach the disk with their directories */
+    for (i = 0; i < n; i++) {
+        if (cli_sync_dir(files[i].path) != 0) {
+            snprintf(err, errlen, "%s was replaced, but syncing its "
+                     "directory failed: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+    }
+
+    rc = 0;
+
+done:
+
+    for (i = 0; i < n; i++) {
+        if (nf[i].tmp[0] != '\0') {
+            (void) unlink(nf[i].tmp);
+        }
+
+        if (nf[i].fd >= 0) {
+            (void) close(nf[i].fd);
+        }
+    }
+
+    free(nf);
+    return rc;
+}
+
+
+/*
+ * f's data in a new file beside f->path with f's mode and owner, synced:
+ * unnamed where the file system has O_TMPFILE (named later through /proc,
+ * cli_new_file_name()), else under a temporary name.  0, or -1 and errno.
+ */
+static int
+cli_new_file_write(const cli_file_t *f, cli_new_file_t *nf)
+{
+    char           dir[PATH_MAX];
+    size_t         off;
+    ssize_t        k;
+    const uint8_t  *p;
+
+    if (cli_dir_of(f->path, dir, sizeof(dir)) != 0) {
+        return -1;
+    }
+
+    nf->fd = access("/proc/self/fd", F_OK) == 0
+             ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
+
+    /* no O_TMPFILE: overlayfs before Linux 6.6, ramfs, some FUSE */
+    if (nf->fd < 0) {
+        if (cli_temporary_name(f->path, nf->tmp, sizeof(nf->tmp)) != 0) {
+            return -1;
+        }
+
+        nf->fd = mkostemp(nf->tmp, O_CLOEXEC);
+        if (nf->fd < 0) {
+            nf->tmp[0] = '\0';
+            return -1;
+        }
+    }
+
+    /* not giving the file away is no error: its mode protects it */
+    if (f->uid != (uid_t) -1 && f->gid != (gid_t) -1
+        && (f->uid != geteuid() || f->gid != getegid()))
+    {
+        (void) fchown(nf->fd, f->uid, f->gid);
+    }
+
+    p = f->data;
+
+    for (off = 0; off < f->len; off += (size_t) k) {
+        k = write(nf->fd, p + off, f->len - off);
+
+        if (k < 0) {
+            if (errno != EINTR) {
+                return -1;
+            }
+
+            k = 0;
+        }
+    }
+
+    return (fchmod(nf->fd, f->mode) == 0 && fsync(nf->fd) == 0) ? 0 : -1;
+}
+
+
+/* a written unnamed file linked under a temporary name: 0, or -1, errno */
+static int
+cli_new_file_name(const cli_file_t *f, cli_new_file_t *nf)
+{
+    int   tries;
+    char  proc[64];
+
+    if (nf->tmp[0] != '\0') {
+        return 0;
+    }
+
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", nf->fd);
+
+    for (tries = 0; tries < 16; tries++) {
+        if (cli_temporary_name(f->path, nf->tmp, sizeof(nf->tmp)) != 0
+            || cli_random_suffix(nf->tmp) != 0)
+        {
+            break;
+        }
+
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, nf->tmp, AT_SYMLINK_FOLLOW)
+            == 0)
+        {
+            return 0;
+        }
+
+        if (errno != EEXIST) {
+            break;
+        }
+    }
+
+    nf->tmp[0] = '\0';
+    return -1;
+}
+
+
+/* "DIR/.NAME.XXXXXX" for path "DIR/NAME": 0, or -1 and errno */
+static int
+cli_temporary_name(const char *path, char *tmp, size_t size)
+{
+    int          n;
+    const char  *slash;
+
+    slash = strrchr(path, '/');
+    n = slash ? snprintf(tmp, size, "%.*s/.%s.XXXXXX",
+                         (int) (slash - path), path, slash + 1)
+              : snprintf(tmp, size, ".%s.XXXXXX", path);
+
+    if (n < 0 || (size_t) n >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the XXXXXX that ends tmp as random letters and digits: 0, or -1 */
+static int
+cli_random_suffix(char *tmp)
+{
+    size_t         i, len;
+    unsigned char  rnd[6];
+
+    static const char  alnum[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ERR_clear_error();
+        errno = EIO;
+        return -1;
+    }
+
+    len = strlen(tmp);
+
+    for (i = 0; i < sizeof(rnd); i++) {
+        tmp[len - sizeof(rnd) + i] = alnum[rnd[i] % (sizeof(alnum) - 1)];
+    }
+
+    return 0;
+}
+
+
+/* the directory of path ("." for a bare name): 0, or -1 and errno */
+static int
+cli_dir_of(const char *path, char *dir, size_t size)
+{
+    size_t       n;
+    const char  *slash;
+
+    slash = strrchr(path, '/');
+    n = slash == NULL ? 1 : slash == path ? 1 : (size_t) (slash - path);
+
+    if (n >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    memcpy(dir, slash == NULL ? "." : path, n);
+    dir[n] = '\0';
+
+    return 0;
+}
+
+
+static int
+cli_sync_dir(const char *path)
+{
+    int   fd, rc;
+    char  dir[PATH_MAX];
+
+    if (cli_dir_of(path, dir, sizeof(dir)) != 0) {
+        return -1;
+    }
+
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+
+    rc = fsync(fd);
+    (void) close(fd);
+
+    return rc;
 }
 
 

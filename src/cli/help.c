@@ -41,6 +41,7 @@ static const char  help_main[] =
     "  nitro-attest nsm describe [--device PATH]\n"
     "  nitro-attest nsm pcr|lock N [--device PATH]\n"
     "  nitro-attest nsm extend N --data HEX|@FILE [--device PATH]\n"
+    "  nitro-attest expect [--from FILE] --textfile OUT.prom [OPTIONS]\n"
     "  nitro-attest agent --dir DIR [OPTIONS]\n"
     "  nitro-attest help [COMMAND]\n"
     "\n"
@@ -242,6 +243,29 @@ static const char  help_nsm_lock[] =
     "\n"
     HELP_NSM_EXIT;
 
+static const char  help_expect[] =
+    "usage: nitro-attest expect [--from FILE] --textfile OUT.prom "
+    "[--state FILE]\n"
+    "                           [--every TIME]\n"
+    "\n"
+    "On a parent instance: reads what nitro-cli describe-enclaves prints and\n"
+    "writes, atomically and mode 0644, a text file for node_exporter's\n"
+    "textfile collector with nitro_attest_expected_enclave_since_seconds\n"
+    "{module_id, instance_id, enclave_name, pcr0, debug} for each RUNNING\n"
+    "enclave: the Unix time it was first seen running.  module_id is the\n"
+    "EnclaveID with its slot as 16 hex digits, as documents carry it.\n"
+    "Malformed input exits 2 and leaves both files as they were.\n"
+    "\n"
+    "options:\n"
+    "  --from FILE            the JSON (default: standard input; with\n"
+    "                         --every: run nitro-cli describe-enclaves)\n"
+    "  --textfile OUT.prom    the file to write, in node_exporter's\n"
+    "                         --collector.textfile.directory\n"
+    "  --state FILE           keeps first sightings across runs (JSON)\n"
+    "  --every TIME           run again every TIME until SIGTERM (exit 0);\n"
+    "                         a bad run logs one line and keeps the files\n"
+    "  -h, --help             print this help\n";
+
 static const char  help_agent[] =
     "usage: nitro-attest agent --dir DIR [OPTIONS]\n"
     "\n"
@@ -428,7 +452,7 @@ static const char  help_help[] =
     "Prints the usage of nitro-attest, or of COMMAND: verify, inspect, cert,\n"
     "mock, mock pki, mock cert, policy, policy new, policy add, policy deny,\n"
     "policy remove, policy check, nsm, nsm attest, nsm describe, nsm pcr,\n"
-    "nsm extend, nsm lock or agent.\n";
+    "nsm extend, nsm lock, expect or agent.\n";
 
 
 static const cli_help_t  cli_helps[] = {
@@ -451,6 +475,7 @@ static const cli_help_t  cli_helps[] = {
     { "nsm pcr", help_nsm_pcr },
     { "nsm extend", help_nsm_extend },
     { "nsm lock", help_nsm_lock },
+    { "expect", help_expect },
     { "agent", help_agent },
     { "help", help_help },
     { NULL, NULL }

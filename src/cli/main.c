@@ -39,6 +39,7 @@ static const struct {
     { "nsm pcr", cli_cmd_nsm_pcr },
     { "nsm extend", cli_cmd_nsm_extend },
     { "nsm lock", cli_cmd_nsm_lock },
+    { "expect", cli_cmd_expect },
     { "agent", cli_cmd_agent },
 };
 

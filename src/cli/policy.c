@@ -82,8 +82,6 @@ static int policy_find(json_t *root, const char *name, const char **list,
 static char *policy_dump(const char *cmd, json_t *root, const char *source);
 static int policy_loads(const char *cmd, const char *text, size_t len,
     const char *source);
-static int policy_write(const char *cmd, const char *path, const char *text);
-static int policy_write_fd(int fd, const char *text);
 
 
 /* A policy of one allow set, on stdout. */
@@ -842,7 +840,7 @@ policy_rewrite(const char *cmd, const char *path, const char *list,
     {
         text = policy_dump(cmd, root, path);
 
-        if (text != NULL && policy_write(cmd, path, text) == 0) {
+        if (text != NULL && cli_replace_file(cmd, path, text, -1) == 0) {
             rc = CLI_OK;
         }
     }
@@ -1075,132 +1073,4 @@ policy_loads(const char *cmd, const char *text, size_t len,
 
     nitro_attest_policy_free(policy);
     return 0;
-}
-
-
-/*
- * Replaces path (through a symlink: its target) with text atomically: a
- * temporary file in the same directory, with the old file's mode (and
- * owner, where we may give it), written, fsync()ed and renamed over it,
- * then the directory fsync()ed, so nginx reads the old or the new policy,
- * never a part, even after a crash.  The caller holds the file open for
- * writing (policy_lock()): whoever may not write it does not replace it.
- */
-static int
-policy_write(const char *cmd, const char *path, const char *text)
-{
-    int          fd, dfd, rc;
-    char        *real, *dir, *tmp, *slash;
-    struct stat  st;
-
-    rc = -1;
-    tmp = NULL;
-    dir = NULL;
-
-    real = realpath(path, NULL);
-    if (real == NULL || stat(real, &st) != 0) {
-        cli_error("%s: %s: %s", cmd, path, strerror(errno));
-        goto done;
-    }
-
-    /* realpath() is absolute: the directory is all before the last '/' */
-    slash = strrchr(real, '/');
-    dir = strndup(real, slash == real ? 1 : (size_t) (slash - real));
-
-    if (dir == NULL
-        || asprintf(&tmp, "%s/.%s.XXXXXX", dir, slash + 1) < 0)
-    {
-        tmp = NULL;
-        cli_error("%s: out of memory", cmd);
-        goto done;
-    }
-
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
-        free(tmp);
-        tmp = NULL;
-        goto done;
-    }
-
-    /* not giving the file away is no error: the mode is what protects it */
-    if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-        (void) fchown(fd, st.st_uid, st.st_gid);
-    }
-
-    if (fchmod(fd, st.st_mode & 07777) != 0 || policy_write_fd(fd, text) != 0)
-    {
-        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
-        goto done;
-    }
-
-    if (rename(tmp, real) != 0) {
-        cli_error("%s: %s: %s", cmd, path, strerror(errno));
-        goto done;
-    }
-
-    free(tmp);
-    tmp = NULL;
-    rc = 0;
-
-    /* the rename itself reaches the disk with the directory */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        cli_error("%s: %s was replaced, but syncing %s failed: %s", cmd,
-                  path, dir, strerror(errno));
-        rc = -1;
-    }
-
-    if (dfd >= 0) {
-        close(dfd);
-    }
-
-done:
-
-    if (tmp != NULL) {
-        unlink(tmp);
-        free(tmp);
-    }
-
-    free(dir);
-    free(real);
-
-    return rc;
-}
-
-
-/* text into fd, synced; fd is closed: 0, or -1 and errno */
-static int
-policy_write_fd(int fd, const char *text)
-{
-    int      err;
-    size_t   len, off;
-    ssize_t  n;
-
-    len = strlen(text);
-
-    for (off = 0; off < len; off += (size_t) n) {
-        n = write(fd, text + off, len - off);
-
-        if (n < 0 && errno == EINTR) {
-            n = 0;
-            continue;
-        }
-
-        if (n < 0) {
-            err = errno;
-            close(fd);
-            errno = err;
-            return -1;
-        }
-    }
-
-    if (fsync(fd) != 0) {
-        err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-
-    return close(fd);
 }

@@ -133,6 +133,17 @@ def der_octet_string(content: bytes) -> bytes:
     return der_tlv(0x04, content)
 
 
+def der_int(n: int) -> bytes:
+    """A non-negative INTEGER."""
+    return der_tlv(0x02, n.to_bytes(n.bit_length() // 8 + 1, "big"))
+
+
+def der_name(cn: str) -> bytes:
+    """A Name of one commonName."""
+    return der_tlv(0x30, der_tlv(0x31, der_tlv(
+        0x30, der_oid("2.5.4.3") + der_tlv(0x0c, cn.encode()))))
+
+
 def der_oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.split(".")]
     body = bytearray([40 * arcs[0] + arcs[1]])
@@ -221,6 +232,43 @@ def _hash_for(key):
     if isinstance(key, rsa.RSAPrivateKey):
         return hashes.SHA256()
     return None
+
+
+def compressed_spki(key) -> bytes:
+    """SubjectPublicKeyInfo of an EC key, its point compressed."""
+    pub = key.public_key() if hasattr(key, "public_key") else key
+    algid, _ = der_children(spki_der(pub))
+    point = pub.public_bytes(serialization.Encoding.X962,
+                             serialization.PublicFormat.CompressedPoint)
+    return der_tlv(0x30, algid + der_tlv(0x03, b"\x00" + point))
+
+
+def with_spki(der: bytes, spki: bytes, issuer_key) -> bytes:
+    """The certificate der with another SubjectPublicKeyInfo, signed again
+    by issuer_key (of the kind that signed it)."""
+    tbs, alg, _ = der_children(der)
+    fields = der_children(tbs)
+    fields[6 if fields[0][0] == 0xa0 else 5] = spki
+    tbs = der_tlv(0x30, b"".join(fields))
+    return der_tlv(0x30, tbs + alg + der_tlv(0x03, b"\x00" +
+                                             sign(issuer_key, tbs)))
+
+
+def bare_cert(issuer: bytes, subject: bytes, spki: bytes, sig_alg: bytes,
+              signature: bytes, extensions: bytes = b"") -> bytes:
+    """A certificate put together by hand from DER parts (Names, the
+    AlgorithmIdentifier of sig_alg), signature as given: version 3 with
+    the extensions given (their DER, concatenated), else version 1, serial
+    1, valid 2020-2049."""
+    version = b""
+    if extensions:
+        version = der_tlv(0xa0, der_int(2))
+        extensions = der_tlv(0xa3, der_tlv(0x30, extensions))
+    validity = der_tlv(0x30, der_tlv(0x17, b"200101000000Z")
+                       + der_tlv(0x17, b"491231000000Z"))
+    tbs = der_tlv(0x30, version + der_int(1) + sig_alg + issuer + validity
+                  + subject + spki + extensions)
+    return der_tlv(0x30, tbs + sig_alg + der_tlv(0x03, b"\x00" + signature))
 
 
 def now_ms() -> int:

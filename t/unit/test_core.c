@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cbor.h>
 #include <jansson.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -867,22 +869,53 @@ test_libctx_key_out(X509 *x)
 }
 
 
+/* an EC key on curve, its point or parameters encoded as form says */
+static EVP_PKEY *
+libctx_ec_key(const char *curve, const char *param, const char *form)
+{
+    EVP_PKEY  *key;
+
+    key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+
+    if (key != NULL && param != NULL
+        && EVP_PKEY_set_utf8_string_param(key, param, form) != 1)
+    {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+
+    return key;
+}
+
+
 /*
- * issue 17: where certificates are parsed.  Below OpenSSL 3.2 (and unless
- * the configuration or NITRO_ATTEST_OPENSSL_VIEW=off says otherwise) in
- * the EC view; a certificate the view cannot verify (a key other than EC,
- * a signature other than ECDSA) in the default context, and a chain mixing
- * both still verifies.  t/test_openssl_context.py runs the CLI both ways.
+ * Where certificates are parsed.  Below OpenSSL 3.2 (and unless the
+ * configuration or NITRO_ATTEST_OPENSSL_VIEW=off says otherwise) in the
+ * view, whatever the key kind among those decoded, and a chain of kinds
+ * verifies there; a key of another kind is not decoded at all, in any
+ * configuration.  t/test_openssl_context.py runs the CLI both ways.
  */
 static void
 test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 {
-    int            i, n, expect_view;
-    const char    *which, *why, *env, *view;
-    EVP_PKEY      *ec, *ec2, *rsa, *ed;
-    X509          *x, *y;
-    unsigned char *der;
-    na_document_t  doc;
+    int             i, n, expect_view;
+    size_t          k;
+    const char     *which, *why, *env, *view;
+    EVP_PKEY       *ec, *ec2, *rsa, *ed, *odd;
+    X509           *x, *y;
+    unsigned char  *der, *out;
+    na_document_t   doc;
+
+    static const struct {
+        const char  *what, *curve, *param, *form;
+    } odd_keys[] = {
+        { "P-224", "P-224", NULL, NULL },
+        { "compressed P-384", "P-384",
+          OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed" },
+        { "explicit P-384 parameters", "P-384",
+          OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT },
+        { "secp256k1", "secp256k1", NULL, NULL }
+    };
 
     env = getenv("NITRO_ATTEST_OPENSSL_VIEW");
     expect_view = OpenSSL_version_num() < 0x30200000L
@@ -897,7 +930,7 @@ test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
     CHECK((na_libctx() != NULL) == expect_view, "na_libctx");
     CHECK(expect_view || why != NULL, "the default context says why");
 
-    view = expect_view ? "nitro-attest-ec" : "default";
+    view = expect_view ? "nitro-attest-view" : "default";
 
     /* the real documents' certificates: in the view, and they verify */
     for (i = 0; i < ndocs; i++) {
@@ -931,7 +964,7 @@ test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
         goto done;
     }
 
-    /* EC signed with ECDSA: the view */
+    /* EC signed with ECDSA */
     n = libctx_cert_der(ec2, ec, &der);
     x = n > 0 ? nitro_attest_cert_parse(der, (size_t) n) : NULL;
     CHECK(strcmp(libctx_provider_of(x), view) == 0, "EC by ECDSA: %s",
@@ -943,25 +976,62 @@ test_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
     X509_free(x);
     OPENSSL_free(der);
 
-    /* an RSA key, or an EC key under an RSA or Ed25519 signature: default */
-    x = libctx_parsed(rsa, ec, "default", "RSA key");
+    /* an RSA key, an EC key under an RSA or Ed25519 signature: the same
+       context, decoded once */
+    x = libctx_parsed(rsa, ec, view, "RSA key");
+    test_libctx_key_out(x);
     X509_free(x);
 
-    y = libctx_parsed(ec, rsa, "default", "EC key, RSA signature");
+    y = libctx_parsed(ec, rsa, view, "EC key, RSA signature");
     CHECK(y && X509_verify(y, rsa) == 1, "and it verifies there");
 
-    x = libctx_parsed(ec, ed, "default", "EC key, Ed25519 signature");
+    x = libctx_parsed(ec, ed, view, "EC key, Ed25519 signature");
     CHECK(x && X509_verify(x, ed) == 1, "verifies");
     X509_free(x);
 
-    /* a chain across both: an EC certificate (view) signed by the EC key
-       of a certificate parsed in the default context */
+    /* a chain of kinds: an EC certificate signed by the key of one that
+       an RSA key signed */
     x = libctx_parsed(ec2, ec, view, "EC by ECDSA");
     CHECK(x && y && X509_verify(x, X509_get0_pubkey(y)) == 1,
-          "view certificate, default-context issuer key");
+          "verifies with the key of a parsed certificate");
     CHECK(x && X509_verify(x, ec2) != 1, "and not by another key");
     X509_free(x);
     X509_free(y);
+
+    /*
+     * Keys of other kinds, which can cost OpenSSL much more to decode than
+     * to parse: the certificate is parsed, exactly, without its key, and
+     * still has a fingerprint (a client certificate of such a key
+     * verifies its document as any other).
+     */
+    for (k = 0; k < sizeof(odd_keys) / sizeof(odd_keys[0]); k++) {
+        odd = libctx_ec_key(odd_keys[k].curve, odd_keys[k].param,
+                            odd_keys[k].form);
+        n = odd ? libctx_cert_der(odd, ec, &der) : -1;
+        CHECK(n > 0, "%s: a certificate", odd_keys[k].what);
+        if (n <= 0) {
+            EVP_PKEY_free(odd);
+            continue;
+        }
+
+        x = nitro_attest_cert_parse(der, (size_t) n);
+        out = NULL;
+        CHECK(x && X509_get0_pubkey(x) == NULL, "%s: parsed without its key",
+              odd_keys[k].what);
+        CHECK(x && i2d_X509(x, &out) == n && memcmp(out, der, n) == 0,
+              "%s: as carried", odd_keys[k].what);
+        CHECK(nitro_attest_verify_cert_der(cf, der, (size_t) n, 1, v)
+              == NITRO_ATTEST_NO_EXTENSION && (v->flags & NITRO_ATTEST_F_CERT),
+              "%s: verified as a client certificate: %s", odd_keys[k].what,
+              nitro_attest_reason_name(v->reason));
+        CHECK(nitro_attest_cert_parse(der, (size_t) n - 1) == NULL,
+              "%s: truncated, refused", odd_keys[k].what);
+
+        OPENSSL_free(out);
+        X509_free(x);
+        OPENSSL_free(der);
+        EVP_PKEY_free(odd);
+    }
 
 done:
 
@@ -970,6 +1040,130 @@ done:
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ed);
     ERR_clear_error();
+}
+
+
+/*
+ * d's document with its cabundle made n entries long, its own followed by
+ * copies of its last (so the signature no longer holds), or NULL.
+ */
+static uint8_t *
+bundle_variant(const doc_t *d, size_t n, size_t *len)
+{
+    size_t                    i, k, size;
+    uint8_t                  *out, *payload;
+    cbor_item_t              *cose, *map, *bundle, *item;
+    struct cbor_pair         *pairs;
+    struct cbor_load_result   res;
+
+    out = NULL;
+    cose = cbor_load(d->data, d->len, &res);
+    item = cose ? cbor_array_get(cose, 2) : NULL;
+    map = item ? cbor_load(cbor_bytestring_handle(item),
+                           cbor_bytestring_length(item), &res)
+               : NULL;
+
+    if (item != NULL) {
+        cbor_decref(&item);
+    }
+
+    if (map == NULL) {
+        goto done;
+    }
+
+    pairs = cbor_map_handle(map);
+
+    for (k = 0; k < cbor_map_size(map); k++) {
+        if (cbor_string_length(pairs[k].key) != 8
+            || memcmp(cbor_string_handle(pairs[k].key), "cabundle", 8) != 0)
+        {
+            continue;
+        }
+
+        bundle = cbor_new_definite_array(n);
+
+        for (i = 0; bundle != NULL && i < n; i++) {
+            size = cbor_array_size(pairs[k].value);
+            item = cbor_array_get(pairs[k].value, i < size ? i : size - 1);
+            cbor_array_push(bundle, item);
+            cbor_decref(&item);
+        }
+
+        cbor_decref(&pairs[k].value);
+        pairs[k].value = bundle;
+    }
+
+    size = cbor_serialize_alloc(map, &payload, &k);
+    item = size ? cbor_build_bytestring(payload, size) : NULL;
+    free(payload);
+
+    if (item != NULL && cbor_array_replace(cose, 2, item)) {
+        *len = cbor_serialize_alloc(cose, &out, &k);
+    }
+
+    if (item != NULL) {
+        cbor_decref(&item);
+    }
+
+    cbor_decref(&map);
+
+done:
+
+    if (cose != NULL) {
+        cbor_decref(&cose);
+    }
+
+    return out;
+}
+
+
+/*
+ * A cabundle of up to 16 entries is judged as usual; one of 17 is
+ * malformed before any certificate of the document is parsed.
+ */
+static void
+test_cabundle_cap(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
+{
+    size_t          n, len;
+    uint8_t        *bytes;
+    na_document_t   doc;
+
+    for (n = 15; n <= 17; n++) {
+        len = 0;
+        bytes = bundle_variant(&docs[0], n, &len);
+        CHECK(bytes != NULL, "%zu entries: built", n);
+        if (bytes == NULL) {
+            continue;
+        }
+
+        memset(&doc, 0, sizeof(doc));
+
+        if (n <= NITRO_ATTEST_CABUNDLE_MAX) {
+            CHECK(na_document_parse(&doc, cf->root, NULL, bytes, len)
+                  == NITRO_ATTEST_OK && doc.cabundle
+                  && sk_X509_num(doc.cabundle) == (int) n,
+                  "%zu entries: parsed", n);
+            nitro_attest_verify_document(cf, bytes, len, NULL,
+                                         docs[0].timestamp, v);
+            CHECK(v->reason == NITRO_ATTEST_BAD_SIGNATURE,
+                  "%zu entries: judged: %s", n,
+                  nitro_attest_reason_name(v->reason));
+
+        } else {
+            CHECK(na_document_parse(&doc, cf->root, NULL, bytes, len)
+                  == NITRO_ATTEST_MALFORMED_DOCUMENT,
+                  "%zu entries: malformed", n);
+            CHECK(doc.leaf == NULL && doc.cabundle == NULL,
+                  "%zu entries: no certificate parsed", n);
+            nitro_attest_verify_document(cf, bytes, len, NULL,
+                                         docs[0].timestamp, v);
+            CHECK(v->reason == NITRO_ATTEST_MALFORMED_DOCUMENT,
+                  "%zu entries: %s", n, nitro_attest_reason_name(v->reason));
+        }
+
+        na_document_free(&doc);
+        free(bytes);
+    }
 }
 
 
@@ -1595,6 +1789,7 @@ main(int argc, char **argv)
     test_kind_policy_rules();
     test_token(&cf, v);
     test_libctx(&cf, v);
+    test_cabundle_cap(&cf, v);
 
     free(v);
     nitro_attest_root_free(root);

@@ -1,9 +1,9 @@
 
 /*
- * ngx_http_nitro_attest_dashboard.c: the status endpoint as one HTML page
- * for a browser (CONTRACT 14): totals, failures by reason, allow sets and
- * the inventory.  Self-contained (inline CSS, no script, nothing fetched)
- * and refreshed by the browser; every set name and module id is
+ * ngx_http_nitro_attest_status_html.c: the status endpoint as one HTML
+ * page for a browser, the dashboard: totals, failures by reason, allow
+ * sets and the inventory.  Self-contained (inline CSS, no script, nothing
+ * fetched) and refreshed by the browser; every set name and module id is
  * HTML-escaped, as policies and documents are not ours.
  */
 
@@ -65,14 +65,14 @@ static const char  ngx_http_nitro_attest_html_head[] =
 static const char  ngx_http_nitro_attest_html_tail[] = "</body></html>\n";
 
 
-/* what the page takes besides its sets and enclaves (status.c sizes it) */
-const size_t  ngx_http_nitro_attest_dashboard_size =
+/* what the page takes besides its sets and enclaves (the handler sizes it) */
+const size_t  ngx_http_nitro_attest_status_html_size =
     sizeof(ngx_http_nitro_attest_html_head)
     + sizeof(ngx_http_nitro_attest_html_tail) + 4096;
 
 
 u_char *
-ngx_http_nitro_attest_dashboard(u_char *p, ngx_nitro_attest_shctx_t *sh,
+ngx_http_nitro_attest_status_html(u_char *p, ngx_nitro_attest_shctx_t *sh,
     ngx_array_t *sets, ngx_array_t *enclaves, int64_t now)
 {
     ngx_uint_t         i, width;

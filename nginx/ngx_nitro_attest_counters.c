@@ -1,9 +1,10 @@
 
 /*
- * ngx_nitro_attest_telemetry.c: what each verification leaves behind, for
- * both protocols: the shared counters (totals, reasons, allow sets and
- * their last success, cache hits), the event log line (file or syslog),
- * and whether a watched allow set went silent.
+ * ngx_nitro_attest_counters.c: the shared counters, one zone for both
+ * protocols, summed over all workers and kept across reloads: handshakes
+ * verified and failed (by reason, by protocol), verdict cache hits, and
+ * each allow set's matches and last success, with whether a watched set
+ * went silent.
  */
 
 
@@ -11,6 +12,13 @@
 #include <ngx_core.h>
 
 #include "ngx_nitro_attest.h"
+
+
+/*
+ * The counters zone has a fixed size, so that a reload finds it again by
+ * name and size and keeps its figures; about 4000 allow-set names fit.
+ */
+#define NGX_NITRO_ATTEST_ZONE_SIZE (1024 * 1024)
 
 
 static ngx_int_t ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone,
@@ -24,55 +32,7 @@ static void ngx_nitro_attest_count_sets(ngx_shm_zone_t *shm_zone,
 ngx_uint_t  ngx_nitro_attest_counters_tag;
 
 
-/* one full verification: the counters and the event log */
-
-void
-ngx_nitro_attest_account(ngx_connection_t *c,
-    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
-{
-    nitro_attest_where_t  where;
-
-    ngx_nitro_attest_count(nascf->main, v);
-
-    /* a cache hit is counted, and marked where it shows, not re-logged */
-    if (nascf->event_log && v->cache != NITRO_ATTEST_CACHE_HIT) {
-        ngx_nitro_attest_client_where(&where, &c->addr_text, nascf);
-        ngx_nitro_attest_write_event(c->log, nascf->event_log, v, &where);
-    }
-}
-
-
-/*
- * Where a client was verified, for its event: its address, the name of
- * the server it was verified for (http; null in stream, whose servers have
- * no name), and this node's host name ($hostname).
- */
-
-void
-ngx_nitro_attest_client_where(nitro_attest_where_t *where, ngx_str_t *addr,
-    ngx_nitro_attest_srv_conf_t *nascf)
-{
-    where->direction = "client";
-    where->client_addr.data = (const char *) addr->data;
-    where->client_addr.len = addr->len;
-
-    if (nascf->main->protocol == NGX_NITRO_ATTEST_HTTP) {
-        where->server_name.data = nascf->server_name.data
-                                  ? (const char *) nascf->server_name.data
-                                  : "";
-        where->server_name.len = nascf->server_name.len;
-
-    } else {
-        where->server_name.data = NULL;
-        where->server_name.len = 0;
-    }
-
-    where->host.data = (const char *) ngx_cycle->hostname.data;
-    where->host.len = ngx_cycle->hostname.len;
-    where->upstream_addr.data = NULL;
-    where->upstream_addr.len = 0;
-}
-
+/* one verification, into the block's counters (if it has them) */
 
 void
 ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
@@ -82,10 +42,6 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
     nitro_attest_span_t       *name;
     ngx_nitro_attest_set_t    *set;
     ngx_nitro_attest_shctx_t  *sh;
-
-    if (namcf->inventory != NULL) {
-        ngx_nitro_attest_inventory_enter(namcf->inventory, v);
-    }
 
     sh = namcf->sh;
 
@@ -136,67 +92,24 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
 }
 
 
-/*
- * The section 7 event, one line per destination: files get it with a
- * newline, syslog with its header and the event's severity.  Rendered into
- * a worker buffer: it is written from the handshake and from connection
- * cleanups, where nothing should be allocated.
- */
+/* expect_every has passed since the last success (or since first loaded) */
 
-void
-ngx_nitro_attest_write_event(ngx_log_t *log, ngx_array_t *targets,
-    nitro_attest_verdict_t *v, nitro_attest_where_t *where)
+ngx_uint_t
+ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now)
 {
-    u_char                  *line, *start, *p;
-    size_t                   len;
-    ssize_t                  n;
-    ngx_uint_t               i, severity;
-    const char              *level;
-    ngx_nitro_attest_log_t  *dest;
-    u_char                   head[NGX_NITRO_ATTEST_SYSLOG_HEAD];
+    int64_t  last;
 
-    static u_char  buf[NGX_NITRO_ATTEST_SYSLOG_HEAD
-                       + NITRO_ATTEST_EVENT_MAX + 2];
-
-    line = buf + NGX_NITRO_ATTEST_SYSLOG_HEAD;
-    len = nitro_attest_event_render(v, where, (char *) line,
-                                    NITRO_ATTEST_EVENT_MAX + 1);
-    line[len] = LF;
-
-    /* syslog severities: crit, warning, info */
-
-    level = nitro_attest_severity(v);
-    severity = level[0] == 'C' ? 2 : (level[0] == 'W' ? 4 : 6);
-
-    dest = targets->elts;
-
-    for (i = 0; i < targets->nelts; i++) {
-
-        if (dest[i].file) {
-            n = ngx_write_fd(dest[i].file->fd, line, len + 1);
-
-            if (n != (ssize_t) len + 1) {
-                ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                              ngx_write_fd_n " to \"%V\" failed",
-                              &dest[i].file->name);
-            }
-
-            continue;
-        }
-
-        dest[i].syslog->severity = severity;
-
-        p = ngx_syslog_add_header(dest[i].syslog, head);
-        start = line - (p - head);
-        ngx_memcpy(start, head, p - head);
-
-        n = ngx_syslog_send(dest[i].syslog, start, line + len - start);
-
-        if (n == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "nitro_attest: send() to syslog failed");
-        }
+    if (set->expect_every == 0 || set->node == NULL) {
+        return 0;
     }
+
+    last = (int64_t) set->node->last_success;
+
+    if (last == 0) {
+        last = (int64_t) set->node->since;
+    }
+
+    return now - last >= set->expect_every;
 }
 
 
@@ -256,6 +169,72 @@ ngx_nitro_attest_init_sets(ngx_conf_t *cf,
             {
                 set[j].expect_every = every;
             }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The counters zone, one per nginx: both protocols count into it (the
+ * same name, size and tag find the same zone, and each block adds its main
+ * state to the zone's list).  Its own tag keeps any other zone of that
+ * name from being mistaken for it.  The inventory is the http block's
+ * (its directive and its status endpoint are http's): the stream block,
+ * which shares the counters, enters its handshakes in it too.
+ */
+
+ngx_int_t
+ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
+{
+    ngx_str_t                  name;
+    ngx_uint_t                 i;
+    ngx_array_t               *mains;
+    ngx_shm_zone_t            *inventory;
+    ngx_nitro_attest_main_t  **p;
+
+    ngx_str_set(&name, NGX_NITRO_ATTEST_COUNTERS);
+
+    nam->shm_zone = ngx_shared_memory_add(cf, &name,
+                                          NGX_NITRO_ATTEST_ZONE_SIZE,
+                                          &ngx_nitro_attest_counters_tag);
+    if (nam->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    mains = nam->shm_zone->data;
+
+    if (mains == NULL) {
+        mains = ngx_array_create(cf->pool, 2,
+                                 sizeof(ngx_nitro_attest_main_t *));
+        if (mains == NULL) {
+            return NGX_ERROR;
+        }
+
+        nam->shm_zone->init = ngx_nitro_attest_init_zone;
+        nam->shm_zone->data = mains;
+    }
+
+    p = ngx_array_push(mains);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = nam;
+
+    inventory = NULL;
+    p = mains->elts;
+
+    for (i = 0; i < mains->nelts; i++) {
+        if (p[i]->inventory != NULL) {
+            inventory = p[i]->inventory;
+        }
+    }
+
+    for (i = 0; i < mains->nelts; i++) {
+        if (p[i]->inventory == NULL) {
+            p[i]->inventory = inventory;
         }
     }
 
@@ -372,91 +351,4 @@ ngx_nitro_attest_count_sets(ngx_shm_zone_t *shm_zone,
         ngx_queue_insert_tail(&sh->sets, &node->queue);
         set[i].node = node;
     }
-}
-
-
-/* expect_every has passed since the last success (or since first loaded) */
-
-ngx_uint_t
-ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now)
-{
-    int64_t  last;
-
-    if (set->expect_every == 0 || set->node == NULL) {
-        return 0;
-    }
-
-    last = (int64_t) set->node->last_success;
-
-    if (last == 0) {
-        last = (int64_t) set->node->since;
-    }
-
-    return now - last >= set->expect_every;
-}
-
-
-/*
- * The counters zone, one per nginx: both protocols count into it (the
- * same name, size and tag find the same zone, and each block adds its main
- * state to the zone's list).  Its own tag keeps any other zone of that
- * name from being mistaken for it.  The inventory is the http block's
- * (its directive and its status endpoint are http's): the stream block,
- * which shares the counters, enters its handshakes in it too.
- */
-
-ngx_int_t
-ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
-{
-    ngx_str_t                  name;
-    ngx_uint_t                 i;
-    ngx_array_t               *mains;
-    ngx_shm_zone_t            *inventory;
-    ngx_nitro_attest_main_t  **p;
-
-    ngx_str_set(&name, NGX_NITRO_ATTEST_COUNTERS);
-
-    nam->shm_zone = ngx_shared_memory_add(cf, &name,
-                                          NGX_NITRO_ATTEST_ZONE_SIZE,
-                                          &ngx_nitro_attest_counters_tag);
-    if (nam->shm_zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    mains = nam->shm_zone->data;
-
-    if (mains == NULL) {
-        mains = ngx_array_create(cf->pool, 2,
-                                 sizeof(ngx_nitro_attest_main_t *));
-        if (mains == NULL) {
-            return NGX_ERROR;
-        }
-
-        nam->shm_zone->init = ngx_nitro_attest_init_zone;
-        nam->shm_zone->data = mains;
-    }
-
-    p = ngx_array_push(mains);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *p = nam;
-
-    inventory = NULL;
-    p = mains->elts;
-
-    for (i = 0; i < mains->nelts; i++) {
-        if (p[i]->inventory != NULL) {
-            inventory = p[i]->inventory;
-        }
-    }
-
-    for (i = 0; i < mains->nelts; i++) {
-        if (p[i]->inventory == NULL) {
-            p[i]->inventory = inventory;
-        }
-    }
-
-    return NGX_OK;
 }
