@@ -102,8 +102,13 @@ $(B)/obj/emu/%.o: src/cli/%.c $(CORE_HDRS) $(CLI_HDRS)
 $(B)/nsm-emu.so: $(EMU_OBJS) $(B)/libnitro_attest.a
 	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS) -ldl
 
-$(B)/test_core: t/unit/test_core.c $(B)/libnitro_attest.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+# the unit tests: one binary, t/unit/main.c running each t/unit/test_*.c
+UNIT_SRCS := $(wildcard t/unit/*.c)
+UNIT_HDRS := t/unit/unit.h
+
+$(B)/test_core: $(UNIT_SRCS) $(UNIT_HDRS) $(B)/libnitro_attest.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $(UNIT_SRCS) \
+	    $(B)/libnitro_attest.a $(LDLIBS)
 
 $(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
@@ -336,8 +341,9 @@ $(A)/obj/cli/%.o: src/cli/%.c $(CORE_HDRS) $(CLI_HDRS)
 $(A)/nitro-attest: $(ASAN_CLI_OBJS) $(ASAN_OBJS)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-$(A)/test_core: t/unit/test_core.c $(ASAN_OBJS)
-	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+$(A)/test_core: $(UNIT_SRCS) $(UNIT_HDRS) $(ASAN_OBJS)
+	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) -o $@ $(UNIT_SRCS) $(ASAN_OBJS) \
+	    $(LDLIBS)
 
 $(A)/replay_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz_common.h $(ASAN_OBJS)
 	$(CC) $(CPPFLAGS) $(SAN_FLAGS) $(WARN) \

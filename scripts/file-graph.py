@@ -72,9 +72,16 @@ def define(stmt, funcs, data, body):
         return
     texts = [t for k, t in stmt]
 
-    # a function definition: NAME ( ... ) { at the top level
+    # a function definition: NAME ( ... ) { at the top level; NAME is
+    # before the "(" that the last ")" closes, as the type may hold a
+    # macro call (STACK_OF(X509) *name(...))
     if body and ")" in texts and texts[-1] == ")":
-        k = texts.index("(")
+        depth, k = 0, len(texts) - 1
+        while k >= 0:
+            depth += {")": 1, "(": -1}.get(texts[k], 0)
+            if depth == 0:
+                break
+            k -= 1
         if k > 0 and stmt[k - 1][0] == "ident":
             funcs.add(texts[k - 1])
             return

@@ -1,6 +1,6 @@
 /*
- * na_chain.c: the COSE ES384 signature and the certificate path, CONTRACT 2.1
- * and 2.3.
+ * na_chain.c: the COSE ES384 signature, the certificate path to the pinned
+ * root and the validity window of that path.
  *
  * Trusts only the pinned root.  The path is the one the document states,
  * root -> cabundle[1] -> ... -> certificate, checked in that order; OpenSSL
@@ -32,6 +32,10 @@ static int na_es384_der(const na_bytes_t *sig, unsigned char **der,
 static int na_is_p384(EVP_PKEY *pkey);
 static nitro_attest_reason_e na_check_path(const na_document_t *doc,
     int first);
+static nitro_attest_reason_e na_verify_path(X509_STORE_CTX *ctx,
+    X509_STORE *store, const na_document_t *doc, int first);
+static nitro_attest_reason_e na_path_window(const na_document_t *doc,
+    int first, na_window_t *w, na_window_t *bundle);
 #ifdef NITRO_ATTEST_FUZZING
 static int na_fuzz_signature_holds(const uint8_t *sig, size_t len);
 static int na_fuzz_verify_path(X509_STORE_CTX *ctx);
@@ -115,10 +119,10 @@ na_verify_chain(const nitro_attest_root_t *root,
     nitro_attest_chain_cache_t *cache, const na_document_t *doc,
     na_window_t *w)
 {
-    int                     i, n, first, err, bundle;
+    int                     first, bundle;
+    na_window_t             bundle_window;
     X509_STORE             *store;
     X509_STORE_CTX         *ctx;
-    STACK_OF(X509)         *chain, *untrusted;
     nitro_attest_reason_e   reason;
 
     if (doc->root_der.len != root->der_len
@@ -136,8 +140,6 @@ na_verify_chain(const nitro_attest_root_t *root,
         return NITRO_ATTEST_OK;
     }
 
-    n = sk_X509_num(doc->cabundle);
-    untrusted = NULL;
     ctx = X509_STORE_CTX_new_ex(na_libctx(), NULL);
 
     if (ctx == NULL) {
@@ -151,7 +153,7 @@ na_verify_chain(const nitro_attest_root_t *root,
          * other rule applied by OpenSSL as usual.
          */
         store = na_chain_entry_store(doc->chain, w);
-        first = n - 1;
+        first = sk_X509_num(doc->cabundle) - 1;
 
     } else {
         /* cabundle[0] is the pinned root, taken from the root's store */
@@ -162,14 +164,53 @@ na_verify_chain(const nitro_attest_root_t *root,
     }
 
     reason = na_check_path(doc, first);
-    if (reason != NITRO_ATTEST_OK) {
-        goto done;
+
+    if (reason == NITRO_ATTEST_OK) {
+        reason = na_verify_path(ctx, store, doc, first);
     }
+
+    if (reason == NITRO_ATTEST_OK) {
+        reason = na_path_window(doc, first, w, &bundle_window);
+    }
+
+    X509_STORE_CTX_free(ctx);
+
+    if (reason == NITRO_ATTEST_OK && cache != NULL && doc->chain_keyed) {
+        if (first == 0) {
+            na_chain_cache_insert(cache, doc->chain_key, doc->cabundle, root,
+                                  &bundle_window);
+        }
+
+        if (doc->leaf_keyed) {
+            na_leaf_cache_insert(cache, doc->leaf_key, doc->leaf, root,
+                                 doc->chain_key, w);
+        }
+    }
+
+    ERR_clear_error();
+
+    return reason;
+}
+
+
+/*
+ * OpenSSL's verification of the leaf from the anchor in store through
+ * cabundle[first + 1..]: signatures and constraints, times left out.  The
+ * path OpenSSL built must be the stated one, leaf first.
+ */
+static nitro_attest_reason_e
+na_verify_path(X509_STORE_CTX *ctx, X509_STORE *store,
+    const na_document_t *doc, int first)
+{
+    int                     i, n, err;
+    STACK_OF(X509)         *chain, *untrusted;
+    nitro_attest_reason_e   reason;
+
+    n = sk_X509_num(doc->cabundle);
 
     untrusted = sk_X509_new_reserve(NULL, n);
     if (untrusted == NULL) {
-        reason = NITRO_ATTEST_INTERNAL_ERROR;
-        goto done;
+        return NITRO_ATTEST_INTERNAL_ERROR;
     }
 
     for (i = first + 1; i < n; i++) {
@@ -196,12 +237,12 @@ na_verify_chain(const nitro_attest_root_t *root,
         goto done;
     }
 
-    /* the path OpenSSL built must be the stated one, leaf first */
     chain = X509_STORE_CTX_get0_chain(ctx);
+    reason = NITRO_ATTEST_CHAIN_INVALID;
+
     if (sk_X509_num(chain) != n - first + 1
         || X509_cmp(sk_X509_value(chain, 0), doc->leaf) != 0)
     {
-        reason = NITRO_ATTEST_CHAIN_INVALID;
         goto done;
     }
 
@@ -209,39 +250,48 @@ na_verify_chain(const nitro_attest_root_t *root,
         if (X509_cmp(sk_X509_value(chain, n - i),
                      sk_X509_value(doc->cabundle, i)) != 0)
         {
-            reason = NITRO_ATTEST_CHAIN_INVALID;
             goto done;
         }
-
-        if (na_window_narrow(w, sk_X509_value(doc->cabundle, i)) != 0) {
-            reason = NITRO_ATTEST_CHAIN_INVALID;
-            goto done;
-        }
-    }
-
-    if (na_window_narrow(w, doc->leaf) != 0) {
-        reason = NITRO_ATTEST_CHAIN_INVALID;
-        goto done;
-    }
-
-    if (cache != NULL && first == 0 && doc->chain_keyed) {
-        na_chain_insert(cache, doc->chain_key, doc->cabundle, root);
-    }
-
-    if (cache != NULL && doc->chain_keyed && doc->leaf_keyed) {
-        na_leaf_insert(cache, doc->leaf_key, doc->leaf, root, doc->chain_key,
-                       w);
     }
 
     reason = NITRO_ATTEST_OK;
 
 done:
 
-    X509_STORE_CTX_free(ctx);
+    /* the context refers to untrusted: done with it first */
+    X509_STORE_CTX_cleanup(ctx);
     sk_X509_free(untrusted);
-    ERR_clear_error();
 
     return reason;
+}
+
+
+/*
+ * w narrowed to cabundle[first..] then to the leaf; *bundle receives the
+ * window of the bundle alone (before the leaf), which the chain cache
+ * keeps for a bundle verified from the root.
+ */
+static nitro_attest_reason_e
+na_path_window(const na_document_t *doc, int first, na_window_t *w,
+    na_window_t *bundle)
+{
+    int  i, n;
+
+    n = sk_X509_num(doc->cabundle);
+
+    for (i = first; i < n; i++) {
+        if (na_window_narrow(w, sk_X509_value(doc->cabundle, i)) != 0) {
+            return NITRO_ATTEST_CHAIN_INVALID;
+        }
+    }
+
+    *bundle = *w;
+
+    if (na_window_narrow(w, doc->leaf) != 0) {
+        return NITRO_ATTEST_CHAIN_INVALID;
+    }
+
+    return NITRO_ATTEST_OK;
 }
 
 

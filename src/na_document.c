@@ -1,5 +1,5 @@
 /*
- * na_document.c: COSE_Sign1 envelope and Nitro payload, per CONTRACT 2.1-2.2.
+ * na_document.c: the COSE_Sign1 envelope and the Nitro attestation payload.
  *
  * Owns every structural rule: types, sizes, duplicate keys, trailing bytes.
  * Trusts nothing it is given; every byte is read through na_cbor.c, all of
@@ -35,7 +35,7 @@ enum {
 };
 
 /* module_id, digest, timestamp, certificate, cabundle; and exactly one of
- * pcrs (an enclave) or nitrotpm_pcrs (an EC2 instance, CONTRACT 15) */
+ * pcrs (an enclave) or nitrotpm_pcrs (an EC2 instance's NitroTPM) */
 #define NA_REQUIRED_KEYS  0x37
 #define NA_PCR_KEYS       (1u << NA_KEY_PCRS | 1u << NA_KEY_NITROTPM_PCRS)
 
@@ -567,7 +567,7 @@ na_parse_leaf(na_document_t *doc, nitro_attest_chain_cache_t *cache)
            != NULL)
     {
         doc->leaf_keyed = 1;
-        doc->leaf_entry = na_leaf_lookup(cache, doc->leaf_key);
+        doc->leaf_entry = na_leaf_cache_lookup(cache, doc->leaf_key);
 
         if (doc->leaf_entry != NULL) {
             doc->leaf = na_leaf_entry_cert(doc->leaf_entry);
@@ -601,9 +601,9 @@ na_parse_bundle(na_document_t *doc, const nitro_attest_root_t *root,
     }
 
     /* a bundle verified before is known-good DER: take it parsed */
-    if (cache != NULL && na_chain_key(items, n, doc->chain_key) == 0) {
+    if (cache != NULL && na_chain_cache_key(items, n, doc->chain_key) == 0) {
         doc->chain_keyed = 1;
-        doc->chain = na_chain_lookup(cache, doc->chain_key);
+        doc->chain = na_chain_cache_lookup(cache, doc->chain_key);
 
         if (doc->chain != NULL) {
             doc->cabundle = X509_chain_up_ref(

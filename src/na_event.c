@@ -1,39 +1,33 @@
 /*
- * na_event.c: renders a verdict as the CONTRACT section 7 event (by hand,
+ * na_event.c: renders a verdict as the JSON attestation event (by hand,
  * into the caller's memory), and a document as the CLI's inspect output
  * (with jansson).
  *
- * Every key of the event is always present, in the contract's order, with
+ * Every key of the event is always present, always in the same order, with
  * null for what is not known: a log pipeline can rely on one shape.
  */
 
 #include "na_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
 
 
-/* where the event is rendered: len counts every byte, written or not */
-typedef struct {
-    char                      *buf;
-    size_t                     size;
-    size_t                     len;
-    int                        first;   /* no key written at this level */
-} na_out_t;
-
-static json_t *na_json_optional(int present, const na_bytes_t *b);
-static char *na_json_dump(json_t *obj);
-
-static void na_out_raw(na_out_t *o, const char *s, size_t n);
-static void na_out_key(na_out_t *o, const char *key);
-static void na_out_text(na_out_t *o, const uint8_t *p, size_t n);
-static void na_out_hex(na_out_t *o, const uint8_t *p, size_t n);
-static void na_out_int(na_out_t *o, int64_t n);
+static void na_event_outcome(na_out_t *o, const nitro_attest_verdict_t *v);
+static void na_event_measurements(na_out_t *o,
+    const nitro_attest_verdict_t *v);
+static void na_event_judgement(na_out_t *o, const nitro_attest_verdict_t *v);
+static void na_event_handling(na_out_t *o, const nitro_attest_verdict_t *v);
+static void na_out_name(na_out_t *o, const char *name);
+static void na_out_bool(na_out_t *o, int b);
 static void na_out_time(na_out_t *o, int64_t ms);
 static void na_out_where(na_out_t *o, const char *key,
     const nitro_attest_text_t *text);
+static json_t *na_json_optional(int present, const na_bytes_t *b);
+static char *na_json_dump(json_t *obj);
 
 
 /*
@@ -46,15 +40,7 @@ size_t
 nitro_attest_event_render(const nitro_attest_verdict_t *v,
     const nitro_attest_where_t *where, char *buf, size_t size)
 {
-    int          measured;
-    char         key[8];
-    unsigned     i;
-    na_out_t     o;
-    const char  *binding, *kind;
-
-    static const char  *cache[] = { "off", "miss", "hit" };
-
-    measured = (v->flags & NITRO_ATTEST_F_MEASURED) != 0;
+    na_out_t  o;
 
     o.buf = buf;
     o.size = size;
@@ -63,156 +49,14 @@ nitro_attest_event_render(const nitro_attest_verdict_t *v,
 
     na_out_raw(&o, "{", 1);
 
-    na_out_key(&o, "event_type");
-    na_out_raw(&o, "\"enclave_attestation\"", 21);
-
-    na_out_key(&o, "time");
-    na_out_time(&o, v->time_ms);
-
-    na_out_key(&o, "status");
-    na_out_text(&o, (const uint8_t *) nitro_attest_status_name(v->status),
-                strlen(nitro_attest_status_name(v->status)));
-
-    na_out_key(&o, "reason");
-    if (v->status == NITRO_ATTEST_STATUS_FAILED) {
-        na_out_text(&o, (const uint8_t *) nitro_attest_reason_name(v->reason),
-                    strlen(nitro_attest_reason_name(v->reason)));
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "severity");
-    na_out_text(&o, (const uint8_t *) nitro_attest_severity(v),
-                strlen(nitro_attest_severity(v)));
-
-    na_out_key(&o, "module_id");
-    if (measured) {
-        na_out_text(&o, nitro_attest_span_ptr(v, v->module_id),
-                    v->module_id.len);
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "timestamp_ms");
-    if (measured) {
-        na_out_int(&o, v->timestamp_ms);
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "age_s");
-    if (measured) {
-        na_out_int(&o, nitro_attest_verdict_age_s(v));
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "digest");
-    na_out_raw(&o, measured ? "\"SHA384\"" : "null", measured ? 8 : 4);
-
-    na_out_key(&o, "pcrs");
-    if (measured) {
-        na_out_raw(&o, "{", 1);
-        o.first = 1;
-
-        for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
-            if (v->pcr_mask & (1u << i)) {
-                snprintf(key, sizeof(key), "%u", i);
-                na_out_key(&o, key);
-                na_out_hex(&o, nitro_attest_span_ptr(v, v->pcr[i]),
-                           v->pcr[i].len);
-            }
-        }
-
-        na_out_raw(&o, "}", 1);
-        o.first = 0;
-
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "policy");
-    if (measured && v->policy.len) {
-        na_out_text(&o, nitro_attest_span_ptr(v, v->policy), v->policy.len);
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "policy_allowed");
-    if (v->flags & NITRO_ATTEST_F_POLICY_JUDGED) {
-        if (v->flags & NITRO_ATTEST_F_POLICY_ALLOWED) {
-            na_out_raw(&o, "true", 4);
-        } else {
-            na_out_raw(&o, "false", 5);
-        }
-
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "binding");
-    binding = nitro_attest_binding_name(v->binding);
-    if (binding) {
-        na_out_text(&o, (const uint8_t *) binding, strlen(binding));
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "user_data");
-    if (measured && (v->flags & NITRO_ATTEST_F_USER_DATA)) {
-        na_out_hex(&o, nitro_attest_span_ptr(v, v->user_data),
-                   v->user_data.len);
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "nonce");
-    if (measured && (v->flags & NITRO_ATTEST_F_NONCE)) {
-        na_out_hex(&o, nitro_attest_span_ptr(v, v->nonce), v->nonce.len);
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "cert_sha256");
-    if (v->flags & NITRO_ATTEST_F_CERT) {
-        na_out_hex(&o, v->cert_sha256, sizeof(v->cert_sha256));
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "doc_sha384");
-    if (v->flags & NITRO_ATTEST_F_DOC) {
-        na_out_hex(&o, v->doc_sha384, sizeof(v->doc_sha384));
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
-
-    na_out_key(&o, "cache");
-    i = v->cache <= NITRO_ATTEST_CACHE_HIT ? v->cache : 0;
-    na_out_text(&o, (const uint8_t *) cache[i], strlen(cache[i]));
-
-    na_out_key(&o, "verify_us");
-    na_out_int(&o, v->verify_us);
-
-    na_out_key(&o, "resumed");
-    if (v->flags & NITRO_ATTEST_F_RESUMED) {
-        na_out_raw(&o, "true", 4);
-    } else {
-        na_out_raw(&o, "false", 5);
-    }
-
-    na_out_key(&o, "kind");
-    kind = measured ? nitro_attest_kind_name(v->kind) : NULL;
-    if (kind) {
-        na_out_text(&o, (const uint8_t *) kind, strlen(kind));
-    } else {
-        na_out_raw(&o, "null", 4);
-    }
+    na_event_outcome(&o, v);
+    na_event_measurements(&o, v);
+    na_event_judgement(&o, v);
+    na_event_handling(&o, v);
 
     if (where != NULL) {
         na_out_key(&o, "direction");
-        na_out_text(&o, (const uint8_t *) where->direction,
-                    strlen(where->direction));
+        na_out_name(&o, where->direction);
         na_out_where(&o, "client_addr", &where->client_addr);
         na_out_where(&o, "server_name", &where->server_name);
         na_out_where(&o, "host", &where->host);
@@ -226,6 +70,160 @@ nitro_attest_event_render(const nitro_attest_verdict_t *v,
     }
 
     return o.len;
+}
+
+
+/* event_type, time, status, reason (failures only), severity */
+static void
+na_event_outcome(na_out_t *o, const nitro_attest_verdict_t *v)
+{
+    na_out_key(o, "event_type");
+    na_out_raw(o, "\"enclave_attestation\"", 21);
+
+    na_out_key(o, "time");
+    na_out_time(o, v->time_ms);
+
+    na_out_key(o, "status");
+    na_out_name(o, nitro_attest_status_name(v->status));
+
+    na_out_key(o, "reason");
+    na_out_name(o, v->status == NITRO_ATTEST_STATUS_FAILED
+                   ? nitro_attest_reason_name(v->reason) : NULL);
+
+    na_out_key(o, "severity");
+    na_out_name(o, nitro_attest_severity(v));
+}
+
+
+/* what the document measured: null until its signature and path held */
+static void
+na_event_measurements(na_out_t *o, const nitro_attest_verdict_t *v)
+{
+    int       measured;
+    char      key[8];
+    unsigned  i;
+
+    measured = (v->flags & NITRO_ATTEST_F_MEASURED) != 0;
+
+    na_out_key(o, "module_id");
+    if (measured) {
+        na_out_text(o, nitro_attest_span_ptr(v, v->module_id),
+                    v->module_id.len);
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "timestamp_ms");
+    if (measured) {
+        na_out_int(o, v->timestamp_ms);
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "age_s");
+    if (measured) {
+        na_out_int(o, nitro_attest_verdict_age_s(v));
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "digest");
+    na_out_name(o, measured ? "SHA384" : NULL);
+
+    na_out_key(o, "pcrs");
+    if (!measured) {
+        na_out_name(o, NULL);
+        return;
+    }
+
+    na_out_raw(o, "{", 1);
+    o->first = 1;
+
+    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
+        if (v->pcr_mask & (1u << i)) {
+            snprintf(key, sizeof(key), "%u", i);
+            na_out_key(o, key);
+            na_out_hex(o, nitro_attest_span_ptr(v, v->pcr[i]), v->pcr[i].len);
+        }
+    }
+
+    na_out_raw(o, "}", 1);
+    o->first = 0;
+}
+
+
+/* policy, policy_allowed, binding, and the fields the binding reads */
+static void
+na_event_judgement(na_out_t *o, const nitro_attest_verdict_t *v)
+{
+    int  measured;
+
+    measured = (v->flags & NITRO_ATTEST_F_MEASURED) != 0;
+
+    na_out_key(o, "policy");
+    if (measured && v->policy.len) {
+        na_out_text(o, nitro_attest_span_ptr(v, v->policy), v->policy.len);
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "policy_allowed");
+    if (v->flags & NITRO_ATTEST_F_POLICY_JUDGED) {
+        na_out_bool(o, (v->flags & NITRO_ATTEST_F_POLICY_ALLOWED) != 0);
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "binding");
+    na_out_name(o, nitro_attest_binding_name(v->binding));
+
+    na_out_key(o, "user_data");
+    if (measured && (v->flags & NITRO_ATTEST_F_USER_DATA)) {
+        na_out_hex(o, nitro_attest_span_ptr(v, v->user_data),
+                   v->user_data.len);
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "nonce");
+    if (measured && (v->flags & NITRO_ATTEST_F_NONCE)) {
+        na_out_hex(o, nitro_attest_span_ptr(v, v->nonce), v->nonce.len);
+    } else {
+        na_out_name(o, NULL);
+    }
+}
+
+
+/* what was verified and how: digests, cache, cost, resumption, kind */
+static void
+na_event_handling(na_out_t *o, const nitro_attest_verdict_t *v)
+{
+    na_out_key(o, "cert_sha256");
+    if (v->flags & NITRO_ATTEST_F_CERT) {
+        na_out_hex(o, v->cert_sha256, sizeof(v->cert_sha256));
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "doc_sha384");
+    if (v->flags & NITRO_ATTEST_F_DOC) {
+        na_out_hex(o, v->doc_sha384, sizeof(v->doc_sha384));
+    } else {
+        na_out_name(o, NULL);
+    }
+
+    na_out_key(o, "cache");
+    na_out_name(o, nitro_attest_cache_name(v->cache));
+
+    na_out_key(o, "verify_us");
+    na_out_int(o, v->verify_us);
+
+    na_out_key(o, "resumed");
+    na_out_bool(o, (v->flags & NITRO_ATTEST_F_RESUMED) != 0);
+
+    na_out_key(o, "kind");
+    na_out_name(o, (v->flags & NITRO_ATTEST_F_MEASURED)
+                   ? nitro_attest_kind_name(v->kind) : NULL);
 }
 
 
@@ -339,25 +337,6 @@ nitro_attest_inspect_json(const uint8_t *bytes, size_t len,
 }
 
 
-json_t *
-na_json_hex(const uint8_t *p, size_t len)
-{
-    char    *buf;
-    json_t  *s;
-
-    buf = malloc(2 * len + 1);
-    if (buf == NULL) {
-        return NULL;
-    }
-
-    nitro_attest_hex(buf, p, len);
-    s = json_stringn(buf, 2 * len);
-    free(buf);
-
-    return s;
-}
-
-
 static json_t *
 na_json_optional(int present, const na_bytes_t *b)
 {
@@ -377,131 +356,31 @@ na_json_dump(json_t *obj)
 }
 
 
-/* Bytes that fit are written; len counts them all, so a short buffer
- * tells the caller the size it needs. */
+/* a name as a JSON string, NULL as null */
 static void
-na_out_raw(na_out_t *o, const char *s, size_t n)
+na_out_name(na_out_t *o, const char *name)
 {
-    if (o->buf != NULL && o->len + n <= o->size) {
-        memcpy(o->buf + o->len, s, n);
+    if (name == NULL) {
+        na_out_raw(o, "null", 4);
+        return;
     }
 
-    o->len += n;
+    na_out_text(o, (const uint8_t *) name, strlen(name));
 }
 
 
 static void
-na_out_key(na_out_t *o, const char *key)
+na_out_bool(na_out_t *o, int b)
 {
-    if (!o->first) {
-        na_out_raw(o, ",", 1);
+    if (b) {
+        na_out_raw(o, "true", 4);
+    } else {
+        na_out_raw(o, "false", 5);
     }
-
-    o->first = 0;
-    na_out_text(o, (const uint8_t *) key, strlen(key));
-    na_out_raw(o, ":", 1);
 }
 
 
-static void
-na_out_text(na_out_t *o, const uint8_t *p, size_t n)
-{
-    char    esc[8];
-    size_t  i, k;
-
-    static const char  digits[] = "0123456789abcdef";
-
-    na_out_raw(o, "\"", 1);
-
-    for (i = 0; i < n; i += k) {
-        k = 1;
-
-        switch (p[i]) {
-        case '"':
-            na_out_raw(o, "\\\"", 2);
-            continue;
-        case '\\':
-            na_out_raw(o, "\\\\", 2);
-            continue;
-        case '\b':
-            na_out_raw(o, "\\b", 2);
-            continue;
-        case '\f':
-            na_out_raw(o, "\\f", 2);
-            continue;
-        case '\n':
-            na_out_raw(o, "\\n", 2);
-            continue;
-        case '\r':
-            na_out_raw(o, "\\r", 2);
-            continue;
-        case '\t':
-            na_out_raw(o, "\\t", 2);
-            continue;
-        }
-
-        if (p[i] < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = digits[p[i] >> 4];
-            esc[5] = digits[p[i] & 0xf];
-            na_out_raw(o, esc, 6);
-            continue;
-        }
-
-        if (p[i] < 0x80) {
-            na_out_raw(o, (const char *) p + i, 1);
-            continue;
-        }
-
-        k = na_utf8_len(p + i, n - i);
-
-        if (k == 0) {
-            na_out_raw(o, "\\ufffd", 6);
-            k = 1;
-            continue;
-        }
-
-        na_out_raw(o, (const char *) p + i, k);
-    }
-
-    na_out_raw(o, "\"", 1);
-}
-
-
-static void
-na_out_hex(na_out_t *o, const uint8_t *p, size_t n)
-{
-    char    buf[128];
-    size_t  chunk;
-
-    na_out_raw(o, "\"", 1);
-
-    while (n > 0) {
-        chunk = n < sizeof(buf) / 2 ? n : sizeof(buf) / 2;
-        nitro_attest_hex(buf, p, chunk);
-        na_out_raw(o, buf, 2 * chunk);
-        p += chunk;
-        n -= chunk;
-    }
-
-    na_out_raw(o, "\"", 1);
-}
-
-
-static void
-na_out_int(na_out_t *o, int64_t n)
-{
-    char  buf[24];
-    int   len;
-
-    len = snprintf(buf, sizeof(buf), "%lld", (long long) n);
-    na_out_raw(o, buf, (size_t) len);
-}
-
-
-/* RFC 3339, UTC, milliseconds; null for a time gmtime cannot show */
 /* a key of where, as text (cut to its maximum) or null */
-
 static void
 na_out_where(na_out_t *o, const char *key, const nitro_attest_text_t *text)
 {
@@ -518,6 +397,7 @@ na_out_where(na_out_t *o, const char *key, const nitro_attest_text_t *text)
 }
 
 
+/* RFC 3339, UTC, milliseconds; null for a time gmtime cannot show */
 static void
 na_out_time(na_out_t *o, int64_t ms)
 {
@@ -534,113 +414,4 @@ na_out_time(na_out_t *o, int64_t ms)
     buf[len + 1] = '"';
 
     na_out_raw(o, buf, (size_t) len + 2);
-}
-
-
-int
-nitro_attest_format_time(char *dst, size_t size, int64_t ms)
-{
-    int        len;
-    time_t     secs;
-    struct tm  tm;
-    int64_t    frac;
-
-    frac = ms % 1000;
-    secs = (time_t) (ms / 1000);
-
-    if (frac < 0) {
-        frac += 1000;
-        secs -= 1;
-    }
-
-    if (size > 0) {
-        dst[0] = '\0';
-    }
-
-    if (gmtime_r(&secs, &tm) == NULL) {
-        return -1;
-    }
-
-    len = snprintf(dst, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, (int) frac);
-
-    return (len < 0 || (size_t) len >= size) ? -1 : len;
-}
-
-
-/*
- * The length of the well-formed UTF-8 sequence at p (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
- */
-size_t
-na_utf8_len(const uint8_t *p, size_t n)
-{
-    size_t    len, i;
-    uint32_t  cp, min;
-
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        len = 2;
-        cp = p[0] & 0x1f;
-        min = 0x80;
-
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        len = 3;
-        cp = p[0] & 0x0f;
-        min = 0x800;
-
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        len = 4;
-        cp = p[0] & 0x07;
-        min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (n < len) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-
-    return len;
-}
-
-
-char *
-nitro_attest_prometheus_escape(char *dst, const uint8_t *src, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        switch (src[i]) {
-
-        case '\\':
-        case '"':
-            *dst++ = '\\';
-            *dst++ = (char) src[i];
-            break;
-
-        case '\n':
-            *dst++ = '\\';
-            *dst++ = 'n';
-            break;
-
-        default:
-            *dst++ = (char) src[i];
-        }
-    }
-
-    return dst;
 }

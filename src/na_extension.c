@@ -1,6 +1,8 @@
 /*
- * na_extension.c: finds the document in a client certificate (CONTRACT 1)
- * and turns tool input (raw, hex, base64) into document bytes.
+ * na_extension.c: finds the document in a client certificate: the
+ * attestation extension (its OID, one only), its CMW record or its raw
+ * bytes; and whether a server may let OpenSSL accept that critical
+ * extension.
  *
  * Owns the CMW record rules; trusts OpenSSL's X.509 parser for the
  * certificate itself.  Returns pointers into the certificate's storage.
@@ -8,14 +10,10 @@
 
 #include "na_internal.h"
 
-#include <openssl/x509v3.h>
-
-#include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
+#include <openssl/x509v3.h>
 
 
 #define NA_CMW_EVIDENCE  4
@@ -33,7 +31,7 @@ nitro_attest_extension_new(const char *oid, nitro_attest_format_e format,
 
     ext = calloc(1, sizeof(*ext));
     if (ext == NULL) {
-        snprintf(err, errlen, "out of memory");
+        na_fail(err, errlen, "out of memory");
         return NULL;
     }
 
@@ -44,7 +42,7 @@ nitro_attest_extension_new(const char *oid, nitro_attest_format_e format,
     /* numeric dotted form only: names are ambiguous across OpenSSL builds */
     ext->oid = OBJ_txt2obj(oid, 1);
     if (ext->oid == NULL || OBJ_length(ext->oid) == 0) {
-        snprintf(err, errlen, "invalid OID \"%s\"", oid);
+        na_fail(err, errlen, "invalid OID \"%s\"", oid);
         ERR_clear_error();
         nitro_attest_extension_free(ext);
         return NULL;
@@ -195,88 +193,6 @@ na_cmw_decode(const uint8_t *p, size_t len, const uint8_t **doc,
     *doc = value.data;
     *doc_len = value.len;
     return NITRO_ATTEST_OK;
-}
-
-
-/*
- * Tool input: hex or base64 text when every byte is such text (whitespace
- * ignored), else the raw bytes.  A COSE document always starts with 0x84 or
- * 0xd2, neither of which is text, so raw input is never misread.
- */
-int
-nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
-    size_t *outlen)
-{
-    int       is_hex, is_b64, decoded;
-    size_t    i, n, pad;
-    uint8_t  *text, *b64;
-
-    /* decoding shrinks: text is large enough for every outcome */
-    text = malloc(len + 4);
-    if (text == NULL) {
-        return -1;
-    }
-
-    is_hex = 1;
-    is_b64 = 1;
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        if (isspace(in[i])) {
-            continue;
-        }
-
-        is_hex = is_hex && isxdigit(in[i]);
-        is_b64 = is_b64 && (isalnum(in[i])
-                           || (in[i] != 0 && strchr("+/=-_", in[i])));
-        text[n++] = in[i];
-    }
-
-    *out = text;
-
-    if (n > 0 && n % 2 == 0 && is_hex) {
-        for (i = 0; i < n; i += 2) {
-            char  pair[3] = { (char) text[i], (char) text[i + 1], 0 };
-
-            text[i / 2] = (uint8_t) strtoul(pair, NULL, 16);
-        }
-
-        *outlen = n / 2;
-        return 0;
-    }
-
-    if (n > 0 && is_b64) {
-        b64 = malloc(n + 4);
-        if (b64 == NULL) {
-            free(text);
-            return -1;
-        }
-
-        /* base64url to base64, padded */
-        for (i = 0; i < n; i++) {
-            b64[i] = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
-        }
-
-        while (n % 4) {
-            b64[n++] = '=';
-        }
-
-        for (pad = 0; pad < 2 && b64[n - 1 - pad] == '='; pad++) {
-            /* counted: EVP_DecodeBlock returns padding as zero bytes */
-        }
-
-        decoded = EVP_DecodeBlock(text, b64, (int) n);
-        free(b64);
-
-        if (decoded >= (int) pad) {
-            *outlen = (size_t) decoded - pad;
-            return 0;
-        }
-    }
-
-    memcpy(text, in, len);
-    *outlen = len;
-    return 0;
 }
 
 

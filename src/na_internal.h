@@ -21,6 +21,61 @@ typedef struct {
 } na_bytes_t;
 
 
+/*
+ * na_names.c: the one way the core writes an error message (a loader's,
+ * the NSM's): one line, naming the file, the device or the value, into err
+ * (which may be NULL).  Returns -1, so that "return na_fail(...)" ends a
+ * step that failed.
+ */
+int na_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+
+/* na_text.c: the text encodings. */
+
+int na_hex_decode(const char *hex, size_t len, uint8_t *out);
+
+/* bytes of the unpadded base64url of n bytes, with room for EVP's NUL */
+#define na_base64url_size(n)  (4 * (((n) + 2) / 3) + 1)
+
+size_t na_base64url(char *dst, const uint8_t *src, size_t len);
+
+/* the length of the well-formed UTF-8 sequence at p, or 0 */
+size_t na_utf8_len(const uint8_t *p, size_t n);
+
+/*
+ * JSON written by hand into memory the caller owns, with no allocation:
+ * len counts every byte, written or not, so that a buffer too short says
+ * the size it needs.
+ */
+typedef struct {
+    char                      *buf;
+    size_t                     size;
+    size_t                     len;
+    int                        first;   /* no key written at this level */
+} na_out_t;
+
+void na_out_raw(na_out_t *o, const char *s, size_t n);
+void na_out_key(na_out_t *o, const char *key);
+void na_out_text(na_out_t *o, const uint8_t *p, size_t n);
+void na_out_hex(na_out_t *o, const uint8_t *p, size_t n);
+void na_out_int(na_out_t *o, int64_t n);
+
+/* JSON strings as jansson values, or NULL when memory ran out */
+struct json_t *na_json_hex(const uint8_t *p, size_t len);
+struct json_t *na_json_base64url(const uint8_t *src, size_t len);
+struct json_t *na_json_text(const uint8_t *p, size_t n);
+
+/*
+ * SHA-256 of prefix (prefix_len bytes, may be 0), then of each part as its
+ * length (four bytes, big-endian) and its bytes, so that no two lists of
+ * parts share a digest: the keys of the chain cache and of the memo.  0, or
+ * -1 when it cannot be computed.
+ */
+int na_sha256_parts(const uint8_t *prefix, size_t prefix_len,
+    const na_bytes_t *parts, size_t n, uint8_t *digest);
+
+
 /* na_cbor.c: the one reader of untrusted CBOR. */
 
 typedef enum {
@@ -86,20 +141,25 @@ typedef struct {
 } na_window_t;
 
 
-/* na_cache.c: the chain cache. */
+/*
+ * na_chain_cache.c: the chain cache.  Bundles whose path to a root
+ * verified, by the digest of their certificates' DER, and leaves whose
+ * path verified under a cached bundle, by the digest of their DER.
+ */
 
 typedef struct na_chain_entry_s  na_chain_entry_t;
 typedef struct na_leaf_entry_s   na_leaf_entry_t;
 
-int na_chain_key(const na_bytes_t *ders, size_t n, uint8_t *key);
-na_chain_entry_t *na_chain_lookup(nitro_attest_chain_cache_t *cache,
+int na_chain_cache_key(const na_bytes_t *ders, size_t n, uint8_t *key);
+na_chain_entry_t *na_chain_cache_lookup(nitro_attest_chain_cache_t *cache,
     const uint8_t *key);
 STACK_OF(X509) *na_chain_entry_cabundle(const na_chain_entry_t *e);
 int na_chain_entry_usable(nitro_attest_chain_cache_t *cache,
     const na_chain_entry_t *e, const nitro_attest_root_t *root);
 X509_STORE *na_chain_entry_store(const na_chain_entry_t *e, na_window_t *w);
-void na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
-    STACK_OF(X509) *cabundle, const nitro_attest_root_t *root);
+void na_chain_cache_insert(nitro_attest_chain_cache_t *cache,
+    const uint8_t *key, STACK_OF(X509) *cabundle,
+    const nitro_attest_root_t *root, const na_window_t *w);
 
 /*
  * Leaves: a parsed certificate by the digest of its DER, and, once its
@@ -107,15 +167,15 @@ void na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
  * that path.  A new document from a known enclave then costs its COSE
  * signature only.
  */
-na_leaf_entry_t *na_leaf_lookup(nitro_attest_chain_cache_t *cache,
+na_leaf_entry_t *na_leaf_cache_lookup(nitro_attest_chain_cache_t *cache,
     const uint8_t *key);
 X509 *na_leaf_entry_cert(const na_leaf_entry_t *e);
 int na_leaf_entry_verified(const na_leaf_entry_t *e,
     const nitro_attest_root_t *root, const uint8_t *chain_key,
     na_window_t *w);
-void na_leaf_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
-    X509 *leaf, const nitro_attest_root_t *root, const uint8_t *chain_key,
-    const na_window_t *w);
+void na_leaf_cache_insert(nitro_attest_chain_cache_t *cache,
+    const uint8_t *key, X509 *leaf, const nitro_attest_root_t *root,
+    const uint8_t *chain_key, const na_window_t *w);
 
 
 /* na_document.c: COSE_Sign1 and the attestation payload. */
@@ -208,6 +268,15 @@ void na_memo_insert(nitro_attest_memo_t *memo, const uint8_t *key,
     const na_document_t *doc);
 
 
+/* na_verdict.c: filling a verdict. */
+
+void na_verdict_reset(nitro_attest_verdict_t *v, int64_t now_ms);
+nitro_attest_reason_e na_verdict_finish(nitro_attest_verdict_t *v,
+    nitro_attest_reason_e reason);
+int na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
+    const void *p, size_t len);
+
+
 /* na_policy.c */
 
 typedef struct {
@@ -226,13 +295,6 @@ struct nitro_attest_extension_s {
     ASN1_OBJECT               *oid;
     nitro_attest_format_e      format;
 };
-
-/* na_event.c: helpers of the JSON renderings (the event, inspect, token) */
-
-/* a JSON string of lowercase hex, or NULL when memory ran out */
-struct json_t *na_json_hex(const uint8_t *p, size_t len);
-/* the length of the well-formed UTF-8 sequence at p, or 0 */
-size_t na_utf8_len(const uint8_t *p, size_t n);
 
 #pragma GCC visibility pop
 

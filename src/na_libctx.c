@@ -20,8 +20,7 @@
  * manager of every provider of the library context, under the method
  * store's locks, for each certificate: about 80 us of a P-384 document's
  * certificate, a fifth of a P-384 verification, and more for an RSA one
- * (OpenSSL issues #17950, #19119, #20051; 3.2 resolves decoders once and
- * caches decoder contexts).
+ * (OpenSSL 3.2 resolves decoders once and caches decoder contexts).
  *
  * Below 3.2, the core therefore parses and verifies in a library context
  * of its own, whose only provider is a view of the default provider the

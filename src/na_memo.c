@@ -18,7 +18,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 
@@ -128,34 +127,14 @@ int
 na_memo_key(const nitro_attest_root_t *root, const na_document_t *doc,
     uint8_t *key)
 {
-    int                i, ok;
-    uint8_t            len[4];
-    EVP_MD_CTX        *md;
-    const na_bytes_t  *parts[3];
+    na_bytes_t  parts[3];
 
-    parts[0] = &doc->protected_hdr;
-    parts[1] = &doc->payload;
-    parts[2] = &doc->signature;
+    parts[0] = doc->protected_hdr;
+    parts[1] = doc->payload;
+    parts[2] = doc->signature;
 
-    md = EVP_MD_CTX_new();
-    ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
-         && EVP_DigestUpdate(md, root->fingerprint,
-                             sizeof(root->fingerprint)) == 1;
-
-    for (i = 0; ok && i < 3; i++) {
-        len[0] = (uint8_t) (parts[i]->len >> 24);
-        len[1] = (uint8_t) (parts[i]->len >> 16);
-        len[2] = (uint8_t) (parts[i]->len >> 8);
-        len[3] = (uint8_t) parts[i]->len;
-
-        ok = EVP_DigestUpdate(md, len, sizeof(len)) == 1
-             && EVP_DigestUpdate(md, parts[i]->p, parts[i]->len) == 1;
-    }
-
-    ok = ok && EVP_DigestFinal_ex(md, key, NULL) == 1;
-    EVP_MD_CTX_free(md);
-
-    return ok ? 0 : -1;
+    return na_sha256_parts(root->fingerprint, sizeof(root->fingerprint),
+                           parts, 3, key);
 }
 
 

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -149,14 +148,14 @@ nitro_attest_nsm_open(const char *path, char *err, size_t errlen)
 
     nsm = malloc(sizeof(nitro_attest_nsm_t));
     if (nsm == NULL || (nsm->path = strdup(path)) == NULL) {
-        snprintf(err, errlen, "%s: out of memory", path);
+        na_fail(err, errlen, "%s: out of memory", path);
         free(nsm);
         return NULL;
     }
 
     nsm->fd = open(path, O_RDWR | O_CLOEXEC);
     if (nsm->fd == -1) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        na_fail(err, errlen, "%s: %s", path, strerror(errno));
         free(nsm->path);
         free(nsm);
         return NULL;
@@ -218,13 +217,13 @@ nitro_attest_nsm_describe(nitro_attest_nsm_t *nsm,
     if (strcmp(d->digest, "SHA256") != 0 && strcmp(d->digest, "SHA384") != 0
         && strcmp(d->digest, "SHA512") != 0)
     {
-        snprintf(a.why, sizeof(a.why), "digest %s is not SHA256, SHA384 or "
-                 "SHA512", d->digest);
+        na_fail(a.why, sizeof(a.why), "digest %s is not SHA256, SHA384 or "
+                "SHA512", d->digest);
         return na_nsm_bad(nsm, &a, err, errlen);
     }
 
     if (d->module_id[0] == '\0') {
-        snprintf(a.why, sizeof(a.why), "module_id is empty");
+        na_fail(a.why, sizeof(a.why), "module_id is empty");
         return na_nsm_bad(nsm, &a, err, errlen);
     }
 
@@ -358,7 +357,7 @@ nitro_attest_nsm_attest(nitro_attest_nsm_t *nsm,
 
     *doc = malloc(got.len);
     if (*doc == NULL) {
-        snprintf(err, errlen, "%s: out of memory", nsm->path);
+        na_fail(err, errlen, "%s: out of memory", nsm->path);
         return NITRO_ATTEST_NSM_SYSTEM;
     }
 
@@ -477,8 +476,8 @@ na_nsm_call(nitro_attest_nsm_t *nsm, const na_nsm_out_t *o,
     nitro_attest_nsm_rc_e  rc;
 
     if (o->full) {
-        snprintf(err, errlen, "%s: the request is larger than the %d bytes "
-                 "the NSM takes", nsm->path, NITRO_ATTEST_NSM_REQUEST_MAX);
+        na_fail(err, errlen, "%s: the request is larger than the %d bytes "
+                "the NSM takes", nsm->path, NITRO_ATTEST_NSM_REQUEST_MAX);
         return NITRO_ATTEST_NSM_TOO_LARGE;
     }
 
@@ -489,16 +488,16 @@ na_nsm_call(nitro_attest_nsm_t *nsm, const na_nsm_out_t *o,
     raw.response.len = sizeof(nsm->response);
 
     if (ioctl(nsm->fd, NA_NSM_IOCTL_RAW, &raw) != 0) {
-        snprintf(err, errlen, "%s: %s: %s", nsm->path, a->op,
-                 strerror(errno));
+        na_fail(err, errlen, "%s: %s: %s", nsm->path, a->op,
+                strerror(errno));
         return NITRO_ATTEST_NSM_SYSTEM;
     }
 
     /* the driver's length, trusted no more than the bytes */
     if (raw.response.len > sizeof(nsm->response)) {
-        snprintf(a->why, sizeof(a->why), "its length, %llu, is beyond the "
-                 "%d bytes given", (unsigned long long) raw.response.len,
-                 NITRO_ATTEST_NSM_RESPONSE_MAX);
+        na_fail(a->why, sizeof(a->why), "its length, %llu, is beyond the "
+                "%d bytes given", (unsigned long long) raw.response.len,
+                NITRO_ATTEST_NSM_RESPONSE_MAX);
         return na_nsm_bad(nsm, a, err, errlen);
     }
 
@@ -508,7 +507,7 @@ na_nsm_call(nitro_attest_nsm_t *nsm, const na_nsm_out_t *o,
     switch (rc) {
 
     case NITRO_ATTEST_NSM_REFUSED:
-        snprintf(err, errlen, "%s: %s refused: %s", nsm->path, a->op, code);
+        na_fail(err, errlen, "%s: %s refused: %s", nsm->path, a->op, code);
         return rc;
 
     case NITRO_ATTEST_NSM_BAD_ANSWER:
@@ -533,14 +532,14 @@ na_nsm_read(const uint8_t *p, size_t len, na_nsm_answer_t *a, char *code,
     nitro_attest_nsm_rc_e  rc;
 
     if (len == 0) {
-        snprintf(a->why, sizeof(a->why), "empty");
+        na_fail(a->why, sizeof(a->why), "empty");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
     na_cbor_init(&r, p, len);
 
     if (na_cbor_next(&r, &top) != 0) {
-        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+        na_fail(a->why, sizeof(a->why), "not well-formed CBOR");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
@@ -556,12 +555,12 @@ na_nsm_read(const uint8_t *p, size_t len, na_nsm_answer_t *a, char *code,
         rc = na_nsm_variant(&r, &top, a, code, code_size);
 
     } else {
-        snprintf(a->why, sizeof(a->why), "not one variant of a Response");
+        na_fail(a->why, sizeof(a->why), "not one variant of a Response");
         rc = NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
     if (rc != NITRO_ATTEST_NSM_BAD_ANSWER && r.pos != r.end) {
-        snprintf(a->why, sizeof(a->why), "bytes after the answer");
+        na_fail(a->why, sizeof(a->why), "bytes after the answer");
         rc = NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
@@ -583,19 +582,19 @@ na_nsm_variant(na_cbor_reader_t *r, const na_cbor_item_t *top,
     if (na_cbor_more(r, top, &left) != 1 || na_cbor_next(r, &name) != 0
         || na_cbor_next(r, &value) != 0)
     {
-        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+        na_fail(a->why, sizeof(a->why), "not well-formed CBOR");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
     if (name.type != NA_CBOR_TEXT) {
-        snprintf(a->why, sizeof(a->why), "not one variant of a Response");
+        na_fail(a->why, sizeof(a->why), "not one variant of a Response");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 
     if (na_nsm_name(&name, "Error")) {
         if (!na_nsm_quote(code, code_size, &value)) {
-            snprintf(a->why, sizeof(a->why), "an Error whose code is not a "
-                     "name");
+            na_fail(a->why, sizeof(a->why), "an Error whose code is not a "
+                    "name");
             return NITRO_ATTEST_NSM_BAD_ANSWER;
         }
 
@@ -605,7 +604,7 @@ na_nsm_variant(na_cbor_reader_t *r, const na_cbor_item_t *top,
         return na_nsm_unexpected(a, &name, code, code_size);
 
     } else if (value.type != NA_CBOR_MAP) {
-        snprintf(a->why, sizeof(a->why), "%s is not a map", a->op);
+        na_fail(a->why, sizeof(a->why), "%s is not a map", a->op);
         return NITRO_ATTEST_NSM_BAD_ANSWER;
 
     } else if (na_nsm_fields(r, &value, a) != 0) {
@@ -621,11 +620,11 @@ na_nsm_variant(na_cbor_reader_t *r, const na_cbor_item_t *top,
         return rc;
 
     case 1:
-        snprintf(a->why, sizeof(a->why), "not one variant of a Response");
+        na_fail(a->why, sizeof(a->why), "not one variant of a Response");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
 
     default:
-        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+        na_fail(a->why, sizeof(a->why), "not well-formed CBOR");
         return NITRO_ATTEST_NSM_BAD_ANSWER;
     }
 }
@@ -637,13 +636,13 @@ na_nsm_unexpected(na_nsm_answer_t *a, const na_cbor_item_t *name,
     char *buf, size_t size)
 {
     if (na_nsm_name(name, a->op)) {
-        snprintf(a->why, sizeof(a->why), "%s in another form", a->op);
+        na_fail(a->why, sizeof(a->why), "%s in another form", a->op);
 
     } else if (na_nsm_quote(buf, size, name)) {
-        snprintf(a->why, sizeof(a->why), "answered %s", buf);
+        na_fail(a->why, sizeof(a->why), "answered %s", buf);
 
     } else {
-        snprintf(a->why, sizeof(a->why), "answered another variant");
+        na_fail(a->why, sizeof(a->why), "answered another variant");
     }
 
     return NITRO_ATTEST_NSM_BAD_ANSWER;
@@ -665,12 +664,12 @@ na_nsm_fields(na_cbor_reader_t *r, const na_cbor_item_t *map,
 
     while ((more = na_cbor_more(r, map, &left)) == 1) {
         if (na_cbor_next(r, &key) != 0) {
-            snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+            na_fail(a->why, sizeof(a->why), "not well-formed CBOR");
             return -1;
         }
 
         if (key.type != NA_CBOR_TEXT) {
-            snprintf(a->why, sizeof(a->why), "a field name is not a text");
+            na_fail(a->why, sizeof(a->why), "a field name is not a text");
             return -1;
         }
 
@@ -683,7 +682,7 @@ na_nsm_fields(na_cbor_reader_t *r, const na_cbor_item_t *map,
         start = r->pos;
 
         if (na_cbor_skip(r, 2) != 0) {
-            snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+            na_fail(a->why, sizeof(a->why), "not well-formed CBOR");
             return -1;
         }
 
@@ -692,7 +691,7 @@ na_nsm_fields(na_cbor_reader_t *r, const na_cbor_item_t *map,
         }
 
         if (a->field[i].p != NULL) {
-            snprintf(a->why, sizeof(a->why), "%s twice", a->names[i]);
+            na_fail(a->why, sizeof(a->why), "%s twice", a->names[i]);
             return -1;
         }
 
@@ -701,13 +700,13 @@ na_nsm_fields(na_cbor_reader_t *r, const na_cbor_item_t *map,
     }
 
     if (more != 0) {
-        snprintf(a->why, sizeof(a->why), "not well-formed CBOR");
+        na_fail(a->why, sizeof(a->why), "not well-formed CBOR");
         return -1;
     }
 
     for (i = 0; a->names[i] != NULL; i++) {
         if (a->field[i].p == NULL) {
-            snprintf(a->why, sizeof(a->why), "no %s", a->names[i]);
+            na_fail(a->why, sizeof(a->why), "no %s", a->names[i]);
             return -1;
         }
     }
@@ -777,8 +776,8 @@ na_nsm_item(na_nsm_answer_t *a, unsigned i, na_cbor_type_e type,
     if (na_cbor_next(&r, item) != 0 || item->type != type
         || (type != NA_CBOR_ARRAY && r.pos != r.end))
     {
-        snprintf(a->why, sizeof(a->why), "%s is not %s", a->names[i],
-                 what[type]);
+        na_fail(a->why, sizeof(a->why), "%s is not %s", a->names[i],
+                what[type]);
         return -1;
     }
 
@@ -796,7 +795,7 @@ na_nsm_uint(na_nsm_answer_t *a, unsigned i, uint64_t max, uint64_t *v)
     }
 
     if (item.value > max) {
-        snprintf(a->why, sizeof(a->why), "%s is out of range", a->names[i]);
+        na_fail(a->why, sizeof(a->why), "%s is out of range", a->names[i]);
         return -1;
     }
 
@@ -817,8 +816,8 @@ na_nsm_pcr_value(na_nsm_answer_t *a, unsigned i,
     }
 
     if (item.len != 32 && item.len != 48 && item.len != 64) {
-        snprintf(a->why, sizeof(a->why), "%s is %zu bytes, not 32, 48 or 64",
-                 a->names[i], item.len);
+        na_fail(a->why, sizeof(a->why), "%s is %zu bytes, not 32, 48 or 64",
+                a->names[i], item.len);
         return -1;
     }
 
@@ -882,8 +881,8 @@ na_nsm_locked(na_nsm_answer_t *a, unsigned i,
     }
 
     if (more != 0 || r.pos != r.end) {
-        snprintf(a->why, sizeof(a->why), "%s is not a set of indexes below "
-                 "max_pcrs", a->names[i]);
+        na_fail(a->why, sizeof(a->why), "%s is not a set of indexes below "
+                "max_pcrs", a->names[i]);
         return -1;
     }
 
@@ -909,8 +908,8 @@ na_nsm_text(na_nsm_answer_t *a, unsigned i, char *out, size_t size)
     }
 
     if (k < item.len || item.len >= size) {
-        snprintf(a->why, sizeof(a->why), "%s is not a printable text of at "
-                 "most %zu characters", a->names[i], size - 1);
+        na_fail(a->why, sizeof(a->why), "%s is not a printable text of at "
+                "most %zu characters", a->names[i], size - 1);
         return -1;
     }
 
@@ -940,8 +939,8 @@ na_nsm_document(na_nsm_answer_t *a, const na_bytes_t *bytes,
     if (reason != NITRO_ATTEST_OK
         && reason != NITRO_ATTEST_UNSUPPORTED_ALGORITHM)
     {
-        snprintf(a->why, sizeof(a->why), "the document is %s",
-                 nitro_attest_reason_name(reason));
+        na_fail(a->why, sizeof(a->why), "the document is %s",
+                nitro_attest_reason_name(reason));
 
     } else if (!na_nsm_carries(doc.has_public_key, &doc.public_key,
                                &asked->public_key))
@@ -962,8 +961,8 @@ na_nsm_document(na_nsm_answer_t *a, const na_bytes_t *bytes,
     }
 
     if (field != NULL) {
-        snprintf(a->why, sizeof(a->why), "the document's %s is not the one "
-                 "asked for", field);
+        na_fail(a->why, sizeof(a->why), "the document's %s is not the one "
+                "asked for", field);
     }
 
     na_document_free(&doc);
@@ -989,7 +988,7 @@ static nitro_attest_nsm_rc_e
 na_nsm_bad(const nitro_attest_nsm_t *nsm, const na_nsm_answer_t *a,
     char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: %s: undecodable answer: %s", nsm->path, a->op,
-             a->why);
+    na_fail(err, errlen, "%s: %s: undecodable answer: %s", nsm->path, a->op,
+            a->why);
     return NITRO_ATTEST_NSM_BAD_ANSWER;
 }

@@ -50,11 +50,15 @@ static int na_policy_sets(nitro_attest_policy_t *policy, json_t *list,
     const char *what, const char *source, char *err, size_t errlen);
 static int na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
     const char *source, char *err, size_t errlen);
+static int na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
+    const char *source, char *err, size_t errlen);
+static int na_set_options(na_pcr_set_t *set, json_t *obj, const char *where,
+    const char *source, char *err, size_t errlen);
+static int na_set_pcrs(na_pcr_set_t *set, json_t *pcrs, const char *where,
+    const char *source, char *err, size_t errlen);
 static int na_name_taken(const nitro_attest_policy_t *policy,
     const na_pcr_set_t *set);
-static int na_hex_decode(const char *hex, uint8_t *out, size_t *len);
 static int na_set_matches(const na_pcr_set_t *set, const na_document_t *doc);
-static int na_fail(char *err, size_t errlen, const char *fmt, ...);
 
 typedef struct {
     nitro_attest_lint_pt       warn;
@@ -413,12 +417,8 @@ static int
 na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
     const char *source, char *err, size_t errlen)
 {
-    char           *end;
-    size_t          i, n;
-    json_t         *name, *pcrs, *every, *kind, *value;
-    const char     *key, *s;
-    unsigned long   index;
-    na_pcr_rule_t  *rule;
+    json_t      *value;
+    const char  *key;
 
     if (!json_is_object(obj)) {
         return na_fail(err, errlen, "policy \"%s\": %s: not an object",
@@ -434,7 +434,26 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
         }
     }
 
-    name = json_object_get(obj, "name");
+    if (na_set_name(set, json_object_get(obj, "name"), where, source, err,
+                    errlen) != 0
+        || na_set_options(set, obj, where, source, err, errlen) != 0
+        || na_set_pcrs(set, json_object_get(obj, "pcrs"), where, source, err,
+                       errlen) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
+    const char *source, char *err, size_t errlen)
+{
+    size_t       i, n;
+    const char  *s;
+
     s = json_string_value(name);
     n = s ? strlen(s) : 0;
 
@@ -459,33 +478,61 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
                        source);
     }
 
-    /* the PCR indices a set may name depend on its kind */
-    kind = json_object_get(obj, "kind");
-    if (kind != NULL) {
-        s = json_string_value(kind);
+    return 0;
+}
 
-        if (s == NULL || strlen(s) != json_string_length(kind)
-            || nitro_attest_kind_parse(s, &set->kind) != 0)
-        {
-            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): "
-                           "\"kind\" must be \"enclave\" or \"nitrotpm\"",
-                           source, where, set->name);
-        }
+
+/*
+ * The optional members: kind (the PCR indices a set may name depend on
+ * it, so it is read before them) and expect_every.
+ */
+static int
+na_set_options(na_pcr_set_t *set, json_t *obj, const char *where,
+    const char *source, char *err, size_t errlen)
+{
+    json_t      *kind, *every;
+    const char  *s;
+
+    kind = json_object_get(obj, "kind");
+    s = json_string_value(kind);
+
+    if (kind != NULL
+        && (s == NULL || strlen(s) != json_string_length(kind)
+            || nitro_attest_kind_parse(s, &set->kind) != 0))
+    {
+        return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): \"kind\" "
+                       "must be \"enclave\" or \"nitrotpm\"", source, where,
+                       set->name);
     }
 
     every = json_object_get(obj, "expect_every");
+
     if (every != NULL) {
         s = json_string_value(every);
         set->expect_every_ms = s ? nitro_attest_parse_duration(s) : -1;
 
         if (set->expect_every_ms <= 0) {
-            return na_fail(err, errlen, "policy \"%s\": %s: \"expect_every\" "
-                           "must be a time such as \"30s\" or \"5m\"", source,
-                           where);
+            return na_fail(err, errlen, "policy \"%s\": %s: "
+                           "\"expect_every\" must be a time such as \"30s\" "
+                           "or \"5m\"", source, where);
         }
     }
 
-    pcrs = json_object_get(obj, "pcrs");
+    return 0;
+}
+
+
+static int
+na_set_pcrs(na_pcr_set_t *set, json_t *pcrs, const char *where,
+    const char *source, char *err, size_t errlen)
+{
+    char           *end;
+    size_t          n;
+    json_t         *value;
+    const char     *key, *s;
+    unsigned long   index;
+    na_pcr_rule_t  *rule;
+
     if (!json_is_object(pcrs) || json_object_size(pcrs) == 0) {
         return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): \"pcrs\" "
                        "must be a non-empty object", source, where, set->name);
@@ -714,128 +761,20 @@ nitro_attest_pcr_rule_e
 nitro_attest_pcr_parse(nitro_attest_kind_e kind, unsigned long index,
     const char *hex, uint8_t *value, size_t *len)
 {
+    size_t  n;
+
     if (index >= nitro_attest_pcr_count(kind)) {
         return NITRO_ATTEST_PCR_BAD_INDEX;
     }
 
-    if (na_hex_decode(hex, value, len) != 0) {
+    /* 64, 96 or 128 hex digits, either case */
+    n = strlen(hex);
+
+    if ((n != 64 && n != 96 && n != 128) || na_hex_decode(hex, n, value) != 0)
+    {
         return NITRO_ATTEST_PCR_BAD_VALUE;
     }
 
-    return NITRO_ATTEST_PCR_VALID;
-}
-
-
-/* 64, 96 or 128 hex digits, either case. */
-static int
-na_hex_decode(const char *hex, uint8_t *out, size_t *len)
-{
-    size_t  i, n;
-    int     hi, lo;
-
-    n = strlen(hex);
-    if (n != 64 && n != 96 && n != 128) {
-        return -1;
-    }
-
-    for (i = 0; i < n; i += 2) {
-        hi = isxdigit((unsigned char) hex[i]) ? hex[i] : -1;
-        lo = isxdigit((unsigned char) hex[i + 1]) ? hex[i + 1] : -1;
-
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
-
-        hi = isdigit(hi) ? hi - '0' : (tolower(hi) - 'a' + 10);
-        lo = isdigit(lo) ? lo - '0' : (tolower(lo) - 'a' + 10);
-        out[i / 2] = (uint8_t) (hi << 4 | lo);
-    }
-
     *len = n / 2;
-    return 0;
-}
-
-
-/*
- * nginx time syntax: one or more number+unit parts, optionally separated by
- * spaces, units ms s m h d w M y, a bare number meaning seconds.
- */
-int64_t
-nitro_attest_parse_duration(const char *text)
-{
-    int64_t      total, n, unit;
-    const char  *p;
-
-    total = 0;
-    p = text;
-
-    while (*p == ' ') {
-        p++;
-    }
-
-    if (*p == '\0') {
-        return -1;
-    }
-
-    while (*p != '\0') {
-        if (!isdigit((unsigned char) *p)) {
-            return -1;
-        }
-
-        for (n = 0; isdigit((unsigned char) *p); p++) {
-            if (n > (INT64_MAX / 10 - 9)) {
-                return -1;
-            }
-
-            n = n * 10 + (*p - '0');
-        }
-
-        switch (*p) {
-        case 'y': unit = 365LL * 86400000; p++; break;
-        case 'M': unit = 30LL * 86400000; p++; break;
-        case 'w': unit = 7LL * 86400000; p++; break;
-        case 'd': unit = 86400000; p++; break;
-        case 'h': unit = 3600000; p++; break;
-        case 'm':
-            if (p[1] == 's') {
-                unit = 1;
-                p += 2;
-            } else {
-                unit = 60000;
-                p++;
-            }
-            break;
-        case 's': unit = 1000; p++; break;
-        case ' ':
-        case '\0': unit = 1000; break;
-        default: return -1;
-        }
-
-        if (n > (INT64_MAX - total) / unit) {
-            return -1;
-        }
-
-        total += n * unit;
-
-        while (*p == ' ') {
-            p++;
-        }
-    }
-
-    return total;
-}
-
-
-static int
-na_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (err != NULL && errlen > 0) {
-        va_start(args, fmt);
-        vsnprintf(err, errlen, fmt, args);
-        va_end(args);
-    }
-
-    return -1;
+    return NITRO_ATTEST_PCR_VALID;
 }

@@ -8,7 +8,6 @@
 
 #include "na_internal.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -56,7 +55,7 @@ nitro_attest_root_default(char *err, size_t errlen)
 
     bio = BIO_new_mem_buf(na_aws_root_g1, sizeof(na_aws_root_g1) - 1);
     if (bio == NULL) {
-        snprintf(err, errlen, "out of memory");
+        na_fail(err, errlen, "out of memory");
         return NULL;
     }
 
@@ -75,7 +74,7 @@ nitro_attest_root_load(const char *path, char *err, size_t errlen)
 
     bio = BIO_new_file(path, "r");
     if (bio == NULL) {
-        snprintf(err, errlen, "cannot open root certificate \"%s\"", path);
+        na_fail(err, errlen, "cannot open root certificate \"%s\"", path);
         ERR_clear_error();
         return NULL;
     }
@@ -123,14 +122,14 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
 
     root = OPENSSL_zalloc(sizeof(*root));
     if (root == NULL) {
-        snprintf(err, errlen, "out of memory");
+        na_fail(err, errlen, "out of memory");
         return NULL;
     }
 
     if (PEM_bytes_read_bio(&root->der, &len, &name, PEM_STRING_X509, bio,
                            NULL, NULL) != 1)
     {
-        snprintf(err, errlen, "no PEM certificate in \"%s\"", source);
+        na_fail(err, errlen, "no PEM certificate in \"%s\"", source);
         goto failed;
     }
 
@@ -141,8 +140,8 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
     {
         OPENSSL_free(extra);
         OPENSSL_free(name);
-        snprintf(err, errlen, "more than one certificate in \"%s\": "
-                 "pin exactly one root", source);
+        na_fail(err, errlen, "more than one certificate in \"%s\": "
+                "pin exactly one root", source);
         goto failed;
     }
 
@@ -150,18 +149,18 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
     root->cert = nitro_attest_cert_parse(root->der, root->der_len);
 
     if (root->cert == NULL) {
-        snprintf(err, errlen, "the PEM certificate in \"%s\" is not one "
-                 "DER certificate, exactly (malformed, or bytes after it)",
-                 source);
+        na_fail(err, errlen, "the PEM certificate in \"%s\" is not one "
+                "DER certificate, exactly (malformed, or bytes after it)",
+                source);
         goto failed;
     }
 
     /* parsed without its key (na_libctx.c): it could verify nothing */
     if (X509_get0_pubkey(root->cert) == NULL) {
-        snprintf(err, errlen, "the key of the certificate in \"%s\" is not "
-                 "of a kind certificates are verified with (EC on P-256, "
-                 "P-384 or P-521, uncompressed; RSA; RSA-PSS; Ed25519; "
-                 "Ed448)", source);
+        na_fail(err, errlen, "the key of the certificate in \"%s\" is not "
+                "of a kind certificates are verified with (EC on P-256, "
+                "P-384 or P-521, uncompressed; RSA; RSA-PSS; Ed25519; "
+                "Ed448)", source);
         goto failed;
     }
 
@@ -174,7 +173,7 @@ na_root_from_bio(BIO *bio, const char *source, char *err, size_t errlen)
     if (root->store == NULL
         || X509_STORE_add_cert(root->store, root->cert) != 1)
     {
-        snprintf(err, errlen, "cannot use the certificate in \"%s\"", source);
+        na_fail(err, errlen, "cannot use the certificate in \"%s\"", source);
         goto failed;
     }
 
@@ -205,20 +204,19 @@ na_root_check(X509 *cert, const char *source, char *err, size_t errlen)
     EVP_PKEY  *key;
 
     if (!(X509_get_extension_flags(cert) & EXFLAG_CA)) {
-        snprintf(err, errlen, "the certificate in \"%s\" is not a CA "
-                 "certificate (no basicConstraints CA:TRUE): a leaf cannot "
-                 "anchor a chain, pin the self-signed root", source);
-        return -1;
+        return na_fail(err, errlen, "the certificate in \"%s\" is not a CA "
+                       "certificate (no basicConstraints CA:TRUE): a leaf "
+                       "cannot anchor a chain, pin the self-signed root",
+                       source);
     }
 
     if (X509_NAME_cmp(X509_get_issuer_name(cert),
                       X509_get_subject_name(cert)) != 0)
     {
-        snprintf(err, errlen, "the certificate in \"%s\" is not "
-                 "self-signed (its issuer is not its subject): an "
-                 "intermediate cannot be pinned, pin the self-signed root "
-                 "of its chain", source);
-        return -1;
+        return na_fail(err, errlen, "the certificate in \"%s\" is not "
+                       "self-signed (its issuer is not its subject): an "
+                       "intermediate cannot be pinned, pin the self-signed "
+                       "root of its chain", source);
     }
 
     key = X509_get0_pubkey(cert);
@@ -226,10 +224,10 @@ na_root_check(X509 *cert, const char *source, char *err, size_t errlen)
     ERR_clear_error();
 
     if (!ok) {
-        snprintf(err, errlen, "the certificate in \"%s\" names itself as "
-                 "its issuer, but its signature does not verify with its "
-                 "own key: it is not a self-signed root", source);
-        return -1;
+        return na_fail(err, errlen, "the certificate in \"%s\" names itself "
+                       "as its issuer, but its signature does not verify "
+                       "with its own key: it is not a self-signed root",
+                       source);
     }
 
     return 0;

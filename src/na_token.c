@@ -28,9 +28,6 @@
 #define NA_KID_LEN      43      /* base64url of a SHA-256, unpadded */
 #define NA_SIG_MAX      256     /* a DER ECDSA P-384 or an Ed25519 one */
 
-/* bytes of the unpadded base64url of n bytes, with room for EVP's NUL */
-#define na_base64url_size(n)  (4 * (((n) + 2) / 3) + 1)
-
 
 struct nitro_attest_token_key_s {
     EVP_PKEY                  *pkey;
@@ -49,11 +46,14 @@ static int na_token_key_describe(nitro_attest_token_key_t *key, int nid);
 static json_t *na_token_public_jwk(EVP_PKEY *pkey, int nid);
 static json_t *na_token_claims(const nitro_attest_verdict_t *v,
     const nitro_attest_token_claims_t *claims);
+static json_t *na_token_cnf(const nitro_attest_verdict_t *v);
+static json_t *na_token_submods(const nitro_attest_verdict_t *v);
+static json_t *na_token_nitro(const nitro_attest_verdict_t *v);
+static json_t *na_token_pcrs(const nitro_attest_verdict_t *v);
+static json_t *na_token_policy(const nitro_attest_verdict_t *v);
+static json_t *na_json_built(json_t *o, int rc);
 static int na_token_signature(const nitro_attest_token_key_t *key,
     const uint8_t *tbs, size_t len, uint8_t *sig, size_t *siglen);
-static size_t na_base64url(char *dst, const uint8_t *src, size_t len);
-static json_t *na_json_base64url(const uint8_t *src, size_t len);
-static json_t *na_json_text(const uint8_t *p, size_t n);
 static int64_t na_seconds(int64_t ms);
 
 
@@ -68,8 +68,8 @@ nitro_attest_token_key_load(const char *path, char *err, size_t errlen)
 
     f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(err, errlen, "cannot open token key \"%s\": %s", path,
-                 strerror(errno));
+        na_fail(err, errlen, "cannot open token key \"%s\": %s", path,
+                strerror(errno));
         return NULL;
     }
 
@@ -79,15 +79,15 @@ nitro_attest_token_key_load(const char *path, char *err, size_t errlen)
     ERR_clear_error();
 
     if (pkey == NULL) {
-        snprintf(err, errlen, "no PEM private key in \"%s\" (a key with a "
-                 "passphrase cannot be read)", path);
+        na_fail(err, errlen, "no PEM private key in \"%s\" (a key with a "
+                "passphrase cannot be read)", path);
         return NULL;
     }
 
     key = calloc(1, sizeof(*key));
     if (key == NULL) {
         EVP_PKEY_free(pkey);
-        snprintf(err, errlen, "out of memory");
+        na_fail(err, errlen, "out of memory");
         return NULL;
     }
 
@@ -115,24 +115,24 @@ nitro_attest_token_key_load(const char *path, char *err, size_t errlen)
             key->half = 48;
 
         } else {
-            snprintf(err, errlen, "token key \"%s\": unsupported EC curve "
-                     "(P-256 or P-384 are)", path);
+            na_fail(err, errlen, "token key \"%s\": unsupported EC curve "
+                    "(P-256 or P-384 are)", path);
             nitro_attest_token_key_free(key);
             return NULL;
         }
 
     } else {
-        snprintf(err, errlen, "token key \"%s\": unsupported key type %s "
-                 "(EC P-256, EC P-384 or Ed25519 are)", path,
-                 EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey)
-                                               : "?");
+        na_fail(err, errlen, "token key \"%s\": unsupported key type %s "
+                "(EC P-256, EC P-384 or Ed25519 are)", path,
+                EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey)
+                                              : "?");
         nitro_attest_token_key_free(key);
         return NULL;
     }
 
     if (na_token_key_describe(key, nid) != 0) {
-        snprintf(err, errlen, "token key \"%s\": cannot describe its public "
-                 "key", path);
+        na_fail(err, errlen, "token key \"%s\": cannot describe its public "
+                "key", path);
         ERR_clear_error();
         nitro_attest_token_key_free(key);
         return NULL;
@@ -269,12 +269,7 @@ na_token_public_jwk(EVP_PKEY *pkey, int nid)
         rc |= json_object_set_new(jwk, "crv", json_string("Ed25519"));
         rc |= json_object_set_new(jwk, "x", na_json_base64url(buf, len));
 
-        if (rc != 0) {
-            json_decref(jwk);
-            return NULL;
-        }
-
-        return jwk;
+        return na_json_built(jwk, rc);
     }
 
     /* each coordinate the full size of the field (RFC 7518 6.2.1.2) */
@@ -301,12 +296,7 @@ na_token_public_jwk(EVP_PKEY *pkey, int nid)
                                   na_json_base64url(buf + half, half));
     }
 
-    if (rc != 0) {
-        json_decref(jwk);
-        return NULL;
-    }
-
-    return jwk;
+    return na_json_built(jwk, rc);
 }
 
 
@@ -452,12 +442,9 @@ static json_t *
 na_token_claims(const nitro_attest_verdict_t *v,
     const nitro_attest_token_claims_t *claims)
 {
-    int          rc;
-    char         index[8];
-    unsigned     i;
-    json_t      *o, *cnf, *submods, *ear, *nitro, *pcrs, *policy;
-    uint32_t     need;
-    const char  *kind;
+    int       rc;
+    json_t   *o;
+    uint32_t  need;
 
     need = NITRO_ATTEST_F_MEASURED | NITRO_ATTEST_F_CERT | NITRO_ATTEST_F_DOC;
 
@@ -468,61 +455,106 @@ na_token_claims(const nitro_attest_verdict_t *v,
     }
 
     o = json_object();
-    cnf = json_object();
-    submods = json_object();
-    ear = json_object();
-    nitro = json_object();
-    pcrs = json_object();
-
-    if (o == NULL || cnf == NULL || submods == NULL || ear == NULL
-        || nitro == NULL || pcrs == NULL)
-    {
-        json_decref(o);
-        json_decref(cnf);
-        json_decref(submods);
-        json_decref(ear);
-        json_decref(nitro);
-        json_decref(pcrs);
+    if (o == NULL) {
         return NULL;
     }
 
-    /* from here each json_object_set_new() owns (or frees) its value */
+    rc = json_object_set_new(o, "iss",
+                             na_json_text((const uint8_t *) claims->issuer,
+                                          strlen(claims->issuer)));
+    rc |= json_object_set_new(o, "sub",
+                              na_json_text(nitro_attest_span_ptr(v,
+                                                              v->module_id),
+                                           v->module_id.len));
+    rc |= json_object_set_new(o, "iat", json_integer(claims->iat));
+    rc |= json_object_set_new(o, "exp", json_integer(claims->exp));
+    rc |= json_object_set_new(o, "jti",
+                              na_json_base64url(claims->jti,
+                                                sizeof(claims->jti)));
+    rc |= json_object_set_new(o, "cnf", na_token_cnf(v));
+    rc |= json_object_set_new(o, "eat_profile",
+                              json_string(NITRO_ATTEST_EAR_PROFILE));
+    rc |= json_object_set_new(o, "submods", na_token_submods(v));
+    rc |= json_object_set_new(o, "nitro", na_token_nitro(v));
 
-    rc = json_object_set_new(cnf, "x5t#S256",
-                             na_json_base64url(v->cert_sha256,
-                                               sizeof(v->cert_sha256)));
+    return na_json_built(o, rc);
+}
 
-    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
-        if (v->pcr_mask & ((uint32_t) 1 << i)) {
-            snprintf(index, sizeof(index), "%u", i);
-            rc |= json_object_set_new(pcrs, index,
-                                      na_json_hex(nitro_attest_span_ptr(v,
-                                                                 v->pcr[i]),
-                                                  v->pcr[i].len));
-        }
+
+/* {"x5t#S256": the client certificate's SHA-256, base64url} */
+static json_t *
+na_token_cnf(const nitro_attest_verdict_t *v)
+{
+    json_t  *cnf;
+
+    cnf = json_object();
+
+    if (cnf == NULL
+        || json_object_set_new(cnf, "x5t#S256",
+                               na_json_base64url(v->cert_sha256,
+                                                 sizeof(v->cert_sha256)))
+           != 0)
+    {
+        json_decref(cnf);
+        return NULL;
     }
 
-    policy = v->policy.len
-             ? na_json_text(nitro_attest_span_ptr(v, v->policy),
-                            v->policy.len)
-             : json_null();
+    return cnf;
+}
 
-    rc |= json_object_set_new(ear, "ear.status", json_string("affirming"));
+
+/* {"aws-nitro": {"ear.status": "affirming", ?"ear.appraisal-policy-id"}} */
+static json_t *
+na_token_submods(const nitro_attest_verdict_t *v)
+{
+    int      rc;
+    json_t  *submods, *ear;
+
+    submods = json_object();
+    ear = json_object();
+
+    if (submods == NULL || ear == NULL) {
+        json_decref(submods);
+        json_decref(ear);
+        return NULL;
+    }
+
+    rc = json_object_set_new(ear, "ear.status", json_string("affirming"));
 
     if (v->policy.len) {
-        rc |= json_object_set(ear, "ear.appraisal-policy-id", policy);
+        rc |= json_object_set_new(ear, "ear.appraisal-policy-id",
+                                  na_token_policy(v));
+    }
+
+    rc |= json_object_set_new(submods, "aws-nitro", ear);
+
+    return na_json_built(submods, rc);
+}
+
+
+/* the measurements, keyed and spelled as in the JSON event */
+static json_t *
+na_token_nitro(const nitro_attest_verdict_t *v)
+{
+    int          rc;
+    json_t      *nitro;
+    const char  *kind;
+
+    nitro = json_object();
+    if (nitro == NULL) {
+        return NULL;
     }
 
     kind = nitro_attest_kind_name((nitro_attest_kind_e) v->kind);
 
-    rc |= json_object_set_new(nitro, "module_id",
-                              na_json_text(nitro_attest_span_ptr(v,
-                                                              v->module_id),
-                                           v->module_id.len));
+    rc = json_object_set_new(nitro, "module_id",
+                             na_json_text(nitro_attest_span_ptr(v,
+                                                             v->module_id),
+                                          v->module_id.len));
     rc |= json_object_set_new(nitro, "timestamp_ms",
                               json_integer(v->timestamp_ms));
-    rc |= json_object_set_new(nitro, "pcrs", pcrs);
-    rc |= json_object_set_new(nitro, "policy", policy);
+    rc |= json_object_set_new(nitro, "pcrs", na_token_pcrs(v));
+    rc |= json_object_set_new(nitro, "policy", na_token_policy(v));
     rc |= json_object_set_new(nitro, "doc_sha384",
                               na_json_hex(v->doc_sha384,
                                           sizeof(v->doc_sha384)));
@@ -540,31 +572,47 @@ na_token_claims(const nitro_attest_verdict_t *v,
     rc |= json_object_set_new(nitro, "kind",
                               kind ? json_string(kind) : json_null());
 
-    rc |= json_object_set_new(o, "iss",
-                              na_json_text((const uint8_t *) claims->issuer,
-                                           strlen(claims->issuer)));
-    rc |= json_object_set_new(o, "sub",
-                              na_json_text(nitro_attest_span_ptr(v,
-                                                              v->module_id),
-                                           v->module_id.len));
-    rc |= json_object_set_new(o, "iat", json_integer(claims->iat));
-    rc |= json_object_set_new(o, "exp", json_integer(claims->exp));
-    rc |= json_object_set_new(o, "jti",
-                              na_json_base64url(claims->jti,
-                                                sizeof(claims->jti)));
-    rc |= json_object_set_new(o, "cnf", cnf);
-    rc |= json_object_set_new(o, "eat_profile",
-                              json_string(NITRO_ATTEST_EAR_PROFILE));
-    rc |= json_object_set_new(submods, "aws-nitro", ear);
-    rc |= json_object_set_new(o, "submods", submods);
-    rc |= json_object_set_new(o, "nitro", nitro);
+    return na_json_built(nitro, rc);
+}
 
-    if (rc != 0) {
-        json_decref(o);
+
+/* {"N": hex} for each PCR of the verdict */
+static json_t *
+na_token_pcrs(const nitro_attest_verdict_t *v)
+{
+    int       rc;
+    char      index[8];
+    json_t   *pcrs;
+    unsigned  i;
+
+    pcrs = json_object();
+    if (pcrs == NULL) {
         return NULL;
     }
 
-    return o;
+    rc = 0;
+
+    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
+        if (v->pcr_mask & ((uint32_t) 1 << i)) {
+            snprintf(index, sizeof(index), "%u", i);
+            rc |= json_object_set_new(pcrs, index,
+                                      na_json_hex(nitro_attest_span_ptr(v,
+                                                                 v->pcr[i]),
+                                                  v->pcr[i].len));
+        }
+    }
+
+    return na_json_built(pcrs, rc);
+}
+
+
+/* the name of the set that allowed the verdict, or null */
+static json_t *
+na_token_policy(const nitro_attest_verdict_t *v)
+{
+    return v->policy.len
+           ? na_json_text(nitro_attest_span_ptr(v, v->policy), v->policy.len)
+           : json_null();
 }
 
 
@@ -639,98 +687,19 @@ nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
 
 
 /*
- * base64url without padding (RFC 7515 2) from OpenSSL's base64: "+" and
- * "/" become "-" and "_", the "=" go.  dst holds na_base64url_size(len)
- * bytes; returns the length written (NUL-terminated), 0 when len is too
- * large for the encoder.
+ * o once every step that built it succeeded (rc 0), else NULL with o
+ * freed: each json_object_set_new() owns (or frees) the value it is given
+ * and fails on a NULL one, so memory running out anywhere fails the whole.
  */
-static size_t
-na_base64url(char *dst, const uint8_t *src, size_t len)
-{
-    int     n;
-    char   *p;
-
-    if (len > INT_MAX / 2) {
-        return 0;
-    }
-
-    n = EVP_EncodeBlock((unsigned char *) dst, src, (int) len);
-
-    while (n > 0 && dst[n - 1] == '=') {
-        n--;
-    }
-
-    dst[n] = '\0';
-
-    for (p = dst; *p; p++) {
-        if (*p == '+') {
-            *p = '-';
-
-        } else if (*p == '/') {
-            *p = '_';
-        }
-    }
-
-    return (size_t) n;
-}
-
-
 static json_t *
-na_json_base64url(const uint8_t *src, size_t len)
+na_json_built(json_t *o, int rc)
 {
-    char    *buf;
-    json_t  *s;
-
-    buf = malloc(na_base64url_size(len));
-    if (buf == NULL) {
+    if (rc != 0) {
+        json_decref(o);
         return NULL;
     }
 
-    len = na_base64url(buf, src, len);
-    s = json_stringn(buf, len);
-    free(buf);
-
-    return s;
-}
-
-
-/*
- * Text the document or a configuration carries, as a JSON string: bytes
- * that are not UTF-8 become U+FFFD, as in the JSON event (jansson
- * refuses them).
- */
-static json_t *
-na_json_text(const uint8_t *p, size_t n)
-{
-    char    *buf, *q;
-    size_t   i, k;
-    json_t  *s;
-
-    buf = malloc(3 * n + 1);
-    if (buf == NULL) {
-        return NULL;
-    }
-
-    q = buf;
-
-    for (i = 0; i < n; i += k) {
-        k = p[i] < 0x80 ? 1 : na_utf8_len(p + i, n - i);
-
-        if (k == 0) {
-            memcpy(q, "\xef\xbf\xbd", 3);
-            q += 3;
-            k = 1;
-            continue;
-        }
-
-        memcpy(q, p + i, k);
-        q += k;
-    }
-
-    s = json_stringn(buf, (size_t) (q - buf));
-    free(buf);
-
-    return s;
+    return o;
 }
 
 

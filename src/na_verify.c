@@ -1,7 +1,10 @@
 /*
- * na_verify.c: runs the stages in CONTRACT section 2 order and fills the
- * verdict.  The first failing stage decides the reason; measurements enter
- * the verdict only once the signature and the chain have held.
+ * na_verify.c: the configuration of a verification, and the verification
+ * itself: the stages in order (extension, document, signature, path,
+ * validity, freshness, policy, binding), the memo consulted for what
+ * depends on the signed bytes only.  The first failing stage decides the
+ * reason; measurements enter the verdict only once the signature and the
+ * chain have held.
  */
 
 #include "na_internal.h"
@@ -11,11 +14,6 @@
 #include <openssl/sha.h>
 
 
-static void na_verdict_reset(nitro_attest_verdict_t *v, int64_t now_ms);
-static nitro_attest_reason_e na_verdict_finish(nitro_attest_verdict_t *v,
-    nitro_attest_reason_e reason);
-static int na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
-    const void *p, size_t len);
 static int na_verdict_cert(nitro_attest_verdict_t *v,
     const nitro_attest_config_t *cf, X509 *cert);
 static int na_cert_sha256(X509 *cert, uint8_t *out);
@@ -30,37 +28,6 @@ static nitro_attest_reason_e na_judge(const nitro_attest_config_t *cf,
 static int na_measure(nitro_attest_verdict_t *v, const na_document_t *doc);
 static nitro_attest_reason_e na_check_binding(nitro_attest_binding_e mode,
     const na_document_t *doc, X509 *cert);
-static int na_name_index(const char **names, size_t n, const char *name);
-
-
-static const char  *na_reason_names[NITRO_ATTEST_REASON_COUNT] = {
-    "",
-    "no_certificate",
-    "no_extension",
-    "malformed_extension",
-    "malformed_document",
-    "unsupported_algorithm",
-    "bad_signature",
-    "untrusted_root",
-    "chain_invalid",
-    "certificate_expired",
-    "stale",
-    "future",
-    "debug_enclave",
-    "denied",
-    "pcr_mismatch",
-    "binding_mismatch",
-    "key_not_proven",
-    "internal_error",
-    "expired"
-};
-
-static const char  *na_binding_names[] = {
-    NULL, "public_key", "user_data_spki", "user_data_sha256",
-    "user_data_sha384"
-};
-
-static const char  *na_kind_names[] = { "enclave", "nitrotpm" };
 
 
 void
@@ -272,130 +239,6 @@ na_verify_bytes(const nitro_attest_config_t *cf, const uint8_t *bytes,
 }
 
 
-int
-nitro_attest_verdict_check(const void *p, size_t len)
-{
-    size_t                         used, i;
-    const nitro_attest_span_t     *spans[4];
-    const nitro_attest_verdict_t  *v;
-
-    v = p;
-
-    if (len < offsetof(nitro_attest_verdict_t, data)
-        || len > sizeof(nitro_attest_verdict_t)
-        || v->size != len
-        || v->status > NITRO_ATTEST_STATUS_FAILED
-        || v->reason >= NITRO_ATTEST_REASON_COUNT
-        || v->binding > NITRO_ATTEST_BINDING_USER_DATA_SHA384
-        || v->cache > NITRO_ATTEST_CACHE_HIT
-        || v->kind > NITRO_ATTEST_KIND_NITROTPM
-        || v->reserved[0] || v->reserved[1] || v->reserved[2])
-    {
-        return -1;
-    }
-
-    /* a kind is a measurement; NitroTPM PCRs are 0..23 */
-    if ((v->kind != NITRO_ATTEST_KIND_ENCLAVE
-         && !(v->flags & NITRO_ATTEST_F_MEASURED))
-        || (v->kind == NITRO_ATTEST_KIND_NITROTPM
-            && (v->pcr_mask >> NITRO_ATTEST_NITROTPM_PCR_COUNT) != 0))
-    {
-        return -1;
-    }
-
-    used = len - offsetof(nitro_attest_verdict_t, data);
-
-    for (i = 0; i < NITRO_ATTEST_PCR_COUNT; i++) {
-        if ((size_t) v->pcr[i].off + v->pcr[i].len > used) {
-            return -1;
-        }
-    }
-
-    spans[0] = &v->module_id;
-    spans[1] = &v->user_data;
-    spans[2] = &v->nonce;
-    spans[3] = &v->policy;
-
-    for (i = 0; i < 4; i++) {
-        if ((size_t) spans[i]->off + spans[i]->len > used) {
-            return -1;
-        }
-    }
-
-    return 0;
-}
-
-
-int64_t
-nitro_attest_verdict_age_s(const nitro_attest_verdict_t *v)
-{
-    int64_t  age_ms;
-
-    if (__builtin_sub_overflow(v->time_ms, v->timestamp_ms, &age_ms)) {
-        age_ms = v->time_ms < v->timestamp_ms ? INT64_MIN : INT64_MAX;
-    }
-
-    return age_ms / 1000;
-}
-
-
-int
-nitro_attest_verdict_key(const uint8_t config_digest[32], X509 *cert,
-    uint8_t key[32])
-{
-    uint8_t       buf[2 * SHA256_DIGEST_LENGTH];
-    unsigned int  len;
-
-    memcpy(buf, config_digest, SHA256_DIGEST_LENGTH);
-
-    if (X509_digest(cert, EVP_sha256(), buf + SHA256_DIGEST_LENGTH, &len)
-        != 1
-        || SHA256(buf, sizeof(buf), key) == NULL)
-    {
-        ERR_clear_error();
-        return -1;
-    }
-
-    return 0;
-}
-
-
-int64_t
-nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
-    int64_t reattest_ms)
-{
-    int64_t  deadline;
-
-    if (reattest_ms <= 0
-        || __builtin_add_overflow(v->time_ms, reattest_ms, &deadline))
-    {
-        return v->not_after_ms;
-    }
-
-    return deadline < v->not_after_ms ? deadline : v->not_after_ms;
-}
-
-
-void
-nitro_attest_verdict_expire(nitro_attest_verdict_t *v, int64_t reattest_ms,
-    int64_t now_ms)
-{
-    if (v->status == NITRO_ATTEST_STATUS_SUCCESS
-        && nitro_attest_verdict_expiry(v, reattest_ms) <= now_ms)
-    {
-        v->status = NITRO_ATTEST_STATUS_FAILED;
-        v->reason = NITRO_ATTEST_EXPIRED;
-    }
-}
-
-
-void
-nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms)
-{
-    na_verdict_reset(v, now_ms);
-}
-
-
 /* Structure, signature, path: what depends on the signed bytes only. */
 static nitro_attest_reason_e
 na_verify_signed(const nitro_attest_config_t *cf, na_document_t *doc,
@@ -556,7 +399,7 @@ nitro_attest_document_binds(const uint8_t *bytes, size_t len,
 }
 
 
-/* CONTRACT 2.6: the certificate's key is the attested key. */
+/* The binding: the certificate's key is the key the document attests. */
 static nitro_attest_reason_e
 na_check_binding(nitro_attest_binding_e mode, const na_document_t *doc,
     X509 *cert)
@@ -605,204 +448,4 @@ na_check_binding(nitro_attest_binding_e mode, const na_document_t *doc,
     OPENSSL_free(spki);
 
     return ok ? NITRO_ATTEST_OK : NITRO_ATTEST_BINDING_MISMATCH;
-}
-
-
-static void
-na_verdict_reset(nitro_attest_verdict_t *v, int64_t now_ms)
-{
-    memset(v, 0, offsetof(nitro_attest_verdict_t, data));
-    v->size = offsetof(nitro_attest_verdict_t, data);
-    v->status = NITRO_ATTEST_STATUS_NONE;
-    v->time_ms = now_ms;
-}
-
-
-static nitro_attest_reason_e
-na_verdict_finish(nitro_attest_verdict_t *v, nitro_attest_reason_e reason)
-{
-    v->reason = (uint8_t) reason;
-    v->status = (reason == NITRO_ATTEST_OK) ? NITRO_ATTEST_STATUS_SUCCESS
-                                            : NITRO_ATTEST_STATUS_FAILED;
-    return reason;
-}
-
-
-static int
-na_verdict_put(nitro_attest_verdict_t *v, nitro_attest_span_t *s,
-    const void *p, size_t len)
-{
-    size_t  used;
-
-    used = v->size - offsetof(nitro_attest_verdict_t, data);
-
-    if (len > sizeof(v->data) - used) {
-        return -1;
-    }
-
-    memcpy(v->data + used, p, len);
-    s->off = (uint16_t) used;
-    s->len = (uint16_t) len;
-    v->size += (uint32_t) len;
-
-    return 0;
-}
-
-
-const char *
-nitro_attest_reason_name(nitro_attest_reason_e reason)
-{
-    return (unsigned) reason < NITRO_ATTEST_REASON_COUNT
-           ? na_reason_names[reason] : "internal_error";
-}
-
-
-const char *
-nitro_attest_status_name(nitro_attest_status_e status)
-{
-    switch (status) {
-    case NITRO_ATTEST_STATUS_SUCCESS:
-        return "SUCCESS";
-    case NITRO_ATTEST_STATUS_FAILED:
-        return "FAILED";
-    default:
-        return "NONE";
-    }
-}
-
-
-const char *
-nitro_attest_binding_name(nitro_attest_binding_e binding)
-{
-    return (unsigned) binding < sizeof(na_binding_names) / sizeof(char *)
-           ? na_binding_names[binding] : NULL;
-}
-
-
-int
-nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out)
-{
-    int  i;
-
-    i = na_name_index(na_binding_names,
-                      sizeof(na_binding_names) / sizeof(char *), name);
-    if (i < 0) {
-        return -1;
-    }
-
-    *out = (nitro_attest_binding_e) i;
-    return 0;
-}
-
-
-const char *
-nitro_attest_kind_name(nitro_attest_kind_e kind)
-{
-    return (unsigned) kind < sizeof(na_kind_names) / sizeof(char *)
-           ? na_kind_names[kind] : NULL;
-}
-
-
-size_t
-nitro_attest_instance_id_len(const char *module_id, size_t len)
-{
-    size_t  i;
-
-    for (i = len; i >= 4; i--) {
-        if (memcmp(module_id + i - 4, "-enc", 4) == 0
-            || memcmp(module_id + i - 4, "-tpm", 4) == 0)
-        {
-            return i - 4;
-        }
-    }
-
-    return len;
-}
-
-
-int
-nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out)
-{
-    int  i;
-
-    i = na_name_index(na_kind_names, sizeof(na_kind_names) / sizeof(char *),
-                      name);
-    if (i < 0) {
-        return -1;
-    }
-
-    *out = (nitro_attest_kind_e) i;
-    return 0;
-}
-
-
-/* the index of name in a table of n names (NULL: no name), or -1 */
-static int
-na_name_index(const char **names, size_t n, const char *name)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (names[i] != NULL && strcmp(name, names[i]) == 0) {
-            return (int) i;
-        }
-    }
-
-    return -1;
-}
-
-
-int
-nitro_attest_format_parse(const char *name, nitro_attest_format_e *out)
-{
-    if (strcmp(name, "cmw") == 0) {
-        *out = NITRO_ATTEST_FORMAT_CMW;
-        return 0;
-    }
-
-    if (strcmp(name, "raw") == 0) {
-        *out = NITRO_ATTEST_FORMAT_RAW;
-        return 0;
-    }
-
-    return -1;
-}
-
-
-const char *
-nitro_attest_severity(const nitro_attest_verdict_t *v)
-{
-    switch (v->status == NITRO_ATTEST_STATUS_SUCCESS ? NITRO_ATTEST_OK
-                                                     : v->reason)
-    {
-    case NITRO_ATTEST_OK:
-        return v->status == NITRO_ATTEST_STATUS_SUCCESS ? "INFO" : "WARNING";
-    case NITRO_ATTEST_BAD_SIGNATURE:
-    case NITRO_ATTEST_UNTRUSTED_ROOT:
-    case NITRO_ATTEST_CHAIN_INVALID:
-    case NITRO_ATTEST_DENIED:
-    case NITRO_ATTEST_PCR_MISMATCH:
-    case NITRO_ATTEST_BINDING_MISMATCH:
-    case NITRO_ATTEST_KEY_NOT_PROVEN:
-    case NITRO_ATTEST_DEBUG_ENCLAVE:
-        return "CRITICAL";
-    default:
-        return "WARNING";
-    }
-}
-
-
-char *
-nitro_attest_hex(char *dst, const uint8_t *src, size_t len)
-{
-    size_t  i;
-
-    static const char  digits[] = "0123456789abcdef";
-
-    for (i = 0; i < len; i++) {
-        *dst++ = digits[src[i] >> 4];
-        *dst++ = digits[src[i] & 0xf];
-    }
-
-    return dst;
 }

@@ -5,6 +5,12 @@
  * time go in; a verdict comes out.  The core never reads the clock, never
  * touches the network and never calls nginx.  Everything it returns is owned
  * by the caller: verdicts are plain structs that can be copied with memcpy.
+ *
+ * In the order a server uses it: the vocabulary (limits, reason codes and
+ * the other enums, their names), the verdict, then load (root, policy,
+ * extension, caches, configuration), verify, read a verdict back and judge
+ * it over time, render it as the JSON event, sign it as a token; the
+ * enclave's side (the NSM); the tools' helpers last.
  */
 
 #ifndef NITRO_ATTEST_H
@@ -32,7 +38,11 @@
 #define NITRO_ATTEST_DEFAULT_CLOCK_SKEW_MS  (60 * 1000)
 
 
-/* Reason codes, in the order of CONTRACT section 2: the first failing wins. */
+/*
+ * Reason codes, in the order the checks run (extension, document,
+ * signature, path, validity, freshness, policy, binding): the first
+ * failing check gives the reason.
+ */
 typedef enum {
     NITRO_ATTEST_OK = 0,
     NITRO_ATTEST_NO_CERTIFICATE,
@@ -82,7 +92,7 @@ typedef enum {
     NITRO_ATTEST_FORMAT_RAW         /* extnValue = COSE_Sign1 bytes */
 } nitro_attest_format_e;
 
-/* What a document or a policy set measures (CONTRACT 15). */
+/* What a document or a policy set measures. */
 typedef enum {
     NITRO_ATTEST_KIND_ENCLAVE = 0,  /* pcrs: an enclave image */
     NITRO_ATTEST_KIND_NITROTPM      /* nitrotpm_pcrs: an EC2 instance */
@@ -90,11 +100,36 @@ typedef enum {
 
 #define NITRO_ATTEST_NITROTPM_PCR_COUNT  24
 
+/*
+ * Where a server's verdict came from: its own verdict cache (by
+ * certificate, nitro_attest_verdict_key()) off, missed or hit.  The chain
+ * cache of the core is another thing (nitro_attest_chain_cache_t).
+ */
 typedef enum {
     NITRO_ATTEST_CACHE_OFF = 0,
     NITRO_ATTEST_CACHE_MISS,
     NITRO_ATTEST_CACHE_HIT
 } nitro_attest_cache_e;
+
+/*
+ * The names of the enums, as events, variables, metrics, directives and
+ * the CLI spell them.  A reason out of range is "internal_error"; a
+ * binding without a name (NONE) or a kind out of range is NULL.  The
+ * severity of a verdict is "INFO" for a success, else "CRITICAL" or
+ * "WARNING" by its reason.
+ */
+const char *nitro_attest_reason_name(nitro_attest_reason_e reason);
+const char *nitro_attest_status_name(nitro_attest_status_e status);
+const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
+const char *nitro_attest_kind_name(nitro_attest_kind_e kind);
+const char *nitro_attest_cache_name(nitro_attest_cache_e cache);
+
+/* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
+int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
+int nitro_attest_format_parse(const char *name, nitro_attest_format_e *out);
+int nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out);
+/* nginx time syntax ("30s", "5m", "1h 30m", "250ms"): ms, or -1 */
+int64_t nitro_attest_parse_duration(const char *text);
 
 
 /* Verdict flags. */
@@ -155,35 +190,13 @@ typedef struct {
 #define nitro_attest_span_ptr(v, s)   ((v)->data + (s).off)
 
 
+/*
+ * Load.  Errors of the loaders are written to err (one line, names the
+ * file).
+ */
+
 /* The pinned root: the one and only trust anchor. */
 typedef struct nitro_attest_root_s       nitro_attest_root_t;
-
-/* A loaded policy file (CONTRACT section 3). */
-typedef struct nitro_attest_policy_s     nitro_attest_policy_t;
-
-/* Where the document travels in the client certificate. */
-typedef struct nitro_attest_extension_s  nitro_attest_extension_t;
-
-/* CA bundles already verified to the root (per process, not thread-safe). */
-typedef struct nitro_attest_chain_cache_s  nitro_attest_chain_cache_t;
-
-/* Signed documents already verified (per process, not thread-safe). */
-typedef struct nitro_attest_memo_s  nitro_attest_memo_t;
-
-typedef struct {
-    const nitro_attest_root_t       *root;       /* required */
-    const nitro_attest_policy_t     *policy;     /* NULL: report PCRs only */
-    const nitro_attest_extension_t  *extension;  /* NULL: the default */
-    nitro_attest_chain_cache_t      *chain_cache; /* NULL: none */
-    nitro_attest_memo_t             *memo;       /* NULL: none */
-    int64_t                          max_age_ms;
-    int64_t                          clock_skew_ms;
-    nitro_attest_binding_e           binding;
-    int                              allow_debug; /* or the policy's */
-} nitro_attest_config_t;
-
-
-/* Errors of the loaders are written to err (one line, names the file). */
 
 nitro_attest_root_t *nitro_attest_root_default(char *err, size_t errlen);
 nitro_attest_root_t *nitro_attest_root_load(const char *path, char *err,
@@ -191,6 +204,9 @@ nitro_attest_root_t *nitro_attest_root_load(const char *path, char *err,
 void nitro_attest_root_free(nitro_attest_root_t *root);
 /* 1 when root is AWS Nitro Enclaves Root-G1 (built in or from a file) */
 int nitro_attest_root_is_aws(const nitro_attest_root_t *root);
+
+/* A loaded policy file: allow and deny sets of PCR values. */
+typedef struct nitro_attest_policy_s     nitro_attest_policy_t;
 
 nitro_attest_policy_t *nitro_attest_policy_load(const char *path, char *err,
     size_t errlen);
@@ -207,17 +223,21 @@ int64_t nitro_attest_policy_allow_expect_every(
 const uint8_t *nitro_attest_policy_digest(const nitro_attest_policy_t *policy);
 
 /*
- * The lint of a loaded policy (CONTRACT 16): warn() is called once per
- * warning, allow_debug first, then set by set in file order (allow, then
- * deny), with the name of the set it is about ("-" for the file as a whole)
- * and a one-line text.  Returns the number of warnings.  The CLI's
- * `policy check` prints them, the nginx module logs them at `nginx -t`.
+ * The lint of a loaded policy: what loads but is likely not what was
+ * meant.  warn() is called once per warning, allow_debug first, then set
+ * by set in file order (allow, then deny), with the name of the set it is
+ * about ("-" for the file as a whole) and a one-line text.  Returns the
+ * number of warnings.  The CLI's `policy check` prints them, the nginx
+ * module logs them at `nginx -t`.
  */
 typedef void (*nitro_attest_lint_pt)(void *data, const char *set,
     const char *text);
 
 size_t nitro_attest_policy_lint(const nitro_attest_policy_t *policy,
     nitro_attest_lint_pt warn, void *data);
+
+/* Where the document travels in the client certificate. */
+typedef struct nitro_attest_extension_s  nitro_attest_extension_t;
 
 /* oid NULL means the default; returns NULL and fills err on a bad OID */
 nitro_attest_extension_t *nitro_attest_extension_new(const char *oid,
@@ -229,11 +249,14 @@ const ASN1_OBJECT *nitro_attest_extension_oid(
     const nitro_attest_extension_t *ext);
 
 /*
- * The chain cache: capacity bundles, least recently used evicted.  A hit
- * skips parsing and verifying the bundle's certificates again; it is used
- * only with the root it was verified against and while every certificate of
- * the bundle is within its validity.
+ * The chain cache: CA bundles already verified to the root, capacity
+ * bundles, least recently used evicted (per process, not thread-safe).  A
+ * hit skips parsing and verifying the bundle's certificates again; it is
+ * used only with the root it was verified against and while every
+ * certificate of the bundle is within its validity.
  */
+typedef struct nitro_attest_chain_cache_s  nitro_attest_chain_cache_t;
+
 nitro_attest_chain_cache_t *nitro_attest_chain_cache_new(size_t capacity);
 /*
  * The same with room for leaves leaf certificates (0: none) besides the
@@ -248,26 +271,36 @@ void nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
     uint64_t *hits, uint64_t *misses);
 
 /*
- * The verification memo: capacity signed documents, least recently used
- * evicted.  For each it keeps what the structure, signature and path
- * checks concluded (and, when they held, the measurements), keyed by the
- * root and the signed bytes (protected header, payload, signature), so a
+ * The verification memo: signed documents already verified, capacity
+ * documents, least recently used evicted (per process, not thread-safe).
+ * For each it keeps what the structure, signature and path checks
+ * concluded (and, when they held, the measurements), keyed by the root
+ * and the signed bytes (protected header, payload, signature), so a
  * document presented again is not verified again, whatever certificate or
  * unprotected header it arrives in.  Validity windows, freshness, policy
  * and binding are judged again at each use.  With a memo a server's cost
  * for a repeated forgery or replayed certificate is a hash and a lookup.
  */
+typedef struct nitro_attest_memo_s  nitro_attest_memo_t;
+
 nitro_attest_memo_t *nitro_attest_memo_new(size_t capacity);
 void nitro_attest_memo_free(nitro_attest_memo_t *memo);
 void nitro_attest_memo_stats(const nitro_attest_memo_t *memo, uint64_t *hits,
     uint64_t *misses);
 
-/* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
-int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
-int nitro_attest_format_parse(const char *name, nitro_attest_format_e *out);
-int nitro_attest_kind_parse(const char *name, nitro_attest_kind_e *out);
-/* nginx time syntax ("30s", "5m", "1h 30m", "250ms"): ms, or -1 */
-int64_t nitro_attest_parse_duration(const char *text);
+/* What a verification is judged by; nitro_attest_config_init() sets the
+ * defaults (no policy, no cache, binding public_key). */
+typedef struct {
+    const nitro_attest_root_t       *root;       /* required */
+    const nitro_attest_policy_t     *policy;     /* NULL: report PCRs only */
+    const nitro_attest_extension_t  *extension;  /* NULL: the default */
+    nitro_attest_chain_cache_t      *chain_cache; /* NULL: none */
+    nitro_attest_memo_t             *memo;       /* NULL: none */
+    int64_t                          max_age_ms;
+    int64_t                          clock_skew_ms;
+    nitro_attest_binding_e           binding;
+    int                              allow_debug; /* or the policy's */
+} nitro_attest_config_t;
 
 void nitro_attest_config_init(nitro_attest_config_t *cf);
 
@@ -281,7 +314,7 @@ int nitro_attest_config_digest(const nitro_attest_config_t *cf,
 
 
 /*
- * Verification.  Each fills *v completely (even on failure) and returns
+ * Verify.  Each fills *v completely (even on failure) and returns
  * v->reason.  now_ms is the verification time in ms since the epoch.
  */
 
@@ -296,6 +329,23 @@ nitro_attest_reason_e nitro_attest_verify_document(
     X509 *bind_cert, int64_t now_ms, nitro_attest_verdict_t *v);
 
 /*
+ * The document carried by cert per ext (NULL: default).  On success *doc
+ * points into the certificate's own storage: valid while cert lives.
+ */
+nitro_attest_reason_e nitro_attest_cert_document(
+    const nitro_attest_extension_t *ext, X509 *cert, const uint8_t **doc,
+    size_t *len);
+
+/*
+ * 1 when the only unknown critical extension of leaf is the attestation one
+ * (ext NULL: the default) and no certificate of untrusted (the rest of what
+ * a TLS client sent; may be NULL) has one: a server may then have OpenSSL
+ * ignore unknown critical extensions for this chain.
+ */
+int nitro_attest_only_critical(const nitro_attest_extension_t *ext,
+    X509 *leaf, STACK_OF(X509) *untrusted);
+
+/*
  * A certificate parsed where the core verifies certificates (see
  * na_libctx.c: below OpenSSL 3.2 a view of the default provider, else
  * OpenSSL's default context), its key decoded only when of a kind that
@@ -307,11 +357,22 @@ nitro_attest_reason_e nitro_attest_verify_document(
 X509 *nitro_attest_cert_parse(const uint8_t *der, size_t len);
 const char *nitro_attest_openssl_context(const char **why);
 
+
+/*
+ * The verdict, read back and judged over time.
+ */
+
 /*
  * 0 when len bytes at p are a whole, consistent verdict (a copy read back
  * from a session ticket or a cache): size, enums and every span in bounds.
  */
 int nitro_attest_verdict_check(const void *p, size_t len);
+
+/* A verdict that says "no certificate was presented" (status NONE). */
+void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
+
+/* "INFO", "WARNING" or "CRITICAL": how grave the verdict is for a SIEM */
+const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
 
 /*
  * Whole seconds from the document timestamp to the verification, truncated
@@ -338,18 +399,6 @@ int64_t nitro_attest_verdict_expiry(const nitro_attest_verdict_t *v,
 void nitro_attest_verdict_expire(nitro_attest_verdict_t *v,
     int64_t reattest_ms, int64_t now_ms);
 
-/* A verdict that says "no certificate was presented" (status NONE). */
-void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
-
-/*
- * 1 when the only unknown critical extension of leaf is the attestation one
- * (ext NULL: the default) and no certificate of untrusted (the rest of what
- * a TLS client sent; may be NULL) has one: a server may then have OpenSSL
- * ignore unknown critical extensions for this chain.
- */
-int nitro_attest_only_critical(const nitro_attest_extension_t *ext,
-    X509 *leaf, STACK_OF(X509) *untrusted);
-
 /*
  * The key under which a verdict for cert is cached: SHA-256 over the
  * configuration digest (nitro_attest_config_digest()) and the certificate's
@@ -358,18 +407,11 @@ int nitro_attest_only_critical(const nitro_attest_extension_t *ext,
 int nitro_attest_verdict_key(const uint8_t config_digest[32], X509 *cert,
     uint8_t key[32]);
 
-/*
- * The document carried by cert per ext (NULL: default).  On success *doc
- * points into the certificate's own storage: valid while cert lives.
- */
-nitro_attest_reason_e nitro_attest_cert_document(
-    const nitro_attest_extension_t *ext, X509 *cert, const uint8_t **doc,
-    size_t *len);
-
 
 /*
- * The CONTRACT section 7 event, one line, no newline, into buf: returns its
- * length, which is at most NITRO_ATTEST_EVENT_MAX.  It is complete and
+ * The event: the verdict as one line of JSON, every key always present in
+ * a fixed order, null for what is not known, no newline, into buf: returns
+ * its length, which is at most NITRO_ATTEST_EVENT_MAX.  It is complete and
  * NUL-terminated when the length is below size; otherwise nothing past
  * size was written, and the call can be repeated with a larger buffer
  * (buf NULL, size 0 only measures).  Allocates nothing.
@@ -402,65 +444,16 @@ typedef struct {
 size_t nitro_attest_event_render(const nitro_attest_verdict_t *v,
     const nitro_attest_where_t *where, char *buf, size_t size);
 
-/*
- * Rendering for tools.  Strings are malloc()ed; free them with free().
- * NULL only when memory ran out.
- */
-
-/* the event of nitro_attest_event_render() */
+/* the event of nitro_attest_event_render(), malloc()ed; NULL only when
+ * memory ran out */
 char *nitro_attest_event_json(const nitro_attest_verdict_t *v);
-/* the decoded document (CLI inspect); NULL and *reason set when malformed */
-char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
-    nitro_attest_reason_e *reason);
-
-const char *nitro_attest_reason_name(nitro_attest_reason_e reason);
-const char *nitro_attest_status_name(nitro_attest_status_e status);
-const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
-const char *nitro_attest_kind_name(nitro_attest_kind_e kind);
-const char *nitro_attest_severity(const nitro_attest_verdict_t *v);
-/*
- * A Prometheus label value (text format 0.0.4): backslash, double quote and
- * newline escaped.  dst must hold 2 * len bytes; no NUL is written;
- * returns the end of what was written.
- */
-char *nitro_attest_prometheus_escape(char *dst, const uint8_t *src,
-    size_t len);
-/* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
-char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
-/*
- * ms since the epoch as RFC 3339 UTC with milliseconds, as the event's
- * "time" ("2026-12-06T10:00:00.123Z"; 32 bytes hold any): the length
- * written (NUL-terminated), or -1 when it does not fit (dst then holds
- * "" or a truncated text, NUL-terminated).
- */
-int nitro_attest_format_time(char *dst, size_t size, int64_t ms);
-
-/*
- * The EC2 instance a module id belongs to (CONTRACT 14): the length of the
- * module id up to its last "-enc" or "-tpm" ("i-0abc-enc01" is of
- * "i-0abc"), the whole length when it has neither.
- */
-size_t nitro_attest_instance_id_len(const char *module_id, size_t len);
 
 
 /*
- * Unauthenticated facts of a document, for tools (--at document, naming a
- * certificate): 0, or -1 when the document is malformed.  Its certificates
- * are not read (that is the cost of a verification), so a document whose
- * certificate DER is bad still peeks.
- */
-int nitro_attest_document_peek(const uint8_t *doc, size_t len,
-    int64_t *timestamp_ms, char *module_id, size_t module_id_size);
-
-/* Input helpers for tools: raw bytes, hex or base64 to bytes (malloc). */
-int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
-    size_t *outlen);
-
-/*
- * Signed attestation tokens (CONTRACT 12): a verdict that held, as JWT
- * claims in a JWS compact serialization (RFC 7515) for upstreams, signed
- * with an EC P-256 (ES256), EC P-384 (ES384) or Ed25519 (EdDSA) key whose
- * public JWK (RFC 7517) names it by its RFC 7638 thumbprint (kid).
+ * Signed attestation tokens: a verdict that held, as JWT claims in a JWS
+ * compact serialization (RFC 7515) for upstreams, signed with an EC P-256
+ * (ES256), EC P-384 (ES384) or Ed25519 (EdDSA) key whose public JWK (RFC
+ * 7517) names it by its RFC 7638 thumbprint (kid).
  */
 
 #define NITRO_ATTEST_TOKEN_ISSUER       "nitro-attest"
@@ -518,41 +511,6 @@ char *nitro_attest_token_sign(const nitro_attest_token_key_t *key,
 
 
 /*
- * Rules the core applies and tools share, so that each is written once:
- * the CLI writes policy sets and signs mock documents with them.
- */
-
-/* the PCRs of kind: 32 for an enclave (pcrs), 24 for a NitroTPM */
-#define nitro_attest_pcr_count(kind)                                         \
-    ((unsigned) ((kind) == NITRO_ATTEST_KIND_NITROTPM                        \
-                 ? NITRO_ATTEST_NITROTPM_PCR_COUNT : NITRO_ATTEST_PCR_COUNT))
-
-typedef enum {
-    NITRO_ATTEST_PCR_VALID = 0,
-    NITRO_ATTEST_PCR_BAD_INDEX,     /* not below nitro_attest_pcr_count() */
-    NITRO_ATTEST_PCR_BAD_VALUE      /* not 64, 96 or 128 hex digits */
-} nitro_attest_pcr_rule_e;
-
-/*
- * A PCR that a policy set of kind pins: its index is below
- * nitro_attest_pcr_count(kind), its value 64, 96 or 128 hex digits of
- * either case (a SHA-256, SHA-384 or SHA-512 measurement).  When both
- * hold, value (NITRO_ATTEST_PCR_MAX_LEN bytes) and *len receive the bytes.
- */
-nitro_attest_pcr_rule_e nitro_attest_pcr_parse(nitro_attest_kind_e kind,
-    unsigned long index, const char *hex, uint8_t *value, size_t *len);
-
-/*
- * An ECDSA signature as OpenSSL makes it (a DER ECDSA-Sig-Value) in the
- * raw form JWS and COSE carry: r || s, each half bytes, the size of the
- * curve's order (32 for P-256, 48 for P-384).  raw holds 2 * half bytes.
- * 0, or -1 when der is not a signature or r or s does not fit.
- */
-int nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
-    uint8_t *raw, size_t half);
-
-
-/*
  * The enclave side: what makes a client certificate rather than judges
  * one (the CLI's cert and nsm commands, a renewal loop).
  */
@@ -566,7 +524,6 @@ int nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
  */
 nitro_attest_reason_e nitro_attest_document_binds(const uint8_t *doc,
     size_t len, nitro_attest_binding_e mode, X509 *cert);
-
 
 /*
  * The Nitro Secure Module (NSM), na_nsm.c: the device through which an
@@ -652,6 +609,87 @@ nitro_attest_nsm_rc_e nitro_attest_nsm_lock_pcr(nitro_attest_nsm_t *nsm,
 nitro_attest_nsm_rc_e nitro_attest_nsm_attest(nitro_attest_nsm_t *nsm,
     const nitro_attest_nsm_attest_t *a, uint8_t **doc, size_t *len,
     char *err, size_t errlen);
+
+
+/*
+ * Tools: rules the core applies and tools share, so that each is written
+ * once (the CLI writes policy sets and signs mock documents with them),
+ * and the text helpers of tools and the nginx glue.  Strings are
+ * malloc()ed where said; free them with free().
+ */
+
+/* the decoded document (CLI inspect), malloc()ed; NULL and *reason set
+ * when malformed, NULL alone when memory ran out */
+char *nitro_attest_inspect_json(const uint8_t *doc, size_t len,
+    nitro_attest_reason_e *reason);
+
+/*
+ * Unauthenticated facts of a document, for tools (--at document, naming a
+ * certificate): 0, or -1 when the document is malformed.  Its certificates
+ * are not read (that is the cost of a verification), so a document whose
+ * certificate DER is bad still peeks.
+ */
+int nitro_attest_document_peek(const uint8_t *doc, size_t len,
+    int64_t *timestamp_ms, char *module_id, size_t module_id_size);
+
+/* Input helpers for tools: raw bytes, hex or base64 to bytes (malloc). */
+int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
+    size_t *outlen);
+
+/* dst must hold 2 * len bytes; no NUL is written; returns dst + 2 * len */
+char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
+
+/*
+ * ms since the epoch as RFC 3339 UTC with milliseconds, as the event's
+ * "time" ("2026-12-06T10:00:00.123Z"; 32 bytes hold any): the length
+ * written (NUL-terminated), or -1 when it does not fit (dst then holds
+ * "" or a truncated text, NUL-terminated).
+ */
+int nitro_attest_format_time(char *dst, size_t size, int64_t ms);
+
+/*
+ * A Prometheus label value (text format 0.0.4): backslash, double quote and
+ * newline escaped.  dst must hold 2 * len bytes; no NUL is written;
+ * returns the end of what was written.
+ */
+char *nitro_attest_prometheus_escape(char *dst, const uint8_t *src,
+    size_t len);
+
+/*
+ * The EC2 instance a module id belongs to: the length of the module id up
+ * to its last "-enc" (an enclave's) or "-tpm" (a NitroTPM's)
+ * ("i-0abc-enc01" is of "i-0abc"), the whole length when it has neither.
+ */
+size_t nitro_attest_instance_id_len(const char *module_id, size_t len);
+
+/* the PCRs of kind: 32 for an enclave (pcrs), 24 for a NitroTPM */
+#define nitro_attest_pcr_count(kind)                                         \
+    ((unsigned) ((kind) == NITRO_ATTEST_KIND_NITROTPM                        \
+                 ? NITRO_ATTEST_NITROTPM_PCR_COUNT : NITRO_ATTEST_PCR_COUNT))
+
+typedef enum {
+    NITRO_ATTEST_PCR_VALID = 0,
+    NITRO_ATTEST_PCR_BAD_INDEX,     /* not below nitro_attest_pcr_count() */
+    NITRO_ATTEST_PCR_BAD_VALUE      /* not 64, 96 or 128 hex digits */
+} nitro_attest_pcr_rule_e;
+
+/*
+ * A PCR that a policy set of kind pins: its index is below
+ * nitro_attest_pcr_count(kind), its value 64, 96 or 128 hex digits of
+ * either case (a SHA-256, SHA-384 or SHA-512 measurement).  When both
+ * hold, value (NITRO_ATTEST_PCR_MAX_LEN bytes) and *len receive the bytes.
+ */
+nitro_attest_pcr_rule_e nitro_attest_pcr_parse(nitro_attest_kind_e kind,
+    unsigned long index, const char *hex, uint8_t *value, size_t *len);
+
+/*
+ * An ECDSA signature as OpenSSL makes it (a DER ECDSA-Sig-Value) in the
+ * raw form JWS and COSE carry: r || s, each half bytes, the size of the
+ * curve's order (32 for P-256, 48 for P-384).  raw holds 2 * half bytes.
+ * 0, or -1 when der is not a signature or r or s does not fit.
+ */
+int nitro_attest_ecdsa_der_to_raw(const uint8_t *der, size_t der_len,
+    uint8_t *raw, size_t half);
 
 #pragma GCC visibility pop
 

@@ -9,7 +9,7 @@ NITRO_ATTEST_OPENSSL_VIEW=off) over the real documents and over forged
 chains of every key kind, and require the same output byte for byte; and
 they check that a configuration without the default provider, or asking
 for FIPS, is obeyed rather than gone around.  On OpenSSL 3.2 and later
-both runs use the default context (t/unit/test_core.c checks which one is
+both runs use the default context (t/unit/test_libctx.c checks which one is
 chosen).
 """
 

@@ -725,10 +725,11 @@ expect_append(char **text, size_t *len, size_t *cap, const char *s,
     int escape)
 {
     char    *p;
-    size_t   need, size;
+    size_t   n, need, size;
 
     /* escaping at most doubles s */
-    need = *len + strlen(s) * (escape ? 2 : 1) + 1;
+    n = strlen(s);
+    need = *len + n * (escape ? 2 : 1) + 1;
 
     if (need > *cap) {
         size = need * 2 > 4096 ? need * 2 : 4096;
@@ -741,14 +742,14 @@ expect_append(char **text, size_t *len, size_t *cap, const char *s,
         *cap = size;
     }
 
-    for ( ; *s; s++) {
-        if (escape && (*s == '\\' || *s == '"' || *s == '\n')) {
-            (*text)[(*len)++] = '\\';
-            (*text)[(*len)++] = (*s == '\n') ? 'n' : *s;
-            continue;
-        }
+    if (escape) {
+        p = nitro_attest_prometheus_escape(*text + *len, (const uint8_t *) s,
+                                           n);
+        *len = (size_t) (p - *text);
 
-        (*text)[(*len)++] = *s;
+    } else {
+        memcpy(*text + *len, s, n);
+        *len += n;
     }
 
     (*text)[*len] = '\0';

@@ -1,6 +1,6 @@
 /*
- * na_cache.c: the chain cache.  Remembers CA bundles (cabundle, root first)
- * whose path to the pinned root OpenSSL has verified, so that a new
+ * na_chain_cache.c: the chain cache.  Remembers CA bundles (cabundle, root
+ * first) whose path to the pinned root OpenSSL has verified, so that a new
  * document from a known parent instance costs the leaf's signature and the
  * COSE signature only.
  *
@@ -8,9 +8,10 @@
  * the validity window of all its certificates, which the caller holds the
  * verification time against, as for a path verified in full.  Bundles
  * with name constraints are never cached (those would have to be applied
- * to each new leaf).  Leaves whose path verified under a cached bundle
- * are kept too, parsed, so a known enclave's new document costs its COSE
- * signature only.  Not thread-safe: one cache per process (an nginx
+ * to each new leaf); the window is the one the verifier (na_chain.c)
+ * computed along the path.  Leaves whose path verified under a cached
+ * bundle are kept too, parsed, so a known enclave's new document costs its
+ * COSE signature only.  Not thread-safe: one cache per process (an nginx
  * worker is single-threaded).
  */
 
@@ -18,7 +19,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
@@ -136,35 +136,14 @@ nitro_attest_chain_cache_stats(const nitro_attest_chain_cache_t *cache,
  * it cannot be computed (the bundle is then simply not cached).
  */
 int
-na_chain_key(const na_bytes_t *ders, size_t n, uint8_t *key)
+na_chain_cache_key(const na_bytes_t *ders, size_t n, uint8_t *key)
 {
-    int          ok;
-    size_t       i;
-    uint8_t      len[4];
-    EVP_MD_CTX  *md;
-
-    md = EVP_MD_CTX_new();
-    ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-
-    for (i = 0; ok && i < n; i++) {
-        len[0] = (uint8_t) (ders[i].len >> 24);
-        len[1] = (uint8_t) (ders[i].len >> 16);
-        len[2] = (uint8_t) (ders[i].len >> 8);
-        len[3] = (uint8_t) ders[i].len;
-
-        ok = EVP_DigestUpdate(md, len, sizeof(len)) == 1
-             && EVP_DigestUpdate(md, ders[i].p, ders[i].len) == 1;
-    }
-
-    ok = ok && EVP_DigestFinal_ex(md, key, NULL) == 1;
-    EVP_MD_CTX_free(md);
-
-    return ok ? 0 : -1;
+    return na_sha256_parts(NULL, 0, ders, n, key);
 }
 
 
 na_chain_entry_t *
-na_chain_lookup(nitro_attest_chain_cache_t *cache, const uint8_t *key)
+na_chain_cache_lookup(nitro_attest_chain_cache_t *cache, const uint8_t *key)
 {
     size_t  i;
 
@@ -218,13 +197,16 @@ na_chain_entry_store(const na_chain_entry_t *e, na_window_t *w)
 }
 
 
-/* Remembers a bundle whose full path has just been verified. */
+/*
+ * Remembers a bundle whose full path has just been verified, and w, the
+ * window of all its certificates.
+ */
 void
-na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
-    STACK_OF(X509) *cabundle, const nitro_attest_root_t *root)
+na_chain_cache_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
+    STACK_OF(X509) *cabundle, const nitro_attest_root_t *root,
+    const na_window_t *w)
 {
     int                i, n;
-    X509              *x;
     size_t             k;
     na_chain_entry_t   e, *slot;
 
@@ -235,22 +217,18 @@ na_chain_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
         return;
     }
 
-    memset(&e, 0, sizeof(e));
-    memcpy(e.key, key, SHA256_DIGEST_LENGTH);
-    memcpy(e.root, root->fingerprint, SHA256_DIGEST_LENGTH);
-    e.window.not_before_ms = INT64_MIN;
-    e.window.not_after_ms = INT64_MAX;
-
     for (i = 0; i < n; i++) {
-        x = sk_X509_value(cabundle, i);
-
-        if (X509_get_ext_by_NID(x, NID_name_constraints, -1) >= 0
-            || na_window_narrow(&e.window, x) != 0)
+        if (X509_get_ext_by_NID(sk_X509_value(cabundle, i),
+                                NID_name_constraints, -1) >= 0)
         {
             return;
         }
     }
 
+    memset(&e, 0, sizeof(e));
+    memcpy(e.key, key, SHA256_DIGEST_LENGTH);
+    memcpy(e.root, root->fingerprint, SHA256_DIGEST_LENGTH);
+    e.window = *w;
     e.cabundle = X509_chain_up_ref(cabundle);
     e.store = X509_STORE_new();
 
@@ -291,7 +269,7 @@ na_chain_entry_clear(na_chain_entry_t *e)
 
 
 na_leaf_entry_t *
-na_leaf_lookup(nitro_attest_chain_cache_t *cache, const uint8_t *key)
+na_leaf_cache_lookup(nitro_attest_chain_cache_t *cache, const uint8_t *key)
 {
     size_t  i;
 
@@ -336,7 +314,7 @@ na_leaf_entry_verified(const na_leaf_entry_t *e,
 
 /* Remembers a leaf whose path has just verified (under root, bundle). */
 void
-na_leaf_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
+na_leaf_cache_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
     X509 *leaf, const nitro_attest_root_t *root, const uint8_t *chain_key,
     const na_window_t *w)
 {
@@ -349,7 +327,7 @@ na_leaf_insert(nitro_attest_chain_cache_t *cache, const uint8_t *key,
         return;
     }
 
-    slot = na_leaf_lookup(cache, key);
+    slot = na_leaf_cache_lookup(cache, key);
 
     if (slot == NULL && cache->nleaves < capacity) {
         slot = &cache->leaves[cache->nleaves++];
