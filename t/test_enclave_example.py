@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -238,17 +239,28 @@ def test_enclave_entrypoint_runs_the_agent_beside_the_clients(
                    PROXY_PORT=str(proxy_port),
                    INTERVAL="1", COUNT="8")
     pid_file = root + "/run/nginx.pid"
+    # a session of its own: whatever it left running (the forwarder, the
+    # agent) goes with it, even when it is killed; nginx, a daemon, has
+    # its own and is stopped by its pid file
+    proc = subprocess.Popen(["sh", root + ENTRYPOINT], env=run_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     try:
-        p = subprocess.run(["sh", root + ENTRYPOINT], env=run_env,
-                           capture_output=True, text=True, timeout=120)
+        stdout, stderr = proc.communicate(timeout=120)
     finally:
-        # the entrypoint stops its nginx on the way out; never leave one
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         if os.path.exists(pid_file):
             with open(pid_file) as f:
-                os.kill(int(f.read()), 15)
-    assert p.returncode == 0, (p.stdout, p.stderr)
+                os.kill(int(f.read()), signal.SIGTERM)
+    assert proc.returncode == 0, (stdout, stderr)
 
-    lines = p.stdout.splitlines()
+    lines = stdout.splitlines()
     direct = [line for line in lines if line.startswith("direct ")]
     proxied = [line for line in lines if line.startswith("proxy ")]
     assert len(direct) == len(proxied) == 8, lines
@@ -260,16 +272,16 @@ def test_enclave_entrypoint_runs_the_agent_beside_the_clients(
     # over 8 s of renewals every 2 s, both ways presented new certificates
     assert len({line.split()[-1] for line in direct}) >= 3, direct
     assert len({line.split()[-1] for line in proxied}) >= 2, proxied
-    renewals = [line for line in p.stderr.splitlines()
+    renewals = [line for line in stderr.splitlines()
                 if "agent: renewed " in line]
-    assert len(renewals) >= 4, p.stderr
+    assert len(renewals) >= 4, stderr
     print("%d direct and %d proxied calls served, %d and %d certificates "
           "seen, %d renewals" % (len(direct), len(proxied),
                                  len({x.split()[-1] for x in direct}),
                                  len({x.split()[-1] for x in proxied}),
                                  len(renewals)))
     # the agent's reloads are nginx's: no --exec failed
-    assert "--exec" not in p.stderr, p.stderr
+    assert "--exec" not in stderr, stderr
     # nginx stopped with the enclave
     deadline = time.time() + 10
     while os.path.exists(pid_file) and time.time() < deadline:

@@ -33,6 +33,7 @@ stop() {
     # shellcheck disable=SC2086
     [ -z "$pids" ] || kill $pids 2>/dev/null || true
     nginx -c "$NGINX_CONF" -s quit 2>/dev/null || true
+    wait
 }
 trap stop EXIT
 trap 'exit 143' INT TERM
