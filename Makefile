@@ -135,7 +135,7 @@ test-cli: cli $(B)/test_core $(B)/nsm-emu.so
 	$(PYTEST) t/cli
 
 # t/nginx but its load test (make test-load)
-test-nginx: all
+test-nginx: all $(B)/nsm-emu.so
 	$(PYTEST) t/nginx
 
 # the README and docs/: every relative link and anchor resolves, and every
@@ -144,11 +144,12 @@ test-nginx: all
 test-docs:
 	$(PYTEST) t/docs
 
-# the .debs of make deb unpacked into a scratch root; the Dockerfile's build
-# stage run in a scratch copy of the tree and its runtime config checked;
-# conf-examples/conf.d/ in Debian's layout; the package sets of the targets
-# and make demo's program
-test-packaging: all
+# the .debs of make deb unpacked into a scratch root (the agent's systemd
+# unit among them); the Dockerfile's build stage run in a scratch copy of
+# the tree and its runtime config checked; conf-examples/conf.d/ in
+# Debian's layout; conf-examples/enclave/'s image laid out and run with the
+# tests' NSM; the package sets of the targets and make demo's program
+test-packaging: all $(B)/nsm-emu.so
 	$(PYTEST) t/packaging
 
 # installs the demo's packages only (scripts/install-deps.sh demo), builds

@@ -52,10 +52,11 @@ zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # inventory tests drive (Prometheus, rsyslog, Chromium for the dashboard,
 # logrotate for the event log's rotation, groff and man for the man page),
 # make static's executables and file(1), which the static tests read them
-# with
+# with; socat, the forwarder of conf-examples/enclave/'s image, which its
+# test runs
 TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
 python3-jwt prometheus prometheus-node-exporter rsyslog chromium logrotate \
-groff-base man-db file"
+groff-base man-db file socat"
 
 packages() {
     case "$1" in

@@ -401,28 +401,17 @@ na_out_where(na_out_t *o, const char *key, const nitro_attest_text_t *text)
 static void
 na_out_time(na_out_t *o, int64_t ms)
 {
-    char       buf[64];
-    int        len;
-    time_t     secs;
-    struct tm  tm;
-    int64_t    frac;
+    int   len;
+    char  buf[64];
 
-    frac = ms % 1000;
-    secs = (time_t) (ms / 1000);
-
-    if (frac < 0) {
-        frac += 1000;
-        secs -= 1;
-    }
-
-    if (gmtime_r(&secs, &tm) == NULL) {
+    len = nitro_attest_format_time(buf + 1, sizeof(buf) - 2, ms);
+    if (len < 0) {
         na_out_raw(o, "null", 4);
         return;
     }
 
-    len = snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, (int) frac);
+    buf[0] = '"';
+    buf[len + 1] = '"';
 
-    na_out_raw(o, buf, (size_t) len);
+    na_out_raw(o, buf, (size_t) len + 2);
 }

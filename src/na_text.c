@@ -2,8 +2,8 @@
  * na_text.c: the encodings of the core, one helper each: hex, the
  * base64url of tokens, the hex or base64 of tool input, well-formed UTF-8,
  * JSON strings (written by hand into the caller's memory, or as jansson
- * values), Prometheus label values, and the length-prefixed parts whose
- * digests key the caches.
+ * values), Prometheus label values, RFC 3339 times, and the
+ * length-prefixed parts whose digests key the caches.
  *
  * Bytes that are not UTF-8 never reach a JSON text: they become U+FFFD, so
  * a document's text fields cannot break a log line or a token.
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
@@ -521,4 +522,36 @@ nitro_attest_prometheus_escape(char *dst, const uint8_t *src, size_t len)
     }
 
     return dst;
+}
+
+
+int
+nitro_attest_format_time(char *dst, size_t size, int64_t ms)
+{
+    int        len;
+    time_t     secs;
+    struct tm  tm;
+    int64_t    frac;
+
+    frac = ms % 1000;
+    secs = (time_t) (ms / 1000);
+
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+
+    if (size > 0) {
+        dst[0] = '\0';
+    }
+
+    if (gmtime_r(&secs, &tm) == NULL) {
+        return -1;
+    }
+
+    len = snprintf(dst, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                   tm.tm_min, tm.tm_sec, (int) frac);
+
+    return (len < 0 || (size_t) len >= size) ? -1 : len;
 }

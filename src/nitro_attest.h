@@ -640,6 +640,14 @@ int nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
 char *nitro_attest_hex(char *dst, const uint8_t *src, size_t len);
 
 /*
+ * ms since the epoch as RFC 3339 UTC with milliseconds, as the event's
+ * "time" ("2026-12-06T10:00:00.123Z"; 32 bytes hold any): the length
+ * written (NUL-terminated), or -1 when it does not fit (dst then holds
+ * "" or a truncated text, NUL-terminated).
+ */
+int nitro_attest_format_time(char *dst, size_t size, int64_t ms);
+
+/*
  * A Prometheus label value (text format 0.0.4): backslash, double quote and
  * newline escaped.  dst must hold 2 * len bytes; no NUL is written;
  * returns the end of what was written.

@@ -106,7 +106,6 @@ cert_options(cli_opt_t *opts, int nargs, cert_args_t *c)
 
     c->doc = cli_opt(opts, "doc")->value;
     c->device = cli_nsm_device(cli_opt(opts, "device")->value);
-    c->binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
     c->user_data = NULL;
     c->nonce = NULL;
     nsm = cli_opt(opts, "nsm")->count > 0;
@@ -129,12 +128,7 @@ cert_options(cli_opt_t *opts, int nargs, cert_args_t *c)
         return CLI_USAGE;
     }
 
-    if (binding && (nitro_attest_binding_parse(binding, &c->binding) != 0
-                    || c->binding == NITRO_ATTEST_BINDING_NONE))
-    {
-        cli_error("cert: --binding must be public_key, user_data_spki, "
-                  "user_data_sha256 or user_data_sha384, not \"%s\"",
-                  binding);
+    if (cli_key_binding("cert", binding, &c->binding) != 0) {
         return CLI_USAGE;
     }
 

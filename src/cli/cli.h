@@ -2,8 +2,8 @@
  * cli.h: the nitro-attest command line.  common.c holds what every command
  * uses (options, messages, files, evidence, keys and certificates, times,
  * PCRs, the NSM); each command family has its file (verify.c, cert.c,
- * mock.c, policy.c, nsm.c, expect.c) and uses common.c only; main.c
- * dispatches to them and prints the usage texts of help.c.
+ * mock.c, policy.c, nsm.c, expect.c, agent.c) and uses common.c only;
+ * main.c dispatches to them and prints the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -56,12 +57,34 @@ void cli_error(const char *fmt, ...);
 /* a file, "-" standard input: 0, or -1 after a message */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
 /*
- * Replaces path with text atomically: mode -1 keeps the mode and owner of
- * the file at path, which must exist; else the file gets mode and need not
- * exist.  0, or -1 after a message.
+ * Replaces path with text atomically (cli_replace_files()): mode -1 keeps
+ * the mode and owner of the file at path, which must exist; else the file
+ * gets mode and need not exist.  0, or -1 after a message.
  */
 int cli_replace_file(const char *cmd, const char *path, const char *text,
     int mode);
+
+/* a file for cli_replace_files(): (uid_t) -1 and (gid_t) -1, the writer's */
+typedef struct {
+    const char                *path;
+    const void                *data;
+    size_t                     len;
+    mode_t                     mode;
+    uid_t                      uid;
+    gid_t                      gid;
+} cli_file_t;
+
+/*
+ * Puts each file in place, all or none as far as a file system allows:
+ * each is written beside its path and synced, unnamed (O_TMPFILE) or
+ * under a temporary name (".NAME.XXXXXX"), then all are named, then each
+ * is renamed over its path in order and the directories are synced.  A
+ * reader of a path finds the old file or the new one, whole, even after a
+ * crash; a failure before the renames changes nothing and leaves nothing.
+ * 0, or -1 and err (one line naming the file).
+ */
+int cli_replace_files(const cli_file_t *files, size_t n, char *err,
+    size_t errlen);
 /* hex digits (none: zero bytes) into malloc()ed bytes: 0, or -1 */
 int cli_hex(const char *hex, uint8_t **data, size_t *len);
 /*
@@ -88,6 +111,11 @@ void cli_evidence_free(cli_evidence_t *ev);
 X509 *cli_load_cert(const uint8_t *data, size_t len);
 X509 *cli_load_cert_file(const char *path);
 EVP_PKEY *cli_load_key(const char *path);
+/*
+ * A fresh key: p256, p384, p521, rsa2048, rsa4096 or ed25519; NULL for
+ * another type, or when memory ran out.
+ */
+EVP_PKEY *cli_key_generate(const char *type);
 /* the root at path, or AWS's when path is NULL; NULL after a message */
 nitro_attest_root_t *cli_load_root(const char *cmd, const char *path);
 /* a certificate, or else a private key (mode 0600), as PEM */
@@ -109,6 +137,12 @@ int64_t cli_now_ms(void);
 
 /* --kind enclave|nitrotpm: 0, or -1 after a usage error */
 int cli_kind(const char *cmd, const char *text, nitro_attest_kind_e *kind);
+/*
+ * --binding of a key that a document attests: public_key (text NULL) or a
+ * user_data_* mode, not none: 0, or -1 after a usage error.
+ */
+int cli_key_binding(const char *cmd, const char *text,
+    nitro_attest_binding_e *binding);
 /*
  * A PCR of kind by the core's rule (nitro_attest_pcr_parse()), what saying
  * where it came from: 0 and its bytes, or -1 after a usage error.
@@ -223,6 +257,7 @@ int cli_cmd_nsm_pcr(int argc, char **argv);
 int cli_cmd_nsm_extend(int argc, char **argv);
 int cli_cmd_nsm_lock(int argc, char **argv);
 int cli_cmd_expect(int argc, char **argv);
+int cli_cmd_agent(int argc, char **argv);
 
 /* prints the usage of topic ("" for all, "verify", "policy new"...): 0, -1 */
 int cli_help(const char *topic);

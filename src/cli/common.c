@@ -1,10 +1,10 @@
 /*
  * common.c: what every nitro-attest command uses: option parsing, error
- * messages, reading files and the evidence they hold, roots, keys and
- * certificates, time options, the --kind and --pcr options by the core's
- * rules, the certificates `cert` and `mock` build, and the NSM's device
- * and the documents it attests keys with.  It calls the core and never a
- * command.
+ * messages, reading files and the evidence they hold, replacing files
+ * atomically, roots, keys and certificates, time options, the --kind and
+ * --pcr options by the core's rules, the certificates `cert` and `mock`
+ * build, and the NSM's device and the documents it attests keys with.  It
+ * calls the core and never a command.
  */
 
 #include "cli.h"
@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,21 @@
 #include <openssl/x509v3.h>
 
 
+/* what cli_replace_files() holds of a file until it is in place */
+typedef struct {
+    int                        fd;
+    char                       tmp[PATH_MAX];  /* "": no name yet */
+} cli_new_file_t;
+
+
 static int cli_parse_option(const char *cmd, cli_opt_t *opts, int argc,
     char **argv, int *i);
-static int cli_write_fd(int fd, const char *text);
+static int cli_new_file_write(const cli_file_t *f, cli_new_file_t *nf);
+static int cli_new_file_name(const cli_file_t *f, cli_new_file_t *nf);
+static int cli_temporary_name(const char *path, char *tmp, size_t size);
+static int cli_random_suffix(char *tmp);
+static int cli_dir_of(const char *path, char *dir, size_t size);
+static int cli_sync_dir(const char *path);
 static const EVP_MD *cli_sign_md(EVP_PKEY *key);
 
 
@@ -233,152 +246,308 @@ cli_read_file(const char *path, uint8_t **data, size_t *len)
 
 
 /*
- * A temporary file in the same directory, written, fsync()ed and renamed
- * over path (through a symlink: its target), then the directory fsync()ed,
- * so that a reader (nginx, node_exporter) sees the old or the new text,
- * never a part, even after a crash.
+ * Through a symlink, its target; a file that is not there yet gets mode
+ * and the writer's owner, else mode (or with -1 its own) and its owner.
  */
 int
 cli_replace_file(const char *cmd, const char *path, const char *text,
     int mode)
 {
-    int          fd, dfd, rc;
-    char        *real, *dir, *tmp, *slash;
+    int          rc;
+    char        *real, err[1024];
+    cli_file_t   f;
     struct stat  st;
-
-    rc = -1;
-    tmp = NULL;
-    dir = NULL;
 
     real = realpath(path, NULL);
 
     if (real == NULL && mode >= 0 && errno == ENOENT) {
-        /* a file made here: its directory is the path's */
         real = strdup(path);
-        st.st_mode = (mode_t) mode;
-        st.st_uid = geteuid();
-        st.st_gid = getegid();
+        st.st_uid = (uid_t) -1;
+        st.st_gid = (gid_t) -1;
 
     } else if (real == NULL || stat(real, &st) != 0) {
         cli_error("%s: %s: %s", cmd, path, strerror(errno));
-        goto done;
+        free(real);
+        return -1;
     }
 
     if (real == NULL) {
         cli_error("%s: out of memory", cmd);
-        goto done;
+        return -1;
     }
 
-    if (mode >= 0) {
-        st.st_mode = (mode_t) mode;
+    f.path = real;
+    f.data = text;
+    f.len = strlen(text);
+    f.mode = mode >= 0 ? (mode_t) mode : st.st_mode & 07777;
+    f.uid = st.st_uid;
+    f.gid = st.st_gid;
+
+    rc = cli_replace_files(&f, 1, err, sizeof(err));
+    if (rc != 0) {
+        cli_error("%s: %s", cmd, err);
     }
 
-    slash = strrchr(real, '/');
-
-    if (slash == NULL) {
-        dir = strdup(".");
-
-    } else {
-        dir = strndup(real, slash == real ? 1 : (size_t) (slash - real));
-    }
-
-    if (dir == NULL
-        || asprintf(&tmp, "%s/.%s.XXXXXX", dir,
-                    slash == NULL ? real : slash + 1) < 0)
-    {
-        tmp = NULL;
-        cli_error("%s: out of memory", cmd);
-        goto done;
-    }
-
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
-        free(tmp);
-        tmp = NULL;
-        goto done;
-    }
-
-    /* not giving the file away is no error: the mode is what protects it */
-    if (st.st_uid != geteuid() || st.st_gid != getegid()) {
-        (void) fchown(fd, st.st_uid, st.st_gid);
-    }
-
-    if (fchmod(fd, st.st_mode & 07777) != 0 || cli_write_fd(fd, text) != 0) {
-        cli_error("%s: %s: %s", cmd, tmp, strerror(errno));
-        goto done;
-    }
-
-    if (rename(tmp, real) != 0) {
-        cli_error("%s: %s: %s", cmd, path, strerror(errno));
-        goto done;
-    }
-
-    free(tmp);
-    tmp = NULL;
-    rc = 0;
-
-    /* the rename itself reaches the disk with the directory */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        cli_error("%s: %s was replaced, but syncing %s failed: %s", cmd,
-                  path, dir, strerror(errno));
-        rc = -1;
-    }
-
-    if (dfd >= 0) {
-        close(dfd);
-    }
-
-done:
-
-    if (tmp != NULL) {
-        unlink(tmp);
-        free(tmp);
-    }
-
-    free(dir);
     free(real);
-
     return rc;
 }
 
 
-/* text into fd, synced; fd is closed: 0, or -1 and errno */
-static int
-cli_write_fd(int fd, const char *text)
+int
+cli_replace_files(const cli_file_t *files, size_t n, char *err,
+    size_t errlen)
 {
-    int      err;
-    size_t   len, off;
-    ssize_t  n;
+    int              rc;
+    size_t           i;
+    cli_new_file_t  *nf;
 
-    len = strlen(text);
+    nf = calloc(n, sizeof(cli_new_file_t));
+    if (nf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
 
-    for (off = 0; off < len; off += (size_t) n) {
-        n = write(fd, text + off, len - off);
+    for (i = 0; i < n; i++) {
+        nf[i].fd = -1;
+    }
 
-        if (n < 0 && errno == EINTR) {
-            n = 0;
-            continue;
+    rc = -1;
+
+    for (i = 0; i < n; i++) {
+        if (cli_new_file_write(&files[i], &nf[i]) != 0) {
+            snprintf(err, errlen, "%s: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (cli_new_file_name(&files[i], &nf[i]) != 0) {
+            snprintf(err, errlen, "%s: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (rename(nf[i].tmp, files[i].path) != 0) {
+            snprintf(err, errlen, "%s: %s", files[i].path, strerror(errno));
+            goto done;
         }
 
-        if (n < 0) {
-            err = errno;
-            close(fd);
-            errno = err;
+        nf[i].tmp[0] = '\0';
+    }
+
+    /* the renames reach the disk with their directories */
+    for (i = 0; i < n; i++) {
+        if (cli_sync_dir(files[i].path) != 0) {
+            snprintf(err, errlen, "%s was replaced, but syncing its "
+                     "directory failed: %s", files[i].path, strerror(errno));
+            goto done;
+        }
+    }
+
+    rc = 0;
+
+done:
+
+    for (i = 0; i < n; i++) {
+        if (nf[i].tmp[0] != '\0') {
+            (void) unlink(nf[i].tmp);
+        }
+
+        if (nf[i].fd >= 0) {
+            (void) close(nf[i].fd);
+        }
+    }
+
+    free(nf);
+    return rc;
+}
+
+
+/*
+ * f's data in a new file beside f->path with f's mode and owner, synced:
+ * unnamed where the file system has O_TMPFILE (named later through /proc,
+ * cli_new_file_name()), else under a temporary name.  0, or -1 and errno.
+ */
+static int
+cli_new_file_write(const cli_file_t *f, cli_new_file_t *nf)
+{
+    char           dir[PATH_MAX];
+    size_t         off;
+    ssize_t        k;
+    const uint8_t  *p;
+
+    if (cli_dir_of(f->path, dir, sizeof(dir)) != 0) {
+        return -1;
+    }
+
+    nf->fd = access("/proc/self/fd", F_OK) == 0
+             ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
+
+    /* no O_TMPFILE: overlayfs before Linux 6.6, ramfs, some FUSE */
+    if (nf->fd < 0) {
+        if (cli_temporary_name(f->path, nf->tmp, sizeof(nf->tmp)) != 0) {
+            return -1;
+        }
+
+        nf->fd = mkostemp(nf->tmp, O_CLOEXEC);
+        if (nf->fd < 0) {
+            nf->tmp[0] = '\0';
             return -1;
         }
     }
 
-    if (fsync(fd) != 0) {
-        err = errno;
-        close(fd);
-        errno = err;
+    /* not giving the file away is no error: its mode protects it */
+    if (f->uid != (uid_t) -1 && f->gid != (gid_t) -1
+        && (f->uid != geteuid() || f->gid != getegid()))
+    {
+        (void) fchown(nf->fd, f->uid, f->gid);
+    }
+
+    p = f->data;
+
+    for (off = 0; off < f->len; off += (size_t) k) {
+        k = write(nf->fd, p + off, f->len - off);
+
+        if (k < 0) {
+            if (errno != EINTR) {
+                return -1;
+            }
+
+            k = 0;
+        }
+    }
+
+    return (fchmod(nf->fd, f->mode) == 0 && fsync(nf->fd) == 0) ? 0 : -1;
+}
+
+
+/* a written unnamed file linked under a temporary name: 0, or -1, errno */
+static int
+cli_new_file_name(const cli_file_t *f, cli_new_file_t *nf)
+{
+    int   tries;
+    char  proc[64];
+
+    if (nf->tmp[0] != '\0') {
+        return 0;
+    }
+
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", nf->fd);
+
+    for (tries = 0; tries < 16; tries++) {
+        if (cli_temporary_name(f->path, nf->tmp, sizeof(nf->tmp)) != 0
+            || cli_random_suffix(nf->tmp) != 0)
+        {
+            break;
+        }
+
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, nf->tmp, AT_SYMLINK_FOLLOW)
+            == 0)
+        {
+            return 0;
+        }
+
+        if (errno != EEXIST) {
+            break;
+        }
+    }
+
+    nf->tmp[0] = '\0';
+    return -1;
+}
+
+
+/* "DIR/.NAME.XXXXXX" for path "DIR/NAME": 0, or -1 and errno */
+static int
+cli_temporary_name(const char *path, char *tmp, size_t size)
+{
+    int          n;
+    const char  *slash;
+
+    slash = strrchr(path, '/');
+    n = slash ? snprintf(tmp, size, "%.*s/.%s.XXXXXX",
+                         (int) (slash - path), path, slash + 1)
+              : snprintf(tmp, size, ".%s.XXXXXX", path);
+
+    if (n < 0 || (size_t) n >= size) {
+        errno = ENAMETOOLONG;
         return -1;
     }
 
-    return close(fd);
+    return 0;
 }
+
+
+/* the XXXXXX that ends tmp as random letters and digits: 0, or -1 */
+static int
+cli_random_suffix(char *tmp)
+{
+    size_t         i, len;
+    unsigned char  rnd[6];
+
+    static const char  alnum[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ERR_clear_error();
+        errno = EIO;
+        return -1;
+    }
+
+    len = strlen(tmp);
+
+    for (i = 0; i < sizeof(rnd); i++) {
+        tmp[len - sizeof(rnd) + i] = alnum[rnd[i] % (sizeof(alnum) - 1)];
+    }
+
+    return 0;
+}
+
+
+/* the directory of path ("." for a bare name): 0, or -1 and errno */
+static int
+cli_dir_of(const char *path, char *dir, size_t size)
+{
+    size_t       n;
+    const char  *slash;
+
+    slash = strrchr(path, '/');
+    n = slash == NULL ? 1 : slash == path ? 1 : (size_t) (slash - path);
+
+    if (n >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    memcpy(dir, slash == NULL ? "." : path, n);
+    dir[n] = '\0';
+
+    return 0;
+}
+
+
+static int
+cli_sync_dir(const char *path)
+{
+    int   fd, rc;
+    char  dir[PATH_MAX];
+
+    if (cli_dir_of(path, dir, sizeof(dir)) != 0) {
+        return -1;
+    }
+
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+
+    rc = fsync(fd);
+    (void) close(fd);
+
+    return rc;
+}
+
 
 int
 cli_hex(const char *hex, uint8_t **data, size_t *len)
@@ -561,6 +730,32 @@ cli_load_key(const char *path)
         cli_error("%s: not a readable PEM private key", path);
     }
 
+    return key;
+}
+
+
+EVP_PKEY *
+cli_key_generate(const char *type)
+{
+    EVP_PKEY  *key;
+
+    if (strcmp(type, "p384") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    } else if (strcmp(type, "p256") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    } else if (strcmp(type, "p521") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    } else if (strcmp(type, "rsa2048") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+    } else if (strcmp(type, "rsa4096") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 4096);
+    } else if (strcmp(type, "ed25519") == 0) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    } else {
+        key = NULL;
+    }
+
+    ERR_clear_error();
     return key;
 }
 
@@ -752,6 +947,25 @@ cli_kind(const char *cmd, const char *text, nitro_attest_kind_e *kind)
 {
     if (nitro_attest_kind_parse(text, kind) != 0) {
         cli_error("%s: --kind must be enclave or nitrotpm, not \"%s\"", cmd,
+                  text);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+cli_key_binding(const char *cmd, const char *text,
+    nitro_attest_binding_e *binding)
+{
+    *binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
+
+    if (text != NULL && (nitro_attest_binding_parse(text, binding) != 0
+                         || *binding == NITRO_ATTEST_BINDING_NONE))
+    {
+        cli_error("%s: --binding must be public_key, user_data_spki, "
+                  "user_data_sha256 or user_data_sha384, not \"%s\"", cmd,
                   text);
         return -1;
     }

@@ -22,7 +22,8 @@ static const char  help_main[] =
     "Verifies AWS Nitro Enclaves and NitroTPM attestation documents, and the\n"
     "client certificates that carry them, as the nginx module does; makes\n"
     "such certificates and policy files; inside an enclave, gets documents\n"
-    "from its Nitro Secure Module and reads, extends and locks its PCRs.\n"
+    "from its Nitro Secure Module and reads, extends and locks its PCRs,\n"
+    "and keeps its client certificate fresh.\n"
     "\n"
     "commands:\n"
     "  nitro-attest verify [OPTIONS] FILE...\n"
@@ -41,6 +42,7 @@ static const char  help_main[] =
     "  nitro-attest nsm pcr|lock N [--device PATH]\n"
     "  nitro-attest nsm extend N --data HEX|@FILE [--device PATH]\n"
     "  nitro-attest expect [--from FILE] --textfile OUT.prom [OPTIONS]\n"
+    "  nitro-attest agent --dir DIR [OPTIONS]\n"
     "  nitro-attest help [COMMAND]\n"
     "\n"
     "options:\n"
@@ -264,6 +266,42 @@ static const char  help_expect[] =
     "                         a bad run logs one line and keeps the files\n"
     "  -h, --help             print this help\n";
 
+static const char  help_agent[] =
+    "usage: nitro-attest agent --dir DIR [OPTIONS]\n"
+    "\n"
+    "Inside an enclave: keeps a fresh attested client certificate in DIR\n"
+    "(made when missing).  Every TIME it makes a new key, asks the NSM for a\n"
+    "document attesting it, wraps it as cert --nsm does and replaces\n"
+    "DIR/key.pem (mode 0600), DIR/cert.pem and DIR/bundle.pem (the key then\n"
+    "the certificate, mode 0600) by writing, syncing and renaming, so that\n"
+    "a reader of bundle.pem always finds a matching pair and no file is\n"
+    "ever half-written.  After each attempt it rewrites DIR/status.json:\n"
+    "{\"renewed_at\", \"next_at\", \"module_id\", \"timestamp_ms\",\n"
+    "\"cert_sha256\", \"failures\", \"last_error\"}.  A failed renewal keeps\n"
+    "the last good files and is retried after 1s, 2s, 4s... (at most TIME).\n"
+    "One line per attempt on standard error.  It runs in the foreground:\n"
+    "SIGTERM or SIGINT stops it (exit 0), SIGHUP renews now.\n"
+    "\n"
+    "options:\n"
+    "  --dir DIR              where the files are kept\n"
+    "  --every TIME           how often to renew (default 60s, at most 1y);\n"
+    "                         keep it well under the verifier's max age\n"
+    "                         (nginx: 5m)\n"
+    "  --key-type TYPE        the key made each time: p256 (default), p384\n"
+    "                         or ed25519\n"
+    "  --binding MODE         how the document attests the key, as for\n"
+    "                         cert: public_key (default), user_data_spki,\n"
+    "                         user_data_sha256 or user_data_sha384\n"
+    "  --exec CMD             after each renewal, run CMD with /bin/sh -c\n"
+    "                         (such as \"nginx -s reload\"); its failure is\n"
+    "                         logged; \"\" runs nothing\n"
+    "  --once                 renew once and exit\n"
+    HELP_NSM_DEVICE
+    "  -h, --help             print this help\n"
+    "\n"
+    "Exit status: 0 stopped by a signal, or --once renewed; 1 --once\n"
+    "failed; 2 a usage error or a DIR that cannot be made.\n";
+
 static const char  help_mock[] =
     "usage: nitro-attest mock pki DIR\n"
     "       nitro-attest mock cert --pki DIR [OPTIONS] --out-key K "
@@ -414,7 +452,7 @@ static const char  help_help[] =
     "Prints the usage of nitro-attest, or of COMMAND: verify, inspect, cert,\n"
     "mock, mock pki, mock cert, policy, policy new, policy add, policy deny,\n"
     "policy remove, policy check, nsm, nsm attest, nsm describe, nsm pcr,\n"
-    "nsm extend, nsm lock or expect.\n";
+    "nsm extend, nsm lock, expect or agent.\n";
 
 
 static const cli_help_t  cli_helps[] = {
@@ -438,6 +476,7 @@ static const cli_help_t  cli_helps[] = {
     { "nsm extend", help_nsm_extend },
     { "nsm lock", help_nsm_lock },
     { "expect", help_expect },
+    { "agent", help_agent },
     { "help", help_help },
     { NULL, NULL }
 };

@@ -40,6 +40,7 @@ static const struct {
     { "nsm extend", cli_cmd_nsm_extend },
     { "nsm lock", cli_cmd_nsm_lock },
     { "expect", cli_cmd_expect },
+    { "agent", cli_cmd_agent },
 };
 
 #define CLI_COMMANDS  (sizeof(cli_commands) / sizeof(cli_commands[0]))

@@ -88,7 +88,6 @@ static int mock_map_put(cbor_item_t *map, cbor_item_t *key,
     cbor_item_t *value);
 static int mock_push(cbor_item_t *array, cbor_item_t *item);
 static cbor_item_t *mock_der(X509 *cert);
-static EVP_PKEY *mock_key_generate(const char *type);
 static char *mock_path(const char *dir, const char *name, const char *ext);
 
 
@@ -153,7 +152,7 @@ mock_ca(const char *dir, size_t i, time_t now, X509 **cert, EVP_PKEY **key)
     X509      *issuer;
     EVP_PKEY  *issuer_key;
 
-    key[i] = mock_key_generate("p384");
+    key[i] = cli_key_generate("p384");
     cert[i] = key[i] ? cli_cert_new(key[i], mock_cas[i].cn, now - 86400,
                                     now + mock_cas[i].days * 86400)
                      : NULL;
@@ -434,7 +433,7 @@ mock_fields(cli_opt_t *opts, mock_cert_t *m)
 static int
 mock_client(const char *key_type, mock_cert_t *m)
 {
-    m->client = mock_key_generate(key_type ? key_type : "p384");
+    m->client = cli_key_generate(key_type ? key_type : "p384");
 
     if (m->client == NULL) {
         if (key_type) {
@@ -533,7 +532,7 @@ cli_mock_document(const char *cmd, const cli_mock_pki_t *pki,
     s.doc = doc;
     s.pki = pki;
     s.leaf = NULL;
-    s.leaf_key = mock_key_generate("p384");
+    s.leaf_key = cli_key_generate("p384");
     out = NULL;
 
     if (mock_leaf(cmd, &s) != 0) {
@@ -853,32 +852,6 @@ mock_der(X509 *cert)
     OPENSSL_free(der);
 
     return item;
-}
-
-
-static EVP_PKEY *
-mock_key_generate(const char *type)
-{
-    EVP_PKEY  *key;
-
-    if (strcmp(type, "p384") == 0) {
-        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-    } else if (strcmp(type, "p256") == 0) {
-        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    } else if (strcmp(type, "p521") == 0) {
-        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-    } else if (strcmp(type, "rsa2048") == 0) {
-        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
-    } else if (strcmp(type, "rsa4096") == 0) {
-        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 4096);
-    } else if (strcmp(type, "ed25519") == 0) {
-        key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    } else {
-        key = NULL;
-    }
-
-    ERR_clear_error();
-    return key;
 }
 
 

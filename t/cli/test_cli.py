@@ -1695,7 +1695,8 @@ MAN_PAGE = REPO / "debian" / "nitro-attest.1"
 HELP_TOPICS = ["verify", "inspect", "cert", "mock", "mock pki", "mock cert",
                "policy", "policy new", "policy add", "policy deny",
                "policy remove", "policy check", "nsm", "nsm attest",
-               "nsm describe", "nsm pcr", "nsm extend", "nsm lock", "help"]
+               "nsm describe", "nsm pcr", "nsm extend", "nsm lock", "expect",
+               "agent", "help"]
 
 
 def usage_of(run) -> str:
@@ -1735,7 +1736,7 @@ def test_help_lists_every_command(nitro):
     for cmd in ("verify", "inspect", "cert", "mock pki", "mock cert",
                 "policy new", "policy add|deny", "policy remove",
                 "policy check", "nsm attest", "nsm describe", "nsm pcr",
-                "nsm extend", "help"):
+                "nsm extend", "expect", "agent", "help"):
         assert "nitro-attest " + cmd in text, cmd
     assert "--version" in text
 

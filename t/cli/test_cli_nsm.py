@@ -3,9 +3,7 @@
 refusing a document that does not attest its key.
 
 There is no /dev/nsm here: the NSM is the emulator of t/nsm/nsm_emu.c
-(build/nsm-emu.so), an LD_PRELOAD library answering the NSM's ioctl on the
-path NITRO_NSM_EMU_DEVICE names, with documents signed under a
-`nitro-attest mock pki`, so the CLI under test is the shipped binary,
+(t/lib/nsm.py), so the CLI under test is the shipped binary,
 unmodified.  Its faults (NITRO_NSM_EMU_FAULT) play a failing driver and a
 broken or hostile NSM; every request it gets is logged, so the tests see
 the exact bytes the CLI sends.
@@ -13,7 +11,6 @@ the exact bytes the CLI sends.
 
 import hashlib
 import os
-import re
 import subprocess
 import time
 
@@ -25,42 +22,21 @@ from cryptography.hazmat.primitives import serialization
 import forge
 from cli import Run, cert_document, check_extension, one_line
 from files import write
+from nsm import EMU, MODULE_ID, emulator_env
 from repo import CLI, REPO
 
-EMU = REPO / "build" / "nsm-emu.so"
-MODULE_ID = "i-0123456789abcdef0-enc0123456789abcdef"
 ZERO = bytes(48)
 
 
-def asan_runtime():
-    """The sanitizer runtime an ASan build of the CLI links: it must come
-    first in LD_PRELOAD, before the emulator."""
-    out = subprocess.run(["ldd", str(CLI)], capture_output=True,
-                         text=True).stdout
-    m = re.search(r"libasan\.so\S* => (\S+)", out)
-    return m.group(1) if m else None
-
-
 class Nsm:
-    """An emulated NSM in a directory of its own: its device path (which
-    does not exist: only the emulator answers it), its PCR state and the
-    log of the requests it got."""
+    """An emulated NSM in a directory of its own: its device path, its PCR
+    state and the log of the requests it got."""
 
     def __init__(self, directory, pki):
         self.dir = directory
-        self.device = str(directory / "nsm")
+        self.env = emulator_env(directory, pki)
+        self.device = self.env["NITRO_NSM_EMU_DEVICE"]
         self.log = directory / "requests.log"
-        preload = [p for p in (asan_runtime(), str(EMU)) if p]
-        self.env = dict(os.environ,
-                        LD_PRELOAD=" ".join(preload),
-                        NITRO_NSM_EMU_DEVICE=self.device,
-                        NITRO_NSM_EMU_PKI=pki,
-                        NITRO_NSM_EMU_STATE=str(directory / "state"),
-                        NITRO_NSM_EMU_LOG=str(self.log),
-                        NITRO_ATTEST_NSM_DEVICE=self.device)
-        for name in ("NITRO_NSM_EMU_FAULT", "NITRO_NSM_EMU_PCRS",
-                     "NITRO_NSM_EMU_MODULE_ID"):
-            self.env.pop(name, None)
 
     def raw(self, *args, fault=None, env=None):
         e = dict(self.env, **(env or {}))

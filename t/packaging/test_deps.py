@@ -17,7 +17,7 @@ SETS = ("build", "demo", "deb", "bench", "fuzz", "static", "test")
 # what only the test suites use
 TEST_TOOLS = {"chromium", "prometheus", "prometheus-node-exporter",
               "rsyslog", "python3-pytest",
-              "python3-yaml", "python3-jwt"}
+              "python3-yaml", "python3-jwt", "socat"}
 # the set each target that installs packages installs (make -n shows it)
 TARGET_SETS = {
     "test": "test", "test-asan": "test", "test-load": "test",

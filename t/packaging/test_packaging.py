@@ -15,8 +15,12 @@ import glob
 import json
 import os
 import re
+import shlex
+import shutil
+import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -25,10 +29,14 @@ from debs import (CLI_PKG, DEBIAN_STREAM, DEBIAN_STREAM_SO, MODULE_PKG,
                   SNIPPET, SO, STREAM_PKG, STREAM_SNIPPET, STREAM_SO, arch,
                   changelog_version, debian_stream_postinst, enabled_links,
                   postinst)
+from nsm import EMU, emulator_env
 from repo import REAL, REPO
 
 ABI_SUBSTVARS = "/usr/share/nginx/src/debian/libnginx-mod.abisubstvars"
 REAL_DOC = str(REAL / "turnkey_prod_2025-05-05.cose")
+# the agent's service (nitro-attest agent), shipped disabled
+AGENT_UNIT = "lib/systemd/system/nitro-attest-agent.service"
+AGENT_DEFAULT = "etc/default/nitro-attest-agent"
 
 
 def field(deb, name):
@@ -107,6 +115,8 @@ def test_stream_package_files(debs):
 
 def test_cli_package_files(debs):
     assert contents(debs[CLI_PKG]) == sorted([
+        "/" + AGENT_DEFAULT,
+        "/" + AGENT_UNIT,
         "/usr/bin/nitro-attest",
         "/usr/share/doc/%s/changelog.gz" % CLI_PKG,
         "/usr/share/doc/%s/copyright" % CLI_PKG,
@@ -242,6 +252,191 @@ def test_maintainer_scripts_enable_the_stream_module_after_mod_stream(
     assert sorted(names) == names
     assert "/etc/nginx/modules-enabled/" in text
     assert os.path.exists(tmp_path / "prerm")
+
+
+# -- the agent's systemd unit -------------------------------------------------
+
+def unit_entries(path):
+    """[(section, key, value)] of a systemd unit file, in order."""
+    out, section = [], None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                assert line.endswith("]"), line
+                section = line[1:-1]
+                continue
+            key, eq, value = line.partition("=")
+            assert eq and section, line
+            out.append((section, key.strip(), value.strip()))
+    return out
+
+
+def unit_value(entries, section, key):
+    values = [v for s, k, v in entries if (s, k) == (section, key)]
+    assert len(values) == 1, (section, key, values)
+    return values[0]
+
+
+def test_cli_package_ships_the_agent_service_disabled(debs, tmp_path):
+    """dh_installsystemd's postinst only keeps an admin's enabling: the
+    package itself enables and starts nothing; /etc/default's file is a
+    conffile of comments only, so the unit's defaults hold until edited."""
+    text = postinst(debs[CLI_PKG], tmp_path)
+    assert "nitro-attest-agent.service" in text
+    for line in text.splitlines():
+        assert "deb-systemd-invoke" not in line, line
+        assert "systemctl" not in line or "daemon-reload" in line, line
+    code = [line for line in text.splitlines()
+            if not line.strip().startswith("#")]
+    for i, line in enumerate(code):
+        if "deb-systemd-helper enable" in line:
+            assert "was-enabled" in code[i - 1], code[i - 1:i + 1]
+    with open(tmp_path / "conffiles") as f:
+        assert f.read().split() == ["/" + AGENT_DEFAULT]
+
+
+def test_agent_default_file_is_comments(root):
+    with open(os.path.join(root, AGENT_DEFAULT)) as f:
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    assert lines and all(line.startswith("#") for line in lines)
+    # each variable the unit reads is shown there
+    entries = unit_entries(os.path.join(root, AGENT_UNIT))
+    text = "\n".join(lines)
+    for name in unit_environment(entries):
+        assert "#%s=" % name in text, name
+
+
+def unit_environment(entries):
+    """The unit's Environment= defaults, name -> value."""
+    out = {}
+    for section, key, value in entries:
+        if (section, key) == ("Service", "Environment"):
+            for word in shlex.split(value):
+                name, _, v = word.partition("=")
+                out[name] = v
+    return out
+
+
+def test_agent_unit_shape(root):
+    entries = unit_entries(os.path.join(root, AGENT_UNIT))
+    assert unit_value(entries, "Service", "Type") == "simple"
+    assert unit_value(entries, "Install", "WantedBy") == "multi-user.target"
+    assert unit_value(entries, "Service", "ExecReload") == \
+        "/bin/kill -HUP $MAINPID"
+    assert unit_value(entries, "Service", "EnvironmentFile") == \
+        "-/" + AGENT_DEFAULT
+    start = unit_value(entries, "Service", "ExecStart").split()
+    assert start[:2] == ["/usr/bin/nitro-attest", "agent"], start
+    # the NSM's device stays visible
+    assert ("Service", "PrivateDevices", "yes") not in entries
+
+
+def test_agent_unit_passes_systemd_analyze_verify(root, tmp_path):
+    """systemd-analyze verify, with the unit's binary and manual page
+    taken from the unpacked package (they are not installed here)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (the unit was parsed "
+                    "by test_agent_unit_shape)")
+    with open(os.path.join(root, AGENT_UNIT)) as f:
+        text = f.read()
+    unit = tmp_path / "nitro-attest-agent.service"
+    unit.write_text(text.replace(
+        "/usr/bin/nitro-attest", os.path.join(root, "usr/bin/nitro-attest")))
+    p = subprocess.run([analyze, "verify", str(unit)], capture_output=True,
+                       text=True, timeout=120,
+                       env=dict(os.environ, MANPATH=os.path.join(
+                           root, "usr/share/man")))
+    assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p
+
+
+def systemd_command(line, env):
+    """ExecStart's argv as systemd expands it: "${NAME}" one word (empty
+    too), a word "$NAME" the value's words."""
+    argv = []
+    for word in shlex.split(line):
+        m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if m:
+            argv += env.get(m.group(1), "").split()
+        else:
+            argv.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                               lambda m: env.get(m.group(1), ""), word))
+    return argv
+
+
+@pytest.mark.parametrize("settings", ["defaults", "edited"])
+def test_agent_unit_command_runs_the_packaged_agent(root, tmp_path,
+                                                    settings):
+    """The unit's ExecStart, expanded as systemd would with its defaults
+    (DIR moved into a scratch directory) or an edited /etc/default file,
+    runs the packaged agent in front of the tests' NSM emulator: a
+    renewal, another on ExecReload's SIGHUP, exit 0 on SIGTERM."""
+    if not EMU.exists():
+        pytest.fail("%s is missing: run `make build/nsm-emu.so`" % EMU)
+    cli = os.path.join(root, "usr/bin/nitro-attest")
+    subprocess.run([cli, "mock", "pki", str(tmp_path / "pki")], check=True,
+                   capture_output=True, timeout=60)
+    entries = unit_entries(os.path.join(root, AGENT_UNIT))
+    env = unit_environment(entries)
+    certs = tmp_path / "certs"
+    env["NITRO_ATTEST_AGENT_DIR"] = str(certs)
+    mark = tmp_path / "exec"
+    if settings == "edited":
+        env.update(NITRO_ATTEST_AGENT_EVERY="1h",
+                   NITRO_ATTEST_AGENT_EXEC="echo renewed >> %s" % mark,
+                   NITRO_ATTEST_AGENT_OPTIONS="--key-type p384 "
+                   "--binding user_data_sha256")
+    argv = systemd_command(unit_value(entries, "Service", "ExecStart"), env)
+    argv[0] = cli
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(argv, env=emulator_env(tmp_path,
+                                                       tmp_path / "pki"),
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+    def renewals(n):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            lines = [line for line in log.read_text().splitlines()
+                     if " renewed " in line]
+            if len(lines) >= n:
+                return lines
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        raise AssertionError(log.read_text())
+
+    def ran(n):
+        deadline = time.time() + 20
+        while settings == "edited" and time.time() < deadline:
+            if mark.exists() and mark.read_text().count("\n") >= n:
+                return
+            time.sleep(0.05)
+
+    try:
+        renewals(1)
+        ran(1)
+        proc.send_signal(signal.SIGHUP)
+        renewals(2)
+        ran(2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, log.read_text()
+    assert sorted(os.listdir(certs)) == [
+        "bundle.pem", "cert.pem", "key.pem", "status.json"]
+    with open(certs / "status.json") as f:
+        status = json.load(f)
+    assert status["failures"] == 0
+    assert os.path.exists(mark) == (settings == "edited")
+    if settings == "edited":
+        assert mark.read_text() == "renewed\nrenewed\n"
+        key = subprocess.run(["openssl", "pkey", "-in", certs / "key.pem",
+                              "-noout", "-text"], capture_output=True,
+                             text=True, check=True).stdout
+        assert "P-384" in key
 
 
 # -- what nginx and the CLI do with them ------------------------------------

@@ -1,6 +1,6 @@
 /*
  * test_text.c: the text encodings (na_text.c): tool input in hex or
- * base64, Prometheus label values.
+ * base64, Prometheus label values, RFC 3339 times.
  */
 
 #include "unit.h"
@@ -48,6 +48,25 @@ test_text_decoding(void)
 }
 
 
+/* RFC 3339 UTC with milliseconds, as the event's "time" and status.json */
+static void
+test_format_time(void)
+{
+    char  out[32];
+
+    CHECK(nitro_attest_format_time(out, sizeof(out), 0) == 24
+          && strcmp(out, "1970-01-01T00:00:00.000Z") == 0, "%s", out);
+    CHECK(nitro_attest_format_time(out, sizeof(out), 1796601654892) == 24
+          && strcmp(out, "2026-12-07T00:00:54.892Z") == 0, "%s", out);
+    /* before the epoch, the milliseconds still count up */
+    CHECK(nitro_attest_format_time(out, sizeof(out), -1) == 24
+          && strcmp(out, "1969-12-31T23:59:59.999Z") == 0, "%s", out);
+    /* too small a buffer: -1, and a NUL-terminated text */
+    CHECK(nitro_attest_format_time(out, 24, 0) == -1
+          && strlen(out) == 23, "%s", out);
+}
+
+
 void
 unit_text(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 {
@@ -56,4 +75,5 @@ unit_text(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 
     test_prometheus_escape();
     test_text_decoding();
+    test_format_time();
 }
