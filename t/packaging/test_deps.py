@@ -132,10 +132,21 @@ def test_static_set_adds_the_arm64_architecture_once(tmp_path):
                              ["apt-get", "install", "-y"]]
 
 
+def own_make_env(**extra):
+    """This environment without what an outer make passes to its children."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    env.update(extra)
+    return env
+
+
 def make_dry_run(target):
-    """make -n -B TARGET's output: every command it would run."""
-    p = subprocess.run(["make", "-n", "-B", target], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+    """make -n -B TARGET's output: every command it would run (as a make
+    of its own, not a sub-make of the make test that runs this, which would
+    add its "Entering directory" lines and flags)."""
+    p = subprocess.run(["make", "--no-print-directory", "-n", "-B", target],
+                       cwd=REPO, env=own_make_env(), capture_output=True,
+                       text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     return p.stdout
 
@@ -269,7 +280,7 @@ def test_demo_runs_only_programs_of_its_set():
     with open(os.path.join(REPO, "scripts", "demo.sh")) as f:
         functions = set(re.findall(r"^([a-z_]+)\(\) *\{", f.read(), re.M))
     p = subprocess.run(["sh", "-x", "scripts/demo.sh"], cwd=REPO,
-                       env=dict(os.environ, PS4=TRACE),
+                       env=own_make_env(PS4=TRACE),
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     # it showed a served and a refused client
