@@ -1,4 +1,4 @@
-"""bench_replay.py: `make bench-replay` (issue 10, CONTRACT section 10).
+"""bench_replay.py: `make bench-replay`.
 
 What a client that has not authenticated can make one nginx worker spend.
 Full TLS 1.3 handshakes against one `nitro_attest on` server (event log on,
