@@ -104,14 +104,17 @@ $(B)/nsm-emu.so: $(EMU_OBJS) $(B)/libnitro_attest.a
 
 # the unit tests: one binary, t/unit/main.c running each t/unit/test_*.c
 UNIT_SRCS := $(wildcard t/unit/*.c)
-UNIT_HDRS := t/unit/unit.h
+UNIT_HDRS := t/unit/unit.h t/unit/docs.h
 
 $(B)/test_core: $(UNIT_SRCS) $(UNIT_HDRS) $(B)/libnitro_attest.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $(UNIT_SRCS) \
 	    $(B)/libnitro_attest.a $(LDLIBS)
 
-$(B)/bench_core: bench/bench_core.c $(B)/libnitro_attest.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+# the document loader of the unit tests, shared with the core benchmark
+$(B)/bench_core: bench/bench_core.c t/unit/docs.c t/unit/docs.h bench/bench.h \
+    $(B)/libnitro_attest.a
+	$(CC) $(CPPFLAGS) -It/unit $(CFLAGS) $(WARN) -o $@ \
+	    $(filter-out %.h,$^) $(LDLIBS)
 
 test: deps
 	$(MAKE) all $(B)/test_core
@@ -240,7 +243,7 @@ $(B)/telemetry_client: bench/telemetry_client.c
 bench-telemetry: deps-bench all $(B)/telemetry_client
 	$(PYTHON) bench/bench_telemetry.py
 
-$(B)/handshake: bench/handshake.c
+$(B)/handshake: bench/handshake.c bench/bench.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lssl -lcrypto
 
 bench-handshake: deps-bench all $(B)/handshake

@@ -6,7 +6,6 @@
  * the ratio doc / (5 x P-384) is what parsing, hashing and JSON add.
  */
 
-#include <dirent.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,75 +15,24 @@
 #include <openssl/evp.h>
 
 #include "nitro_attest.h"
+#include "docs.h"
+#include "bench.h"
 
 
 #define BENCH_MAX_DOCS  64
 
 
-typedef struct {
-    uint8_t   *data;
-    size_t     len;
-    int64_t    timestamp;
-} bench_doc_t;
-
-
-static double
-now_us(void)
+/* each document once, its verdict unused: to fill caches or warm up */
+static void
+verify_all(nitro_attest_config_t *cf, doc_t *docs, int n,
+    nitro_attest_verdict_t *v)
 {
-    struct timespec  ts;
+    int  j;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-
-static int
-load_docs(const char *dir, bench_doc_t *docs)
-{
-    int             n;
-    DIR            *d;
-    FILE           *f;
-    char            path[4096];
-    struct dirent  *e;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        perror(dir);
-        exit(2);
+    for (j = 0; j < n; j++) {
+        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
+                                     docs[j].timestamp, v);
     }
-
-    n = 0;
-
-    while ((e = readdir(d)) != NULL && n < BENCH_MAX_DOCS) {
-        size_t  l = strlen(e->d_name);
-
-        if (l < 5 || strcmp(e->d_name + l - 5, ".cose") != 0) {
-            continue;
-        }
-
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        f = fopen(path, "rb");
-        if (f == NULL) {
-            perror(path);
-            exit(2);
-        }
-
-        docs[n].data = malloc(65536);
-        docs[n].len = fread(docs[n].data, 1, 65536, f);
-        fclose(f);
-
-        if (nitro_attest_document_peek(docs[n].data, docs[n].len,
-                                       &docs[n].timestamp, NULL, 0) != 0)
-        {
-            fprintf(stderr, "%s: malformed\n", path);
-            exit(2);
-        }
-
-        n++;
-    }
-
-    closedir(d);
-    return n;
 }
 
 
@@ -150,10 +98,9 @@ heap_used(void)
  * parsed certificate), a memo entry (the measurements it keeps).
  */
 static void
-bench_memory(nitro_attest_config_t *cf, bench_doc_t *docs, int n,
+bench_memory(nitro_attest_config_t *cf, doc_t *docs, int n,
     nitro_attest_verdict_t *v)
 {
-    int                          j;
     size_t                       h0, h1, h2, h3, slots;
     nitro_attest_memo_t         *memo;
     nitro_attest_chain_cache_t  *bundles, *leaves;
@@ -167,25 +114,16 @@ bench_memory(nitro_attest_config_t *cf, bench_doc_t *docs, int n,
 
     h0 = heap_used();
     cf->chain_cache = bundles;
-    for (j = 0; j < n; j++) {
-        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
-                                     docs[j].timestamp, v);
-    }
+    verify_all(cf, docs, n, v);
 
     h1 = heap_used();
     cf->chain_cache = leaves;
-    for (j = 0; j < n; j++) {
-        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
-                                     docs[j].timestamp, v);
-    }
+    verify_all(cf, docs, n, v);
 
     h2 = heap_used();
     cf->chain_cache = NULL;
     cf->memo = memo;
-    for (j = 0; j < n; j++) {
-        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
-                                     docs[j].timestamp, v);
-    }
+    verify_all(cf, docs, n, v);
 
     h3 = heap_used();
     cf->memo = NULL;
@@ -204,7 +142,7 @@ bench_memory(nitro_attest_config_t *cf, bench_doc_t *docs, int n,
 
 /* cost per document with cache warmed, against verifies P-384 verifies */
 static void
-bench_cached(nitro_attest_config_t *cf, bench_doc_t *docs, int n, int rounds,
+bench_cached(nitro_attest_config_t *cf, doc_t *docs, int n, int rounds,
     nitro_attest_verdict_t *v, nitro_attest_chain_cache_t *cache,
     int verifies, const char *what, const char *target)
 {
@@ -214,10 +152,7 @@ bench_cached(nitro_attest_config_t *cf, bench_doc_t *docs, int n, int rounds,
 
     cf->chain_cache = cache;
 
-    for (j = 0; j < n; j++) {
-        nitro_attest_verify_document(cf, docs[j].data, docs[j].len, NULL,
-                                     docs[j].timestamp, v);
-    }
+    verify_all(cf, docs, n, v);
 
     doc_us = 0;
     p384 = 0;
@@ -255,7 +190,7 @@ main(int argc, char **argv)
     char                    *json;
     double                   t0, doc_us, p384, doc_min, p384_min;
     const char              *dir, *which, *why;
-    bench_doc_t              docs[BENCH_MAX_DOCS];
+    doc_t              docs[BENCH_MAX_DOCS];
     nitro_attest_root_t     *root;
     nitro_attest_config_t    cf;
     nitro_attest_verdict_t  *v;
@@ -263,7 +198,7 @@ main(int argc, char **argv)
     dir = argc > 1 ? argv[1] : "t/fixtures/real";
     rounds = argc > 2 ? atoi(argv[2]) : 20;
 
-    n = load_docs(dir, docs);
+    n = docs_load(dir, docs, BENCH_MAX_DOCS);
     root = nitro_attest_root_default(err, sizeof(err));
     v = malloc(sizeof(*v));
 
@@ -279,10 +214,7 @@ main(int argc, char **argv)
 
     /* warm-up: lazy OpenSSL initialisation is not what we measure */
     p384_verify_us(50);
-    for (j = 0; j < n; j++) {
-        nitro_attest_verify_document(&cf, docs[j].data, docs[j].len, NULL,
-                                     docs[j].timestamp, v);
-    }
+    verify_all(&cf, docs, n, v);
 
     /*
      * Rounds alternate a document pass with a baseline pass of the same

@@ -45,21 +45,18 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "t", "lib"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import utils  # noqa: E402
 
+# bench_handshake puts t/lib on the path and reads the common knobs
+from bench_handshake import (CLI, CLIENT, CONCURRENCY, ROUNDS,  # noqa: E402
+                             cpu_ticks, run, TICK_US)
 import forge  # noqa: E402
-from bench_handshake import CLI, CLIENT, cpu_ticks, run, TICK_US  # noqa
 from nginx import Nginx  # noqa: E402
 
 COUNT = int(os.environ.get("BENCH_HANDSHAKES", "3000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 KEY_TYPE = os.environ.get("BENCH_KEY_TYPE", "p256")
 PCRS = {0: "a0" * 48, 1: "a1" * 48, 2: "a2" * 48}
 # the order of the P-384 group: random ECDSA signatures below it are well

@@ -28,18 +28,14 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "t", "lib"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# bench_handshake puts t/lib on the path and reads the common knobs
+from bench_handshake import (CLIENT, CONCURRENCY, ROUNDS,  # noqa: E402
+                             COUNT as HANDSHAKES, mock_certs, run)
 import nginx  # noqa: E402
-from bench_handshake import CLIENT, mock_certs, run  # noqa: E402
 
-HANDSHAKES = int(os.environ.get("BENCH_HANDSHAKES", "2000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 KEYS = {"ES256": ["-algorithm", "EC", "-pkeyopt",
                   "ec_paramgen_curve:P-256"],
         "ES384": ["-algorithm", "EC", "-pkeyopt",

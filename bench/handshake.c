@@ -27,6 +27,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "bench.h"
+
 
 #define MAX_SLOTS  64
 
@@ -49,16 +51,6 @@ typedef struct {
 
 static const char  request[] =
     "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
-
-
-static double
-now_us(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 
 static int

@@ -56,6 +56,10 @@ void cli_error(const char *fmt, ...);
 
 /* a file, "-" standard input: 0, or -1 after a message */
 int cli_read_file(const char *path, uint8_t **data, size_t *len);
+
+/* the rest of f, messages naming it name: 0, or -1 after a message */
+int cli_read_stream(FILE *f, const char *name, uint8_t **data, size_t *len);
+
 /*
  * Replaces path with text atomically (cli_replace_files()): mode -1 keeps
  * the mode and owner of the file at path, which must exist; else the file

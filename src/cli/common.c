@@ -188,15 +188,30 @@ cli_opts_free(cli_opt_t *opts)
 int
 cli_read_file(const char *path, uint8_t **data, size_t *len)
 {
-    FILE     *f;
-    size_t    n, cap;
-    uint8_t  *buf, *p;
+    int    rc;
+    FILE  *f;
 
     f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (f == NULL) {
         cli_error("%s: %s", path, strerror(errno));
         return -1;
     }
+
+    rc = cli_read_stream(f, path, data, len);
+
+    if (f != stdin) {
+        fclose(f);
+    }
+
+    return rc;
+}
+
+
+int
+cli_read_stream(FILE *f, const char *name, uint8_t **data, size_t *len)
+{
+    size_t    n, cap;
+    uint8_t  *buf, *p;
 
     cap = 65536;
     n = 0;
@@ -209,10 +224,9 @@ cli_read_file(const char *path, uint8_t **data, size_t *len)
         }
 
         if (cap >= 64 * 1024 * 1024) {
-            cli_error("%s: larger than 64 MiB", path);
+            cli_error("%s: larger than 64 MiB", name);
             free(buf);
-            buf = NULL;
-            break;
+            return -1;
         }
 
         cap *= 2;
@@ -224,17 +238,14 @@ cli_read_file(const char *path, uint8_t **data, size_t *len)
         buf = p;
     }
 
-    if (buf != NULL && ferror(f)) {
-        cli_error("%s: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-    }
-
-    if (f != stdin) {
-        fclose(f);
-    }
-
     if (buf == NULL) {
+        cli_error("%s: out of memory", name);
+        return -1;
+    }
+
+    if (ferror(f)) {
+        cli_error("%s: %s", name, strerror(errno));
+        free(buf);
         return -1;
     }
 

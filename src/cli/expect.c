@@ -324,12 +324,12 @@ expect_input(expect_ctx_t *ctx, uint8_t **data, size_t *len)
 static int
 expect_nitro_cli(uint8_t **data, size_t *len)
 {
-    int       fd[2], status, err;
+    int       fd[2], status, rc;
+    FILE     *f;
     char     *argv[] = { "nitro-cli", "describe-enclaves", NULL };
     pid_t     pid;
-    size_t    n, cap;
-    uint8_t  *buf, *p;
-    ssize_t   got;
+    size_t    n;
+    uint8_t  *buf;
     sigset_t  none;
 
     if (pipe(fd) != 0) {
@@ -362,42 +362,18 @@ expect_nitro_cli(uint8_t **data, size_t *len)
 
     close(fd[1]);
 
-    cap = 65536;
-    n = 0;
-    err = 0;
-    buf = malloc(cap);
+    f = fdopen(fd[0], "rb");
 
-    while (buf != NULL) {
-        got = read(fd[0], buf + n, cap - n);
+    if (f == NULL) {
+        cli_error("expect: fdopen: %s", strerror(errno));
+        close(fd[0]);
+        rc = -1;
 
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-
-        if (got <= 0) {
-            err = got < 0 ? errno : 0;
-            break;
-        }
-
-        n += (size_t) got;
-
-        if (n == cap) {
-            if (cap >= 64 * 1024 * 1024) {
-                err = EFBIG;
-                break;
-            }
-
-            cap *= 2;
-            p = realloc(buf, cap);
-            if (p == NULL) {
-                free(buf);
-            }
-
-            buf = p;
-        }
+    } else {
+        rc = cli_read_stream(f, "expect: nitro-cli describe-enclaves", &buf,
+                             &n);
+        fclose(f);
     }
-
-    close(fd[0]);
 
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -406,10 +382,7 @@ expect_nitro_cli(uint8_t **data, size_t *len)
         }
     }
 
-    if (buf == NULL || err != 0) {
-        cli_error("expect: nitro-cli describe-enclaves: %s",
-                  buf == NULL ? "out of memory" : strerror(err));
-        free(buf);
+    if (rc != 0) {
         return -1;
     }
 

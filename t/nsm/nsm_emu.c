@@ -261,86 +261,80 @@ emu_open(const char *path, int flags)
 }
 
 
-static mode_t
-emu_mode(int flags, va_list ap)
+/*
+ * What the call returns for the device, else what the real one returns:
+ * open() and open64() if dirfd is NULL, else openat() and openat64().
+ */
+static int
+emu_open_or_real(const char *name, const int *dirfd, const char *path,
+    int flags, mode_t mode)
 {
-    return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+    int  fd;
+
+    fd = emu_open(path, flags);
+
+    if (fd != -2) {
+        return fd;
+    }
+
+    if (dirfd == NULL) {
+        return EMU_REAL(name, int (*)(const char *, int, ...))(path, flags,
+                                                                mode);
+    }
+
+    return EMU_REAL(name, int (*)(int, const char *, int, ...))(*dirfd, path,
+                                                                 flags, mode);
 }
+
+
+/* open(2) reads the mode argument only with O_CREAT or O_TMPFILE */
+#define EMU_MODE(flags, mode)                                                \
+    do {                                                                     \
+        va_list  ap;                                                         \
+                                                                             \
+        va_start(ap, flags);                                                 \
+        mode = ((flags) & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;   \
+        va_end(ap);                                                          \
+    } while (0)
 
 
 EMU_EXPORT int
 open(const char *path, int flags, ...)
 {
-    int      fd;
-    mode_t   mode;
-    va_list  ap;
+    mode_t  mode;
 
-    va_start(ap, flags);
-    mode = emu_mode(flags, ap);
-    va_end(ap);
-
-    fd = emu_open(path, flags);
-
-    return fd != -2 ? fd
-           : EMU_REAL("open", int (*)(const char *, int, ...))(path, flags,
-                                                               mode);
+    EMU_MODE(flags, mode);
+    return emu_open_or_real("open", NULL, path, flags, mode);
 }
 
 
 EMU_EXPORT int
 open64(const char *path, int flags, ...)
 {
-    int      fd;
-    mode_t   mode;
-    va_list  ap;
+    mode_t  mode;
 
-    va_start(ap, flags);
-    mode = emu_mode(flags, ap);
-    va_end(ap);
-
-    fd = emu_open(path, flags);
-
-    return fd != -2 ? fd
-           : EMU_REAL("open64", int (*)(const char *, int, ...))(path, flags,
-                                                                 mode);
+    EMU_MODE(flags, mode);
+    return emu_open_or_real("open64", NULL, path, flags, mode);
 }
 
 
 EMU_EXPORT int
 openat(int dirfd, const char *path, int flags, ...)
 {
-    int      fd;
-    mode_t   mode;
-    va_list  ap;
+    mode_t  mode;
 
-    va_start(ap, flags);
-    mode = emu_mode(flags, ap);
-    va_end(ap);
-
-    fd = emu_open(path, flags);
-
-    return fd != -2 ? fd
-           : EMU_REAL("openat", int (*)(int, const char *, int, ...))(
-                 dirfd, path, flags, mode);
+    EMU_MODE(flags, mode);
+    return emu_open_or_real("openat", &dirfd, path, flags, mode);
 }
 
 
 EMU_EXPORT int
 openat64(int dirfd, const char *path, int flags, ...)
 {
-    int      fd;
-    mode_t   mode;
-    va_list  ap;
+    mode_t  mode;
 
-    va_start(ap, flags);
-    mode = emu_mode(flags, ap);
-    va_end(ap);
-
-    fd = emu_open(path, flags);
-
-    return fd != -2 ? fd
-           : EMU_REAL("openat64", int (*)(int, const char *, int, ...))(
-                 dirfd, path, flags, mode);
+    EMU_MODE(flags, mode);
+    return emu_open_or_real("openat64", &dirfd, path, flags, mode);
 }
 
 

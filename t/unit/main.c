@@ -8,7 +8,6 @@
  *                                       certificates in WHICH context
  */
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +46,6 @@ static const struct {
 };
 
 
-static int load_dir(const char *dir, doc_t *out, int max);
 static int unit_wanted(const char *name, int argc, char **argv);
 
 
@@ -78,7 +76,7 @@ main(int argc, char **argv)
     fixtures = argv[1];
 
     snprintf(path, sizeof(path), "%s/real", fixtures);
-    ndocs = load_dir(path, docs, 64);
+    ndocs = docs_load(path, docs, 64);
 
     if (ndocs != 19) {
         fprintf(stderr, "expected 19 real documents in %s, found %d\n", path,
@@ -87,7 +85,7 @@ main(int argc, char **argv)
     }
 
     snprintf(path, sizeof(path), "%s/real-tpm", fixtures);
-    ntpm_docs = load_dir(path, tpm_docs, 8);
+    ntpm_docs = docs_load(path, tpm_docs, 8);
 
     root = nitro_attest_root_default(err, sizeof(err));
     CHECK(root != NULL, "built-in root: %s", err);
@@ -131,48 +129,3 @@ unit_wanted(const char *name, int argc, char **argv)
 }
 
 
-/* the .cose files of dir into out (at most max), in directory order */
-static int
-load_dir(const char *dir, doc_t *out, int max)
-{
-    int             n;
-    DIR            *d;
-    FILE           *f;
-    char            path[8192];
-    struct dirent  *e;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        perror(dir);
-        exit(2);
-    }
-
-    n = 0;
-
-    while ((e = readdir(d)) != NULL && n < max) {
-        size_t  l = strlen(e->d_name);
-
-        if (l < 5 || strcmp(e->d_name + l - 5, ".cose") != 0) {
-            continue;
-        }
-
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name);
-        f = fopen(path, "rb");
-        out[n].data = malloc(65536);
-        out[n].len = fread(out[n].data, 1, 65536, f);
-        fclose(f);
-
-        if (nitro_attest_document_peek(out[n].data, out[n].len,
-                                       &out[n].timestamp, NULL, 0) != 0)
-        {
-            fprintf(stderr, "%s: malformed fixture\n", path);
-            exit(2);
-        }
-
-        n++;
-    }
-
-    closedir(d);
-    return n;
-}

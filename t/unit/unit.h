@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "na_internal.h"
+#include "docs.h"
 
 
 extern int  unit_failures;
@@ -28,14 +29,6 @@ extern int  unit_checks;
         }                                                                    \
     } while (0)
 
-
-/* a document of the fixtures, with its own timestamp */
-typedef struct {
-    char       name[256];
-    uint8_t   *data;
-    size_t     len;
-    int64_t    timestamp;
-} doc_t;
 
 /* 48 zero bytes in hex: a PCR value */
 #define ZERO96                                                               \
