@@ -35,7 +35,9 @@ from repo import REAL, REPO
 ABI_SUBSTVARS = "/usr/share/nginx/src/debian/libnginx-mod.abisubstvars"
 REAL_DOC = str(REAL / "turnkey_prod_2025-05-05.cose")
 # the agent's service (nitro-attest agent), shipped disabled
-AGENT_UNIT = "lib/systemd/system/nitro-attest-agent.service"
+# (debhelper installs units under /lib on Debian 12, /usr/lib on Debian 13)
+AGENT_UNITS = ("lib/systemd/system/nitro-attest-agent.service",
+               "usr/lib/systemd/system/nitro-attest-agent.service")
 AGENT_DEFAULT = "etc/default/nitro-attest-agent"
 
 
@@ -113,10 +115,20 @@ def test_stream_package_files(debs):
     assert "/" + STREAM_SO not in contents(debs[MODULE_PKG])
 
 
+def agent_unit(root):
+    """The agent's unit in the unpacked package."""
+    found = [p for p in AGENT_UNITS if os.path.exists(os.path.join(root, p))]
+    assert len(found) == 1, found
+    return os.path.join(root, found[0])
+
+
 def test_cli_package_files(debs):
-    assert contents(debs[CLI_PKG]) == sorted([
+    files = contents(debs[CLI_PKG])
+    unit = [f for f in files if f.lstrip("/") in AGENT_UNITS]
+    assert len(unit) == 1, files
+    assert files == sorted([
         "/" + AGENT_DEFAULT,
-        "/" + AGENT_UNIT,
+        unit[0],
         "/usr/bin/nitro-attest",
         "/usr/share/doc/%s/changelog.gz" % CLI_PKG,
         "/usr/share/doc/%s/copyright" % CLI_PKG,
@@ -303,7 +315,7 @@ def test_agent_default_file_is_comments(root):
         lines = [line for line in f.read().splitlines() if line.strip()]
     assert lines and all(line.startswith("#") for line in lines)
     # each variable the unit reads is shown there
-    entries = unit_entries(os.path.join(root, AGENT_UNIT))
+    entries = unit_entries(agent_unit(root))
     text = "\n".join(lines)
     for name in unit_environment(entries):
         assert "#%s=" % name in text, name
@@ -321,7 +333,7 @@ def unit_environment(entries):
 
 
 def test_agent_unit_shape(root):
-    entries = unit_entries(os.path.join(root, AGENT_UNIT))
+    entries = unit_entries(agent_unit(root))
     assert unit_value(entries, "Service", "Type") == "simple"
     assert unit_value(entries, "Install", "WantedBy") == "multi-user.target"
     assert unit_value(entries, "Service", "ExecReload") == \
@@ -341,7 +353,7 @@ def test_agent_unit_passes_systemd_analyze_verify(root, tmp_path):
     if analyze is None:
         pytest.skip("systemd-analyze is not installed (the unit was parsed "
                     "by test_agent_unit_shape)")
-    with open(os.path.join(root, AGENT_UNIT)) as f:
+    with open(agent_unit(root)) as f:
         text = f.read()
     unit = tmp_path / "nitro-attest-agent.service"
     unit.write_text(text.replace(
@@ -379,7 +391,7 @@ def test_agent_unit_command_runs_the_packaged_agent(root, tmp_path,
     cli = os.path.join(root, "usr/bin/nitro-attest")
     subprocess.run([cli, "mock", "pki", str(tmp_path / "pki")], check=True,
                    capture_output=True, timeout=60)
-    entries = unit_entries(os.path.join(root, AGENT_UNIT))
+    entries = unit_entries(agent_unit(root))
     env = unit_environment(entries)
     certs = tmp_path / "certs"
     env["NITRO_ATTEST_AGENT_DIR"] = str(certs)
