@@ -39,8 +39,12 @@ say() {
     printf '\n\033[1m== %s\033[0m\n' "$*"
 }
 
+# No pipelines in this script: each step runs on its own, so a trace of the
+# demo (sh -x) shows one command per line.
 pcr() {
-    printf '%s' "$1" | openssl dgst -sha384 -r | cut -d' ' -f1
+    printf '%s' "$1" > "$work/pcr-input"
+    set -- $(openssl dgst -sha384 -r "$work/pcr-input")
+    printf '%s\n' "$1"
 }
 
 ports=$(/usr/bin/python3 -c '
@@ -108,7 +112,8 @@ for _ in $(seq 50); do
     [ -s "$work/logs/nitro-attest.json" ] && break
     sleep 0.1
 done
-tail -n 1 "$work/logs/nitro-attest.json" | /usr/bin/python3 -m json.tool
+tail -n 1 "$work/logs/nitro-attest.json" > "$work/last-line.json"
+/usr/bin/python3 -m json.tool "$work/last-line.json"
 
 say "2. client without an attestation: refused in the TLS handshake"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes \
