@@ -285,7 +285,7 @@ bench-replay: deps-bench all $(B)/handshake
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_FAST    := document_fastcrypto verify_fastcrypto
-FUZZ_TARGETS := extension document verify policy misc $(FUZZ_FAST)
+FUZZ_TARGETS := extension document verify policy misc nsm $(FUZZ_FAST)
 FUZZ_MODE    := -DNITRO_ATTEST_FUZZING
 SAN_FLAGS    := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined

@@ -30,6 +30,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "t", "lib"))
 
+import cbor2  # noqa: E402
 import forge  # noqa: E402
 from cryptography import x509  # noqa: E402
 
@@ -38,7 +39,7 @@ REAL = os.path.join(REPO, "t", "fixtures", "real")
 PCR0 = "aa" * 48             # fuzz_common.h's allow set "mock-v1"
 DENIED_PCR0 = "bb" * 48      # and its deny set "mock-v0"
 KEY_TYPES = ("p384", "p256", "p521", "rsa2048", "rsa4096", "ed25519")
-TARGETS = ("extension", "document", "verify", "policy", "misc")
+TARGETS = ("extension", "document", "verify", "policy", "misc", "nsm")
 
 
 def run(*argv):
@@ -214,6 +215,26 @@ def misc(seeds, docs):
                   b"\x00" + text.encode())
 
 
+def nsm(seeds, docs):
+    """The NSM's answers as aws-nitro-enclaves-nsm-api encodes them; the
+    first byte picks the request (fuzz_nsm.c)."""
+    pcr = bytes(range(48))
+    answers = {
+        "describe": (0, {"DescribeNSM": {
+            "version_major": 1, "version_minor": 0, "version_patch": 0,
+            "module_id": "i-0123456789abcdef0-enc0123456789abcdef",
+            "max_pcrs": 32, "locked_pcrs": [0, 1, 2, 3, 4],
+            "digest": "SHA384"}}),
+        "describe-pcr": (1, {"DescribePCR": {"lock": False, "data": pcr}}),
+        "extend-pcr": (2, {"ExtendPCR": {"data": pcr}}),
+        "lock-pcr": (3, "LockPCR"),
+        "attest": (4, {"Attestation": {"document": docs["default"]}}),
+        "error": (1, {"Error": "InvalidIndex"}),
+    }
+    for name, (op, answer) in answers.items():
+        seeds.add("nsm", name, bytes([op]) + cbor2.dumps(answer))
+
+
 def main():
     out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1
                           else os.path.join(REPO, "build", "fuzz"))
@@ -246,6 +267,7 @@ def main():
         certs.append(path)
     policies(seeds)
     misc(seeds, docs)
+    nsm(seeds, docs)
 
     verdicts = os.path.join(out, "seed_verdicts")
     if os.access(verdicts, os.X_OK):

@@ -20,6 +20,7 @@ max_len() {
     case $1 in
         policy) echo 4096 ;;
         misc) echo 8192 ;;
+        nsm) echo 12800 ;;
         *) echo 32768 ;;
     esac
 }
