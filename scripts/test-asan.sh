@@ -76,7 +76,7 @@ if [ "$mode" = fast ]; then
 fi
 
 if [ "$mode" = all ]; then
-    step "nginx suites" env NGINX="$repo/scripts/nginx-asan" \
+    step "nginx suites" env NITRO_TEST_NGINX="$repo/scripts/nginx-asan" \
         NITRO_ATTEST_MODULE="$repo/$A/ngx_http_nitro_attest_module.so" \
         "$PYTHON" -m pytest -q -p no:cacheprovider t/nginx
 fi

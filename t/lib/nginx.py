@@ -28,7 +28,10 @@ from typing import Dict, List, Optional, Tuple
 
 from repo import REPO
 
-NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
+# NITRO_TEST_NGINX runs the suite with another nginx binary (make test-asan).
+# Not "NGINX": nginx itself reads that variable (sockets inherited across a
+# binary upgrade), so a path in it breaks every nginx the tests start.
+NGINX = os.environ.get("NITRO_TEST_NGINX", "/usr/sbin/nginx")
 # NITRO_ATTEST_MODULE runs the suite against another build of the module
 MODULE = os.environ.get("NITRO_ATTEST_MODULE", os.path.join(
     REPO, "build", "ngx_http_nitro_attest_module.so"))
