@@ -205,6 +205,11 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     reason = ngx_nitro_attest_verify_cert(c, nascf, cert, now, v, key,
                                           &keyed);
 
+    /* after the cache: a cached verdict is judged against the table too */
+    if (ngx_nitro_attest_rollback_deny(nascf, v, 1) == NGX_DECLINED) {
+        reason = NITRO_ATTEST_ROLLBACK;
+    }
+
     ngx_gettimeofday(&end);
 
     v->verify_us = (uint32_t) ((end.tv_sec - start.tv_sec) * 1000000
@@ -362,6 +367,8 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
     /* after the cache took its copy: a later hit has proved nothing yet */
     v->flags |= NITRO_ATTEST_F_KEY_PROVEN;
 
+    ngx_nitro_attest_rollback_proven(c->log, nascf, v);
+
     ngx_nitro_attest_account(c->log, &c->addr_text, nascf, v);
 }
 
@@ -410,6 +417,9 @@ ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
 {
     ngx_nitro_attest_count(nascf->main, v);
+    ngx_nitro_attest_recent(nascf->main, addr, &nascf->server_name,
+                            nascf->enable == NGX_NITRO_ATTEST_ON
+                            || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN, v);
 
     if (nascf->main->inventory != NULL) {
         ngx_nitro_attest_inventory_enter(nascf->main->inventory, v);

@@ -1,0 +1,307 @@
+"""Rollback detection in a real nginx: allow sets that name a service and
+a version; per EC2 instance and service the node remembers the highest
+version whose client proved its key, and a later success of a lower one
+is a rollback (event key "rollback", nitro_attest_rollbacks_total), which
+"nitro_attest_rollback deny" refuses with the reason "rollback".  No
+inventory anywhere here: the rollback table is its own.
+
+One nginx per test (the table is the node's, kept across reloads):
+  port0  on.test, enforcing, http (with a verdict cache)
+  port1  plain HTTP: the status endpoint
+  port2  a stream server, enforcing
+"""
+
+import json
+import os
+import re
+import socket
+import ssl
+import time
+
+import pytest
+
+import forge
+import nginx
+from clients import attested, replay_of
+from events import LogTail
+from files import write
+from nginx import nginx_t, status, stream_main
+
+V1 = {0: bytes.fromhex("a1" * 48)}
+V2 = {0: bytes.fromhex("a2" * 48)}
+OTHER = {0: bytes.fromhex("0b" * 48)}
+
+X = "i-0aaaaaaaaaaaaaaaa"
+Y = "i-0bbbbbbbbbbbbbbbb"
+Z = "i-0cccccccccccccccc"
+
+
+def release_policy():
+    def pcr_set(name, pcrs, **extra):
+        return dict({"name": name,
+                     "pcrs": {str(i): v.hex() for i, v in pcrs.items()}},
+                    **extra)
+    return json.dumps({"allow": [
+        pcr_set("pay-v1", V1, service="pay", version=1),
+        pcr_set("pay-v2", V2, service="pay", version=2),
+        pcr_set("other", OTHER),
+    ]})
+
+
+class World:
+    def __init__(self, directory, pki, mode=None):
+        self.dir = str(directory)
+        self.pki = pki
+        self.policy = write(os.path.join(self.dir, "policy.json"),
+                            release_policy())
+        rollback = ("    nitro_attest_rollback %s;\n" % mode) if mode else ""
+        self.http = (nginx.trust(self.policy, pki.root_pem)
+                     + rollback
+                     + "    nitro_attest_event_log @prefix@/logs/events.log;\n"
+                     + "    nitro_attest_cache zone=verdicts:1m;\n"
+                     + nginx.server("@port0@ ssl",
+                                    'location / { return 200 '
+                                    '"$nitro_attest_status $nitro_attest_json";'
+                                    ' }', name="on.test", attest="on")
+                     + nginx.status_server())
+        stream = (nginx.trust(self.policy, pki.root_pem) + rollback
+                  + nginx.server("@port2@ ssl",
+                                 'return "stream=$nitro_attest_status\\n";',
+                                 attest="on"))
+        self.nginx = nginx.Nginx(self.http, ports=3,
+                                 main=stream_main(stream)).start()
+        self.port = self.nginx.ports
+        self.events = os.path.join(self.nginx.prefix, "logs", "events.log")
+
+    def client(self, name, module_id, pcrs):
+        return attested(self.dir, name, self.pki, module_id=module_id,
+                        pcrs={**forge.default_pcrs(), **pcrs})
+
+    def get(self, client, session=None):
+        return nginx.try_get(self.port[0], client.ctx(), "on.test",
+                             session=session)
+
+    def served(self, client):
+        resp = self.get(client)[0]
+        return resp is not None and resp.status == 200
+
+    def stream(self, client):
+        raw = socket.create_connection(("127.0.0.1", self.port[2]), 5)
+        try:
+            with client.ctx().wrap_socket(raw) as s:
+                return s.recv(64)
+        except (ssl.SSLError, ConnectionError):
+            return b""
+        finally:
+            raw.close()
+
+    def metrics(self):
+        return nginx.metrics(self.port[1])
+
+    def rollbacks(self):
+        _, text = status(self.port[1], "?format=prometheus")
+        return {m.group(1): int(m.group(2)) for m in re.finditer(
+            r'^nitro_attest_rollbacks_total\{service="([^"]*)"\} (\d+)$',
+            text, re.M)}
+
+    def stop(self):
+        self.nginx.stop()
+
+
+@pytest.fixture
+def alert(tmp_path, pki):
+    w = World(tmp_path, pki)
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def deny(tmp_path, pki):
+    w = World(tmp_path, pki, "deny")
+    yield w
+    w.stop()
+
+
+def wait_metrics(w, check, timeout=5.0):
+    deadline = time.time() + timeout
+    while True:
+        m = w.metrics()
+        if check(m) or time.time() > deadline:
+            return m
+        time.sleep(0.05)
+
+
+def test_alert_marks_a_lower_version_of_the_same_instance(alert):
+    w = alert
+    assert w.rollbacks() == {"pay": 0}
+    assert w.metrics()["rollbacks"] == {"pay": 0}
+    tail = LogTail(w.events)
+
+    # X proves v2 from one enclave slot, then v1 from another: a rollback
+    assert w.served(w.client("x2", X + "-enc0000000000000001", V2))
+    x1 = w.client("x1", X + "-enc0000000000000002", V1)
+    resp = w.get(x1)[0]
+    assert resp.status == 200 and resp.text.startswith("SUCCESS ")
+    assert json.loads(resp.text.split(" ", 1)[1])["rollback"] == \
+        {"service": "pay", "from": 2, "to": 1}
+
+    # Y proves only v1: a first sighting; "other" names no service
+    assert w.served(w.client("y1", Y + "-enc0000000000000001", V1))
+    assert w.served(w.client("xo", X + "-enc0000000000000003", OTHER))
+
+    ev = tail.events(4)
+    assert [e["rollback"] for e in ev] == [
+        None, {"service": "pay", "from": 2, "to": 1}, None, None]
+    assert [e["status"] for e in ev] == ["SUCCESS"] * 4
+    assert list(ev[1])[-1] == "rollback"
+    assert list(ev[1])[-2] == "upstream_addr"
+
+    m = w.metrics()
+    assert m["rollbacks"] == {"pay": 1} and w.rollbacks() == {"pay": 1}
+    assert m["failures"]["rollback"] == 0
+    assert m["handshakes"] == {"verified": 4, "failed": 0}
+
+
+def test_only_a_proven_key_raises_the_version(alert, tmp_path):
+    """A replayed v2 certificate (its key not proven) does not teach the
+    node that Z runs v2, so Z's genuine v1 is no rollback."""
+    w = alert
+    z2 = w.client("z2", Z + "-enc0000000000000001", V2)
+    assert not w.served(replay_of(str(tmp_path), z2, "z2replay"))
+    wait_metrics(w, lambda m: m["failures"]["key_not_proven"] == 1)
+    assert w.served(w.client("z1", Z + "-enc0000000000000001", V1))
+    assert w.rollbacks() == {"pay": 0}
+
+
+def test_deny_refuses_the_rollback(deny):
+    w = deny
+    tail = LogTail(w.events)
+    assert w.served(w.client("x2", X + "-enc0000000000000001", V2))
+    x1 = w.client("x1", X + "-enc0000000000000002", V1)
+    assert not w.served(x1)
+
+    ev = tail.events(2)
+    assert ev[1]["status"] == "FAILED" and ev[1]["reason"] == "rollback"
+    assert ev[1]["severity"] == "CRITICAL"
+    assert ev[1]["module_id"] == X + "-enc0000000000000002"
+    assert ev[1]["rollback"] == {"service": "pay", "from": 2, "to": 1}
+    m = wait_metrics(w, lambda m: m["failures"]["rollback"] == 1)
+    assert m["failures"]["rollback"] == 1
+    assert m["rollbacks"] == {"pay": 1}
+    _, text = status(w.port[1], "?format=prometheus")
+    assert 'nitro_attest_failures_total{reason="rollback"} 1' in text
+    assert 'nitro_attest_rollbacks_total{service="pay"} 1' in text
+
+    # CRITICAL: logged at "error", naming the reason, server and module id
+    log = w.nginx.log_text()
+    assert re.search(r'\[error\].*client attestation failed: rollback, '
+                     r'handshake refused, server name: "on.test", '
+                     r'module id: "%s-enc0000000000000002", '
+                     r'policy: "pay-v1"' % X, log), log
+
+    # another instance's v1, and v2 itself, still pass
+    assert w.served(w.client("y1", Y + "-enc0000000000000001", V1))
+    assert w.served(w.client("x2b", X + "-enc0000000000000003", V2))
+
+
+def test_deny_judges_cached_verdicts_and_tickets_again(deny):
+    """v1 proves its key first (its verdict is cached, its session has a
+    ticket); once v2 proved itself, neither the cache nor the ticket lets
+    v1 in again."""
+    w = deny
+    x1 = w.client("x1", X + "-enc0000000000000001", V1)
+    resp, session, _ = w.get(x1)
+    assert resp.status == 200 and session is not None
+    # a resumption before the rollback exists resumes
+    resp, _, reused = w.get(x1, session)
+    assert resp.status == 200 and reused
+
+    assert w.served(w.client("x2", X + "-enc0000000000000002", V2))
+
+    # the ticket is not taken, and the full handshake (a cache hit) fails
+    before = w.metrics()
+    resp, _, reused = w.get(x1, session)
+    assert resp is None
+    m = wait_metrics(w, lambda m: m["failures"]["rollback"] == 1)
+    assert m["failures"]["rollback"] == 1
+    assert m["cache"]["hit"] == before["cache"]["hit"] + 1
+
+
+def test_stream_denies_and_shares_the_table(deny):
+    w = deny
+    assert w.stream(w.client("x2", X + "-enc0000000000000001", V2)) \
+        == b"stream=SUCCESS\n"
+    # learned in stream, refused in http, and the other way round
+    assert not w.served(w.client("x1", X + "-enc0000000000000002", V1))
+    assert w.served(w.client("y2", Y + "-enc0000000000000001", V2))
+    assert w.stream(w.client("y1", Y + "-enc0000000000000002", V1)) == b""
+    m = wait_metrics(w, lambda m: m["failures"]["rollback"] == 2)
+    assert m["failures"]["rollback"] == 2 and m["rollbacks"] == {"pay": 2}
+
+
+def test_table_survives_reload(deny):
+    w = deny
+    assert w.served(w.client("x2", X + "-enc0000000000000001", V2))
+    w.nginx.reload(w.http)
+    time.sleep(0.5)
+    assert not w.served(w.client("x1", X + "-enc0000000000000002", V1))
+    m = wait_metrics(w, lambda m: m["failures"]["rollback"] == 1)
+    assert m["rollbacks"] == {"pay": 1}
+
+
+def test_nitrotpm_instance_rollback(tmp_path, pki):
+    """A NitroTPM's module id is its instance id, "-tpm" and 16 zeros."""
+    d = str(tmp_path)
+    tpm = forge.tpm_pcrs()
+    sets = []
+    for version, pcr4 in ((1, "11"), (2, "22")):
+        sets.append({"name": "web-v%d" % version, "kind": "nitrotpm",
+                     "service": "web", "version": version,
+                     "pcrs": {"4": pcr4 * 48}})
+    policy = write(os.path.join(d, "tpm.json"), json.dumps({"allow": sets}))
+    body = (nginx.trust(policy, pki.root_pem)
+            + "    nitro_attest_rollback deny;\n"
+            + nginx.server("@port0@ ssl",
+                           'location / { return 200 "$nitro_attest_status"; }',
+                           name="on.test", attest="on")
+            + nginx.status_server())
+
+    def client(name, pcr4):
+        return attested(d, name, pki, module_id=X + "-tpm0000000000000000",
+                        kind="nitrotpm",
+                        pcrs={**tpm, 4: bytes.fromhex(pcr4 * 48)})
+
+    with nginx.Nginx(body, ports=2) as n:
+        def served(c):
+            resp = nginx.try_get(n.ports[0], c.ctx(), "on.test")[0]
+            return resp is not None and resp.status == 200
+        assert served(client("t2", "22"))
+        assert not served(client("t1", "11"))
+        assert nginx.metrics(n.ports[1])["rollbacks"] == {"web": 1}
+
+
+@pytest.mark.parametrize("members, error", [
+    ('"service": "pay"', '"service" without "version"'),
+    ('"version": 2', '"version" without "service"'),
+    ('"service": "pay", "version": "2"', '"version" must be a whole number'),
+])
+def test_nginx_t_refuses_a_half_release(tmp_path, pki, members, error):
+    policy = write(os.path.join(str(tmp_path), "half.json"),
+                   '{"allow": [{"name": "pay-v2", %s, "pcrs": {"0": "%s"}}]}'
+                   % (members, "a2" * 48))
+    code, out, conf = nginx_t(
+        nginx.trust(policy, pki.root_pem)
+        + nginx.server("@port0@ ssl", name="on.test", attest="on"))
+    assert code != 0
+    assert policy in out and 'allow[0] ("pay-v2")' in out and error in out, \
+        out
+    # the directive's own place: the configuration file and its line
+    assert "%s:" % conf in out, out
+
+
+def test_nginx_t_checks_the_directive(tmp_path, pki, files):
+    code, out, _ = nginx_t(
+        nginx.trust(files["policy"], pki.root_pem)
+        + "    nitro_attest_rollback maybe;\n"
+        + nginx.server("@port0@ ssl", name="on.test", attest="on"))
+    assert code != 0 and 'invalid value "maybe"' in out, out
