@@ -70,6 +70,7 @@ FAMILIES = {
                                                "policy"},
     "nitro_attest_enclave_attestations_total": {"module_id", "result"},
     "nitro_attest_enclave_pcr0_info": {"module_id", "pcr0"},
+    "nitro_attest_rollbacks_total": {"service"},
     # node_exporter's textfile of nitro-attest expect, on parent instances
     "nitro_attest_expected_enclave_since_seconds": {
         "module_id", "instance_id", "enclave_name", "pcr0", "debug"},
@@ -94,6 +95,7 @@ ALERTS = {
     "NitroAttestMeasurementMismatch": "unless on (module_id, pcr0)",
     "NitroAttestUnexpectedEnclave": "and on (instance_id)",
     "NitroAttestDebugEnclaveRunning": 'debug="true"',
+    "NitroAttestRollback": "nitro_attest_rollbacks_total",
 }
 # the keys of an event line
 EVENT_FIELDS = set(EVENT_KEYS)
@@ -172,7 +174,7 @@ def test_promtool_checks_rules_and_config():
         p = subprocess.run([PROMTOOL] + argv, cwd=SIEM, capture_output=True,
                            text=True, timeout=60)
         assert p.returncode == 0, p.stdout + p.stderr
-    assert "SUCCESS: 14 rules found" in p.stdout
+    assert "SUCCESS: 15 rules found" in p.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass():
@@ -598,7 +600,7 @@ def test_grafana_dashboard_uses_module_metrics_only():
         assert not re.search(r"\b(job|instance)\b", expr), title
         used |= names
     # a panel for every family: handshakes, failures, protocols, matches,
-    # last success and silence, cache, the inventory (the families of
+    # last success and silence, cache, the inventory, rollbacks (the families of
     # expected enclaves are for their alerts so far)
     assert used == set(FAMILIES) - EXPECTED_FAMILIES
 
