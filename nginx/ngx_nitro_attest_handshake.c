@@ -364,10 +364,20 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
         ngx_nitro_attest_remember(nascf, pending->key, v);
     }
 
+    /*
+     * After the cache took its copy, which holds what the document says,
+     * not what this node remembered when it was presented; the session
+     * does hold it, so that one resumed from this handshake says it too.
+     */
+    ngx_nitro_attest_rollback_proven(c->log, nascf, v);
+
+    if (v->flags & NITRO_ATTEST_F_ROLLBACK) {
+        ngx_nitro_attest_save_session(c, c->ssl->connection, nascf,
+                                      pending->nac, v->time_ms);
+    }
+
     /* after the cache took its copy: a later hit has proved nothing yet */
     v->flags |= NITRO_ATTEST_F_KEY_PROVEN;
-
-    ngx_nitro_attest_rollback_proven(c->log, nascf, v);
 
     ngx_nitro_attest_account(c->log, &c->addr_text, nascf, v);
 }
@@ -407,9 +417,10 @@ ngx_nitro_attest_unproven(void *data)
 
 
 /*
- * One verification accounted: the counters, the inventory and the event
- * log.  A cache hit is counted, and marked where it shows, but not logged
- * again, unless its client then failed to prove its key.
+ * One verification accounted: the counters, the recent past, the
+ * inventory and the event log.  A cache hit is counted, and marked where
+ * it shows, but not logged again, unless its client then failed to prove
+ * its key or it is a rollback (what the cache held was no rollback then).
  */
 
 static void
@@ -426,7 +437,8 @@ ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
     }
 
     if (v->cache != NITRO_ATTEST_CACHE_HIT
-        || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN)
+        || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN
+        || (v->flags & NITRO_ATTEST_F_ROLLBACK))
     {
         ngx_nitro_attest_event(log, addr, nascf, v);
     }

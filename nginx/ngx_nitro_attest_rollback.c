@@ -22,9 +22,10 @@
 
 
 /*
- * A fixed size, so that a reload finds the zone again and keeps it; an
- * entry takes one 128-byte slab chunk for a typical instance id and
- * service name (about 7000 entries fit), more for longer names.
+ * A fixed size, so that a reload finds the zone again and keeps it.  An
+ * entry is 88 bytes and its key: one 128-byte slab chunk for an instance
+ * id of 19 characters and a service name of up to 20, about 8000 entries;
+ * a 256-byte chunk for longer names.
  */
 #define NGX_NITRO_ATTEST_ROLLBACK_SIZE  (1024 * 1024)
 

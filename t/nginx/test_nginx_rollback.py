@@ -11,6 +11,7 @@ One nginx per test (the table is the node's, kept across reloads):
   port2  a stream server, enforcing
 """
 
+import concurrent.futures
 import json
 import os
 import re
@@ -162,6 +163,21 @@ def test_alert_marks_a_lower_version_of_the_same_instance(alert):
     assert m["handshakes"] == {"verified": 4, "failed": 0}
 
 
+def test_a_resumed_rollback_still_says_so(alert):
+    """$nitro_attest_json on a resumed session is the full handshake's,
+    its rollback included."""
+    w = alert
+    assert w.served(w.client("x2", X + "-enc0000000000000001", V2))
+    x1 = w.client("x1", X + "-enc0000000000000002", V1)
+    full, session, _ = w.get(x1)
+    resumed, _, reused = w.get(x1, session)
+    assert reused
+    got = [json.loads(r.text.split(" ", 1)[1]) for r in (full, resumed)]
+    assert [e["resumed"] for e in got] == [False, True]
+    assert [e["rollback"] for e in got] == [
+        {"service": "pay", "from": 2, "to": 1}] * 2
+
+
 def test_only_a_proven_key_raises_the_version(alert, tmp_path):
     """A replayed v2 certificate (its key not proven) does not teach the
     node that Z runs v2, so Z's genuine v1 is no rollback."""
@@ -210,6 +226,7 @@ def test_deny_judges_cached_verdicts_and_tickets_again(deny):
     v1 in again."""
     w = deny
     x1 = w.client("x1", X + "-enc0000000000000001", V1)
+    tail = LogTail(w.events)
     resp, session, _ = w.get(x1)
     assert resp.status == 200 and session is not None
     # a resumption before the rollback exists resumes
@@ -225,6 +242,28 @@ def test_deny_judges_cached_verdicts_and_tickets_again(deny):
     m = wait_metrics(w, lambda m: m["failures"]["rollback"] == 1)
     assert m["failures"]["rollback"] == 1
     assert m["cache"]["hit"] == before["cache"]["hit"] + 1
+    # logged, though the verdict came from the cache: the cache held none
+    ev = tail.events(3)
+    assert [(e["status"], e["cache"]) for e in ev] == [
+        ("SUCCESS", "miss"), ("SUCCESS", "miss"), ("FAILED", "hit")]
+    assert ev[2]["reason"] == "rollback"
+    assert ev[2]["rollback"] == {"service": "pay", "from": 2, "to": 1}
+
+
+def test_alert_logs_a_rollback_from_the_cache(alert):
+    """A cached success is not logged again, unless it is a rollback."""
+    w = alert
+    tail = LogTail(w.events)
+    x1 = w.client("x1", X + "-enc0000000000000001", V1)
+    assert w.served(x1)
+    assert w.served(x1)                 # a hit: no line
+    assert w.served(w.client("x2", X + "-enc0000000000000002", V2))
+    assert w.served(x1)                 # a hit, and a rollback: a line
+    ev = tail.events(3)
+    assert [(e["policy"], e["cache"], e["rollback"]) for e in ev] == [
+        ("pay-v1", "miss", None), ("pay-v2", "miss", None),
+        ("pay-v1", "hit", {"service": "pay", "from": 2, "to": 1})]
+    assert w.rollbacks() == {"pay": 1}
 
 
 def test_stream_denies_and_shares_the_table(deny):
@@ -299,9 +338,59 @@ def test_nginx_t_refuses_a_half_release(tmp_path, pki, members, error):
     assert "%s:" % conf in out, out
 
 
+def test_the_rollback_zone_name_is_reserved(pki, files):
+    code, out, _ = nginx_t(
+        nginx.trust(files["policy"], pki.root_pem)
+        + "    nitro_attest_cache zone=nitro_attest_rollback:1m;\n"
+        + nginx.server("@port0@ ssl", name="on.test", attest="on"))
+    assert code != 0 and "is reserved for the rollback table" in out, out
+
+
 def test_nginx_t_checks_the_directive(tmp_path, pki, files):
     code, out, _ = nginx_t(
         nginx.trust(files["policy"], pki.root_pem)
         + "    nitro_attest_rollback maybe;\n"
         + nginx.server("@port0@ ssl", name="on.test", attest="on"))
     assert code != 0 and 'invalid value "maybe"' in out, out
+
+
+def test_a_full_table_names_what_it_forgets(alert):
+    """The table is bounded: when it is full, the instance used least
+    recently is forgotten, and the log says so (a rollback of it would
+    look like a first sighting).  Instance ids near the module id's
+    limit make each entry take a 2 KB slab chunk: about 500 fill it."""
+    w = alert
+
+    def instance(i):
+        return "i-" + "f" * 960 + "%04d" % i
+
+    def forgotten():
+        return re.findall(r'\[warn\].*the rollback table is full, '
+                          r'forgetting version (\d+) of service "(\w+)" of '
+                          r'instance "(i-f+\d{4})"', w.nginx.log_text())
+
+    def served(client):
+        # one request, without waiting for the session tickets
+        with nginx.Connection(w.port[0], client.ctx(), "on.test") as c:
+            return c.request("on.test").status == 200
+
+    # instance 0 first, so that it is the least recently used; then the
+    # others, a batch at a time over a few connections at once
+    assert served(w.client("f0", instance(0) + "-enc1", V2))
+    n = 1
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        while not forgotten():
+            assert n < 800, "the table never filled"
+            batch = [w.client("f%d" % i, instance(i) + "-enc1", V2)
+                     for i in range(n, n + 40)]
+            assert all(pool.map(served, batch))
+            n += 40
+    assert forgotten()[0] == ("2", "pay", instance(0))
+
+    # the forgotten instance's v1 passes as new; a remembered one's does not
+    tail = LogTail(w.events)
+    assert w.served(w.client("old", instance(0) + "-enc2", V1))
+    assert w.served(w.client("new", instance(n - 1) + "-enc2", V1))
+    ev = tail.events(2)
+    assert ev[0]["rollback"] is None
+    assert ev[1]["rollback"] == {"service": "pay", "from": 2, "to": 1}
