@@ -106,7 +106,6 @@ typedef struct {
 typedef struct {
     ngx_queue_t                     queue;
     ngx_atomic_t                    rollbacks;
-    ngx_atomic_t                    loaded;    /* in the running config */
     size_t                          len;
     u_char                          name[1];
 } ngx_nitro_attest_service_node_t;

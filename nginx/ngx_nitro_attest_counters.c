@@ -439,14 +439,12 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_array_t *omains = data;
 
-    int64_t                           now;
-    ngx_uint_t                        i;
-    ngx_queue_t                      *q;
-    ngx_array_t                      *mains;
-    ngx_slab_pool_t                  *shpool;
-    ngx_nitro_attest_main_t         **nam;
-    ngx_nitro_attest_shctx_t         *sh;
-    ngx_nitro_attest_service_node_t  *service;
+    int64_t                    now;
+    ngx_uint_t                 i;
+    ngx_array_t               *mains;
+    ngx_slab_pool_t           *shpool;
+    ngx_nitro_attest_main_t  **nam;
+    ngx_nitro_attest_shctx_t  *sh;
 
     mains = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -471,15 +469,6 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     nam = mains->elts;
 
     ngx_shmtx_lock(&shpool->mutex);
-
-    /* the status reports the services of the running configuration */
-    for (q = ngx_queue_head(&sh->services);
-         q != ngx_queue_sentinel(&sh->services);
-         q = ngx_queue_next(q))
-    {
-        service = ngx_queue_data(q, ngx_nitro_attest_service_node_t, queue);
-        service->loaded = 0;
-    }
 
     for (i = 0; i < mains->nelts; i++) {
         nam[i]->sh = sh;
@@ -604,7 +593,5 @@ ngx_nitro_attest_count_services(ngx_shm_zone_t *shm_zone,
             ngx_queue_insert_tail(&sh->services, &node->queue);
             service[i].node = node;
         }
-
-        service[i].node->loaded = 1;
     }
 }

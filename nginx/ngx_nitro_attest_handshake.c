@@ -376,6 +376,13 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
                                       pending->nac, v->time_ms);
     }
 
+    if (v->reason == NITRO_ATTEST_ROLLBACK
+        && nascf->enable == NGX_NITRO_ATTEST_ON)
+    {
+        ngx_nitro_attest_log_refusal(c->log, nascf, v,
+                                     "connection refused");
+    }
+
     /* after the cache took its copy: a later hit has proved nothing yet */
     v->flags |= NITRO_ATTEST_F_KEY_PROVEN;
 

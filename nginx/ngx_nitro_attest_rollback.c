@@ -233,9 +233,11 @@ ngx_nitro_attest_rollback_deny(ngx_nitro_attest_srv_conf_t *nascf,
 /*
  * A success whose client proved its key: the instance's version of the
  * service is remembered when it is the highest yet; a lower one is a
- * rollback, marked on the verdict (whether or not it is refused: under
- * "deny" the hook refused it unless a higher version proved itself in the
- * meantime).
+ * rollback, marked on the verdict.  Under "deny" the certificate hook
+ * refused it already, unless a higher version proved itself (in another
+ * worker) between this client's certificate and its proof: the verdict
+ * then becomes the failure "rollback" here, and the server serves nothing
+ * on the connection, as for any verdict that is not a success.
  */
 
 void
@@ -295,10 +297,16 @@ ngx_nitro_attest_rollback_proven(ngx_log_t *log,
 
     ngx_shmtx_unlock(&rb->shpool->mutex);
 
-    if (of.version < highest) {
-        (void) nitro_attest_verdict_rollback(v, (char *) of.service.data,
-                                             of.service.len, highest,
-                                             of.version);
+    if (of.version >= highest) {
+        return;
+    }
+
+    (void) nitro_attest_verdict_rollback(v, (char *) of.service.data,
+                                         of.service.len, highest, of.version);
+
+    if (nascf->rollback == NGX_NITRO_ATTEST_ROLLBACK_DENY) {
+        v->status = NITRO_ATTEST_STATUS_FAILED;
+        v->reason = NITRO_ATTEST_ROLLBACK;
     }
 }
 

@@ -17,6 +17,8 @@ import os
 import re
 import socket
 import ssl
+import struct
+import threading
 import time
 
 import pytest
@@ -264,6 +266,116 @@ def test_alert_logs_a_rollback_from_the_cache(alert):
         ("pay-v1", "miss", None), ("pay-v2", "miss", None),
         ("pay-v1", "hit", {"service": "pay", "from": 2, "to": 1})]
     assert w.rollbacks() == {"pay": 1}
+
+
+class HeldProof:
+    """A TCP relay to nginx that holds a TLS 1.3 client's flight after its
+    Certificate record (the first encrypted one): the server has judged
+    the certificate, and waits for the proof of its key (CertificateVerify,
+    Finished) until release()."""
+
+    def __init__(self, port):
+        self.port = port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.held = threading.Event()
+        self.go = threading.Event()
+        threading.Thread(target=self.relay, daemon=True).start()
+
+    @property
+    def address(self):
+        return self.listener.getsockname()[1]
+
+    def relay(self):
+        client, _ = self.listener.accept()
+        server = socket.create_connection(("127.0.0.1", self.port))
+        threading.Thread(target=self.back, args=(server, client),
+                         daemon=True).start()
+        buf, encrypted = b"", 0
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while len(buf) >= 5 and \
+                        len(buf) >= 5 + struct.unpack(">H", buf[3:5])[0]:
+                    n = 5 + struct.unpack(">H", buf[3:5])[0]
+                    record, buf = buf[:n], buf[n:]
+                    server.sendall(record)
+                    if record[0] == 23:
+                        encrypted += 1
+                        if encrypted == 1:
+                            self.held.set()
+                            self.go.wait(10)
+        finally:
+            server.close()
+
+    @staticmethod
+    def back(server, client):
+        try:
+            while True:
+                data = server.recv(65536)
+                if not data:
+                    break
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def release(self):
+        self.go.set()
+
+
+@pytest.mark.parametrize("mode", ["alert", "deny"])
+def test_a_newer_version_proven_during_the_handshake(tmp_path, pki, mode):
+    """v1's certificate is judged while X has proved nothing; X proves v2
+    before v1 proves its key: v1's success is a rollback all the same, and
+    with deny nothing is served on its connection."""
+    w = World(tmp_path, pki, mode)
+    try:
+        tail = LogTail(w.events)
+        x1 = w.client("x1", X + "-enc0000000000000001", V1)
+        relay = HeldProof(w.port[0])
+        result = {}
+
+        def v1():
+            try:
+                with nginx.Connection(relay.address, x1.ctx(),
+                                      "on.test") as c:
+                    result["resp"] = c.request("on.test")
+            except (ssl.SSLError, OSError) as e:
+                result["error"] = e
+
+        t = threading.Thread(target=v1)
+        t.start()
+        assert relay.held.wait(10)
+        time.sleep(0.2)             # nginx judged the certificate
+        assert w.served(w.client("x2", X + "-enc0000000000000002", V2))
+        relay.release()
+        t.join(10)
+
+        ev = tail.events(2)
+        assert [e["policy"] for e in ev] == ["pay-v2", "pay-v1"]
+        assert ev[1]["rollback"] == {"service": "pay", "from": 2, "to": 1}
+        m = wait_metrics(w, lambda m: m["rollbacks"] == {"pay": 1})
+        assert m["rollbacks"] == {"pay": 1}
+        if mode == "alert":
+            assert result["resp"].status == 200
+            assert ev[1]["status"] == "SUCCESS"
+            assert m["failures"]["rollback"] == 0
+        else:
+            assert "resp" not in result or result["resp"].status == 421
+            assert (ev[1]["status"], ev[1]["reason"]) == ("FAILED",
+                                                          "rollback")
+            assert m["failures"]["rollback"] == 1
+            assert re.search(r'\[error\].*client attestation failed: '
+                             r'rollback, connection refused',
+                             w.nginx.log_text())
+    finally:
+        w.stop()
 
 
 def test_stream_denies_and_shares_the_table(deny):
