@@ -236,7 +236,7 @@ typedef struct {
     ngx_array_t                    *event_log;  /* destinations, or NULL */
     ngx_shm_zone_t                 *cache;      /* verdict cache, or NULL */
     ngx_msec_t                      reattest;   /* 0: at chain expiry */
-    ngx_uint_t                      rollback;   /* NGX_NITRO_ATTEST_ROLLBACK_* */
+    ngx_uint_t                      rollback;   /* alert or deny */
     ngx_nitro_attest_token_conf_t   token;
 
     nitro_attest_config_t           core;
