@@ -234,10 +234,10 @@ ngx_nitro_attest_rollback_deny(ngx_nitro_attest_srv_conf_t *nascf,
  * A success whose client proved its key: the instance's version of the
  * service is remembered when it is the highest yet; a lower one is a
  * rollback, marked on the verdict.  Under "deny" the certificate hook
- * refused it already, unless a higher version proved itself (in another
- * worker) between this client's certificate and its proof: the verdict
- * then becomes the failure "rollback" here, and the server serves nothing
- * on the connection, as for any verdict that is not a success.
+ * refused it already, unless a higher version proved itself (another
+ * connection) between this client's certificate and its proof: the
+ * verdict then becomes the failure "rollback" here, and the server serves
+ * nothing on the connection, as for any verdict that is not a success.
  */
 
 void
