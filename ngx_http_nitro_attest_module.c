@@ -121,6 +121,13 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       offsetof(ngx_http_nitro_attest_main_conf_t, status),
       &ngx_http_nitro_attest_status_endpoint },
 
+    { ngx_string("nitro_attest_rollback"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_rollback_mode,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, rollback),
+      &ngx_nitro_attest_rollback_modes },
+
     { ngx_string("nitro_attest_reattest"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_reattest,

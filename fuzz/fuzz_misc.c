@@ -42,7 +42,10 @@ static void
 fuzz_verdict(const uint8_t *data, size_t size)
 {
     char                    *json;
+    nitro_attest_where_t     where;
     nitro_attest_verdict_t  *v;
+
+    static char  line[NITRO_ATTEST_EVENT_MAX + 1];
 
     /* exactly size bytes, so ASan sees any read past the verdict's end */
     v = malloc(size ? size : 1);
@@ -58,6 +61,16 @@ fuzz_verdict(const uint8_t *data, size_t size)
             fuzz_die("event", "a checked verdict does not render");
         }
         free(json);
+
+        /* a server's event: the keys after "kind", the rollback among them */
+        memset(&where, 0, sizeof(where));
+        where.direction = "client";
+        if (nitro_attest_event_render(v, &where, line, sizeof(line))
+            >= sizeof(line))
+        {
+            fuzz_die("event", "a checked verdict's server event is too long");
+        }
+
         (void) nitro_attest_severity(v);
         (void) nitro_attest_reason_name((nitro_attest_reason_e) v->reason);
         (void) nitro_attest_status_name((nitro_attest_status_e) v->status);

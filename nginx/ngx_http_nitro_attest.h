@@ -66,19 +66,31 @@ ngx_int_t ngx_http_nitro_attest_jwks_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_nitro_attest_status_handler(ngx_http_request_t *r);
 
 /*
+ * What the status endpoint reports besides the counters, the sets and the
+ * inventory: the services of the running configuration with their
+ * rollbacks, and the recent past (a copy, taken under the zone's lock).
+ */
+typedef struct {
+    ngx_array_t                    *services; /* ngx_nitro_attest_service_t * */
+    ngx_uint_t                      nrefused; /* ever: the ring's position */
+    ngx_nitro_attest_minute_t       minutes[NGX_NITRO_ATTEST_MINUTES];
+    ngx_nitro_attest_refusal_t      refused[NGX_NITRO_ATTEST_REFUSED];
+} ngx_http_nitro_attest_recent_t;
+
+/*
  * ngx_http_nitro_attest_status_{json,prometheus,html}.c: each output of
  * the status endpoint, written at p into a buffer the handler sized
  */
 u_char *ngx_http_nitro_attest_status_json(u_char *p,
     ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
-    int64_t now);
+    int64_t now, ngx_http_nitro_attest_recent_t *recent);
 u_char *ngx_http_nitro_attest_status_prometheus(u_char *p,
     ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
-    int64_t now);
+    int64_t now, ngx_http_nitro_attest_recent_t *recent);
 extern const size_t  ngx_http_nitro_attest_status_html_size;
 u_char *ngx_http_nitro_attest_status_html(u_char *p,
     ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
-    int64_t now);
+    int64_t now, ngx_http_nitro_attest_recent_t *recent);
 
 
 #pragma GCC visibility pop

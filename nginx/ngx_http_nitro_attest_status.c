@@ -21,7 +21,7 @@
 
 typedef u_char *(*ngx_http_nitro_attest_write_pt)(u_char *p,
     ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
-    int64_t now);
+    int64_t now, ngx_http_nitro_attest_recent_t *recent);
 
 /* an output of the endpoint: its content type and its writer */
 typedef struct {
@@ -33,8 +33,10 @@ typedef struct {
 static ngx_uint_t ngx_http_nitro_attest_status_format(ngx_http_request_t *r);
 static ngx_array_t *ngx_http_nitro_attest_status_sets(ngx_http_request_t *r,
     ngx_nitro_attest_main_t *namcf);
+static ngx_http_nitro_attest_recent_t *ngx_http_nitro_attest_status_recent(
+    ngx_http_request_t *r, ngx_nitro_attest_main_t *namcf);
 static size_t ngx_http_nitro_attest_status_size(ngx_array_t *sets,
-    ngx_array_t *enclaves);
+    ngx_array_t *enclaves, ngx_http_nitro_attest_recent_t *recent);
 static ngx_int_t ngx_http_nitro_attest_html_policy(ngx_http_request_t *r);
 
 
@@ -67,6 +69,7 @@ ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
     ngx_array_t                        *sets, *enclaves;
     ngx_nitro_attest_main_t            *namcf;
     ngx_http_complex_value_t            cv;
+    ngx_http_nitro_attest_recent_t     *recent;
     ngx_http_nitro_attest_output_t     *output;
     ngx_http_nitro_attest_main_conf_t  *hmcf;
 
@@ -89,6 +92,11 @@ ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    recent = ngx_http_nitro_attest_status_recent(r, namcf);
+    if (recent == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     enclaves = NULL;
 
     if (namcf->inventory) {
@@ -98,7 +106,7 @@ ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
         }
     }
 
-    size = ngx_http_nitro_attest_status_size(sets, enclaves);
+    size = ngx_http_nitro_attest_status_size(sets, enclaves, recent);
 
     if (format == NGX_HTTP_NITRO_ATTEST_HTML) {
         size += ngx_http_nitro_attest_status_html_size;
@@ -117,7 +125,7 @@ ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
 
     cv.value.data = p;
     cv.value.len = output->write(p, namcf->sh, sets, enclaves,
-                                 ngx_nitro_attest_now())
+                                 ngx_nitro_attest_now(), recent)
                    - p;
 
     return ngx_http_send_response(r, NGX_HTTP_OK, &output->type, &cv);
@@ -125,21 +133,99 @@ ngx_http_nitro_attest_status_handler(ngx_http_request_t *r)
 
 
 /*
+ * The services of the running configuration (of both protocols, each
+ * once) and a copy of the recent past: the shared ring changes as other
+ * workers write, the page is sized and written from the copy.
+ */
+
+static ngx_http_nitro_attest_recent_t *
+ngx_http_nitro_attest_status_recent(ngx_http_request_t *r,
+    ngx_nitro_attest_main_t *namcf)
+{
+    ngx_uint_t                       m, i, k;
+    ngx_array_t                     *mains;
+    ngx_nitro_attest_main_t        **nam;
+    ngx_nitro_attest_service_t      *service, **seen, **p;
+    ngx_http_nitro_attest_recent_t  *recent;
+
+    recent = ngx_pcalloc(r->pool, sizeof(ngx_http_nitro_attest_recent_t));
+    if (recent == NULL) {
+        return NULL;
+    }
+
+    recent->services = ngx_array_create(r->pool, 4,
+                                        sizeof(ngx_nitro_attest_service_t *));
+    if (recent->services == NULL) {
+        return NULL;
+    }
+
+    mains = namcf->shm_zone->data;
+    nam = mains->elts;
+
+    for (m = 0; m < mains->nelts; m++) {
+        service = nam[m]->services.elts;
+
+        for (i = 0; i < nam[m]->services.nelts; i++) {
+            if (service[i].node == NULL) {
+                continue;
+            }
+
+            seen = recent->services->elts;
+
+            for (k = 0; k < recent->services->nelts; k++) {
+                if (seen[k]->node == service[i].node) {
+                    break;
+                }
+            }
+
+            if (k < recent->services->nelts) {
+                continue;
+            }
+
+            p = ngx_array_push(recent->services);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            *p = &service[i];
+        }
+    }
+
+    ngx_nitro_attest_recent_copy(namcf->shm_zone, recent->minutes,
+                                 recent->refused, &recent->nrefused);
+
+    return recent;
+}
+
+
+/*
  * Room for any output but the page's fixed part: every name appears
  * escaped (at most sixfold: JSON's \u00XX, HTML's &quot;) in six places at
  * most; a module id in two (itself and its instance id) of three lines or
- * cells, a set name in one.
+ * cells, a set name in one; a service name twice; the refused handshakes'
+ * texts once each, and the node's name.
  */
 
 static size_t
-ngx_http_nitro_attest_status_size(ngx_array_t *sets, ngx_array_t *enclaves)
+ngx_http_nitro_attest_status_size(ngx_array_t *sets, ngx_array_t *enclaves,
+    ngx_http_nitro_attest_recent_t *recent)
 {
     size_t                        size;
     ngx_uint_t                    i;
     ngx_nitro_attest_set_t      **set;
+    ngx_nitro_attest_service_t  **service;
     ngx_nitro_attest_enclave_t  **en;
 
-    size = 4096 + NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN);
+    size = 4096 + NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN)
+           + 6 * ngx_cycle->hostname.len
+           + NGX_NITRO_ATTEST_REFUSED
+             * (6 * 3 * NGX_NITRO_ATTEST_TEXT_KEPT + 512);
+
+    service = recent->services->elts;
+
+    for (i = 0; i < recent->services->nelts; i++) {
+        size += 2 * 6 * service[i]->name.len + 256 + NGX_ATOMIC_T_LEN;
+    }
 
     set = sets->elts;
 

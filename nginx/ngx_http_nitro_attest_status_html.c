@@ -1,7 +1,9 @@
 
 /*
  * ngx_http_nitro_attest_status_html.c: the status endpoint as one HTML
- * page for a browser, the dashboard: totals, failures by reason, allow
+ * page for a browser, the dashboard: the node it is of, totals, failures
+ * by severity (now: the last 5 minutes and the last hour, and since
+ * start) and by reason, the last refused handshakes, rollbacks, allow
  * sets and the inventory.  Self-contained (inline CSS, no script, nothing
  * fetched) and refreshed by the browser; every set name and module id is
  * HTML-escaped, as policies and documents are not ours.
@@ -26,6 +28,13 @@ static u_char *ngx_http_nitro_attest_html_time(u_char *p, int64_t seconds,
     int64_t now);
 static u_char *ngx_http_nitro_attest_html_ago(u_char *p, int64_t seconds,
     int64_t now);
+static u_char *ngx_http_nitro_attest_html_severity(u_char *p,
+    ngx_nitro_attest_shctx_t *sh, ngx_http_nitro_attest_recent_t *recent,
+    int64_t now);
+static u_char *ngx_http_nitro_attest_html_refused(u_char *p,
+    ngx_http_nitro_attest_recent_t *recent);
+static u_char *ngx_http_nitro_attest_html_rollbacks(u_char *p,
+    ngx_http_nitro_attest_recent_t *recent);
 static u_char *ngx_http_nitro_attest_html_sets(u_char *p,
     ngx_array_t *sets, int64_t now);
 static u_char *ngx_http_nitro_attest_html_enclaves(u_char *p,
@@ -60,7 +69,7 @@ static const char  ngx_http_nitro_attest_html_head[] =
     "th.inst{background:#e8ecf2;color:#1d2330;font-family:monospace}\n"
     ".cols{display:flex;gap:2.5em;flex-wrap:wrap;align-items:flex-start}\n"
     "</style></head><body>\n"
-    "<h1>nitro_attest</h1>\n";
+    "<h1>nitro_attest on <span id=\"node\">";
 
 static const char  ngx_http_nitro_attest_html_tail[] = "</body></html>\n";
 
@@ -68,17 +77,23 @@ static const char  ngx_http_nitro_attest_html_tail[] = "</body></html>\n";
 /* what the page takes besides its sets and enclaves (the handler sizes it) */
 const size_t  ngx_http_nitro_attest_status_html_size =
     sizeof(ngx_http_nitro_attest_html_head)
-    + sizeof(ngx_http_nitro_attest_html_tail) + 4096;
+    + sizeof(ngx_http_nitro_attest_html_tail) + 8192;
 
 
 u_char *
 ngx_http_nitro_attest_status_html(u_char *p, ngx_nitro_attest_shctx_t *sh,
-    ngx_array_t *sets, ngx_array_t *enclaves, int64_t now)
+    ngx_array_t *sets, ngx_array_t *enclaves, int64_t now,
+    ngx_http_nitro_attest_recent_t *recent)
 {
     ngx_uint_t         i, width;
     ngx_atomic_uint_t  most;
 
+    /* the node: one nginx of several behind a balancer */
+
     p = ngx_http_nitro_attest_cpy(p, ngx_http_nitro_attest_html_head);
+    p = ngx_http_nitro_attest_html(p, ngx_cycle->hostname.data,
+                                   ngx_cycle->hostname.len);
+    p = ngx_http_nitro_attest_cpy(p, "</span></h1>\n");
 
     p = ngx_http_nitro_attest_cpy(p, "<p class=\"meta\">");
     p = ngx_http_nitro_attest_html_time(p, now / 1000, 0);
@@ -154,10 +169,174 @@ ngx_http_nitro_attest_status_html(u_char *p, ngx_nitro_attest_shctx_t *sh,
 
     p = ngx_http_nitro_attest_cpy(p, "</table></div></div>\n");
 
+    p = ngx_http_nitro_attest_html_severity(p, sh, recent, now);
+    p = ngx_http_nitro_attest_html_refused(p, recent);
+    p = ngx_http_nitro_attest_html_rollbacks(p, recent);
     p = ngx_http_nitro_attest_html_sets(p, sets, now);
     p = ngx_http_nitro_attest_html_enclaves(p, enclaves, now);
 
     return ngx_http_nitro_attest_cpy(p, ngx_http_nitro_attest_html_tail);
+}
+
+
+/*
+ * Failed handshakes by severity: in the last 5 minutes and the last hour
+ * (the minutes of the ring that fall in them, the current one included),
+ * and since start (the reasons' counters).
+ */
+
+static u_char *
+ngx_http_nitro_attest_html_severity(u_char *p, ngx_nitro_attest_shctx_t *sh,
+    ngx_http_nitro_attest_recent_t *recent, int64_t now)
+{
+    int64_t                     minute;
+    uint64_t                    recent5[2], hour[2], total[2];
+    ngx_uint_t                  i, s;
+    ngx_nitro_attest_minute_t  *m;
+
+    static const char  *names[] = { "CRITICAL", "WARNING" };
+
+    minute = now / 60000;
+
+    for (s = 0; s < 2; s++) {
+        recent5[s] = 0;
+        hour[s] = 0;
+        total[s] = 0;
+    }
+
+    for (i = 0; i < NGX_NITRO_ATTEST_MINUTES; i++) {
+        m = &recent->minutes[i];
+
+        if (m->minute > minute || m->minute <= minute - 60) {
+            continue;
+        }
+
+        for (s = 0; s < 2; s++) {
+            hour[s] += m->failed[s];
+
+            if (m->minute > minute - 5) {
+                recent5[s] += m->failed[s];
+            }
+        }
+    }
+
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
+        s = ngx_strcmp(nitro_attest_reason_severity(i), "CRITICAL") == 0
+            ? 0 : 1;
+        total[s] += sh->failures[i];
+    }
+
+    p = ngx_http_nitro_attest_cpy(p,
+        "<h2>Failures by severity</h2>\n"
+        "<table id=\"severity\"><tr><th>severity</th><th>last 5 min</th>"
+        "<th>last hour</th><th>since start</th></tr>\n");
+
+    for (s = 0; s < 2; s++) {
+        p = ngx_sprintf(p, "<tr class=\"severity\" data-severity=\"%s\">"
+                           "<td class=\"%s\">%s</td>"
+                           "<td class=\"n\">%uL</td><td class=\"n\">%uL</td>"
+                           "<td class=\"n\">%uL</td></tr>\n",
+                        names[s], s == 0 && hour[0] ? "bad" : "", names[s],
+                        recent5[s], hour[s], total[s]);
+    }
+
+    return ngx_http_nitro_attest_cpy(p, "</table>\n");
+}
+
+
+/* the last refused handshakes, the newest first */
+
+static u_char *
+ngx_http_nitro_attest_html_refused(u_char *p,
+    ngx_http_nitro_attest_recent_t *recent)
+{
+    ngx_uint_t                   i, n;
+    ngx_nitro_attest_refusal_t  *r;
+
+    p = ngx_sprintf(p,
+        "<h2>Last %d refused handshakes</h2>\n"
+        "<table id=\"refused\"><tr><th>time (UTC)</th><th>client</th>"
+        "<th>server name</th><th>reason</th><th>module id</th></tr>\n",
+        NGX_NITRO_ATTEST_REFUSED);
+
+    n = ngx_min(recent->nrefused, NGX_NITRO_ATTEST_REFUSED);
+
+    for (i = 1; i <= n; i++) {
+        r = &recent->refused[(recent->nrefused - i)
+                             % NGX_NITRO_ATTEST_REFUSED];
+
+        p = ngx_http_nitro_attest_cpy(p, "<tr class=\"refusal\"><td>");
+        p = ngx_http_nitro_attest_html_time(p, r->time / 1000, 0);
+        p = ngx_http_nitro_attest_cpy(p, "</td><td class=\"id\">");
+        p = ngx_http_nitro_attest_html(p, r->addr, r->addr_len);
+        p = ngx_http_nitro_attest_cpy(p, "</td><td>");
+        p = ngx_http_nitro_attest_html(p, r->server, r->server_len);
+        p = ngx_sprintf(p, "</td><td class=\"%s\">%s</td><td class=\"id\">",
+                        ngx_strcmp(nitro_attest_reason_severity(r->reason),
+                                   "CRITICAL") == 0 ? "bad" : "",
+                        nitro_attest_reason_name(r->reason));
+
+        if (r->module_id_len) {
+            p = ngx_http_nitro_attest_html(p, r->module_id,
+                                           r->module_id_len);
+
+        } else {
+            p = ngx_http_nitro_attest_cpy(p, "<span class=\"dim\">-</span>");
+        }
+
+        p = ngx_http_nitro_attest_cpy(p, "</td></tr>\n");
+    }
+
+    if (n == 0) {
+        p = ngx_http_nitro_attest_cpy(p,
+            "<tr><td class=\"dim\" colspan=\"5\">none</td></tr>\n");
+    }
+
+    return ngx_http_nitro_attest_cpy(p, "</table>\n");
+}
+
+
+/* each service of the loaded policies, and its rollbacks */
+
+static u_char *
+ngx_http_nitro_attest_html_rollbacks(u_char *p,
+    ngx_http_nitro_attest_recent_t *recent)
+{
+    ngx_uint_t                    i;
+    ngx_atomic_uint_t             n;
+    ngx_nitro_attest_service_t  **service;
+
+    p = ngx_http_nitro_attest_cpy(p,
+        "<h2>Rollbacks</h2>\n"
+        "<table id=\"rollbacks\"><tr><th>service</th><th>rollbacks</th>"
+        "</tr>\n");
+
+    service = recent->services->elts;
+
+    for (i = 0; i < recent->services->nelts; i++) {
+        n = service[i]->node->rollbacks;
+
+        p = ngx_http_nitro_attest_cpy(p,
+            "<tr class=\"service\" data-service=\"");
+        p = ngx_http_nitro_attest_html(p, service[i]->name.data,
+                                       service[i]->name.len);
+        p = ngx_http_nitro_attest_cpy(p, "\"><td>");
+        p = ngx_http_nitro_attest_html(p, service[i]->name.data,
+                                       service[i]->name.len);
+        p = ngx_sprintf(p, "</td><td class=\"n %s\">%uA</td></tr>\n",
+                        n ? "bad" : "", n);
+    }
+
+    if (recent->services->nelts == 0) {
+        p = ngx_http_nitro_attest_cpy(p,
+            "<tr><td class=\"dim\" colspan=\"2\">no allow set names a "
+            "service</td></tr>\n");
+    }
+
+    return ngx_http_nitro_attest_cpy(p, "</table>\n");
 }
 
 

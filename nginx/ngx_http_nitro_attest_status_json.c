@@ -19,11 +19,13 @@ static u_char *ngx_http_nitro_attest_enclaves_json(u_char *p,
 
 u_char *
 ngx_http_nitro_attest_status_json(u_char *p, ngx_nitro_attest_shctx_t *sh,
-    ngx_array_t *sets, ngx_array_t *enclaves, int64_t now)
+    ngx_array_t *sets, ngx_array_t *enclaves, int64_t now,
+    ngx_http_nitro_attest_recent_t *recent)
 {
-    ngx_uint_t                 i;
-    ngx_atomic_uint_t          last;
-    ngx_nitro_attest_set_t   **set;
+    ngx_uint_t                    i;
+    ngx_atomic_uint_t             last;
+    ngx_nitro_attest_set_t      **set;
+    ngx_nitro_attest_service_t  **service;
 
     p = ngx_sprintf(p, "{\"handshakes\":{\"verified\":%uA,\"failed\":%uA},"
                        "\"failures\":{", sh->verified, sh->failed);
@@ -82,6 +84,21 @@ ngx_http_nitro_attest_status_json(u_char *p, ngx_nitro_attest_shctx_t *sh,
                     sh->protocols[NGX_NITRO_ATTEST_HTTP][1],
                     sh->protocols[NGX_NITRO_ATTEST_STREAM][0],
                     sh->protocols[NGX_NITRO_ATTEST_STREAM][1]);
+
+    /* "rollbacks": by service, every service of the loaded policies */
+
+    p = ngx_cpymem(p, ",\"rollbacks\":{", sizeof(",\"rollbacks\":{") - 1);
+
+    service = recent->services->elts;
+
+    for (i = 0; i < recent->services->nelts; i++) {
+        p = ngx_cpymem(p, i ? ",\"" : "\"", i ? 2 : 1);
+        p = (u_char *) ngx_escape_json(p, service[i]->name.data,
+                                       service[i]->name.len);
+        p = ngx_sprintf(p, "\":%uA", service[i]->node->rollbacks);
+    }
+
+    *p++ = '}';
 
     if (enclaves) {
         p = ngx_http_nitro_attest_enclaves_json(p, enclaves);

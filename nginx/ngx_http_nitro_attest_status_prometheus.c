@@ -24,11 +24,12 @@ static u_char *ngx_http_nitro_attest_label_value(u_char *p, u_char *value,
 u_char *
 ngx_http_nitro_attest_status_prometheus(u_char *p,
     ngx_nitro_attest_shctx_t *sh, ngx_array_t *sets, ngx_array_t *enclaves,
-    int64_t now)
+    int64_t now, ngx_http_nitro_attest_recent_t *recent)
 {
-    ngx_uint_t                 i;
-    ngx_atomic_uint_t          last;
-    ngx_nitro_attest_set_t   **set;
+    ngx_uint_t                    i;
+    ngx_atomic_uint_t             last;
+    ngx_nitro_attest_set_t      **set;
+    ngx_nitro_attest_service_t  **service;
 
     set = sets->elts;
 
@@ -126,6 +127,22 @@ ngx_http_nitro_attest_status_prometheus(u_char *p,
             p = ngx_sprintf(p, " %L.%03L\n", set[i]->expect_every / 1000,
                             set[i]->expect_every % 1000);
         }
+    }
+
+    p = ngx_sprintf(p,
+        "# HELP nitro_attest_rollbacks_total Proven successes, and refused "
+        "handshakes, of a lower version of a service than its instance "
+        "proved before.\n"
+        "# TYPE nitro_attest_rollbacks_total counter\n");
+
+    service = recent->services->elts;
+
+    for (i = 0; i < recent->services->nelts; i++) {
+        p = ngx_cpymem(p, "nitro_attest_rollbacks_total{service=\"",
+                       sizeof("nitro_attest_rollbacks_total{service=\"") - 1);
+        p = ngx_http_nitro_attest_label_value(p, service[i]->name.data,
+                                              service[i]->name.len);
+        p = ngx_sprintf(p, "\"} %uA\n", service[i]->node->rollbacks);
     }
 
     if (enclaves) {

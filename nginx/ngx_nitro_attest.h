@@ -9,7 +9,7 @@
  * Its files (nginx/ngx_nitro_attest_*.c) call one way, each only files of
  * the lines above its own:
  *   util
- *   files, counters, event_log, cache, inventory
+ *   files, counters, event_log, cache, inventory, rollback
  *   verify, session
  *   handshake, token, variables
  *   conf, whose postconfiguration both faces call
@@ -38,6 +38,8 @@ extern ngx_uint_t  ngx_nitro_attest_cache_tag
     __attribute__((visibility("default")));
 extern ngx_uint_t  ngx_nitro_attest_inventory_tag
     __attribute__((visibility("default")));
+extern ngx_uint_t  ngx_nitro_attest_rollback_tag
+    __attribute__((visibility("default")));
 
 #pragma GCC visibility push(hidden)
 
@@ -56,6 +58,18 @@ extern ngx_uint_t  ngx_nitro_attest_inventory_tag
 
 /* the counters zone's name, reserved: no user zone may take it */
 #define NGX_NITRO_ATTEST_COUNTERS  "nitro_attest_status"
+
+/* the rollback table's zone, reserved likewise */
+#define NGX_NITRO_ATTEST_ROLLBACKS  "nitro_attest_rollback"
+
+/* nitro_attest_rollback */
+#define NGX_NITRO_ATTEST_ROLLBACK_ALERT  0
+#define NGX_NITRO_ATTEST_ROLLBACK_DENY   1
+
+/* what the dashboard shows of the recent past */
+#define NGX_NITRO_ATTEST_REFUSED    20     /* refused handshakes kept */
+#define NGX_NITRO_ATTEST_MINUTES    60     /* per-minute failure counts */
+#define NGX_NITRO_ATTEST_TEXT_KEPT  64     /* bytes of an address, name */
 
 
 /* where a directive is written (ngx_nitro_attest_note()) */
@@ -88,6 +102,35 @@ typedef struct {
 } ngx_nitro_attest_set_node_t;
 
 
+/* a service named by an allow set ("service"), and its rollbacks */
+typedef struct {
+    ngx_queue_t                     queue;
+    ngx_atomic_t                    rollbacks;
+    size_t                          len;
+    u_char                          name[1];
+} ngx_nitro_attest_service_node_t;
+
+
+/* failed handshakes of one minute, by severity: [0] CRITICAL, [1] WARNING */
+typedef struct {
+    int64_t                         minute;    /* since the epoch */
+    uint64_t                        failed[2];
+} ngx_nitro_attest_minute_t;
+
+
+/* a refused handshake, for the dashboard; texts cut to TEXT_KEPT bytes */
+typedef struct {
+    int64_t                         time;      /* ms */
+    uint8_t                         reason;
+    uint8_t                         addr_len;
+    uint8_t                         server_len;
+    uint8_t                         module_id_len;
+    u_char                          addr[NGX_NITRO_ATTEST_TEXT_KEPT];
+    u_char                          server[NGX_NITRO_ATTEST_TEXT_KEPT];
+    u_char                          module_id[NGX_NITRO_ATTEST_TEXT_KEPT];
+} ngx_nitro_attest_refusal_t;
+
+
 typedef struct {
     ngx_atomic_t                    verified;
     ngx_atomic_t                    failed;
@@ -97,6 +140,11 @@ typedef struct {
     /* per protocol: [0] verified, [1] failed */
     ngx_atomic_t                    protocols[NGX_NITRO_ATTEST_PROTOCOLS][2];
     ngx_queue_t                     sets;          /* set nodes */
+    ngx_queue_t                     services;      /* service nodes */
+    /* the recent past, under the zone's mutex */
+    ngx_nitro_attest_minute_t       minutes[NGX_NITRO_ATTEST_MINUTES];
+    ngx_uint_t                      nrefused;      /* ever, the ring's */
+    ngx_nitro_attest_refusal_t      refused[NGX_NITRO_ATTEST_REFUSED];
 } ngx_nitro_attest_shctx_t;
 
 
@@ -136,6 +184,13 @@ typedef struct {
 } ngx_nitro_attest_set_t;
 
 
+/* a service of this configuration and its counter */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_nitro_attest_service_node_t  *node;
+} ngx_nitro_attest_service_t;
+
+
 /*
  * The state of one protocol's configuration (the http or the stream
  * block): files loaded, servers, allow-set names, the counters.
@@ -149,10 +204,12 @@ typedef struct {
     ngx_array_t                     servers;   /* attesting, with an SSL_CTX */
     ngx_array_t                     tagged;    /* every server with ssl */
     ngx_array_t                     sets;      /* allow-set names */
+    ngx_array_t                     services;  /* service names */
     nitro_attest_root_t            *default_root;
     ngx_shm_zone_t                 *shm_zone;
     ngx_nitro_attest_shctx_t       *sh;
     ngx_shm_zone_t                 *inventory; /* or NULL */
+    ngx_shm_zone_t                 *rollback;  /* the rollback table */
     ngx_uint_t                      chain_cache;   /* bundles per worker */
     ngx_uint_t                      attesting; /* a server is not off */
 } ngx_nitro_attest_main_t;
@@ -179,6 +236,7 @@ typedef struct {
     ngx_array_t                    *event_log;  /* destinations, or NULL */
     ngx_shm_zone_t                 *cache;      /* verdict cache, or NULL */
     ngx_msec_t                      reattest;   /* 0: at chain expiry */
+    ngx_uint_t                      rollback;   /* alert or deny */
     ngx_nitro_attest_token_conf_t   token;
 
     nitro_attest_config_t           core;
@@ -279,6 +337,11 @@ ngx_int_t ngx_nitro_attest_counters_zone(ngx_conf_t *cf,
 void ngx_nitro_attest_count(ngx_nitro_attest_main_t *nam,
     nitro_attest_verdict_t *v);
 ngx_uint_t ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now);
+void ngx_nitro_attest_recent(ngx_nitro_attest_main_t *nam, ngx_str_t *addr,
+    ngx_str_t *server, ngx_uint_t refused, nitro_attest_verdict_t *v);
+void ngx_nitro_attest_recent_copy(ngx_shm_zone_t *zone,
+    ngx_nitro_attest_minute_t *minutes, ngx_nitro_attest_refusal_t *refused,
+    ngx_uint_t *nrefused);
 
 
 /* ngx_nitro_attest_event_log.c */
@@ -308,6 +371,21 @@ void ngx_nitro_attest_inventory_enter(ngx_shm_zone_t *zone,
     nitro_attest_verdict_t *v);
 ngx_array_t *ngx_nitro_attest_inventory_list(ngx_pool_t *pool,
     ngx_shm_zone_t *zone);
+
+
+/* ngx_nitro_attest_rollback.c */
+
+extern ngx_conf_enum_t  ngx_nitro_attest_rollback_modes[];
+
+char *ngx_nitro_attest_rollback_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_int_t ngx_nitro_attest_rollback_zone(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+ngx_int_t ngx_nitro_attest_rollback_deny(ngx_nitro_attest_srv_conf_t *nascf,
+    nitro_attest_verdict_t *v, ngx_uint_t mark);
+void ngx_nitro_attest_rollback_proven(ngx_log_t *log,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
 
 
 /* ngx_nitro_attest_verify.c */

@@ -230,6 +230,9 @@ ngx_nitro_attest_init_main(ngx_conf_t *cf, ngx_nitro_attest_main_t *namcf,
            != NGX_OK
         || ngx_array_init(&namcf->sets, cf->pool, 4,
                           sizeof(ngx_nitro_attest_set_t))
+           != NGX_OK
+        || ngx_array_init(&namcf->services, cf->pool, 2,
+                          sizeof(ngx_nitro_attest_service_t))
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -269,6 +272,7 @@ ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf)
     nascf->event_log = NGX_CONF_UNSET_PTR;
     nascf->cache = NGX_CONF_UNSET_PTR;
     nascf->reattest = NGX_CONF_UNSET_MSEC;
+    nascf->rollback = NGX_CONF_UNSET_UINT;
 
     ngx_nitro_attest_token_init_conf(&nascf->token);
 }
@@ -304,6 +308,8 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
     ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
     ngx_conf_merge_msec_value(conf->reattest, prev->reattest, 0);
+    ngx_conf_merge_uint_value(conf->rollback, prev->rollback,
+                              NGX_NITRO_ATTEST_ROLLBACK_ALERT);
 
     if (ngx_nitro_attest_token_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -387,7 +393,8 @@ ngx_nitro_attest_add_server(ngx_nitro_attest_srv_conf_t *nascf, SSL_CTX *ssl)
 /*
  * The postconfiguration steps both faces share, once the block's servers
  * are merged and handed over: the block's defaults, the SSL indexes, the
- * allow sets to count, the warnings about block-level settings that
+ * allow sets and services to count, the rollback table (when a server
+ * attests), the warnings about block-level settings that
  * nothing uses (block: the block's own configuration), every server's
  * SSL_CTX tagged and hooked, the token keys checked and, once a server
  * attests, the session tickets of every context checked.
@@ -406,6 +413,12 @@ ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
     if (ngx_nitro_attest_session_init(cf) != NGX_OK
         || ngx_nitro_attest_handshake_init(cf) != NGX_OK
         || ngx_nitro_attest_init_sets(cf, nam) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (nam->attesting
+        && ngx_nitro_attest_rollback_zone(cf, nam) != NGX_OK)
     {
         return NGX_ERROR;
     }

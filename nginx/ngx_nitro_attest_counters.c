@@ -4,7 +4,9 @@
  * protocols, summed over all workers and kept across reloads: handshakes
  * verified and failed (by reason, by protocol), verdict cache hits, and
  * each allow set's matches and last success, with whether a watched set
- * went silent.
+ * went silent; each service's rollbacks; and the recent past for the
+ * dashboard: failures per minute for the last hour, the last refused
+ * handshakes.
  */
 
 
@@ -26,6 +28,13 @@ static ngx_int_t ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_nitro_attest_count_sets(ngx_shm_zone_t *shm_zone,
     ngx_nitro_attest_shctx_t *sh, ngx_nitro_attest_main_t *namcf,
     int64_t now);
+static void ngx_nitro_attest_count_services(ngx_shm_zone_t *shm_zone,
+    ngx_nitro_attest_shctx_t *sh, ngx_nitro_attest_main_t *namcf);
+static ngx_int_t ngx_nitro_attest_init_services(ngx_nitro_attest_main_t *nam,
+    nitro_attest_policy_t *policy);
+static void ngx_nitro_attest_count_rollback(ngx_nitro_attest_main_t *namcf,
+    nitro_attest_verdict_t *v);
+static size_t ngx_nitro_attest_keep(u_char *dst, u_char *src, size_t len);
 
 
 /* the counters zone's own tag, so that no other zone can be mistaken for it */
@@ -54,6 +63,10 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
 
     } else if (v->cache == NITRO_ATTEST_CACHE_MISS) {
         (void) ngx_atomic_fetch_add(&sh->cache_miss, 1);
+    }
+
+    if (v->flags & NITRO_ATTEST_F_ROLLBACK) {
+        ngx_nitro_attest_count_rollback(namcf, v);
     }
 
     if (v->status != NITRO_ATTEST_STATUS_SUCCESS) {
@@ -89,6 +102,124 @@ ngx_nitro_attest_count(ngx_nitro_attest_main_t *namcf,
         set[i].node->last_success = (ngx_atomic_uint_t) v->time_ms;
         return;
     }
+}
+
+
+/* a rollback, refused or not, to its service's counter */
+
+static void
+ngx_nitro_attest_count_rollback(ngx_nitro_attest_main_t *namcf,
+    nitro_attest_verdict_t *v)
+{
+    ngx_uint_t                   i;
+    ngx_nitro_attest_service_t  *service;
+
+    service = namcf->services.elts;
+
+    for (i = 0; i < namcf->services.nelts; i++) {
+        if (service[i].node != NULL
+            && service[i].name.len == v->service.len
+            && ngx_memcmp(service[i].name.data,
+                          nitro_attest_span_ptr(v, v->service),
+                          v->service.len)
+               == 0)
+        {
+            (void) ngx_atomic_fetch_add(&service[i].node->rollbacks, 1);
+            return;
+        }
+    }
+}
+
+
+/*
+ * A handshake into the recent past: a failure into its minute, by
+ * severity; a refused one (by an "on" server, or a client that did not
+ * prove its key) into the ring of the last refused, with the client's
+ * address, the server's name and, when measured, the module id.
+ */
+
+void
+ngx_nitro_attest_recent(ngx_nitro_attest_main_t *namcf, ngx_str_t *addr,
+    ngx_str_t *server, ngx_uint_t refused, nitro_attest_verdict_t *v)
+{
+    int64_t                      minute;
+    ngx_uint_t                   s;
+    ngx_slab_pool_t             *shpool;
+    ngx_nitro_attest_minute_t   *m;
+    ngx_nitro_attest_refusal_t  *r;
+    ngx_nitro_attest_shctx_t    *sh;
+
+    sh = namcf->sh;
+
+    if (sh == NULL || v->status != NITRO_ATTEST_STATUS_FAILED) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) namcf->shm_zone->shm.addr;
+    minute = v->time_ms / 60000;
+    s = ngx_strcmp(nitro_attest_severity(v), "CRITICAL") == 0 ? 0 : 1;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    m = &sh->minutes[minute % NGX_NITRO_ATTEST_MINUTES];
+
+    if (m->minute != minute) {
+        m->minute = minute;
+        m->failed[0] = 0;
+        m->failed[1] = 0;
+    }
+
+    m->failed[s]++;
+
+    if (refused) {
+        r = &sh->refused[sh->nrefused++ % NGX_NITRO_ATTEST_REFUSED];
+
+        r->time = v->time_ms;
+        r->reason = v->reason;
+        r->addr_len = ngx_nitro_attest_keep(r->addr, addr->data, addr->len);
+        r->server_len = ngx_nitro_attest_keep(r->server, server->data,
+                                              server->len);
+        r->module_id_len = (v->flags & NITRO_ATTEST_F_MEASURED)
+                           ? ngx_nitro_attest_keep(r->module_id,
+                                 nitro_attest_span_ptr(v, v->module_id),
+                                 v->module_id.len)
+                           : 0;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+static size_t
+ngx_nitro_attest_keep(u_char *dst, u_char *src, size_t len)
+{
+    len = ngx_min(len, NGX_NITRO_ATTEST_TEXT_KEPT);
+    ngx_memcpy(dst, src, len);
+
+    return len;
+}
+
+
+/* a consistent copy of the recent past, for the status page */
+
+void
+ngx_nitro_attest_recent_copy(ngx_shm_zone_t *zone,
+    ngx_nitro_attest_minute_t *minutes, ngx_nitro_attest_refusal_t *refused,
+    ngx_uint_t *nrefused)
+{
+    ngx_slab_pool_t           *shpool;
+    ngx_nitro_attest_shctx_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+    sh = shpool->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_memcpy(minutes, sh->minutes, sizeof(sh->minutes));
+    ngx_memcpy(refused, sh->refused, sizeof(sh->refused));
+    *nrefused = sh->nrefused;
+
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
@@ -136,6 +267,10 @@ ngx_nitro_attest_init_sets(ngx_conf_t *cf,
         policy = file[i].object;
         n = nitro_attest_policy_allow_count(policy);
 
+        if (ngx_nitro_attest_init_services(namcf, policy) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         for (k = 0; k < n; k++) {
             name = nitro_attest_policy_allow_name(policy, k);
             every = nitro_attest_policy_allow_expect_every(policy, k);
@@ -170,6 +305,55 @@ ngx_nitro_attest_init_sets(ngx_conf_t *cf,
                 set[j].expect_every = every;
             }
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the services a policy names, each once, counted from 0 */
+
+static ngx_int_t
+ngx_nitro_attest_init_services(ngx_nitro_attest_main_t *namcf,
+    nitro_attest_policy_t *policy)
+{
+    size_t                       k, n, len;
+    int64_t                      version;
+    ngx_uint_t                   j;
+    const char                  *name;
+    ngx_nitro_attest_service_t  *service;
+
+    n = nitro_attest_policy_allow_count(policy);
+
+    for (k = 0; k < n; k++) {
+        name = nitro_attest_policy_allow_service(policy, k, &version);
+        if (name == NULL) {
+            continue;
+        }
+
+        len = ngx_strlen(name);
+        service = namcf->services.elts;
+
+        for (j = 0; j < namcf->services.nelts; j++) {
+            if (service[j].name.len == len
+                && ngx_memcmp(service[j].name.data, name, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < namcf->services.nelts) {
+            continue;
+        }
+
+        service = ngx_array_push(&namcf->services);
+        if (service == NULL) {
+            return NGX_ERROR;
+        }
+
+        service->name.len = len;
+        service->name.data = (u_char *) name;
+        service->node = NULL;
     }
 
     return NGX_OK;
@@ -276,6 +460,7 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         ngx_queue_init(&sh->sets);
+        ngx_queue_init(&sh->services);
         shpool->data = sh;
         shpool->log_nomem = 0;
     }
@@ -288,6 +473,7 @@ ngx_nitro_attest_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     for (i = 0; i < mains->nelts; i++) {
         nam[i]->sh = sh;
         ngx_nitro_attest_count_sets(shm_zone, sh, nam[i], now);
+        ngx_nitro_attest_count_services(shm_zone, sh, nam[i]);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -350,5 +536,62 @@ ngx_nitro_attest_count_sets(ngx_shm_zone_t *shm_zone,
 
         ngx_queue_insert_tail(&sh->sets, &node->queue);
         set[i].node = node;
+    }
+}
+
+
+/* each service of a block gets its node (the zone is locked) */
+
+static void
+ngx_nitro_attest_count_services(ngx_shm_zone_t *shm_zone,
+    ngx_nitro_attest_shctx_t *sh, ngx_nitro_attest_main_t *namcf)
+{
+    size_t                            len;
+    ngx_uint_t                        i;
+    ngx_queue_t                      *q;
+    ngx_slab_pool_t                  *shpool;
+    ngx_nitro_attest_service_t       *service;
+    ngx_nitro_attest_service_node_t  *node;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    service = namcf->services.elts;
+
+    for (i = 0; i < namcf->services.nelts; i++) {
+
+        for (q = ngx_queue_head(&sh->services);
+             q != ngx_queue_sentinel(&sh->services);
+             q = ngx_queue_next(q))
+        {
+            node = ngx_queue_data(q, ngx_nitro_attest_service_node_t, queue);
+
+            if (node->len == service[i].name.len
+                && ngx_memcmp(node->name, service[i].name.data, node->len)
+                   == 0)
+            {
+                service[i].node = node;
+                break;
+            }
+        }
+
+        if (service[i].node == NULL) {
+            len = offsetof(ngx_nitro_attest_service_node_t, name)
+                  + service[i].name.len;
+
+            node = ngx_slab_calloc_locked(shpool, len);
+            if (node == NULL) {
+                ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                              "nitro_attest: the counters zone is full, "
+                              "service \"%V\" is not counted (restart nginx "
+                              "to free names of old configurations)",
+                              &service[i].name);
+                continue;
+            }
+
+            node->len = service[i].name.len;
+            ngx_memcpy(node->name, service[i].name.data, node->len);
+
+            ngx_queue_insert_tail(&sh->services, &node->queue);
+            service[i].node = node;
+        }
     }
 }

@@ -205,6 +205,11 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     reason = ngx_nitro_attest_verify_cert(c, nascf, cert, now, v, key,
                                           &keyed);
 
+    /* after the cache: a cached verdict is judged against the table too */
+    if (ngx_nitro_attest_rollback_deny(nascf, v, 1) == NGX_DECLINED) {
+        reason = NITRO_ATTEST_ROLLBACK;
+    }
+
     ngx_gettimeofday(&end);
 
     v->verify_us = (uint32_t) ((end.tv_sec - start.tv_sec) * 1000000
@@ -359,6 +364,25 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
         ngx_nitro_attest_remember(nascf, pending->key, v);
     }
 
+    /*
+     * After the cache took its copy, which holds what the document says,
+     * not what this node remembered when it was presented; the session
+     * does hold it, so that one resumed from this handshake says it too.
+     */
+    ngx_nitro_attest_rollback_proven(c->log, nascf, v);
+
+    if (v->flags & NITRO_ATTEST_F_ROLLBACK) {
+        ngx_nitro_attest_save_session(c, c->ssl->connection, nascf,
+                                      pending->nac, v->time_ms);
+    }
+
+    if (v->reason == NITRO_ATTEST_ROLLBACK
+        && nascf->enable == NGX_NITRO_ATTEST_ON)
+    {
+        ngx_nitro_attest_log_refusal(c->log, nascf, v,
+                                     "connection refused");
+    }
+
     /* after the cache took its copy: a later hit has proved nothing yet */
     v->flags |= NITRO_ATTEST_F_KEY_PROVEN;
 
@@ -400,9 +424,10 @@ ngx_nitro_attest_unproven(void *data)
 
 
 /*
- * One verification accounted: the counters, the inventory and the event
- * log.  A cache hit is counted, and marked where it shows, but not logged
- * again, unless its client then failed to prove its key.
+ * One verification accounted: the counters, the recent past, the
+ * inventory and the event log.  A cache hit is counted, and marked where
+ * it shows, but not logged again, unless its client then failed to prove
+ * its key or it is a rollback (what the cache held was no rollback then).
  */
 
 static void
@@ -410,13 +435,17 @@ ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
 {
     ngx_nitro_attest_count(nascf->main, v);
+    ngx_nitro_attest_recent(nascf->main, addr, &nascf->server_name,
+                            nascf->enable == NGX_NITRO_ATTEST_ON
+                            || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN, v);
 
     if (nascf->main->inventory != NULL) {
         ngx_nitro_attest_inventory_enter(nascf->main->inventory, v);
     }
 
     if (v->cache != NITRO_ATTEST_CACHE_HIT
-        || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN)
+        || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN
+        || (v->flags & NITRO_ATTEST_F_ROLLBACK))
     {
         ngx_nitro_attest_event(log, addr, nascf, v);
     }

@@ -299,6 +299,16 @@ ngx_nitro_attest_ticket(ngx_ssl_conn_t *ssl_conn, SSL_SESSION *sess,
         return SSL_TICKET_RETURN_IGNORE_RENEW;
     }
 
+    /* its instance has proved a newer version since: judged again */
+    if (ngx_nitro_attest_rollback_deny(server, &nac->verdict, 0)
+        == NGX_DECLINED)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "nitro_attest: ticket of an older version than its "
+                      "instance proved since, full handshake");
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+
     return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE
                                         : SSL_TICKET_RETURN_USE_RENEW;
 }

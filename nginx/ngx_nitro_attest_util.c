@@ -213,6 +213,16 @@ ngx_nitro_attest_zone_value(ngx_conf_t *cf, ngx_str_t *name, ssize_t *size)
         return NGX_ERROR;
     }
 
+    if (name->len == sizeof(NGX_NITRO_ATTEST_ROLLBACKS) - 1
+        && ngx_strncmp(name->data, NGX_NITRO_ATTEST_ROLLBACKS, name->len)
+           == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" of \"%V\" is reserved for the "
+                           "rollback table, choose another", name, &value[0]);
+        return NGX_ERROR;
+    }
+
     if (*size < (ssize_t) (8 * ngx_pagesize)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" of \"%V\" is too small, it must "

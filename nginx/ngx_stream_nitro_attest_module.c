@@ -98,6 +98,13 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_rollback"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_nitro_attest_rollback_mode,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_nitro_attest_srv_conf_t, rollback),
+      &ngx_nitro_attest_rollback_modes },
+
     { ngx_string("nitro_attest_reattest"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_nitro_attest_reattest,

@@ -26,6 +26,7 @@ static void na_out_bool(na_out_t *o, int b);
 static void na_out_time(na_out_t *o, int64_t ms);
 static void na_out_where(na_out_t *o, const char *key,
     const nitro_attest_text_t *text);
+static void na_event_rollback(na_out_t *o, const nitro_attest_verdict_t *v);
 static json_t *na_json_optional(int present, const na_bytes_t *b);
 static char *na_json_dump(json_t *obj);
 
@@ -61,6 +62,7 @@ nitro_attest_event_render(const nitro_attest_verdict_t *v,
         na_out_where(&o, "server_name", &where->server_name);
         na_out_where(&o, "host", &where->host);
         na_out_where(&o, "upstream_addr", &where->upstream_addr);
+        na_event_rollback(&o, v);
     }
 
     na_out_raw(&o, "}", 1);
@@ -377,6 +379,29 @@ na_out_bool(na_out_t *o, int b)
     } else {
         na_out_raw(o, "false", 5);
     }
+}
+
+
+/* "rollback": {"service", "from", "to"} of a server's verdict, or null */
+static void
+na_event_rollback(na_out_t *o, const nitro_attest_verdict_t *v)
+{
+    int   len;
+    char  num[64];
+
+    na_out_key(o, "rollback");
+
+    if (!(v->flags & NITRO_ATTEST_F_ROLLBACK)) {
+        na_out_raw(o, "null", 4);
+        return;
+    }
+
+    na_out_raw(o, "{\"service\":", 11);
+    na_out_text(o, nitro_attest_span_ptr(v, v->service), v->service.len);
+
+    len = snprintf(num, sizeof(num), ",\"from\":%lld,\"to\":%lld}",
+                   (long long) v->rollback_from, (long long) v->rollback_to);
+    na_out_raw(o, num, (size_t) len);
 }
 
 

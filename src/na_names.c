@@ -51,6 +51,7 @@ static const struct {
     { "pcr_mismatch",          NA_CRITICAL },
     { "binding_mismatch",      NA_CRITICAL },
     { "key_not_proven",        NA_CRITICAL },
+    { "rollback",              NA_CRITICAL },
     { "internal_error",        NA_WARNING },
     { "expired",               NA_WARNING }
 };
@@ -84,15 +85,21 @@ nitro_attest_reason_name(nitro_attest_reason_e reason)
 const char *
 nitro_attest_severity(const nitro_attest_verdict_t *v)
 {
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+        return na_severity_names[NA_INFO];
+    }
+
+    return nitro_attest_reason_severity(v->reason);
+}
+
+
+const char *
+nitro_attest_reason_severity(nitro_attest_reason_e reason)
+{
     na_severity_e  severity;
 
-    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
-        severity = NA_INFO;
-
-    } else {
-        severity = v->reason < NITRO_ATTEST_REASON_COUNT
-                   ? na_reason_names[v->reason].severity : NA_WARNING;
-    }
+    severity = (unsigned) reason < NITRO_ATTEST_REASON_COUNT
+               ? na_reason_names[reason].severity : NA_WARNING;
 
     return na_severity_names[severity];
 }

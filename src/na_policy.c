@@ -32,6 +32,8 @@ typedef struct {
     char                      *name;
     nitro_attest_kind_e        kind;
     int64_t                    expect_every_ms;
+    char                      *service;       /* NULL: no version */
+    int64_t                    version;
     size_t                     nrules;
     na_pcr_rule_t              rules[NITRO_ATTEST_PCR_COUNT];
 } na_pcr_set_t;
@@ -54,8 +56,11 @@ static int na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
     const char *source, char *err, size_t errlen);
 static int na_set_options(na_pcr_set_t *set, json_t *obj, const char *where,
     const char *source, char *err, size_t errlen);
+static int na_set_release(na_pcr_set_t *set, json_t *obj, const char *where,
+    const char *source, char *err, size_t errlen);
 static int na_set_pcrs(na_pcr_set_t *set, json_t *pcrs, const char *where,
     const char *source, char *err, size_t errlen);
+static int na_printable(const char *s, size_t n);
 static int na_name_taken(const nitro_attest_policy_t *policy,
     const na_pcr_set_t *set);
 static int na_set_matches(const na_pcr_set_t *set, const na_document_t *doc);
@@ -203,10 +208,12 @@ nitro_attest_policy_free(nitro_attest_policy_t *policy)
 
     for (i = 0; i < policy->nallow; i++) {
         free(policy->allow[i].name);
+        free(policy->allow[i].service);
     }
 
     for (i = 0; i < policy->ndeny; i++) {
         free(policy->deny[i].name);
+        free(policy->deny[i].service);
     }
 
     free(policy->allow);
@@ -234,6 +241,38 @@ nitro_attest_policy_allow_expect_every(const nitro_attest_policy_t *policy,
     size_t i)
 {
     return i < policy->nallow ? policy->allow[i].expect_every_ms : 0;
+}
+
+
+const char *
+nitro_attest_policy_allow_service(const nitro_attest_policy_t *policy,
+    size_t i, int64_t *version)
+{
+    if (i >= policy->nallow || policy->allow[i].service == NULL) {
+        return NULL;
+    }
+
+    *version = policy->allow[i].version;
+
+    return policy->allow[i].service;
+}
+
+
+size_t
+nitro_attest_policy_allow_find(const nitro_attest_policy_t *policy,
+    const char *name, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < policy->nallow; i++) {
+        if (strlen(policy->allow[i].name) == len
+            && memcmp(policy->allow[i].name, name, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return (size_t) -1;
 }
 
 
@@ -403,6 +442,12 @@ na_policy_sets(nitro_attest_policy_t *policy, json_t *list, const char *what,
                            "is for allow sets only", source, where);
         }
 
+        if (!is_allow && sets[i].service != NULL) {
+            return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): "
+                           "\"service\" and \"version\" are for allow sets "
+                           "only", source, where, sets[i].name);
+        }
+
         if (na_name_taken(policy, &sets[i])) {
             return na_fail(err, errlen, "policy \"%s\": %s: duplicate name "
                            "\"%s\"", source, where, sets[i].name);
@@ -427,7 +472,8 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
 
     json_object_foreach(obj, key, value) {
         if (strcmp(key, "name") != 0 && strcmp(key, "pcrs") != 0
-            && strcmp(key, "expect_every") != 0 && strcmp(key, "kind") != 0)
+            && strcmp(key, "expect_every") != 0 && strcmp(key, "kind") != 0
+            && strcmp(key, "service") != 0 && strcmp(key, "version") != 0)
         {
             return na_fail(err, errlen, "policy \"%s\": %s: unknown key "
                            "\"%s\"", source, where, key);
@@ -437,6 +483,7 @@ na_policy_set(na_pcr_set_t *set, json_t *obj, const char *where,
     if (na_set_name(set, json_object_get(obj, "name"), where, source, err,
                     errlen) != 0
         || na_set_options(set, obj, where, source, err, errlen) != 0
+        || na_set_release(set, obj, where, source, err, errlen) != 0
         || na_set_pcrs(set, json_object_get(obj, "pcrs"), where, source, err,
                        errlen) != 0)
     {
@@ -451,7 +498,7 @@ static int
 na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
     const char *source, char *err, size_t errlen)
 {
-    size_t       i, n;
+    size_t       n;
     const char  *s;
 
     s = json_string_value(name);
@@ -465,11 +512,9 @@ na_set_name(na_pcr_set_t *set, json_t *name, const char *where,
                        NITRO_ATTEST_POLICY_NAME_MAX);
     }
 
-    for (i = 0; i < n; i++) {
-        if (s[i] < 0x20 || s[i] > 0x7e) {
-            return na_fail(err, errlen, "policy \"%s\": %s: \"name\" must be "
-                           "printable ASCII", source, where);
-        }
+    if (!na_printable(s, n)) {
+        return na_fail(err, errlen, "policy \"%s\": %s: \"name\" must be "
+                       "printable ASCII", source, where);
     }
 
     set->name = strdup(s);
@@ -519,6 +564,79 @@ na_set_options(na_pcr_set_t *set, json_t *obj, const char *where,
     }
 
     return 0;
+}
+
+
+/*
+ * The release a set admits: "service" names what the image is and
+ * "version" (a whole number, higher is newer) which build of it, so that
+ * a server can tell an instance that went back to an older build still on
+ * the allow list.  Both or neither.
+ */
+static int
+na_set_release(na_pcr_set_t *set, json_t *obj, const char *where,
+    const char *source, char *err, size_t errlen)
+{
+    size_t       n;
+    json_t      *service, *version;
+    const char  *s;
+
+    service = json_object_get(obj, "service");
+    version = json_object_get(obj, "version");
+
+    if (service == NULL && version == NULL) {
+        return 0;
+    }
+
+    if (service == NULL || version == NULL) {
+        return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): \"%s\" "
+                       "without \"%s\": a set names both or neither", source,
+                       where, set->name, service ? "service" : "version",
+                       service ? "version" : "service");
+    }
+
+    s = json_string_value(service);
+    n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > NITRO_ATTEST_POLICY_NAME_MAX
+        || n != json_string_length(service) || !na_printable(s, n))
+    {
+        return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): "
+                       "\"service\" must be a string of 1..%d printable "
+                       "ASCII characters", source, where, set->name,
+                       NITRO_ATTEST_POLICY_NAME_MAX);
+    }
+
+    if (!json_is_integer(version) || json_integer_value(version) < 0) {
+        return na_fail(err, errlen, "policy \"%s\": %s (\"%s\"): "
+                       "\"version\" must be a whole number, 0 or more",
+                       source, where, set->name);
+    }
+
+    set->service = strdup(s);
+    if (set->service == NULL) {
+        return na_fail(err, errlen, "out of memory loading policy \"%s\"",
+                       source);
+    }
+
+    set->version = (int64_t) json_integer_value(version);
+
+    return 0;
+}
+
+
+static int
+na_printable(const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

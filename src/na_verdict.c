@@ -61,7 +61,7 @@ int
 nitro_attest_verdict_check(const void *p, size_t len)
 {
     size_t                         used, i;
-    const nitro_attest_span_t     *spans[4];
+    const nitro_attest_span_t     *spans[5];
     const nitro_attest_verdict_t  *v;
 
     v = p;
@@ -100,8 +100,13 @@ nitro_attest_verdict_check(const void *p, size_t len)
     spans[1] = &v->user_data;
     spans[2] = &v->nonce;
     spans[3] = &v->policy;
+    spans[4] = &v->service;
 
-    for (i = 0; i < 4; i++) {
+    if (v->service.len > NITRO_ATTEST_POLICY_NAME_MAX) {
+        return -1;
+    }
+
+    for (i = 0; i < 5; i++) {
         if ((size_t) spans[i]->off + spans[i]->len > used) {
             return -1;
         }
@@ -171,6 +176,30 @@ nitro_attest_verdict_expire(nitro_attest_verdict_t *v, int64_t reattest_ms,
         v->status = NITRO_ATTEST_STATUS_FAILED;
         v->reason = NITRO_ATTEST_EXPIRED;
     }
+}
+
+
+int
+nitro_attest_verdict_rollback(nitro_attest_verdict_t *v, const char *service,
+    size_t len, int64_t from, int64_t to)
+{
+    if (len > NITRO_ATTEST_POLICY_NAME_MAX) {
+        return -1;
+    }
+
+    /* marked once: a second mark (a re-check) replaces the versions only */
+    if (!(v->flags & NITRO_ATTEST_F_ROLLBACK)) {
+        if (na_verdict_put(v, &v->service, service, len) != 0) {
+            return -1;
+        }
+
+        v->flags |= NITRO_ATTEST_F_ROLLBACK;
+    }
+
+    v->rollback_from = from;
+    v->rollback_to = to;
+
+    return 0;
 }
 
 

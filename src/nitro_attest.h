@@ -61,6 +61,9 @@ typedef enum {
     NITRO_ATTEST_PCR_MISMATCH,
     NITRO_ATTEST_BINDING_MISMATCH,
     NITRO_ATTEST_KEY_NOT_PROVEN,    /* the TLS client did not prove its key */
+    NITRO_ATTEST_ROLLBACK,          /* an older version of a service than
+                                       its instance proved before (a
+                                       server's rule, nitro_attest_rollback) */
     NITRO_ATTEST_INTERNAL_ERROR,
     NITRO_ATTEST_EXPIRED,           /* a connection's verdict outlived its
                                        time (nitro_attest_verdict_expire) */
@@ -123,6 +126,8 @@ const char *nitro_attest_status_name(nitro_attest_status_e status);
 const char *nitro_attest_binding_name(nitro_attest_binding_e binding);
 const char *nitro_attest_kind_name(nitro_attest_kind_e kind);
 const char *nitro_attest_cache_name(nitro_attest_cache_e cache);
+/* "CRITICAL" or "WARNING": the severity of a failure for that reason */
+const char *nitro_attest_reason_severity(nitro_attest_reason_e reason);
 
 /* Name parsers shared by the CLI and nginx directives: 0 ok, -1 unknown. */
 int nitro_attest_binding_parse(const char *name, nitro_attest_binding_e *out);
@@ -144,6 +149,9 @@ int64_t nitro_attest_parse_duration(const char *text);
 /* set by a TLS server once the client proved it holds the certificate's
  * key (its handshake completed); never cached, never in a ticket */
 #define NITRO_ATTEST_F_KEY_PROVEN      0x0100
+/* set by a server: an older version of a service than its instance
+ * proved before (service, rollback_from, rollback_to are set) */
+#define NITRO_ATTEST_F_ROLLBACK        0x0200
 
 typedef struct {
     uint16_t                   off;
@@ -153,7 +161,7 @@ typedef struct {
 #define NITRO_ATTEST_VERDICT_DATA_MAX                                        \
     (NITRO_ATTEST_PCR_COUNT * NITRO_ATTEST_PCR_MAX_LEN                       \
      + NITRO_ATTEST_MODULE_ID_MAX + 2 * NITRO_ATTEST_FIELD_MAX               \
-     + NITRO_ATTEST_POLICY_NAME_MAX)
+     + 2 * NITRO_ATTEST_POLICY_NAME_MAX)
 
 /*
  * The verdict.  Fixed-size header, then variable fields packed at the front
@@ -176,6 +184,9 @@ typedef struct {
     int64_t                    time_ms;       /* verification time */
     int64_t                    timestamp_ms;  /* document timestamp */
     int64_t                    not_after_ms;  /* earliest notAfter of chain */
+    int64_t                    rollback_from; /* NITRO_ATTEST_F_ROLLBACK: */
+    int64_t                    rollback_to;   /* the versions, highest and
+                                                 this one */
     uint8_t                    cert_sha256[32];
     uint8_t                    doc_sha384[48];
     nitro_attest_span_t        pcr[NITRO_ATTEST_PCR_COUNT];
@@ -183,6 +194,7 @@ typedef struct {
     nitro_attest_span_t        user_data;
     nitro_attest_span_t        nonce;
     nitro_attest_span_t        policy;        /* matched allow or deny set */
+    nitro_attest_span_t        service;       /* NITRO_ATTEST_F_ROLLBACK */
     uint8_t                    data[NITRO_ATTEST_VERDICT_DATA_MAX];
 } nitro_attest_verdict_t;
 
@@ -219,6 +231,15 @@ const char *nitro_attest_policy_allow_name(const nitro_attest_policy_t *policy,
 /* expect_every of allow set i in milliseconds, 0 when not set */
 int64_t nitro_attest_policy_allow_expect_every(
     const nitro_attest_policy_t *policy, size_t i);
+/*
+ * The release allow set i admits ("service" and "version"): the service
+ * name, *version set, or NULL when the set names none.
+ */
+const char *nitro_attest_policy_allow_service(
+    const nitro_attest_policy_t *policy, size_t i, int64_t *version);
+/* the index of the allow set called name (len bytes), or (size_t) -1 */
+size_t nitro_attest_policy_allow_find(const nitro_attest_policy_t *policy,
+    const char *name, size_t len);
 /* SHA-256 of the policy file contents: identifies a policy generation */
 const uint8_t *nitro_attest_policy_digest(const nitro_attest_policy_t *policy);
 
@@ -368,6 +389,15 @@ const char *nitro_attest_openssl_context(const char **why);
  */
 int nitro_attest_verdict_check(const void *p, size_t len);
 
+/*
+ * A server's judgement over time: the instance that attested v had proved
+ * version from of service (len bytes) before, and v is of version to, an
+ * older one.  The event then carries "rollback".  0, or -1 when service
+ * does not fit (longer than NITRO_ATTEST_POLICY_NAME_MAX).
+ */
+int nitro_attest_verdict_rollback(nitro_attest_verdict_t *v,
+    const char *service, size_t len, int64_t from, int64_t to);
+
 /* A verdict that says "no certificate was presented" (status NONE). */
 void nitro_attest_verdict_none(nitro_attest_verdict_t *v, int64_t now_ms);
 
@@ -421,9 +451,10 @@ int nitro_attest_verdict_key(const uint8_t config_digest[32], X509 *cert,
 /*
  * Where a server verified a peer, for the keys that follow "kind": the
  * direction ("client" or "upstream"), the client's address, the server's
- * name, the node's host name and the upstream's address.  A text whose
- * data is NULL is rendered as null.  Without it (NULL) those keys are left
- * out, as in the command-line tool's events.  Texts longer than
+ * name, the node's host name and the upstream's address, then the
+ * verdict's rollback (nitro_attest_verdict_rollback(), else null).  A text
+ * whose data is NULL is rendered as null.  Without it (NULL) those keys
+ * are left out, as in the command-line tool's events.  Texts longer than
  * NITRO_ATTEST_WHERE_TEXT_MAX are cut there.
  */
 #define NITRO_ATTEST_WHERE_TEXT_MAX  256

@@ -395,6 +395,11 @@ static const char  help_policy[] =
     "                         with --from-doc, the document's)\n"            \
     "  --expect-every TIME    report the set as silent when no client\n"     \
     "                         attested with it for TIME (" every ")\n"       \
+    "  --service NAME --version N\n"                                         \
+    "                         the release the set admits, N a whole number,\n"\
+    "                         higher is newer: an instance that proved a\n"  \
+    "                         higher version of NAME before and comes back\n"\
+    "                         with this one is a rollback (" every ")\n"     \
     "  -h, --help             print this help\n"                             \
     "\n"                                                                     \
     "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n"
@@ -406,6 +411,7 @@ static const char  help_policy_new[] =
     "       nitro-attest policy new --from-doc FILE [--root PEM] "
     "[--pcrs LIST]\n"
     "           [--name NAME] [--expect-every TIME]\n"
+    "       (either form: [--service NAME --version N])\n"
     "\n"
     "Prints a policy with one allow set pinning the PCRs given.\n"
     "\n"
@@ -418,6 +424,7 @@ static const char  help_policy_edit[] =
     "[--expect-every TIME]\n"
     "       nitro-attest policy add|deny FILE --from-doc DOC [--root PEM]\n"
     "           [--pcrs LIST] [--name NAME] [--expect-every TIME]\n"
+    "       (add, either form: [--service NAME --version N])\n"
     "\n"
     "Appends an allow set (add) or a deny set (deny) to the policy FILE, in\n"
     "place and atomically; a name that exists is refused and leaves FILE\n"

@@ -28,7 +28,7 @@
     cli_opt_value("name"), cli_opt_list("pcr"), cli_opt_value("from-eif"),   \
     cli_opt_value("kind"), cli_opt_value("expect-every"),                    \
     cli_opt_value("from-doc"), cli_opt_value("root"), cli_opt_value("pcrs"), \
-    cli_opt_end
+    cli_opt_value("service"), cli_opt_value("version"), cli_opt_end
 
 /* the PCRs a set made from a document pins unless --pcrs says otherwise */
 #define POLICY_ENCLAVE_PCRS   (1u << 0 | 1u << 1 | 1u << 2)
@@ -40,6 +40,8 @@ typedef struct {
     const char                *name;
     const char                *kind_text;   /* --kind as given, or NULL */
     const char                *every;       /* --expect-every as given */
+    const char                *service;     /* --service, or NULL */
+    long long                  version;     /* --version, with --service */
     nitro_attest_kind_e        kind;
     cli_pcrs_t                 pcrs;        /* those it pins */
     char                       doc_name[NITRO_ATTEST_POLICY_NAME_MAX + 1];
@@ -219,7 +221,9 @@ cli_cmd_policy_remove(int argc, char **argv)
                || cli_opt(opts, "expect-every")->value
                || cli_opt(opts, "from-doc")->value
                || cli_opt(opts, "root")->value
-               || cli_opt(opts, "pcrs")->value)
+               || cli_opt(opts, "pcrs")->value
+               || cli_opt(opts, "service")->value
+               || cli_opt(opts, "version")->value)
     {
         cli_error("policy remove: takes --name only");
 
@@ -317,13 +321,15 @@ policy_set_new(const char *cmd, cli_opt_t *opts, int is_allow, json_t **out)
 }
 
 
-/* the options that go together, the kind, expect_every: 0, or -1 */
+/* the options that go together, the kind, expect_every, the release: 0,
+ * or -1 */
 static int
 policy_set_options(const char *cmd, cli_opt_t *opts, int is_allow,
     policy_set_t *set)
 {
+    char        *end;
     int64_t      every_ms;
-    const char  *eif, *doc;
+    const char  *eif, *doc, *version;
 
     memset(set, 0, sizeof(*set));
     set->name = cli_opt(opts, "name")->value;
@@ -373,6 +379,50 @@ policy_set_options(const char *cmd, cli_opt_t *opts, int is_allow,
     if (set->every && every_ms == 0) {
         cli_error("%s: --expect-every must be more than 0", cmd);
         return -1;
+    }
+
+    /* the policy loader judges the service's name; the number is ours */
+
+    set->service = cli_opt(opts, "service")->value;
+    version = cli_opt(opts, "version")->value;
+
+    if ((set->service || version) && !is_allow) {
+        cli_error("%s: --service and --version are for allow sets only",
+                  cmd);
+        return -1;
+    }
+
+    if ((set->service == NULL) != (version == NULL)) {
+        cli_error("%s: --service and --version go together", cmd);
+        return -1;
+    }
+
+    for (end = (char *) set->service; end && *end; end++) {
+        if (*end < 0x20 || *end > 0x7e) {
+            break;
+        }
+    }
+
+    if (set->service
+        && (*end != '\0' || end == set->service
+            || end - set->service > NITRO_ATTEST_POLICY_NAME_MAX))
+    {
+        cli_error("%s: --service must be 1..%d printable ASCII characters",
+                  cmd, NITRO_ATTEST_POLICY_NAME_MAX);
+        return -1;
+    }
+
+    if (version) {
+        errno = 0;
+        set->version = strtoll(version, &end, 10);
+
+        if (!isdigit((unsigned char) version[0]) || *end != '\0'
+            || errno != 0)
+        {
+            cli_error("%s: --version must be a whole number, 0 or more, "
+                      "not \"%s\"", cmd, version);
+            return -1;
+        }
     }
 
     return 0;
@@ -479,7 +529,12 @@ policy_set_json(const char *cmd, const policy_set_t *set)
     /* from here each json_object_set_new() owns (or frees) its value */
     if (json_object_set_new(obj, "pcrs", pcrs) != 0
         || (set->every && json_object_set_new(obj, "expect_every",
-                                              json_string(set->every)) != 0))
+                                              json_string(set->every)) != 0)
+        || (set->service
+            && (json_object_set_new(obj, "service",
+                                    json_string(set->service)) != 0
+                || json_object_set_new(obj, "version",
+                                       json_integer(set->version)) != 0)))
     {
         goto nomem;
     }

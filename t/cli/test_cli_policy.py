@@ -115,6 +115,15 @@ def test_new_expect_every(new):
     assert pol["allow"][0]["expect_every"] == "1h 30m"
 
 
+def test_new_service_and_version(new):
+    r, pol = new("--name", "pay-v43", "--pcr", "0=" + H0, "--service",
+                 "payments", "--version", "43")
+    assert r.code == 0, r.describe()
+    assert pol["allow"][0] == pset("pay-v43", {0: H0}, service="payments",
+                                   version=43)
+    assert list(pol["allow"][0]) == ["name", "pcrs", "service", "version"]
+
+
 @pytest.mark.parametrize("kind", ["enclave", "nitrotpm"])
 def test_new_kind_is_written(new, kind):
     r, pol = new("--name", "a", "--kind", kind, "--pcr", "0=" + H0,
@@ -159,6 +168,18 @@ def test_new_default_kind_writes_no_key(new):
     (("--name", "a", "--pcr", "0=" + H0, "--colour"),
      ["unknown option --colour"]),
     (("--name",), ["--name needs a value"]),
+    (("--name", "a", "--pcr", "0=" + H0, "--service", "pay"),
+     ["--service and --version go together"]),
+    (("--name", "a", "--pcr", "0=" + H0, "--version", "2"),
+     ["--service and --version go together"]),
+    (("--name", "a", "--pcr", "0=" + H0, "--service", "pay", "--version",
+      "two"), ['--version must be a whole number', '"two"']),
+    (("--name", "a", "--pcr", "0=" + H0, "--service", "pay", "--version",
+      "-1"), ['--version must be a whole number', '"-1"']),
+    (("--name", "a", "--pcr", "0=" + H0, "--service", "pay", "--version",
+      "1.5"), ['--version must be a whole number']),
+    (("--name", "a", "--pcr", "0=" + H0, "--service", "", "--version",
+      "1"), ['--service must be 1..128 printable']),
 ])
 def test_new_usage_errors(new, args, needles):
     r, _ = new(*args)
@@ -513,6 +534,23 @@ def test_add_appends_and_keeps_the_rest(nitro, base):
     assert after["allow_debug"] is False
 
 
+def test_add_service_and_version(nitro, base):
+    r = nitro("policy", "add", base, "--name", "pay-v2", "--pcr", "0=" + H2,
+              "--service", "pay", "--version", "2")
+    assert (r.code, r.stderr) == (0, ""), r.describe()
+    assert read(base)["allow"][-1] == pset("pay-v2", {0: H2}, service="pay",
+                                           version=2)
+    assert check(nitro, base)[0] in (0, 1)
+
+
+def test_deny_takes_no_release(nitro, base):
+    before = raw(base)
+    r = nitro("policy", "deny", base, "--name", "pay-v0", "--pcr",
+              "0=" + H2, "--service", "pay", "--version", "0")
+    refused(r, "policy deny", "--service and --version are for allow sets")
+    assert raw(base) == before
+
+
 def test_add_from_eif(nitro, base, tmp_path):
     eif = write(tmp_path / "eif.json", describe_eif_output(True))
     r = nitro("policy", "add", base, "--name", "v42", "--from-eif", eif)
@@ -761,6 +799,12 @@ def test_check_names_the_file_as_given(nitro, tmp_path):
      % H0, 'PCR index "24" is not 0..23'),
     ('{"allow": [{"name": "a", "pcrs": {"0": "%s"}}, '
      '{"name": "a", "pcrs": {"1": "%s"}}]}' % (H0, H1), 'duplicate name'),
+    ('{"allow": [{"name": "a", "pcrs": {"0": "%s"}, "service": "pay"}]}'
+     % H0, 'allow[0] ("a"): "service" without "version"'),
+    ('{"allow": [{"name": "a", "pcrs": {"0": "%s"}, "service": "pay", '
+     '"version": "3"}]}' % H0, '"version" must be a whole number'),
+    ('{"allow": [{"name": "a", "pcrs": {"0": "%s"}, "version": 3}]}'
+     % H0, '"version" without "service"'),
 ])
 def test_check_malformed(nitro, tmp_path, content, needle):
     p = write(tmp_path / "p.json", content)

@@ -13,17 +13,17 @@ VERDICT_KEYS = ["event_type", "time", "status", "reason", "severity",
                 "kind"]
 # nginx's event line: the verdict, then the connection it was made for
 EVENT_KEYS = VERDICT_KEYS + ["direction", "client_addr", "server_name",
-                             "host", "upstream_addr"]
+                             "host", "upstream_addr", "rollback"]
 # every reason code of a failed attestation
 REASONS = ("no_certificate", "no_extension", "malformed_extension",
            "malformed_document", "unsupported_algorithm", "bad_signature",
            "untrusted_root", "chain_invalid", "certificate_expired", "stale",
            "future", "debug_enclave", "denied", "pcr_mismatch",
-           "binding_mismatch", "key_not_proven", "internal_error")
+           "binding_mismatch", "key_not_proven", "rollback", "internal_error")
 # failures of severity CRITICAL (nginx logs them at "error")
 CRITICAL = ("bad_signature", "untrusted_root", "chain_invalid", "denied",
             "pcr_mismatch", "binding_mismatch", "debug_enclave",
-            "key_not_proven")
+            "key_not_proven", "rollback")
 # failures after the signature and the chain held: the document's
 # measurements are reported with them
 MEASURED = ("stale", "future", "debug_enclave", "denied", "pcr_mismatch",

@@ -346,6 +346,8 @@ class Dom(html.parser.HTMLParser):
         self.tables, self.tags, self.table, self.row = {}, [], None, None
         self.attrs, self.cell, self.title = {}, None, ""
         self.in_title = False
+        # the text of each span with an id
+        self.spans, self.span = {}, None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -360,6 +362,9 @@ class Dom(html.parser.HTMLParser):
             self.row["cells"].append(a)
         elif tag == "title":
             self.in_title = True
+        elif tag == "span" and "id" in a:
+            self.span = a["id"]
+            self.spans[self.span] = ""
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self.row is not None:
@@ -369,8 +374,12 @@ class Dom(html.parser.HTMLParser):
             self.table = None
         elif tag == "title":
             self.in_title = False
+        elif tag == "span":
+            self.span = None
 
     def handle_data(self, data):
+        if self.span is not None:
+            self.spans[self.span] += data
         if self.cell is not None:
             self.cell += data
         if self.in_title:
@@ -502,6 +511,8 @@ def test_dashboard_in_chromium(world):
         assert (int(cells[7]), int(cells[8])) == (e["verified"],
                                                   e["failed"])
 
+    check_now(dom, d, world.start)
+
     shot = os.path.join(world.dir, "dashboard.png")
     r = chromium("--screenshot=" + shot, "--window-size=1280,760",
                  "--hide-scrollbars", url)
@@ -513,6 +524,84 @@ def test_dashboard_in_chromium(world):
     keep = os.environ.get("NITRO_DASHBOARD_PNG")
     if keep:
         shutil.copyfile(shot, keep)
+
+
+CRITICAL = {"bad_signature", "untrusted_root", "chain_invalid",
+            "debug_enclave", "denied", "pcr_mismatch", "binding_mismatch",
+            "key_not_proven", "rollback"}
+MEASURED = {"stale", "future", "debug_enclave", "denied", "pcr_mismatch",
+            "binding_mismatch", "key_not_proven", "rollback"}
+
+
+def check_now(dom, d, start):
+    """The page's node, failures by severity and last refused handshakes
+    against the JSON d, all of it from a node whose every failure was a
+    refusal of an "on" server since start."""
+    assert dom.spans["node"] == socket.gethostname().lower()
+
+    totals = {"CRITICAL": 0, "WARNING": 0}
+    for reason, n in d["failures"].items():
+        totals["CRITICAL" if reason in CRITICAL else "WARNING"] += n
+    rows = {r["attrs"]["data-severity"]: [int(c[1]) for c in r["cells"][1:]]
+            for r in dom.rows("severity", "severity")}
+    assert [c[1] for c in dom.tables["severity"][0]["cells"]] == [
+        "severity", "last 5 min", "last hour", "since start"]
+    for severity, total in totals.items():
+        five, hour, since = rows[severity]
+        assert since == total and hour == total, (severity, rows)
+        if time.time() - start < 240:
+            assert five == total, (severity, rows)
+
+    refused = dom.rows("refused", "refusal")
+    assert len(refused) == min(20, d["handshakes"]["failed"]) > 0
+    stamps = []
+    for r in refused:
+        when, addr, server, reason, module_id = [c[1] for c in r["cells"]]
+        stamp = time.mktime(time.strptime(when, "%Y-%m-%d %H:%M:%S")) \
+            - time.timezone
+        assert start - 1 <= stamp <= time.time() + 1, when
+        stamps.append(stamp)
+        assert addr == "127.0.0.1"
+        assert server in ("on.test", "")
+        assert reason in d["failures"] and d["failures"][reason] > 0
+        assert (module_id != "-") == (reason in MEASURED), (reason,
+                                                             module_id)
+    assert stamps == sorted(stamps, reverse=True), "newest first"
+    if d["handshakes"]["failed"] <= 20:
+        assert {c["cells"][3][1] for c in refused} == \
+            {k for k, v in d["failures"].items() if v}
+
+
+def test_dashboard_now_without_inventory(tmp_path, pki):
+    """Without nitro_attest_inventory the page still names the node and
+    keeps the last 20 refused handshakes, the oldest dropped."""
+    d = str(tmp_path)
+    good = attested(d, "good", pki, module_id=A1)
+    other = attested(d, "other", pki, module_id=B1,
+                     pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
+    forged = attested(d, "forged", pki, module_id=FORGED,
+                      tamper_signature=True)
+    start = int(time.time())
+    with nginx.Nginx(servers(d, pki, "off"), ports=2) as n:
+        assert handshake(n.ports[0], good)
+        assert not handshake(n.ports[0], forged)
+        for _ in range(21):
+            assert not handshake(n.ports[0], other)
+        m = nginx.metrics(n.ports[1])
+        assert "enclaves" not in m
+        assert m["handshakes"] == {"verified": 1, "failed": 22}
+        _, dom = dump_dom("http://127.0.0.1:%d%s?format=html"
+                          % (n.ports[1], nginx.STATUS))
+        check_now(dom, m, start)
+        rows = dom.rows("refused", "refusal")
+        # the forgery was the oldest of 22: it fell off the list
+        assert [r["cells"][3][1] for r in rows] == ["pcr_mismatch"] * 20
+        assert {r["cells"][4][1] for r in rows} == {B1}
+        assert {r["cells"][2][1] for r in rows} == {"on.test"}
+        critical = [r for r in dom.rows("severity", "severity")
+                    if r["attrs"]["data-severity"] == "CRITICAL"][0]
+        assert [c[1] for c in critical["cells"]] == [
+            "CRITICAL", "22", "22", "22"]
 
 
 def test_dashboard_escapes_names_and_module_ids(tmp_path, pki):

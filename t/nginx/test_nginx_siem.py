@@ -5,7 +5,10 @@ nginx:
   prometheus-rules.test.yml`, and a real Prometheus server (Debian's
   /usr/bin/prometheus) that scrapes the real status endpoint with
   prometheus.yml and evaluates the rules: a silent allow set and a failure
-  family raise their alerts;
+  family raise their alerts; with a real prometheus-node-exporter serving
+  what `nitro-attest expect` wrote, a rollback, an enclave attesting with
+  another PCR0 than it was launched with and one its parent does not list
+  raise theirs;
 - sigma/*.yml: well-formed Sigma rules on the event line's field names, each
   matching the real event line of its failure and no other;
 - grafana-dashboard.json: only the module's metric families and labels, every
@@ -41,7 +44,7 @@ from clients import (DENIED_PCR0, attested, context, fault_clients,
                      new_world, replay_of)
 from events import EVENT_KEYS, LogTail
 from forge import GOOD
-from repo import EXAMPLES
+from repo import CLI, EXAMPLES
 
 yaml = pytest.importorskip("yaml", reason="python3-yaml (make deps)")
 
@@ -54,6 +57,7 @@ RSYSLOG_CONF = os.path.join(SIEM, "rsyslog-nitro-attest.conf")
 SIGMA = sorted(glob.glob(os.path.join(SIEM, "sigma", "*.yml")))
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 RSYSLOGD = "/usr/sbin/rsyslogd"
 
 # the Prometheus families of the status endpoint, with the
@@ -70,6 +74,7 @@ FAMILIES = {
                                                "policy"},
     "nitro_attest_enclave_attestations_total": {"module_id", "result"},
     "nitro_attest_enclave_pcr0_info": {"module_id", "pcr0"},
+    "nitro_attest_rollbacks_total": {"service"},
     # node_exporter's textfile of nitro-attest expect, on parent instances
     "nitro_attest_expected_enclave_since_seconds": {
         "module_id", "instance_id", "enclave_name", "pcr0", "debug"},
@@ -94,6 +99,7 @@ ALERTS = {
     "NitroAttestMeasurementMismatch": "unless on (module_id, pcr0)",
     "NitroAttestUnexpectedEnclave": "and on (instance_id)",
     "NitroAttestDebugEnclaveRunning": 'debug="true"',
+    "NitroAttestRollback": "nitro_attest_rollbacks_total",
 }
 # the keys of an event line
 EVENT_FIELDS = set(EVENT_KEYS)
@@ -172,7 +178,7 @@ def test_promtool_checks_rules_and_config():
         p = subprocess.run([PROMTOOL] + argv, cwd=SIEM, capture_output=True,
                            text=True, timeout=60)
         assert p.returncode == 0, p.stdout + p.stderr
-    assert "SUCCESS: 14 rules found" in p.stdout
+    assert "SUCCESS: 15 rules found" in p.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass():
@@ -386,7 +392,7 @@ def test_each_sigma_rule_matches_the_real_event_of_its_failure(world):
 # A real Prometheus: scrapes the status endpoint, evaluates the rules.
 
 class Prometheus:
-    def __init__(self, directory, target):
+    def __init__(self, directory, target, jobs=()):
         self.dir = directory
         # The shipped rules with every `for:` cut to 1s, so that pending
         # and firing happen within seconds; the expressions are unchanged.
@@ -405,6 +411,7 @@ class Prometheus:
         job = config["scrape_configs"][0]
         assert job["params"] == {"format": ["prometheus"]}
         job["static_configs"] = [{"targets": [target]}]
+        config["scrape_configs"] += list(jobs)
         self.config = os.path.join(directory, "prometheus.yml")
         with open(self.config, "w") as f:
             yaml.safe_dump(config, f)
@@ -556,6 +563,135 @@ def test_prometheus_alerts_on_a_silent_set_and_on_failures(world, prometheus):
 
 
 # ---------------------------------------------------------------------------
+# End to end: nginx nodes' metrics and, on the parent instance, what
+# `nitro-attest expect` wrote for a real node_exporter's textfile
+# collector, both scraped by a real Prometheus evaluating the shipped rules.
+
+X = "i-0aaaaaaaaaaaaaaaa"
+V1 = {0: bytes.fromhex("a1" * 48)}
+V2 = {0: bytes.fromhex("a2" * 48)}
+LAUNCHED = "0e" * 48        # the PCR0 nitro-cli reports for X's slot 2
+
+
+def described(slot, pcr0, name="pay"):
+    """An enclave as nitro-cli describe-enclaves prints it."""
+    return {"EnclaveName": name, "EnclaveID": "%s-enc%s" % (X, slot),
+            "ProcessID": 4000 + int(slot, 16), "EnclaveCID": 16,
+            "NumberOfCPUs": 2, "CPUIDs": [1, 3], "MemoryMiB": 512,
+            "State": "RUNNING", "Flags": "NONE",
+            "Measurements": {"HashAlgorithm": "Sha384 { ... }",
+                             "PCR0": pcr0.upper(), "PCR1": "11" * 48,
+                             "PCR2": "22" * 48}}
+
+
+class NodeExporter:
+    def __init__(self, textdir):
+        self.port = nginx.free_ports(1)[0]
+        self.proc = subprocess.Popen(
+            [NODE_EXPORTER, "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--collector.disable-defaults", "--collector.textfile",
+             "--collector.textfile.directory=%s" % textdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def test_prometheus_alerts_on_rollback_and_expected_enclaves(tmp_path, pki):
+    need(PROMETHEUS, "prometheus")
+    need(NODE_EXPORTER, "prometheus-node-exporter")
+    d = str(tmp_path)
+    policy = os.path.join(d, "policy.json")
+    with open(policy, "w") as f:
+        json.dump({"allow": [
+            {"name": "pay-v1", "service": "pay", "version": 1,
+             "pcrs": {"0": V1[0].hex()}},
+            {"name": "pay-v2", "service": "pay", "version": 2,
+             "pcrs": {"0": V2[0].hex()}}]}, f)
+    status = 'location / { return 200 "status=$nitro_attest_status\\n"; }'
+    body = (nginx.trust(policy, pki.root_pem)
+            + "    nitro_attest_inventory zone=inventory:1m;\n"
+            + nginx.server("@port0@ ssl", status, name="on.test",
+                           attest="on")
+            + nginx.status_server())
+
+    def client(name, slot, pcrs):
+        return attested(d, name, pki, module_id="%s-enc%016x" % (X, slot),
+                        pcrs={**forge.default_pcrs(), **pcrs})
+
+    # the parent instance runs slots 1 and 2 (2 launched with another
+    # image than the one it attests with); slot 3 is not listed
+    textdir = os.path.join(d, "textfile")
+    os.mkdir(textdir)
+    p = subprocess.run([str(CLI), "expect", "--textfile",
+                        os.path.join(textdir, "nitro-attest.prom"),
+                        "--state", os.path.join(d, "expect.json")],
+                       input=json.dumps([described("1", V1[0].hex()),
+                                         described("2", LAUNCHED)]),
+                       text=True, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+    n = nginx.Nginx(body, ports=2).start()
+    ne = NodeExporter(textdir)
+    prom = None
+    try:
+        prom = Prometheus(d, "127.0.0.1:%d" % n.ports[1], jobs=[{
+            "job_name": "node", "static_configs": [
+                {"targets": ["127.0.0.1:%d" % ne.port]}]}]).start()
+
+        def query(q):
+            return prom.api("query", query=q)["data"]["result"]
+
+        # both targets scraped, the rollback counter seen at 0 first
+        prom.wait("both targets", lambda: query(
+            'count(nitro_attest_rollbacks_total{service="pay"} == 0)'
+            ' and count(nitro_attest_expected_enclave_since_seconds) == 2'))
+
+        def served(c):
+            resp = nginx.try_get(n.ports[0], context(c), "on.test")[0]
+            return resp is not None and resp.status == 200
+
+        # X proves v2 from slot 2, then runs v1 in slot 1: a rollback, let
+        # in (nitro_attest_rollback alert); slot 3 attests unlisted
+        assert served(client("x2", 2, V2))
+        assert served(client("x1", 1, V1))
+        assert served(client("x3", 3, V2))
+        assert nginx.metrics(n.ports[1])["rollbacks"] == {"pay": 1}
+
+        wanted = {"NitroAttestRollback": {"service": "pay"},
+                  "NitroAttestMeasurementMismatch": {
+                      "module_id": X + "-enc0000000000000002",
+                      "pcr0": V2[0].hex()},
+                  "NitroAttestUnexpectedEnclave": {
+                      "module_id": X + "-enc0000000000000003",
+                      "instance_id": X}}
+
+        def firing():
+            got = {name: labels for name, labels, state in alerts(prom)
+                   if state == "firing"}
+            return set(wanted) <= set(got) and got
+
+        got = prom.wait("alerts firing", firing, timeout=40)
+        for name, labels in wanted.items():
+            assert {k: got[name].get(k) for k in labels} == labels, got
+            assert got[name]["severity"] == "critical"
+        # fleet-wide: no node's job or instance label
+        assert set(got["NitroAttestRollback"]) == {
+            "alertname", "severity", "service"}
+        # slot 1 runs what it was launched with, and is listed
+        assert not any(labels.get("module_id") == X + "-enc0000000000000001"
+                       for name, labels, _ in alerts(prom)
+                       if name != "NitroAttestEnclaveNeverAttested")
+    finally:
+        if prom:
+            prom.stop()
+        ne.stop()
+        n.stop()
+
+
+# ---------------------------------------------------------------------------
 # Grafana dashboard.
 
 def dashboard_exprs(dash):
@@ -598,7 +734,7 @@ def test_grafana_dashboard_uses_module_metrics_only():
         assert not re.search(r"\b(job|instance)\b", expr), title
         used |= names
     # a panel for every family: handshakes, failures, protocols, matches,
-    # last success and silence, cache, the inventory (the families of
+    # last success and silence, cache, the inventory, rollbacks (the families of
     # expected enclaves are for their alerts so far)
     assert used == set(FAMILIES) - EXPECTED_FAMILIES
 

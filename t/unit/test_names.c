@@ -36,6 +36,10 @@ test_names(void)
                  "pcr_mismatch") == 0, "reason name");
     CHECK(strcmp(nitro_attest_reason_name(NITRO_ATTEST_INTERNAL_ERROR),
                  "internal_error") == 0, "reason name");
+    CHECK(strcmp(nitro_attest_reason_name(NITRO_ATTEST_ROLLBACK),
+                 "rollback") == 0
+          && NITRO_ATTEST_ROLLBACK == NITRO_ATTEST_KEY_NOT_PROVEN + 1,
+          "rollback after key_not_proven");
     CHECK(nitro_attest_binding_parse("user_data_sha384", &b) == 0
           && b == NITRO_ATTEST_BINDING_USER_DATA_SHA384, "binding");
     CHECK(nitro_attest_binding_parse("spki", &b) == -1, "bad binding");

@@ -147,6 +147,71 @@ test_kind_policy_rules(void)
 }
 
 
+/* "service" and "version": both or neither, allow sets only */
+static void
+test_policy_release(void)
+{
+    char                    err[256], json[512];
+    size_t                  i;
+    int64_t                 version;
+    const char             *service;
+    nitro_attest_policy_t  *policy;
+
+    static const struct {
+        const char  *members;
+        const char  *error;
+    } bad[] = {
+        { "\"service\": \"pay\"", "\"service\" without \"version\"" },
+        { "\"version\": 3", "\"version\" without \"service\"" },
+        { "\"service\": \"pay\", \"version\": \"3\"", "whole number" },
+        { "\"service\": \"pay\", \"version\": 3.5", "whole number" },
+        { "\"service\": \"pay\", \"version\": -1", "whole number" },
+        { "\"service\": \"\", \"version\": 1", "\"service\" must be" },
+        { "\"service\": 7, \"version\": 1", "\"service\" must be" },
+    };
+
+    policy = policy_of("{\"allow\": [{\"name\": \"a\", \"service\": "
+                       "\"pay\", \"version\": 42, \"pcrs\": {\"0\": \""
+                       ZERO96 "\"}}, {\"name\": \"b\", \"pcrs\": {\"0\": "
+                       "\"" ZERO96 "\"}}]}");
+    if (policy != NULL) {
+        version = 0;
+        service = nitro_attest_policy_allow_service(policy, 0, &version);
+        CHECK(service && strcmp(service, "pay") == 0 && version == 42,
+              "service pay version 42");
+        CHECK(nitro_attest_policy_allow_service(policy, 1, &version) == NULL,
+              "no release");
+        CHECK(nitro_attest_policy_allow_find(policy, "b", 1) == 1, "find b");
+        CHECK(nitro_attest_policy_allow_find(policy, "c", 1) == (size_t) -1,
+              "no c");
+        nitro_attest_policy_free(policy);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(json, sizeof(json), "{\"allow\": [{\"name\": \"a\", %s, "
+                 "\"pcrs\": {\"0\": \"" ZERO96 "\"}}]}", bad[i].members);
+        err[0] = '\0';
+        policy = nitro_attest_policy_parse(json, strlen(json), "r.json", err,
+                                           sizeof(err));
+        CHECK(policy == NULL && strstr(err, "r.json") != NULL
+              && strstr(err, "allow[0] (\"a\")") != NULL
+              && strstr(err, bad[i].error) != NULL,
+              "%s: %s", bad[i].members, err);
+        nitro_attest_policy_free(policy);
+    }
+
+    snprintf(json, sizeof(json), "{\"allow\": [{\"name\": \"a\", \"pcrs\": "
+             "{\"0\": \"" ZERO96 "\"}}], \"deny\": [{\"name\": \"d\", "
+             "\"service\": \"pay\", \"version\": 1, \"pcrs\": {\"0\": \""
+             ZERO96 "\"}}]}");
+    policy = nitro_attest_policy_parse(json, strlen(json), "r.json", err,
+                                       sizeof(err));
+    CHECK(policy == NULL && strstr(err, "for allow sets only") != NULL,
+          "deny set with a release: %s", err);
+    nitro_attest_policy_free(policy);
+}
+
+
 void
 unit_policy(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 {
@@ -155,4 +220,5 @@ unit_policy(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
 
     test_policy_lint();
     test_kind_policy_rules();
+    test_policy_release();
 }
