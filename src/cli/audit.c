@@ -604,6 +604,48 @@ audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
         return "cert_sha256 names a certificate the evidence does not carry";
     }
 
+    /* the outcome, where the evidence (and --policy) decides it */
+
+    line_reason = json_string_value(json_object_get(event, "reason"));
+    said = NITRO_ATTEST_OK;
+
+    if (line_reason != NULL) {
+        for (said = NITRO_ATTEST_OK + 1; said < NITRO_ATTEST_REASON_COUNT;
+             said++)
+        {
+            if (strcmp(line_reason, nitro_attest_reason_name(said)) == 0) {
+                break;
+            }
+        }
+    }
+
+    found = v->status == NITRO_ATTEST_STATUS_FAILED
+            ? (nitro_attest_reason_e) v->reason : NITRO_ATTEST_OK;
+
+    for (i = 0; i < sizeof(audit_decided) / sizeof(audit_decided[0])
+                + (a->policy ? sizeof(audit_judged) / sizeof(audit_judged[0])
+                             : 0);
+         i++)
+    {
+        nitro_attest_reason_e  r;
+
+        r = i < sizeof(audit_decided) / sizeof(audit_decided[0])
+            ? audit_decided[i]
+            : audit_judged[i - sizeof(audit_decided)
+                               / sizeof(audit_decided[0])];
+
+        /* a certificate may expire between the document and the line */
+        if (r == NITRO_ATTEST_CERTIFICATE_EXPIRED
+            && said == r && found == NITRO_ATTEST_OK)
+        {
+            continue;
+        }
+
+        if ((said == r) != (found == r)) {
+            return "status and reason are not what the evidence says";
+        }
+    }
+
     /* what the document measured, exactly */
 
     measured = (v->flags & NITRO_ATTEST_F_MEASURED) != 0;
@@ -649,48 +691,6 @@ audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
 
         if (n != json_object_size(pcrs)) {
             return "pcrs are not the evidence's";
-        }
-    }
-
-    /* the outcome, where the evidence (and --policy) decides it */
-
-    line_reason = json_string_value(json_object_get(event, "reason"));
-    said = NITRO_ATTEST_OK;
-
-    if (line_reason != NULL) {
-        for (said = NITRO_ATTEST_OK + 1; said < NITRO_ATTEST_REASON_COUNT;
-             said++)
-        {
-            if (strcmp(line_reason, nitro_attest_reason_name(said)) == 0) {
-                break;
-            }
-        }
-    }
-
-    found = v->status == NITRO_ATTEST_STATUS_FAILED
-            ? (nitro_attest_reason_e) v->reason : NITRO_ATTEST_OK;
-
-    for (i = 0; i < sizeof(audit_decided) / sizeof(audit_decided[0])
-                + (a->policy ? sizeof(audit_judged) / sizeof(audit_judged[0])
-                             : 0);
-         i++)
-    {
-        nitro_attest_reason_e  r;
-
-        r = i < sizeof(audit_decided) / sizeof(audit_decided[0])
-            ? audit_decided[i]
-            : audit_judged[i - sizeof(audit_decided)
-                               / sizeof(audit_decided[0])];
-
-        /* a certificate may expire between the document and the line */
-        if (r == NITRO_ATTEST_CERTIFICATE_EXPIRED
-            && said == r && found == NITRO_ATTEST_OK)
-        {
-            continue;
-        }
-
-        if ((said == r) != (found == r)) {
-            return "status and reason are not what the evidence says";
         }
     }
 
