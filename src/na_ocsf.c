@@ -168,8 +168,8 @@ na_ocsf_endpoints(na_out_t *o, const nitro_attest_where_t *where)
 
 /*
  * Who authenticated: the enclave (its module id) once its document's
- * signature and chain held, else its certificate; nobody known when no
- * certificate came.
+ * signature and chain held, else its certificate; "unknown" by name when
+ * no certificate came (OCSF's user needs a name or a uid).
  */
 static void
 na_ocsf_user(na_out_t *o, const nitro_attest_verdict_t *v)
@@ -188,6 +188,6 @@ na_ocsf_user(na_out_t *o, const nitro_attest_verdict_t *v)
         na_out_raw(o, "}", 1);
 
     } else {
-        na_out_raw(o, "{}", 2);
+        na_out_raw(o, "{\"name\":\"unknown\"}", 18);
     }
 }
