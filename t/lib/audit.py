@@ -109,3 +109,35 @@ def relink(lines, start):
             out[i] = raw[:raw.index("{")] + text
         state[chain] = (seq + 1, hashlib.sha256(text.encode()).hexdigest())
     return out
+
+
+def write_chain(events, private_pem: bytes, chain: str, every: int = 0,
+                key_id: str = "", time: str = "2026-12-07T10:00:00.000Z"):
+    """Lines of a chain written our own way: each event (a dict) with
+    chain, seq and prev appended (in "unmapped" for an OCSF event), a
+    checkpoint after every `every` events and at the end."""
+    key = serialization.load_pem_private_key(private_pem, None)
+    out, seq, last = [], 0, ZERO
+
+    def add(event):
+        nonlocal seq, last
+        text = json.dumps(event, separators=(",", ":"))
+        out.append(text)
+        seq, last = seq + 1, hashlib.sha256(text.encode()).hexdigest()
+
+    def seal():
+        sig = key.sign(sign_text(chain, seq + 1, last, time))
+        add({"event_type": CHECKPOINT, "time": time, "chain": chain,
+             "seq": seq + 1, "prev": last, "key_id": key_id,
+             "sig": b64url(sig)})
+
+    for n, event in enumerate(events, 1):
+        event = dict(event)
+        target = event["unmapped"] if "unmapped" in event else event
+        target.update(chain=chain, seq=seq + 1, prev=last)
+        add(event)
+        if every and n % every == 0:
+            seal()
+    if not out or json.loads(out[-1])["event_type"] != CHECKPOINT:
+        seal()
+    return out

@@ -62,6 +62,7 @@ void unit_policy(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 void unit_nitrotpm(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 void unit_token(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 void unit_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
+void unit_audit(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 
 
 /* test_policy.c: policies for the tests that judge documents */
