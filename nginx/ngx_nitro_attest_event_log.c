@@ -365,7 +365,7 @@ ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
         size += NGX_NITRO_ATTEST_EVIDENCE_TEXT;
     }
 
-    /* http and stream share the buffer: the larger need makes it */
+    /* in a static build http and stream share it: the larger need wins */
 
     if (size > ngx_nitro_attest_line_size) {
         ngx_free(ngx_nitro_attest_line);

@@ -169,6 +169,16 @@ audit_setup(cli_opt_t *opts, audit_t *a)
     /* without a policy nothing is judged: debug enclaves included */
     a->cf.root = a->root;
     a->cf.allow_debug = 1;
+
+    /* a log holds few enclaves, and each often: verify each path once */
+    a->cf.chain_cache = nitro_attest_chain_cache_new(64);
+    a->cf.memo = nitro_attest_memo_new(1024);
+
+    if (a->cf.chain_cache == NULL || a->cf.memo == NULL) {
+        cli_error("audit verify: out of memory");
+        audit_cleanup(a);
+        return -1;
+    }
     path = cli_opt(opts, "policy")->value;
 
     if (path != NULL) {
@@ -805,6 +815,8 @@ audit_cleanup(audit_t *a)
 
     free(a->chains);
     EVP_PKEY_free(a->key);
+    nitro_attest_chain_cache_free(a->cf.chain_cache);
+    nitro_attest_memo_free(a->cf.memo);
     nitro_attest_root_free(a->root);
     nitro_attest_policy_free(a->policy);
 }
