@@ -319,6 +319,8 @@ audit_line(audit_t *a, const char *path, unsigned long n, char *line,
 
     c = audit_find(a, id);
     if (c == NULL) {
+        a->unchained++;
+        printf("%s:%lu: not checked: out of memory\n", path, n);
         json_decref(o);
         return;
     }
