@@ -378,10 +378,11 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
 
 
 /*
- * The connection closed before its handshake completed: a certificate
- * that verified was presented by a client that could not sign with its key
- * (a replay), or that gave up.  Its measurements stay, as for
- * binding_mismatch; an earlier failure keeps its own reason.
+ * The connection's pool goes.  When its handshake did not complete, a
+ * certificate that verified was presented by a client that could not sign
+ * with its key (a replay), or that gave up: its measurements stay, as for
+ * binding_mismatch; an earlier failure keeps its own reason.  Either way
+ * the certificate kept for the evidence is released.
  */
 
 static void

@@ -32,7 +32,7 @@ import audit
 import forge
 import nginx
 from clients import (DENIED_PCR0, OTHER_PCR0, attested, context,
-                     new_world)
+                     new_world, replay_of)
 from events import EVENT_KEYS
 from files import write
 from forge import GOOD
@@ -87,7 +87,8 @@ def load(w, phase):
     """Concurrent handshakes of every client, both servers."""
     clients = [(w.good, "on.test"), (w.good, "optional.test"),
                (w.bad_signature, "on.test"), (w.pcr_mismatch, "on.test"),
-               (w.denied, "optional.test"), (None, "on.test")]
+               (w.denied, "optional.test"), (None, "on.test"),
+               (w.replay, "on.test")]
 
     def worker(k):
         for i in range(ROUNDS):
@@ -114,6 +115,7 @@ def world(tmp_path_factory, pki):
                               pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
     w.denied = attested(d, "denied", pki,
                         pcrs={**forge.default_pcrs(), 0: DENIED_PCR0})
+    w.replay = replay_of(d, w.good)
     private, public = audit.new_key()
     w.key = write(os.path.join(d, "log-key.pem"), private)
     w.pub = write(os.path.join(d, "log-key.pub"), public)
@@ -221,7 +223,7 @@ def test_lines_whole_and_the_same_everywhere(world):
         events = events_of(lines)
         counts.append(sum(1 for e in events
                           if e.get("event_type") != audit.CHECKPOINT))
-    assert counts[0] == counts[1] == counts[2] >= 3 * 4 * ROUNDS - 8, counts
+    assert counts[0] == counts[1] == counts[2] >= 3 * 4 * ROUNDS - 12, counts
 
 
 def test_chains_per_worker_across_reload(world):
@@ -298,10 +300,13 @@ def test_evidence_reproduces_the_verdict(world, tmp_path):
                             "--policy", world.policy, "--at", "document",
                             cert], stdout=subprocess.PIPE, text=True)
         again = json.loads(r.stdout)
+        # a replay's certificate verifies: its client did not sign
+        said = ("SUCCESS", None) if e["reason"] == "key_not_proven" \
+            else (e["status"], e["reason"])
         assert (again["status"], again["reason"], again["pcrs"],
-                again["module_id"]) == (e["status"], e["reason"], e["pcrs"],
-                                        e["module_id"])
-    assert {None, "bad_signature", "pcr_mismatch", "denied"} <= seen
+                again["module_id"]) == (*said, e["pcrs"], e["module_id"])
+    assert {None, "bad_signature", "pcr_mismatch", "denied",
+            "key_not_proven"} <= seen
 
 
 def test_audit_verify_evidence_agrees(world):
