@@ -367,10 +367,10 @@ ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
 
     /* in a static build http and stream share it: the larger need wins */
 
-    if (size > ngx_nitro_attest_line_size) {
-        ngx_free(ngx_nitro_attest_line);
+    /* the worker's cycle lasts as long as the worker */
 
-        ngx_nitro_attest_line = ngx_alloc(size, cycle->log);
+    if (size > ngx_nitro_attest_line_size) {
+        ngx_nitro_attest_line = ngx_palloc(cycle->pool, size);
         if (ngx_nitro_attest_line == NULL) {
             ngx_nitro_attest_line_size = 0;
             return NGX_ERROR;
@@ -380,8 +380,8 @@ ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
     }
 
     if (nam->evidence && ngx_nitro_attest_der == NULL) {
-        ngx_nitro_attest_der = ngx_alloc(NGX_NITRO_ATTEST_EVIDENCE_MAX,
-                                         cycle->log);
+        ngx_nitro_attest_der = ngx_palloc(cycle->pool,
+                                          NGX_NITRO_ATTEST_EVIDENCE_MAX);
         if (ngx_nitro_attest_der == NULL) {
             return NGX_ERROR;
         }
