@@ -354,7 +354,12 @@ ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
     ngx_uint_t                 i;
     ngx_nitro_attest_dest_t  **dests;
 
-    if (nam == NULL || nam->event_dests.nelts == 0) {
+    /* the cache manager and loader verify nobody */
+
+    if (nam == NULL || nam->event_dests.nelts == 0
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return NGX_OK;
     }
 
