@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # bench_handshake puts t/lib on the path and reads the common knobs
 from bench_handshake import (CLI, CLIENT, CONCURRENCY, COUNT,  # noqa: E402
-                             ROUNDS, PCRS, forged_certs, run)
+                             ROUNDS, PCRS, forged_certs, run, server_block)
 import audit  # noqa: E402
 import forge  # noqa: E402
 from nginx import Nginx  # noqa: E402
@@ -49,24 +49,11 @@ def cpu_ns(pid):
 
 
 def body(root, policy, key, evidence):
-    log = "nitro_attest_event_log @prefix@/logs/events.log%s;" % (
-        " evidence" if evidence else "")
-    main = "nitro_attest_chain_cache 64;\n"
-    if key:
-        main += "nitro_attest_event_log_key %s;\n" % key
-    return main + """server {
-    listen 127.0.0.1:@port0@ ssl;
-    ssl_session_cache off;
-    ssl_session_tickets off;
-    access_log off;
-    keepalive_timeout 0;
-    %s
-    nitro_attest on;
-    nitro_attest_policy %s;
-    nitro_attest_trusted_root %s;
-    location / { return 200 "ok\\n"; }
-}
-""" % (log, policy, root)
+    """bench_handshake's server (e): its event log, evidence, the key."""
+    conf = server_block(True, root, policy, False, "64",
+                        event_log="@prefix@/logs/events.log%s"
+                        % (" evidence" if evidence else ""))
+    return ("nitro_attest_event_log_key %s;\n" % key if key else "") + conf
 
 
 class Case:

@@ -20,6 +20,8 @@
 #define NA_SIG_MAX   256
 
 
+static int na_audit_open(char *buf, size_t len, size_t size, size_t tail,
+    na_out_t *o, char *saved);
 static size_t na_audit_insert(char *buf, size_t len, size_t size,
     size_t tail, na_out_t *o, const char *saved);
 static int na_checkpoint_text(char *buf, size_t size, const char *chain,
@@ -33,16 +35,9 @@ nitro_attest_event_evidence(char *buf, size_t len, size_t size, size_t tail,
     na_out_t  o;
     char      saved[NA_TAIL_MAX];
 
-    if (tail > NA_TAIL_MAX || tail > len) {
+    if (na_audit_open(buf, len, size, tail, &o, saved) != 0) {
         return 0;
     }
-
-    memcpy(saved, buf + len - tail, tail);
-
-    o.buf = buf;
-    o.size = size;
-    o.len = len - tail;
-    o.first = 0;
 
     na_out_key(&o, "evidence");
     na_out_raw(&o, "{", 1);
@@ -65,6 +60,30 @@ nitro_attest_event_evidence(char *buf, size_t len, size_t size, size_t tail,
     na_out_raw(&o, "}", 1);
 
     return na_audit_insert(buf, len, size, tail, &o, saved);
+}
+
+
+/*
+ * Keys to be put into the event of len bytes at buf before its last tail
+ * bytes (its closing braces, saved): o writes from there on.  0, or -1
+ * when there is no such tail.
+ */
+static int
+na_audit_open(char *buf, size_t len, size_t size, size_t tail, na_out_t *o,
+    char *saved)
+{
+    if (tail > NA_TAIL_MAX || tail > len) {
+        return -1;
+    }
+
+    memcpy(saved, buf + len - tail, tail);
+
+    o->buf = buf;
+    o->size = size;
+    o->len = len - tail;
+    o->first = 0;
+
+    return 0;
 }
 
 
@@ -125,16 +144,9 @@ nitro_attest_chain_link(nitro_attest_chain_t *chain, char *buf, size_t len,
     na_out_t  o;
     char      saved[NA_TAIL_MAX];
 
-    if (tail > NA_TAIL_MAX || tail > len) {
+    if (na_audit_open(buf, len, size, tail, &o, saved) != 0) {
         return 0;
     }
-
-    memcpy(saved, buf + len - tail, tail);
-
-    o.buf = buf;
-    o.size = size;
-    o.len = len - tail;
-    o.first = 0;
 
     na_out_key(&o, "chain");
     na_out_text(&o, (const uint8_t *) chain->id, strlen(chain->id));

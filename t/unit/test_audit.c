@@ -18,28 +18,21 @@ audit_key(EVP_PKEY **pub)
 {
     FILE                      *f;
     char                       path[256], err[256];
-    EVP_PKEY                  *pkey;
     nitro_attest_token_key_t  *key;
 
-    pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    snprintf(path, sizeof(path), "/tmp/test_core_audit_%d.pem",
-             (int) getpid());
-    f = fopen(path, "w");
+    unit_key_file("ED25519", NULL, path, sizeof(path));
+    key = nitro_attest_token_key_load(path, err, sizeof(err));
+    CHECK(key != NULL, "%s", err);
 
-    if (pkey == NULL || f == NULL
-        || PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) != 1)
-    {
-        CHECK(0, "cannot write %s", path);
-    }
+    f = fopen(path, "r");
+    *pub = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    CHECK(*pub != NULL, "cannot read %s", path);
 
     if (f != NULL) {
         fclose(f);
     }
 
-    key = nitro_attest_token_key_load(path, err, sizeof(err));
-    CHECK(key != NULL, "%s", err);
     unlink(path);
-    *pub = pkey;
 
     return key;
 }
@@ -119,7 +112,9 @@ test_checkpoint(void)
     nitro_attest_token_key_t  *key;
 
     key = audit_key(&pub);
-    if (key == NULL) {
+    if (key == NULL || pub == NULL) {
+        nitro_attest_token_key_free(key);
+        EVP_PKEY_free(pub);
         return;
     }
 
