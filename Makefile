@@ -277,6 +277,12 @@ bench-token: deps-bench all $(B)/handshake
 bench-replay: deps-bench all $(B)/handshake
 	$(PYTHON) bench/bench_replay.py
 
+# worker CPU per handshake with the event log chained and signed, and with
+# evidence, against the plain event log; audit verify's lines per second
+.PHONY: bench-audit
+bench-audit: deps-bench all $(B)/handshake
+	$(PYTHON) bench/bench_audit.py
+
 # Hardening: libFuzzer targets (fuzz/), the tests under ASan and UBSan,
 # the load and fault test.  FUZZ_SECONDS per fuzz target.  A *_fastcrypto
 # target is its target over the core built with -DNITRO_ATTEST_FUZZING

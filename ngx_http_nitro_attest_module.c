@@ -18,6 +18,7 @@
 
 
 static ngx_int_t ngx_http_nitro_attest_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_nitro_attest_init_process(ngx_cycle_t *cycle);
 static void ngx_http_nitro_attest_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_nitro_attest_create_srv_conf(ngx_conf_t *cf);
@@ -31,6 +32,10 @@ static char *ngx_http_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_nitro_attest_endpoint(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_nitro_attest_token_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_nitro_attest_event_log(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_nitro_attest_event_log_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
 static ngx_int_t ngx_http_nitro_attest_stateless(ngx_conf_t *cf,
@@ -101,9 +106,16 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       NULL },
 
     { ngx_string("nitro_attest_event_log"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_nitro_attest_event_log,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE123,
+      ngx_http_nitro_attest_event_log,
       NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_event_log_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_event_log_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -210,7 +222,7 @@ ngx_module_t  ngx_http_nitro_attest_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_nitro_attest_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_nitro_attest_exit_process,    /* exit process */
@@ -489,10 +501,58 @@ ngx_http_nitro_attest_init(ngx_conf_t *cf)
 }
 
 
+/* the main configuration of a cycle with an http block, or NULL */
+
+static ngx_nitro_attest_main_t *
+ngx_http_nitro_attest_cycle_main(ngx_cycle_t *cycle)
+{
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    namcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_nitro_attest_module);
+
+    return namcf != NULL ? &namcf->na : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_nitro_attest_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_nitro_attest_event_log_init(cycle,
+                                       ngx_http_nitro_attest_cycle_main(cycle));
+}
+
+
 static void
 ngx_http_nitro_attest_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_nitro_attest_event_log_exit(ngx_http_nitro_attest_cycle_main(cycle));
     ngx_nitro_attest_exit();
+}
+
+
+/* nitro_attest_event_log and nitro_attest_event_log_key: the block's */
+
+static char *
+ngx_http_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    namcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_nitro_attest_module);
+
+    return ngx_nitro_attest_event_log(cf, cmd, conf, &namcf->na);
+}
+
+
+static char *
+ngx_http_nitro_attest_event_log_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_nitro_attest_main_conf_t *namcf = conf;
+
+    return ngx_nitro_attest_event_log_key(cf, &namcf->na);
 }
 
 

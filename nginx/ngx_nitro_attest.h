@@ -212,6 +212,10 @@ typedef struct {
     ngx_shm_zone_t                 *rollback;  /* the rollback table */
     ngx_uint_t                      chain_cache;   /* bundles per worker */
     ngx_uint_t                      attesting; /* a server is not off */
+    ngx_array_t                     event_dests;   /* event log outputs */
+    nitro_attest_token_key_t       *event_key;     /* chains them, or NULL */
+    ngx_uint_t                      evidence;  /* a server logs evidence */
+    ngx_event_t                     seal;      /* the checkpoint timer */
 } ngx_nitro_attest_main_t;
 
 
@@ -347,9 +351,15 @@ void ngx_nitro_attest_recent_copy(ngx_shm_zone_t *zone,
 /* ngx_nitro_attest_event_log.c */
 
 char *ngx_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+    void *conf, ngx_nitro_attest_main_t *nam);
+char *ngx_nitro_attest_event_log_key(ngx_conf_t *cf,
+    ngx_nitro_attest_main_t *nam);
+ngx_int_t ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
+    ngx_nitro_attest_main_t *nam);
+void ngx_nitro_attest_event_log_exit(ngx_nitro_attest_main_t *nam);
 void ngx_nitro_attest_event(ngx_log_t *log, ngx_str_t *addr,
-    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    X509 *cert);
 void ngx_nitro_attest_client_where(nitro_attest_where_t *where,
     ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf);
 

@@ -233,6 +233,8 @@ ngx_nitro_attest_init_main(ngx_conf_t *cf, ngx_nitro_attest_main_t *namcf,
            != NGX_OK
         || ngx_array_init(&namcf->services, cf->pool, 2,
                           sizeof(ngx_nitro_attest_service_t))
+           != NGX_OK
+        || ngx_array_init(&namcf->event_dests, cf->pool, 2, sizeof(void *))
            != NGX_OK)
     {
         return NGX_ERROR;

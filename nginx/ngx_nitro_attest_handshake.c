@@ -31,6 +31,7 @@ typedef struct {
     ngx_nitro_attest_conn_t        *nac;
     ngx_uint_t                      keyed;     /* key is set */
     ngx_uint_t                      done;
+    X509                           *cert;      /* for the evidence, or NULL */
     u_char                          key[SHA256_DIGEST_LENGTH];
 } ngx_nitro_attest_pending_t;
 
@@ -40,12 +41,14 @@ static void ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why);
 static void ngx_nitro_attest_client_error(const char *why);
 static void ngx_nitro_attest_pend(ngx_connection_t *c,
     ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
-    ngx_nitro_attest_conn_t *nac, u_char *key, ngx_uint_t keyed);
+    ngx_nitro_attest_conn_t *nac, X509 *cert, u_char *key,
+    ngx_uint_t keyed);
 static void ngx_nitro_attest_proven(ngx_connection_t *c,
     ngx_nitro_attest_pending_t *pending);
 static void ngx_nitro_attest_unproven(void *data);
 static void ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
-    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    X509 *cert);
 static void ngx_nitro_attest_log_refusal(ngx_log_t *log,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
     const char *outcome);
@@ -250,11 +253,11 @@ ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg)
     if (reason == NITRO_ATTEST_OK
         || nascf->enable == NGX_NITRO_ATTEST_OPTIONAL)
     {
-        ngx_nitro_attest_pend(c, ssl_conn, nascf, nac, key, keyed);
+        ngx_nitro_attest_pend(c, ssl_conn, nascf, nac, cert, key, keyed);
 
     } else {
         ngx_nitro_attest_account(c->log, &c->addr_text, nascf,
-                                 &nac->verdict);
+                                 &nac->verdict, cert);
     }
 
     if (reason == NITRO_ATTEST_OK) {
@@ -300,13 +303,15 @@ ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why)
 /*
  * A verdict that waits for the client's CertificateVerify.  Without memory
  * for the wait it is accounted at once, as the handshake would be refused
- * anyway.
+ * anyway.  When the server logs evidence, the wait keeps a reference to
+ * the certificate: the SSL object may be gone when the connection's pool
+ * is, and the line is written then.
  */
 
 static void
 ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
     ngx_nitro_attest_srv_conf_t *nascf, ngx_nitro_attest_conn_t *nac,
-    u_char *key, ngx_uint_t keyed)
+    X509 *cert, u_char *key, ngx_uint_t keyed)
 {
     ngx_pool_cleanup_t          *cln;
     ngx_nitro_attest_pending_t  *pending;
@@ -315,7 +320,7 @@ ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
                                sizeof(ngx_nitro_attest_pending_t));
     if (cln == NULL) {
         ngx_nitro_attest_account(c->log, &c->addr_text, nascf,
-                                 &nac->verdict);
+                                 &nac->verdict, cert);
         return;
     }
 
@@ -326,6 +331,7 @@ ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
     pending->nac = nac;
     pending->keyed = keyed;
     pending->done = 0;
+    pending->cert = NULL;
     ngx_memcpy(pending->key, key, SHA256_DIGEST_LENGTH);
 
     if (SSL_set_ex_data(ssl_conn, ngx_nitro_attest_pending_index,
@@ -334,8 +340,12 @@ ngx_nitro_attest_pend(ngx_connection_t *c, ngx_ssl_conn_t *ssl_conn,
     {
         pending->done = 1;
         ngx_nitro_attest_account(c->log, &c->addr_text, nascf,
-                                 &nac->verdict);
+                                 &nac->verdict, cert);
         return;
+    }
+
+    if (nascf->main->evidence && X509_up_ref(cert) == 1) {
+        pending->cert = cert;
     }
 
     cln->handler = ngx_nitro_attest_unproven;
@@ -386,15 +396,17 @@ ngx_nitro_attest_proven(ngx_connection_t *c,
     /* after the cache took its copy: a later hit has proved nothing yet */
     v->flags |= NITRO_ATTEST_F_KEY_PROVEN;
 
-    ngx_nitro_attest_account(c->log, &c->addr_text, nascf, v);
+    ngx_nitro_attest_account(c->log, &c->addr_text, nascf, v,
+                             pending->cert);
 }
 
 
 /*
- * The connection closed before its handshake completed: a certificate
- * that verified was presented by a client that could not sign with its key
- * (a replay), or that gave up.  Its measurements stay, as for
- * binding_mismatch; an earlier failure keeps its own reason.
+ * The connection's pool goes.  When its handshake did not complete, a
+ * certificate that verified was presented by a client that could not sign
+ * with its key (a replay), or that gave up: its measurements stay, as for
+ * binding_mismatch; an earlier failure keeps its own reason.  Either way
+ * the certificate kept for the evidence is released.
  */
 
 static void
@@ -404,22 +416,23 @@ ngx_nitro_attest_unproven(void *data)
 
     nitro_attest_verdict_t  *v;
 
-    if (pending->done) {
-        return;
+    if (!pending->done) {
+        pending->done = 1;
+        v = &pending->nac->verdict;
+
+        if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+            v->status = NITRO_ATTEST_STATUS_FAILED;
+            v->reason = NITRO_ATTEST_KEY_NOT_PROVEN;
+        }
+
+        ngx_nitro_attest_log_refusal(pending->log, pending->nascf, v,
+                                     "handshake not completed");
+
+        ngx_nitro_attest_account(pending->log, &pending->addr,
+                                 pending->nascf, v, pending->cert);
     }
 
-    pending->done = 1;
-    v = &pending->nac->verdict;
-
-    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
-        v->status = NITRO_ATTEST_STATUS_FAILED;
-        v->reason = NITRO_ATTEST_KEY_NOT_PROVEN;
-    }
-
-    ngx_nitro_attest_log_refusal(pending->log, pending->nascf, v,
-                                 "handshake not completed");
-
-    ngx_nitro_attest_account(pending->log, &pending->addr, pending->nascf, v);
+    X509_free(pending->cert);
 }
 
 
@@ -432,7 +445,8 @@ ngx_nitro_attest_unproven(void *data)
 
 static void
 ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
-    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v)
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    X509 *cert)
 {
     ngx_nitro_attest_count(nascf->main, v);
     ngx_nitro_attest_recent(nascf->main, addr, &nascf->server_name,
@@ -447,7 +461,7 @@ ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
         || v->reason == NITRO_ATTEST_KEY_NOT_PROVEN
         || (v->flags & NITRO_ATTEST_F_ROLLBACK))
     {
-        ngx_nitro_attest_event(log, addr, nascf, v);
+        ngx_nitro_attest_event(log, addr, nascf, v, cert);
     }
 }
 
@@ -688,5 +702,5 @@ ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn)
 #endif
     ngx_nitro_attest_client_error("no_certificate");
 
-    ngx_nitro_attest_account(c->log, &c->addr_text, nascf, v);
+    ngx_nitro_attest_account(c->log, &c->addr_text, nascf, v, NULL);
 }

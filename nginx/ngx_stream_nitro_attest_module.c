@@ -35,6 +35,12 @@ static char *ngx_stream_nitro_attest_merge_srv_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_stream_nitro_attest_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_stream_nitro_attest_event_log(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_stream_nitro_attest_event_log_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_nitro_attest_main_t *ngx_stream_nitro_attest_cycle_main(
+    ngx_cycle_t *cycle);
 static void ngx_stream_nitro_attest_content(ngx_stream_session_t *s);
 static ngx_int_t ngx_stream_nitro_attest_admit(ngx_stream_session_t *s,
     ngx_nitro_attest_srv_conf_t *nascf);
@@ -113,9 +119,16 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
       NULL },
 
     { ngx_string("nitro_attest_event_log"),
-      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_nitro_attest_event_log,
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE123,
+      ngx_stream_nitro_attest_event_log,
       NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_event_log_key"),
+      NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_event_log_key,
+      NGX_STREAM_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -227,6 +240,26 @@ ngx_stream_nitro_attest_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return ngx_nitro_attest_file(cf, cmd, conf,
                                  ngx_stream_conf_get_module_main_conf(cf,
                                               ngx_stream_nitro_attest_module));
+}
+
+
+/* nitro_attest_event_log and nitro_attest_event_log_key: the block's */
+
+static char *
+ngx_stream_nitro_attest_event_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    return ngx_nitro_attest_event_log(cf, cmd, conf,
+                                      ngx_stream_conf_get_module_main_conf(cf,
+                                              ngx_stream_nitro_attest_module));
+}
+
+
+static char *
+ngx_stream_nitro_attest_event_log_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    return ngx_nitro_attest_event_log_key(cf, conf);
 }
 
 
@@ -345,14 +378,26 @@ ngx_stream_nitro_attest_init_process(ngx_cycle_t *cycle)
 {
     ngx_stream_nitro_attest_watch_init(cycle);
 
-    return NGX_OK;
+    return ngx_nitro_attest_event_log_init(cycle,
+                                    ngx_stream_nitro_attest_cycle_main(cycle));
 }
 
 
 static void
 ngx_stream_nitro_attest_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_nitro_attest_event_log_exit(ngx_stream_nitro_attest_cycle_main(cycle));
     ngx_nitro_attest_exit();
+}
+
+
+/* the main configuration of a cycle with a stream block, or NULL */
+
+static ngx_nitro_attest_main_t *
+ngx_stream_nitro_attest_cycle_main(ngx_cycle_t *cycle)
+{
+    return ngx_stream_cycle_get_module_main_conf(cycle,
+                                                ngx_stream_nitro_attest_module);
 }
 
 

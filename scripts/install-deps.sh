@@ -50,13 +50,14 @@ zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # every suite: the stream tests (libnginx-mod-stream), the packages
 # (make test-packaging runs make deb) and the tools the telemetry, SIEM and
 # inventory tests drive (Prometheus, rsyslog, Chromium for the dashboard,
-# logrotate for the event log's rotation, groff and man for the man page),
+# logrotate for the event log's rotation, groff and man for the man page,
+# jsonschema for the OCSF events' schema),
 # make static's executables and file(1), which the static tests read them
 # with; socat, the forwarder of conf-examples/enclave/'s image, which its
 # test runs
 TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
-python3-jwt prometheus prometheus-node-exporter rsyslog chromium logrotate \
-groff-base man-db file socat"
+python3-jwt python3-jsonschema prometheus prometheus-node-exporter rsyslog \
+chromium logrotate groff-base man-db file socat"
 
 packages() {
     case "$1" in

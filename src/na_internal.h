@@ -40,6 +40,12 @@ int na_hex_decode(const char *hex, size_t len, uint8_t *out);
 
 size_t na_base64url(char *dst, const uint8_t *src, size_t len);
 
+/*
+ * The n characters of base64 or base64url at text, padded or not, decoded
+ * in place: 0 and *len; 1 when they do not decode; -1 when memory ran out.
+ */
+int na_base64_decode(uint8_t *text, size_t n, size_t *len);
+
 /* the length of the well-formed UTF-8 sequence at p, or 0 */
 size_t na_utf8_len(const uint8_t *p, size_t n);
 
@@ -60,6 +66,7 @@ void na_out_key(na_out_t *o, const char *key);
 void na_out_text(na_out_t *o, const uint8_t *p, size_t n);
 void na_out_hex(na_out_t *o, const uint8_t *p, size_t n);
 void na_out_int(na_out_t *o, int64_t n);
+void na_out_base64(na_out_t *o, const uint8_t *p, size_t n);
 
 /* JSON strings as jansson values, or NULL when memory ran out */
 struct json_t *na_json_hex(const uint8_t *p, size_t len);
@@ -74,6 +81,14 @@ struct json_t *na_json_text(const uint8_t *p, size_t n);
  */
 int na_sha256_parts(const uint8_t *prefix, size_t prefix_len,
     const na_bytes_t *parts, size_t n, uint8_t *digest);
+
+
+/*
+ * na_token.c: a signature with a token key over len bytes at tbs, raw
+ * (r || s for ECDSA) into sig (256 bytes): 0, or -1.
+ */
+int na_token_signature(const nitro_attest_token_key_t *key,
+    const uint8_t *tbs, size_t len, uint8_t *sig, size_t *siglen);
 
 
 /* na_cbor.c: the one reader of untrusted CBOR. */

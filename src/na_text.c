@@ -25,7 +25,6 @@ static const char  na_hex_digits[] = "0123456789abcdef";
 
 
 static int na_hex_value(int c);
-static int na_base64_decode(uint8_t *text, size_t n, size_t *len);
 
 
 char *
@@ -216,11 +215,7 @@ nitro_attest_decode_text(const uint8_t *in, size_t len, uint8_t **out,
 }
 
 
-/*
- * The n characters of base64 or base64url at text, padded or not, decoded
- * in place: 0 and *len; 1 when they do not decode; -1 when memory ran out.
- */
-static int
+int
 na_base64_decode(uint8_t *text, size_t n, size_t *len)
 {
     int       decoded;
@@ -400,6 +395,29 @@ na_out_hex(na_out_t *o, const uint8_t *p, size_t n)
         chunk = n < sizeof(buf) / 2 ? n : sizeof(buf) / 2;
         nitro_attest_hex(buf, p, chunk);
         na_out_raw(o, buf, 2 * chunk);
+        p += chunk;
+        n -= chunk;
+    }
+
+    na_out_raw(o, "\"", 1);
+}
+
+
+/* a JSON string of standard, padded base64 (RFC 4648 4) */
+void
+na_out_base64(na_out_t *o, const uint8_t *p, size_t n)
+{
+    int     len;
+    char    buf[65];
+    size_t  chunk;
+
+    na_out_raw(o, "\"", 1);
+
+    /* 48 bytes encode to 64 characters without padding: chunks join */
+    while (n > 0) {
+        chunk = n < 48 ? n : 48;
+        len = EVP_EncodeBlock((unsigned char *) buf, p, (int) chunk);
+        na_out_raw(o, buf, (size_t) len);
         p += chunk;
         n -= chunk;
     }

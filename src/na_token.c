@@ -25,7 +25,7 @@
 #include <openssl/sha.h>
 
 
-#define NA_KID_LEN      43      /* base64url of a SHA-256, unpadded */
+#define NA_KID_LEN      NITRO_ATTEST_KID_LEN
 #define NA_SIG_MAX      256     /* a DER ECDSA P-384 or an Ed25519 one */
 
 
@@ -44,6 +44,7 @@ struct nitro_attest_token_key_s {
 static int na_no_passphrase(char *buf, int size, int rwflag, void *u);
 static int na_token_key_describe(nitro_attest_token_key_t *key, int nid);
 static json_t *na_token_public_jwk(EVP_PKEY *pkey, int nid);
+static int na_token_thumbprint(json_t *jwk, char *kid);
 static json_t *na_token_claims(const nitro_attest_verdict_t *v,
     const nitro_attest_token_claims_t *claims);
 static json_t *na_token_cnf(const nitro_attest_verdict_t *v);
@@ -52,8 +53,6 @@ static json_t *na_token_nitro(const nitro_attest_verdict_t *v);
 static json_t *na_token_pcrs(const nitro_attest_verdict_t *v);
 static json_t *na_token_policy(const nitro_attest_verdict_t *v);
 static json_t *na_json_built(json_t *o, int rc);
-static int na_token_signature(const nitro_attest_token_key_t *key,
-    const uint8_t *tbs, size_t len, uint8_t *sig, size_t *siglen);
 static int64_t na_seconds(int64_t ms);
 
 
@@ -194,22 +193,9 @@ na_token_key_describe(nitro_attest_token_key_t *key, int nid)
     char     *text;
     size_t    len;
     json_t   *header;
-    uint8_t   digest[SHA256_DIGEST_LENGTH];
 
     key->jwk = na_token_public_jwk(key->pkey, nid);
-    if (key->jwk == NULL) {
-        return -1;
-    }
-
-    text = json_dumps(key->jwk, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text == NULL) {
-        return -1;
-    }
-
-    SHA256((const uint8_t *) text, strlen(text), digest);
-    free(text);
-
-    if (na_base64url(key->kid, digest, sizeof(digest)) != NA_KID_LEN) {
+    if (key->jwk == NULL || na_token_thumbprint(key->jwk, key->kid) != 0) {
         return -1;
     }
 
@@ -239,6 +225,72 @@ na_token_key_describe(nitro_attest_token_key_t *key, int nid)
     free(text);
 
     return key->header != NULL && key->header_len > 0 ? 0 : -1;
+}
+
+
+/* the kid of any public key of a kind tokens are signed with */
+int
+nitro_attest_key_kid(EVP_PKEY *pkey, char *kid)
+{
+    int      rc, nid;
+    char     group[64];
+    json_t  *jwk;
+
+    nid = EVP_PKEY_get_base_id(pkey);
+
+    if (nid == EVP_PKEY_EC) {
+        nid = EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) == 1
+              ? OBJ_sn2nid(group) : NID_undef;
+
+        if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1) {
+            return -1;
+        }
+
+    } else if (nid != EVP_PKEY_ED25519) {
+        return -1;
+    }
+
+    jwk = na_token_public_jwk(pkey, nid);
+    if (jwk == NULL) {
+        return -1;
+    }
+
+    rc = na_token_thumbprint(jwk, kid);
+    json_decref(jwk);
+
+    return rc;
+}
+
+
+/*
+ * The RFC 7638 SHA-256 thumbprint of a public JWK holding its required
+ * members only: sorted, without whitespace, base64url into kid
+ * (NITRO_ATTEST_KID_LEN + 1 bytes).
+ */
+static int
+na_token_thumbprint(json_t *jwk, char *kid)
+{
+    char     *text;
+    char      b64[na_base64url_size(SHA256_DIGEST_LENGTH)];
+    uint8_t   digest[SHA256_DIGEST_LENGTH];
+
+    text = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL) {
+        return -1;
+    }
+
+    SHA256((const uint8_t *) text, strlen(text), digest);
+    free(text);
+
+    /* the encoder writes its padding before it is cut: not into kid */
+
+    if (na_base64url(b64, digest, sizeof(digest)) != NA_KID_LEN) {
+        return -1;
+    }
+
+    memcpy(kid, b64, NA_KID_LEN + 1);
+
+    return 0;
 }
 
 
@@ -621,7 +673,7 @@ na_token_policy(const nitro_attest_verdict_t *v)
  * order (RFC 7518 3.4), where OpenSSL gives DER; Ed25519's are raw
  * already (RFC 8037 3.1).
  */
-static int
+int
 na_token_signature(const nitro_attest_token_key_t *key, const uint8_t *tbs,
     size_t len, uint8_t *sig, size_t *siglen)
 {

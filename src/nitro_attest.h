@@ -481,6 +481,33 @@ char *nitro_attest_event_json(const nitro_attest_verdict_t *v);
 
 
 /*
+ * The same event as an OCSF 1.8.0 Authentication event (class 3002), for
+ * security lakes: the outcome in OCSF's attributes, the event above in
+ * "unmapped", its last key, so that the line ends with that object's
+ * brace and then its own (nitro_attest_event_extend() takes tail 2).
+ * version is the product's, for metadata.product.version.  At most
+ * NITRO_ATTEST_OCSF_MAX bytes; otherwise as nitro_attest_event_render().
+ */
+#define NITRO_ATTEST_OCSF_VERSION  "1.8.0"
+#define NITRO_ATTEST_OCSF_MAX      (NITRO_ATTEST_EVENT_MAX + 2048)
+
+size_t nitro_attest_event_render_ocsf(const nitro_attest_verdict_t *v,
+    const nitro_attest_where_t *where, const char *version, char *buf,
+    size_t size);
+
+/*
+ * The event log's evidence: len bytes of a rendered event at buf gain
+ * "evidence": {"document", "certificate"} (standard base64, null for what
+ * is absent) before their last tail bytes (1: a JSON event's closing
+ * brace; 2: an OCSF event's, so that it lands in "unmapped").  Returns
+ * the new length, or 0 when it does not fit in size (buf then holds the
+ * event as it was).
+ */
+size_t nitro_attest_event_evidence(char *buf, size_t len, size_t size,
+    size_t tail, const uint8_t *doc, size_t doc_len, const uint8_t *cert,
+    size_t cert_len);
+
+/*
  * Signed attestation tokens: a verdict that held, as JWT claims in a JWS
  * compact serialization (RFC 7515) for upstreams, signed with an EC P-256
  * (ES256), EC P-384 (ES384) or Ed25519 (EdDSA) key whose public JWK (RFC
@@ -509,6 +536,11 @@ void nitro_attest_token_key_free(nitro_attest_token_key_t *key);
 const char *nitro_attest_token_key_alg(const nitro_attest_token_key_t *key);
 /* the RFC 7638 SHA-256 thumbprint of the public JWK, base64url */
 const char *nitro_attest_token_key_kid(const nitro_attest_token_key_t *key);
+
+/* the same thumbprint of any EC P-256, EC P-384 or Ed25519 public key,
+ * into kid (NITRO_ATTEST_KID_LEN + 1 bytes): 0, or -1 */
+#define NITRO_ATTEST_KID_LEN  43
+int nitro_attest_key_kid(EVP_PKEY *pkey, char *kid);
 
 /*
  * The JWK Set of n keys' public JWKs (with kid, alg and "use": "sig"),
@@ -539,6 +571,57 @@ char *nitro_attest_token_claims_json(const nitro_attest_verdict_t *v,
 char *nitro_attest_token_sign(const nitro_attest_token_key_t *key,
     const nitro_attest_verdict_t *v,
     const nitro_attest_token_claims_t *claims);
+
+
+/*
+ * A tamper-evident event log: each writer links its lines into a hash
+ * chain ("chain": its id, "seq": 1, 2, ..., "prev": the hex SHA-256 of
+ * its previous line as written, 64 zeros for the first) and seals it
+ * with checkpoint lines, links themselves, carrying an Ed25519 signature
+ * over the text nitro_attest_checkpoint_text() spells.
+ */
+#define NITRO_ATTEST_CHAIN_ID_MAX     160
+#define NITRO_ATTEST_CHECKPOINT_MAX   512
+#define NITRO_ATTEST_CHECKPOINT_TYPE  "nitro_attest_checkpoint"
+
+typedef struct {
+    char                       id[NITRO_ATTEST_CHAIN_ID_MAX + 1];
+    uint64_t                   seq;         /* of the last line; 0: none */
+    uint64_t                   unsealed;    /* lines since the checkpoint */
+    uint8_t                    prev[32];    /* SHA-256 of the last line */
+} nitro_attest_chain_t;
+
+/* id: letters, digits and ".:_/-" only, at most NITRO_ATTEST_CHAIN_ID_MAX
+ * characters: 0, or -1 */
+int nitro_attest_chain_init(nitro_attest_chain_t *chain, const char *id);
+
+/*
+ * The chain's keys put into an event of len bytes at buf before its last
+ * tail bytes (as nitro_attest_event_evidence()), the line becoming the
+ * chain's last: its new length, or 0 when it does not fit (the chain and
+ * buf then stay as they were).
+ */
+size_t nitro_attest_chain_link(nitro_attest_chain_t *chain, char *buf,
+    size_t len, size_t size, size_t tail);
+
+/*
+ * The chain's next line, a checkpoint at now_ms signed with key (an
+ * Ed25519 token key): {"event_type", "time", "chain", "seq", "prev",
+ * "key_id", "sig"}.  Its length, or 0 when signing failed or it does not
+ * fit in size (the chain then stays as it was).
+ */
+size_t nitro_attest_chain_checkpoint(nitro_attest_chain_t *chain,
+    const nitro_attest_token_key_t *key, int64_t now_ms, char *buf,
+    size_t size);
+
+/*
+ * What a checkpoint signs, "nitro-attest checkpoint\n<chain>\n<seq>\n
+ * <prev>\n<time>", and its check against a public key: 1 when sig (the
+ * base64url signature of the line) verifies, 0 when it does not, -1 when
+ * it cannot be checked (not base64url, memory).
+ */
+int nitro_attest_checkpoint_verify(EVP_PKEY *pub, const char *chain,
+    uint64_t seq, const char *prev, const char *time, const char *sig);
 
 
 /*

@@ -2,8 +2,8 @@
  * cli.h: the nitro-attest command line.  common.c holds what every command
  * uses (options, messages, files, evidence, keys and certificates, times,
  * PCRs, the NSM); each command family has its file (verify.c, cert.c,
- * mock.c, policy.c, nsm.c, expect.c, agent.c) and uses common.c only;
- * main.c dispatches to them and prints the usage texts of help.c.
+ * mock.c, policy.c, nsm.c, expect.c, agent.c, audit.c) and uses common.c
+ * only; main.c dispatches to them and prints the usage texts of help.c.
  */
 
 #ifndef NITRO_ATTEST_CLI_H
@@ -246,6 +246,7 @@ uint8_t *cli_mock_document(const char *cmd, const cli_mock_pki_t *pki,
 
 /* the commands (main.c's table): argv holds what follows their name */
 int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_audit_verify(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_cert(int argc, char **argv);
 int cli_cmd_mock_pki(int argc, char **argv);

@@ -43,6 +43,7 @@ static const char  help_main[] =
     "  nitro-attest nsm extend N --data HEX|@FILE [--device PATH]\n"
     "  nitro-attest expect [--from FILE] --textfile OUT.prom [OPTIONS]\n"
     "  nitro-attest agent --dir DIR [OPTIONS]\n"
+    "  nitro-attest audit verify [OPTIONS] LOG...\n"
     "  nitro-attest help [COMMAND]\n"
     "\n"
     "options:\n"
@@ -453,13 +454,47 @@ static const char  help_policy_check[] =
     "options:\n"
     "  -h, --help             print this help\n";
 
+static const char  help_audit[] =
+    "usage: nitro-attest audit verify [OPTIONS] LOG...\n"
+    "\n"
+    "Checks event logs that nginx hash-chained and signed\n"
+    "(nitro_attest_event_log_key).\n"
+    "\"nitro-attest help audit verify\" shows the command's options.\n";
+
+static const char  help_audit_verify[] =
+    "usage: nitro-attest audit verify [OPTIONS] LOG...\n"
+    "\n"
+    "Checks every chain of the event logs LOG (\"-\" reads standard input),\n"
+    "read in the order given (rotated files oldest first): each line's seq\n"
+    "follows the one before, its prev is the SHA-256 of the one before, each\n"
+    "checkpoint's signature verifies.  Prints one line per chain: intact,\n"
+    "with the unsealed tail after its last checkpoint, or where it broke\n"
+    "(file and line).  Lines of JSON or OCSF events, and lines a syslog\n"
+    "receiver wrote with its header first, are read alike.  Exit 0 when\n"
+    "every chain is intact up to its last checkpoint, 1 when a line was\n"
+    "removed, changed, reordered, inserted or forged or a signature fails,\n"
+    "2 on a usage or input error.\n"
+    "\n"
+    "options:\n"
+    "  --key PUB.pem          the Ed25519 public key (or its private key) of\n"
+    "                         nitro_attest_event_log_key; without it no\n"
+    "                         signature is checked\n"
+    "  --evidence             verify each line's evidence at the document's\n"
+    "                         own time and check that the line says what it\n"
+    "                         does: pcrs, module_id, digests, status\n"
+    "  --root PEM             with --evidence, the one root to pin (default:\n"
+    "                         AWS Nitro Enclaves Root-G1, built in)\n"
+    "  --policy JSON          with --evidence, also judge the PCRs: debug,\n"
+    "                         denied and unknown builds and the set matched\n"
+    "  -h, --help             print this help\n";
+
 static const char  help_help[] =
     "usage: nitro-attest help [COMMAND]\n"
     "\n"
     "Prints the usage of nitro-attest, or of COMMAND: verify, inspect, cert,\n"
     "mock, mock pki, mock cert, policy, policy new, policy add, policy deny,\n"
     "policy remove, policy check, nsm, nsm attest, nsm describe, nsm pcr,\n"
-    "nsm extend, nsm lock, expect or agent.\n";
+    "nsm extend, nsm lock, expect, agent, audit or audit verify.\n";
 
 
 static const cli_help_t  cli_helps[] = {
@@ -484,6 +519,8 @@ static const cli_help_t  cli_helps[] = {
     { "nsm lock", help_nsm_lock },
     { "expect", help_expect },
     { "agent", help_agent },
+    { "audit", help_audit },
+    { "audit verify", help_audit_verify },
     { "help", help_help },
     { NULL, NULL }
 };

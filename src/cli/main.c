@@ -41,6 +41,7 @@ static const struct {
     { "nsm lock", cli_cmd_nsm_lock },
     { "expect", cli_cmd_expect },
     { "agent", cli_cmd_agent },
+    { "audit verify", cli_cmd_audit_verify },
 };
 
 #define CLI_COMMANDS  (sizeof(cli_commands) / sizeof(cli_commands[0]))

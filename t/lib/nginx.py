@@ -79,7 +79,7 @@ class Nginx:
 
     def __init__(self, http_body: str, ports: int = 1,
                  prefix: Optional[str] = None, main: str = "",
-                 raw: bool = False):
+                 raw: bool = False, workers: int = 1):
         self.own_prefix = prefix is None
         self.prefix = prefix or tempfile.mkdtemp(prefix="nitro-nginx-")
         os.chmod(self.prefix, 0o755)
@@ -93,6 +93,7 @@ class Nginx:
         self.cert, self.key = server_cert(self.prefix)
         self.main = main
         self.raw = raw
+        self.workers = workers
         self.proc: Optional[subprocess.Popen] = None
         self.write(http_body)
 
@@ -112,8 +113,8 @@ class Nginx:
         return (
             "load_module %s;\n" % MODULE
             + user
-            + "worker_processes 1;\n"
-            "daemon off;\n"
+            + "worker_processes %d;\n" % self.workers
+            + "daemon off;\n"
             "master_process on;\n"
             "pid %s;\n" % self.pid_file
             + "error_log %s info;\n" % self.error_log

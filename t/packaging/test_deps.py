@@ -17,14 +17,14 @@ SETS = ("build", "demo", "deb", "bench", "fuzz", "static", "test")
 # what only the test suites use
 TEST_TOOLS = {"chromium", "prometheus", "prometheus-node-exporter",
               "rsyslog", "python3-pytest",
-              "python3-yaml", "python3-jwt", "socat"}
+              "python3-yaml", "python3-jwt", "python3-jsonschema", "socat"}
 # the set each target that installs packages installs (make -n shows it)
 TARGET_SETS = {
     "test": "test", "test-asan": "test", "test-load": "test",
     "deb": "deb", "fuzz": "fuzz", "bench": "bench", "static": "static",
     "bench-telemetry": "bench", "bench-handshake": "bench",
     "bench-cli": "bench", "bench-fleet": "bench", "bench-inventory": "bench",
-    "bench-token": "bench", "bench-replay": "bench",
+    "bench-token": "bench", "bench-replay": "bench", "bench-audit": "bench",
 }
 
 

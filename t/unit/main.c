@@ -43,6 +43,7 @@ static const struct {
     { "nitrotpm",    unit_nitrotpm },
     { "token",       unit_token },
     { "libctx",      unit_libctx },
+    { "audit",       unit_audit },
 };
 
 

@@ -11,8 +11,8 @@
 
 
 /* a fresh key of the given kind written as PEM to a temporary file */
-static char *
-token_key_file(const char *type, const char *curve, char *path, size_t size)
+char *
+unit_key_file(const char *type, const char *curve, char *path, size_t size)
 {
     FILE      *f;
     EVP_PKEY  *pkey;
@@ -62,17 +62,17 @@ test_token(nitro_attest_config_t *cf, nitro_attest_verdict_t *v)
           == 0 && claims.iat == -1 && claims.exp == 0, "floor before 1970");
 
     keys[0] = nitro_attest_token_key_load(
-        token_key_file("EC", "P-256", path, sizeof(path)), err, sizeof(err));
+        unit_key_file("EC", "P-256", path, sizeof(path)), err, sizeof(err));
     CHECK(keys[0] != NULL, "P-256: %s", err);
     remove(path);
     keys[1] = nitro_attest_token_key_load(
-        token_key_file("ED25519", NULL, path, sizeof(path)), err,
+        unit_key_file("ED25519", NULL, path, sizeof(path)), err,
         sizeof(err));
     remove(path);
     keys[2] = keys[0];
 
     CHECK(nitro_attest_token_key_load(
-              token_key_file("RSA", NULL, path, sizeof(path)), err,
+              unit_key_file("RSA", NULL, path, sizeof(path)), err,
               sizeof(err)) == NULL
           && strstr(err, path) && strstr(err, "RSA"), "RSA refused: %s", err);
     remove(path);

@@ -41,6 +41,14 @@ extern doc_t        tpm_docs[8];     /* real-tpm: NitroTPM documents */
 extern int          ntpm_docs;
 extern const char  *fixtures;
 
+/*
+ * A fresh key written as PEM to a temporary file named in path: type
+ * "EC" with curve, "RSA" (curve NULL: 2048 bits) or "ED25519" (curve
+ * NULL).  Returns path.
+ */
+char *unit_key_file(const char *type, const char *curve, char *path,
+    size_t size);
+
 
 /*
  * Each unit's tests.  cf verifies with the built-in root and allows debug
@@ -62,6 +70,7 @@ void unit_policy(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 void unit_nitrotpm(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 void unit_token(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 void unit_libctx(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
+void unit_audit(nitro_attest_config_t *cf, nitro_attest_verdict_t *v);
 
 
 /* test_policy.c: policies for the tests that judge documents */
