@@ -139,7 +139,9 @@ ngx_http_nitro_attest_status_size(ngx_array_t *sets, ngx_array_t *enclaves)
     ngx_nitro_attest_set_t      **set;
     ngx_nitro_attest_enclave_t  **en;
 
-    size = 4096 + NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN);
+    /* the fixed text, and each reason in the client and upstream families */
+    size = 8192
+           + 2 * NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN);
 
     set = sets->elts;
 

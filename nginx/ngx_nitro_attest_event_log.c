@@ -124,6 +124,16 @@ ngx_nitro_attest_event(ngx_log_t *log, ngx_str_t *addr,
 }
 
 
+/* an event of another direction (an upstream's), where says where */
+
+void
+ngx_nitro_attest_event_where(ngx_log_t *log, ngx_array_t *targets,
+    nitro_attest_verdict_t *v, nitro_attest_where_t *where)
+{
+    ngx_nitro_attest_write_event(log, targets, v, where);
+}
+
+
 /*
  * Where a client was verified, for its event: its address, the name of
  * the server it was verified for (http; null in stream, whose servers have
