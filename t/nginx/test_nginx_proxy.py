@@ -14,12 +14,11 @@ The nginx under test ("the proxy"):
 """
 
 import http.client
-import json
 import os
 import re
 import socket
+import socketserver
 import ssl
-import subprocess
 import threading
 import time
 
@@ -65,10 +64,11 @@ def reporting():
                    % (h, h) for h in HEADERS)
 
 
-def verified(path, target, *directives):
-    """A location that verifies its upstream."""
+def verified(path, target, *directives, passing="proxy_pass"):
+    """A location that verifies its upstream (passing: the upstream
+    module's directive)."""
     return ("location %s { nitro_attest_proxy_verify on; %s "
-            "proxy_pass %s; }\n" % (path, " ".join(directives), target))
+            "%s %s; }\n" % (path, " ".join(directives), passing, target))
 
 
 class Enclaves:
@@ -309,3 +309,269 @@ def test_metrics_count_upstreams_apart_from_clients(world):
                      r'"verified"\} [1-9]', text, re.M), text
     assert re.search(r'^nitro_attest_proxy_failures_total\{reason='
                      r'"debug_enclave"\} [1-9]', text, re.M), text
+
+
+# -- keepalive across the end of a verdict ------------------------------------
+
+def test_keepalive_connection_not_reused_past_its_verdict(tmp_path, pki):
+    """A keepalive connection serves while the document is young enough;
+    past the location's max age, the next request verifies anew (and the
+    same document, now stale, is refused) rather than reuse it."""
+    d = str(tmp_path)
+    fresh = enclave(d, "fresh", pki)
+    policy = write(os.path.join(d, "policy.json"),
+                   forge.policy([("payments-v42", GOOD)]))
+    with nginx.Nginx(upstream_body([("fresh", fresh)])) as up:
+        front = nginx.server("@port0@", reporting() + verified(
+            "/", "https://ka",
+            "proxy_http_version 1.1; proxy_set_header Connection \"\";"))
+        body = """
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    nitro_attest_proxy_max_age 3s;
+    upstream ka {
+        server 127.0.0.1:%d;
+        keepalive 4;
+    }
+""" % (policy, pki.root_pem, up.ports[0]) + front
+        with nginx.Nginx(body) as n:
+            s1, _, b1 = get(n.ports[0], "/")
+            s2, h2, b2 = get(n.ports[0], "/")
+            assert (s1, s2) == (200, 200), (b1, b2)
+            # the same upstream connection served both
+            assert b2.split()[1] == b1.split()[1] and b2.split()[2] == "2"
+            assert proxy_vars(h2)["status"] == "SUCCESS"
+            time.sleep(max(0, fresh.doc.timestamp_ms / 1000 + 3.5
+                           - time.time()))
+            s3, h3, b3 = get(n.ports[0], "/")
+            assert s3 == 502, b3
+            assert proxy_vars(h3)["status"] == "FAILED:stale"
+
+
+# -- gRPC, uwsgi and stream upstreams ------------------------------------------
+
+class TlsServer(socketserver.ThreadingTCPServer):
+    """A TLS server on 127.0.0.1 presenting an enclave's certificate; each
+    connection is handed, wrapped, to answer(sock)."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, enclave_cert, answer):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(enclave_cert.cert, enclave_cert.key)
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(inner):
+                try:
+                    with ctx.wrap_socket(inner.request,
+                                         server_side=True) as s:
+                        answer(s)
+                except (ssl.SSLError, OSError):
+                    pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def echo(sock):
+    """A stream enclave: echoes what it reads, prefixed."""
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            return
+        sock.sendall(b"echo:" + data)
+
+
+def uwsgi(sock):
+    """A uwsgi enclave: reads one request's header and variables, answers
+    with a whole HTTP response, as uwsgi applications do."""
+    head = b""
+    while len(head) < 4:
+        chunk = sock.recv(4 - len(head))
+        if not chunk:
+            return
+        head += chunk
+    size = int.from_bytes(head[1:3], "little")
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return
+        data += chunk
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                 b"Content-Length: 14\r\n\r\nuwsgi enclave\n")
+
+
+def grpc_enclave(enclave_cert):
+    """A gRPC server over TLS with an enclave's certificate: services
+    test.Good and test.Bad each answer Say(x) with b"grpc:" + x."""
+    import grpc
+    from concurrent import futures
+
+    def say(request, context):
+        return b"grpc:" + request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    for service in ("test.Good", "test.Bad"):
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            service, {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    with open(enclave_cert.key, "rb") as k, open(enclave_cert.cert, "rb") as c:
+        creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+    server.port = server.add_secure_port("127.0.0.1:0", creds)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory, pki):
+    """A proxy in front of every other TLS upstream kind, each with a
+    genuine enclave and one of another build (pcr_mismatch)."""
+    d = str(tmp_path_factory.mktemp("kinds"))
+    w = type("Kinds", (), {})()
+    good = enclave(d, "good", pki)
+    other = enclave(d, "other", pki,
+                    pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
+    w.policy = write(os.path.join(d, "policy.json"),
+                     forge.policy([("payments-v42", GOOD)]))
+    w.stream_log = os.path.join(d, "stream.log")
+    w.grpc = [grpc_enclave(good), grpc_enclave(other)]
+    w.uwsgi = [TlsServer(good, uwsgi), TlsServer(other, uwsgi)]
+    w.echo = [TlsServer(good, echo), TlsServer(other, echo)]
+    trust = ("nitro_attest_proxy_policy %s;\n"
+             "    nitro_attest_proxy_trusted_root %s;\n"
+             % (w.policy, pki.root_pem))
+    http = ("    " + trust + nginx.server(
+        "@port0@", reporting(),
+        verified("/good", "suwsgi://127.0.0.1:%d" % w.uwsgi[0].port,
+                 passing="uwsgi_pass"),
+        verified("/other", "suwsgi://127.0.0.1:%d" % w.uwsgi[1].port,
+                 passing="uwsgi_pass"))
+        + nginx.server(
+            "@port1@ http2",
+            verified("/test.Good/", "grpcs://127.0.0.1:%d" % w.grpc[0].port,
+                     passing="grpc_pass"),
+            verified("/test.Bad/", "grpcs://127.0.0.1:%d" % w.grpc[1].port,
+                     passing="grpc_pass")))
+    stream = ("    " + trust
+              + "    log_format up '$nitro_attest_proxy_status "
+              "$nitro_attest_proxy_policy $nitro_attest_proxy_pcr0 "
+              "$nitro_attest_proxy_kind';\n"
+              "    access_log %s up;\n" % w.stream_log
+              + "".join(nginx.server(
+                  "@port%d@" % (2 + i), "proxy_ssl on;",
+                  "nitro_attest_proxy_verify on;",
+                  "proxy_pass 127.0.0.1:%d;" % e.port)
+                  for i, e in enumerate(w.echo)))
+    try:
+        yield from nginx.serving(w, http, ports=4, main=stream_main(stream))
+    finally:
+        for s in w.grpc:
+            s.stop(None)
+        for s in w.uwsgi + w.echo:
+            s.shutdown()
+
+
+def test_uwsgi_over_tls_is_verified(kinds):
+    status, headers, body = get(kinds.port[0], "/good")
+    assert (status, body) == (200, "uwsgi enclave\n")
+    assert proxy_vars(headers)["status"] == "SUCCESS"
+    status, headers, body = get(kinds.port[0], "/other")
+    assert status == 502 and "uwsgi enclave" not in body
+    assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
+
+
+def test_grpc_over_tls_is_verified(kinds):
+    import grpc
+    with grpc.insecure_channel("127.0.0.1:%d" % kinds.port[1]) as ch:
+        good = ch.unary_unary("/test.Good/Say")
+        assert good(b"hello", timeout=10) == b"grpc:hello"
+        bad = ch.unary_unary("/test.Bad/Say")
+        with pytest.raises(grpc.RpcError) as e:
+            bad(b"hello", timeout=10)
+        assert e.value.code() != grpc.StatusCode.OK
+
+
+def stream_exchange(port, data=b"ping"):
+    """What the proxy's stream server answers (b"" when it closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        deadline = time.time() + 5
+        while time.time() < deadline and not out.endswith(data):
+            try:
+                chunk = s.recv(4096)
+            except (ConnectionError, socket.timeout):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def test_stream_echo_through_a_verified_enclave(kinds):
+    tail = LogTail(kinds.stream_log)
+    assert stream_exchange(kinds.port[2]) == b"echo:ping"
+    # another build: the session ends before any byte reaches it
+    assert stream_exchange(kinds.port[3]) == b""
+    deadline = time.time() + 5
+    while len(tail.lines()) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert tail.lines() == [
+        "SUCCESS payments-v42 %s enclave" % GOOD[0].hex(),
+        "FAILED:pcr_mismatch  %s enclave" % OTHER_PCR0.hex()]
+
+
+# -- nginx -t ----------------------------------------------------------------
+
+def line_of(conf, text):
+    """The line of the generated configuration that holds text."""
+    for n, line in enumerate(conf.text.splitlines(), 1):
+        if text in line:
+            return n
+    raise AssertionError(text)
+
+
+@pytest.mark.parametrize("where", ["http", "stream"])
+def test_nginx_t_fails_without_a_policy_naming_the_directive(where):
+    verify = "nitro_attest_proxy_verify on;"
+    if where == "http":
+        rc, out, conf = nginx_t(nginx.server(
+            "@port0@", "location / { %s proxy_pass https://127.0.0.1:1; }"
+            % verify))
+    else:
+        rc, out, conf = nginx_t("", main=stream_main(nginx.server(
+            "@port0@", verify, "proxy_ssl on;", "proxy_pass 127.0.0.1:1;")))
+    assert rc != 0, out
+    assert "\"nitro_attest_proxy_verify on\" in %s:%d requires " \
+           "\"nitro_attest_proxy_policy\"" % (conf, line_of(conf, verify)) \
+        in out, out
+
+
+def test_nginx_t_fails_on_a_malformed_policy_naming_file_and_line(files):
+    directive = "nitro_attest_proxy_policy %s;" % files["bad_json"]
+    rc, out, conf = nginx_t(nginx.server(
+        "@port0@", "location / { nitro_attest_proxy_verify on; %s "
+        "proxy_pass https://127.0.0.1:1; }" % directive))
+    assert rc != 0, out
+    assert files["bad_json"] in out
+    assert "%s:%d" % (conf, line_of(conf, directive)) in out, out
+
+
+def test_directives_in_every_context(files, pki):
+    trust = ("nitro_attest_proxy_policy %s; nitro_attest_proxy_trusted_root "
+             "%s;" % (files["policy"], files["root"]))
+    settings = ("nitro_attest_proxy_max_age 2m; "
+                "nitro_attest_proxy_clock_skew 10s; "
+                "nitro_attest_proxy_binding user_data_sha256; "
+                "nitro_attest_proxy_extension 1.2.3.4 raw;")
+    http = ("    %s %s\n" % (trust, settings) + nginx.server(
+        "@port0@", "nitro_attest_proxy_verify on;",
+        "location / { nitro_attest_proxy_verify off; "
+        "proxy_pass https://127.0.0.1:1; }",
+        "location /g { %s grpc_pass grpcs://127.0.0.1:1; }" % settings))
+    stream = "    %s\n" % trust + nginx.server(
+        "@port1@", settings, "nitro_attest_proxy_verify on;",
+        "proxy_ssl on;", "proxy_pass 127.0.0.1:1;")
+    rc, out, _ = nginx_t(http, ports=2, main=stream_main(stream))
+    assert rc == 0, out
