@@ -53,10 +53,10 @@ zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # logrotate for the event log's rotation, groff and man for the man page),
 # make static's executables and file(1), which the static tests read them
 # with; socat, the forwarder of conf-examples/enclave/'s image, which its
-# test runs
+# test runs; grpcio, the gRPC enclave behind nginx in the upstream tests
 TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
 python3-jwt prometheus prometheus-node-exporter rsyslog chromium logrotate \
-groff-base man-db file socat"
+groff-base man-db file socat python3-grpcio"
 
 packages() {
     case "$1" in

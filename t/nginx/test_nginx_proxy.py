@@ -575,3 +575,30 @@ def test_directives_in_every_context(files, pki):
         "proxy_ssl on;", "proxy_pass 127.0.0.1:1;")
     rc, out, _ = nginx_t(http, ports=2, main=stream_main(stream))
     assert rc == 0, out
+
+
+def test_enclave_certificate_made_by_the_cli(nitro, tmp_path):
+    """What the docs show: `nitro-attest mock cert --server NAME` (as
+    `cert --server` and `agent --server` make in an enclave) is served by
+    the enclave and verified by nginx, which checks its name too."""
+    pki = str(tmp_path / "pki")
+    assert nitro("mock", "pki", pki).code == 0
+    key, cert = tmp_path / "enclave.key", tmp_path / "enclave.pem"
+    run = nitro("mock", "cert", "--pki", pki, "--pcr", "0=" + "ab" * 48,
+                "--server", NAME, "--out-key", key, "--out-cert", cert)
+    assert run.code == 0, run.describe()
+    policy = write(str(tmp_path / "policy.json"), forge.policy(
+        [("app", {0: bytes.fromhex("ab" * 48)})]))
+    served = type("Served", (), {"cert": str(cert), "key": str(key)})
+    with nginx.Nginx(upstream_body([("enclave", served)])) as up:
+        body = ("    nitro_attest_proxy_policy %s;\n"
+                "    nitro_attest_proxy_trusted_root %s/root.pem;\n"
+                % (policy, pki)) + nginx.server("@port0@", reporting(),
+                                                verified(
+            "/", "https://127.0.0.1:%d" % up.ports[0],
+            "proxy_ssl_verify on;", "proxy_ssl_name %s;" % NAME,
+            "proxy_ssl_trusted_certificate %s;" % cert))
+        with nginx.Nginx(body) as n:
+            status, headers, text = get(n.ports[0], "/")
+            assert status == 200 and text.startswith("enclave "), text
+            assert proxy_vars(headers)["policy"] == "app"
