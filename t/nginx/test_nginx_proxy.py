@@ -31,6 +31,7 @@ from events import LogTail
 from files import write
 from forge import GOOD
 from nginx import nginx_t, stream_main
+from repo import EXAMPLES
 
 V43 = {0: bytes.fromhex("43" * 48)}
 REASONS = ["no_extension", "malformed_extension", "malformed_document",
@@ -602,3 +603,31 @@ def test_enclave_certificate_made_by_the_cli(nitro, tmp_path):
             status, headers, text = get(n.ports[0], "/")
             assert status == 200 and text.startswith("enclave "), text
             assert proxy_vars(headers)["policy"] == "app"
+
+
+def test_upstream_example_verifies_its_enclave(world, files, tmp_path):
+    """conf-examples/upstream.conf as shipped, with the enclave (the
+    genuine one, then another build) where the example has its TLS port."""
+    front = nginx.Nginx(nginx.example(EXAMPLES / "upstream.conf",
+                                      files["policy"], files["root"]),
+                        ports=2, raw=True)
+    try:
+        for name, expect in (("good", 200), ("pcr_mismatch", 502)):
+            c = world.enclaves.certs[name]
+            with nginx.Nginx(nginx.server(
+                    "%d ssl" % front.ports[1], "ssl_certificate %s;" % c.cert,
+                    "ssl_certificate_key %s;" % c.key,
+                    'return 200 "%s\\n";' % name), ports=0):
+                front.start()
+                try:
+                    resp, conn = nginx.get(front.ports[0],
+                                           nginx.client_context(),
+                                           "api.example.com")
+                    conn.close()
+                finally:
+                    front.stop(keep=True)
+            assert resp.status == expect, resp
+            assert resp.headers["x-upstream-attestation"] == (
+                "SUCCESS" if expect == 200 else "FAILED:pcr_mismatch")
+    finally:
+        front.stop()
