@@ -257,6 +257,7 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->headers = 0;
      *     namcf->jwks_location = 0;
      *     namcf->jwks = { 0, NULL };
+     *     namcf->upstreams = NULL;
      */
 
     if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP)

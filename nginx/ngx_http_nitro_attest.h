@@ -34,6 +34,8 @@ typedef struct {
     ngx_flag_t                      headers;   /* upstream headers are on */
     ngx_flag_t                      jwks_location; /* a JWKS location */
     ngx_str_t                       jwks;      /* the block's JWK Set */
+    ngx_array_t                    *upstreams; /* upstream{} blocks whose
+                                                  peers are wrapped */
 } ngx_http_nitro_attest_main_conf_t;
 
 

@@ -47,7 +47,8 @@ static ngx_int_t ngx_http_nitro_attest_proxy_hook(ngx_conf_t *cf,
     ngx_module_t *module, const char *reuse);
 static ngx_int_t ngx_http_nitro_attest_proxy_peer(ngx_connection_t *c,
     ngx_nitro_attest_peer_t *peer);
-static ngx_int_t ngx_http_nitro_attest_proxy_wrap(ngx_conf_t *cf);
+static ngx_int_t ngx_http_nitro_attest_proxy_wrap(ngx_conf_t *cf,
+    ngx_http_nitro_attest_main_conf_t *namcf);
 static ngx_int_t ngx_http_nitro_attest_proxy_init_peer(
     ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_nitro_attest_proxy_get(ngx_peer_connection_t *pc,
@@ -73,10 +74,6 @@ static ngx_int_t ngx_http_nitro_attest_proxy_prefix_variable(
 extern ngx_module_t  ngx_http_proxy_module __attribute__((weak));
 extern ngx_module_t  ngx_http_grpc_module __attribute__((weak));
 extern ngx_module_t  ngx_http_uwsgi_module __attribute__((weak));
-
-
-/* the upstream{} blocks whose peers are wrapped, of this cycle */
-static ngx_array_t  *ngx_http_nitro_attest_proxy_upstreams;
 
 
 /* nitro_attest_proxy_*: read into the location's proxy settings */
@@ -129,7 +126,7 @@ ngx_http_nitro_attest_proxy_merge(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    if (first && ngx_http_nitro_attest_proxy_wrap(cf) != NGX_OK) {
+    if (first && ngx_http_nitro_attest_proxy_wrap(cf, namcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -252,7 +249,8 @@ ngx_http_nitro_attest_proxy_peer(ngx_connection_t *c,
  */
 
 static ngx_int_t
-ngx_http_nitro_attest_proxy_wrap(ngx_conf_t *cf)
+ngx_http_nitro_attest_proxy_wrap(ngx_conf_t *cf,
+    ngx_http_nitro_attest_main_conf_t *namcf)
 {
     ngx_uint_t                          i;
     ngx_array_t                        *upstreams;
@@ -284,7 +282,7 @@ ngx_http_nitro_attest_proxy_wrap(ngx_conf_t *cf)
         uscfp[i]->peer.init = ngx_http_nitro_attest_proxy_init_peer;
     }
 
-    ngx_http_nitro_attest_proxy_upstreams = upstreams;
+    namcf->upstreams = upstreams;
 
     return NGX_OK;
 }
@@ -298,14 +296,19 @@ ngx_http_nitro_attest_proxy_init_peer(ngx_http_request_t *r,
     ngx_peer_connection_t              *pc;
     ngx_http_nitro_attest_upstream_t   *wrapped;
     ngx_http_nitro_attest_peer_data_t  *pd;
+    ngx_http_nitro_attest_main_conf_t  *namcf;
 
-    wrapped = ngx_http_nitro_attest_proxy_upstreams->elts;
+    /* the blocks of the request's own configuration cycle */
+    namcf = ngx_http_get_module_main_conf(r, ngx_http_nitro_attest_module);
+    wrapped = namcf->upstreams->elts;
 
-    for (i = 0; wrapped[i].upstream != us; i++) {
-        /* void */
+    for (i = 0; i < namcf->upstreams->nelts; i++) {
+        if (wrapped[i].upstream == us) {
+            break;
+        }
     }
 
-    if (wrapped[i].init(r, us) != NGX_OK) {
+    if (i == namcf->upstreams->nelts || wrapped[i].init(r, us) != NGX_OK) {
         return NGX_ERROR;
     }
 

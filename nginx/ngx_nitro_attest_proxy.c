@@ -341,8 +341,11 @@ ngx_nitro_attest_proxy_verify(X509_STORE_CTX *store, void *arg)
 
     ngx_memzero(&peer, sizeof(ngx_nitro_attest_peer_t));
 
-    if (pctx == NULL || pctx->peer(c, &peer) != NGX_OK) {
-        peer.conf = NULL;
+    /* without its context, the connection fails rather than go unverified */
+
+    if (pctx->peer(c, &peer) != NGX_OK) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_OUT_OF_MEM);
+        return 0;
     }
 
     pcf = peer.conf;
