@@ -631,3 +631,15 @@ def test_upstream_example_verifies_its_enclave(world, files, tmp_path):
                 "SUCCESS" if expect == 200 else "FAILED:pcr_mismatch")
     finally:
         front.stop()
+
+
+def test_nginx_t_fails_on_a_trusted_root_that_is_no_ca(files, tmp_path):
+    leaf = write(str(tmp_path / "leaf.pem"), forge.cert_pem(
+        forge.client_cert(forge.new_key(), None)))
+    directive = "nitro_attest_proxy_trusted_root %s;" % leaf
+    rc, out, conf = nginx_t(nginx.server(
+        "@port0@", "nitro_attest_proxy_verify on;",
+        "nitro_attest_proxy_policy %s;" % files["policy"], directive,
+        "location / { proxy_pass https://127.0.0.1:1; }"))
+    assert rc != 0, out
+    assert leaf in out and "%s:%d" % (conf, line_of(conf, directive)) in out
