@@ -352,7 +352,7 @@ ngx_http_nitro_attest_create_loc_conf(ngx_conf_t *cf)
     nalcf->upstream_headers = NGX_CONF_UNSET;
     nalcf->pcrs = 0xffffffff;
 
-    ngx_nitro_attest_proxy_init_conf(&nalcf->proxy);
+    ngx_nitro_attest_init_srv(&nalcf->proxy);
 
     return nalcf;
 }

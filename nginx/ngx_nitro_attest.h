@@ -437,6 +437,10 @@ ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
 void ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf);
 char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+void ngx_nitro_attest_merge_settings(ngx_nitro_attest_srv_conf_t *prev,
+    ngx_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_nitro_attest_core_conf(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *conf);
 ngx_int_t ngx_nitro_attest_add_server(ngx_nitro_attest_srv_conf_t *nascf,
     SSL_CTX *ssl);
 ngx_int_t ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
@@ -449,7 +453,6 @@ extern ngx_str_t  ngx_nitro_attest_proxy_vars[];
 
 char *ngx_nitro_attest_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_nitro_attest_srv_conf_t *pcf, ngx_nitro_attest_main_t *nam);
-void ngx_nitro_attest_proxy_init_conf(ngx_nitro_attest_srv_conf_t *pcf);
 char *ngx_nitro_attest_proxy_merge(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf,
     ngx_nitro_attest_main_t *nam);

@@ -166,15 +166,6 @@ ngx_nitro_attest_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* a context's proxy settings, zeroed by its face's ngx_pcalloc() */
-
-void
-ngx_nitro_attest_proxy_init_conf(ngx_nitro_attest_srv_conf_t *pcf)
-{
-    ngx_nitro_attest_init_srv(pcf);
-}
-
-
 /*
  * The merge of a context's proxy settings.  With verification on, the
  * core's configuration is made here, and its digest names the settings
@@ -197,15 +188,7 @@ ngx_nitro_attest_proxy_merge(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
         conf->line = prev->line;
     }
 
-    ngx_conf_merge_ptr_value(conf->policy, prev->policy, NULL);
-    ngx_conf_merge_ptr_value(conf->root, prev->root, NULL);
-    ngx_conf_merge_msec_value(conf->max_age, prev->max_age,
-                              NITRO_ATTEST_DEFAULT_MAX_AGE_MS);
-    ngx_conf_merge_msec_value(conf->clock_skew, prev->clock_skew,
-                              NITRO_ATTEST_DEFAULT_CLOCK_SKEW_MS);
-    ngx_conf_merge_uint_value(conf->binding, prev->binding,
-                              NITRO_ATTEST_BINDING_PUBLIC_KEY);
-    ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
+    ngx_nitro_attest_merge_settings(prev, conf);
 
     if (conf->enable == NGX_NITRO_ATTEST_OFF) {
         return NGX_CONF_OK;
@@ -221,25 +204,7 @@ ngx_nitro_attest_proxy_merge(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
         return NGX_CONF_ERROR;
     }
 
-    if (conf->root == NULL) {
-        conf->root = ngx_nitro_attest_default_root(cf, nam);
-        if (conf->root == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    nitro_attest_config_init(&conf->core);
-
-    conf->core.root = conf->root;
-    conf->core.policy = conf->policy;
-    conf->core.extension = conf->extension;
-    conf->core.max_age_ms = conf->max_age;
-    conf->core.clock_skew_ms = conf->clock_skew;
-    conf->core.binding = conf->binding;
-
-    if (nitro_attest_config_digest(&conf->core, conf->digest) != 0) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "nitro_attest: configuration digest failed");
+    if (ngx_nitro_attest_core_conf(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

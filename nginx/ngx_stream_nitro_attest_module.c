@@ -242,7 +242,7 @@ ngx_stream_nitro_attest_create_srv_conf(ngx_conf_t *cf)
      */
 
     ngx_nitro_attest_init_srv(&sscf->attest);
-    ngx_nitro_attest_proxy_init_conf(&sscf->proxy);
+    ngx_nitro_attest_init_srv(&sscf->proxy);
 
     return sscf;
 }
