@@ -1,16 +1,19 @@
 """Upstream attestation inside a real nginx: nginx verifies the enclave
 behind it.  The enclaves are real servers presenting attested TLS server
-certificates forged by forge.py: a second nginx (one port per
-certificate: a genuine enclave, another build, and one for each reason a
-document can fail with), a gRPC server (grpcio), a small uwsgi server over
-TLS and a TLS echo server for stream.
+certificates forged by forge.py (or made by `nitro-attest mock cert
+--server`): a second nginx with one TLS port per certificate (a genuine
+enclave, another build, and one for each reason a document can fail
+with), a gRPC server (grpcio), a small uwsgi server over TLS and TLS echo
+servers for stream.
 
-The nginx under test ("the proxy"):
-  port0  http, the locations below, event log, error log at info
-  port1  http, the status endpoint
-  port2  http/2 without TLS (gRPC clients), grpc_pass grpcs://
-  port3  stream, proxy_ssl on to the echo enclave, verified
-  port4  stream, proxy_ssl on to an echo server of another build
+world: the proxy's port0 serves locations that verify each enclave
+(/good, /r/REASON), fall back from a refused upstream to a genuine one
+(/fallback), combine with proxy_ssl_verify (/trusted, /untrusted), share a
+keepalive upstream block under different settings (/ka/*) and upstream
+addresses whose TLS sessions nginx would share (/sess/*); port1 is the
+status endpoint.  kinds: uwsgi (port0), gRPC over HTTP/2 (port1) and
+stream (port2, port3) upstreams.  Other tests start their own nginx:
+keepalive across the verdict's end, the shipped example, nginx -t.
 """
 
 import http.client
@@ -312,7 +315,7 @@ def test_metrics_count_upstreams_apart_from_clients(world):
                      r'"debug_enclave"\} [1-9]', text, re.M), text
 
 
-# -- keepalive across the end of a verdict ------------------------------------
+# -- keepalive across the end of a verdict ----------------------------------
 
 def test_keepalive_connection_not_reused_past_its_verdict(tmp_path, pki):
     """A keepalive connection serves while the document is young enough;
@@ -349,7 +352,7 @@ def test_keepalive_connection_not_reused_past_its_verdict(tmp_path, pki):
             assert proxy_vars(h3)["status"] == "FAILED:stale"
 
 
-# -- gRPC, uwsgi and stream upstreams ------------------------------------------
+# -- gRPC, uwsgi and stream upstreams ---------------------------------------
 
 class TlsServer(socketserver.ThreadingTCPServer):
     """A TLS server on 127.0.0.1 presenting an enclave's certificate; each
