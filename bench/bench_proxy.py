@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # bench_handshake puts t/lib on the path and reads the common knobs
 from bench_handshake import p384_verify_us  # noqa: E402
+from bench_token import cpu_ns  # noqa: E402
 import forge  # noqa: E402
 from nginx import Nginx  # noqa: E402
 
@@ -49,16 +50,10 @@ COUNT = int(os.environ.get("BENCH_HANDSHAKES", "1500"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "60000"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+SLICES = 4
 PCRS = {0: b"\xa0" * 48, 1: b"\xa1" * 48, 2: b"\xa2" * 48}
 NAME = "enclave.bench"
 WARM = 50
-
-
-def cpu_ns(pid):
-    """The CPU time a process has run, in ns (the scheduler's own account:
-    finer than /proc/PID/stat's clock ticks)."""
-    with open("/proc/%d/schedstat" % pid) as f:
-        return int(f.read().split()[0])
 
 
 def write(path, data):
@@ -125,6 +120,15 @@ def proxy_body(upstream, verify, keepalive, chain_cache, policy, root):
                    "%s}\n" % "".join(locations))
 
 
+def combined(runs):
+    """Runs of a case taken together, as one."""
+    done = sum(r["done"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return dict(cpu_us=sum(r["cpu_us"] * r["done"] for r in runs) / done,
+                rate=done / seconds, failed=sum(r["failed"] for r in runs),
+                done=done, seconds=seconds)
+
+
 class Case:
     """One configuration: its own nginx (worker on CPU 0)."""
 
@@ -165,7 +169,8 @@ class Case:
         seconds = time.monotonic() - start
         done = sum(share)
         return dict(cpu_us=(cpu_ns(self.worker) - before) / 1000 / done,
-                    rate=done / seconds, failed=sum(failed))
+                    rate=done / seconds, failed=sum(failed), done=done,
+                    seconds=seconds)
 
     def median(self, key):
         return statistics.median(r[key] for r in self.rounds)
@@ -216,8 +221,15 @@ def main():
             p384.append(p384_verify_us())
             for case in handshakes[::1 - 2 * (i % 2)]:
                 case.rounds.append(case.run(COUNT // ROUNDS))
-            for case in keepalive[::1 - 2 * (i % 2)]:
-                case.rounds.append(case.run(REQUESTS // ROUNDS))
+            # the keepalive cases, in one worker, alternate in finer
+            # slices still: the client's pace moves from second to second
+            slices = [[], []]
+            for j in range(SLICES):
+                for k in (0, 1)[::1 - 2 * ((i + j) % 2)]:
+                    slices[k].append(keepalive[k].run(
+                        REQUESTS // ROUNDS // SLICES))
+            for case, runs in zip(keepalive, slices):
+                case.rounds.append(combined(runs))
     finally:
         for n in [c.server for c in handshakes] + [d.server] + upstreams:
             n.stop()
