@@ -274,6 +274,7 @@ typedef struct {
 int64_t ngx_nitro_attest_now(void);
 ngx_uint_t ngx_nitro_attest_retiring(void);
 ngx_int_t ngx_nitro_attest_ssl_index(ngx_conf_t *cf, int *index);
+ngx_int_t ngx_nitro_attest_ssl_ctx_index(ngx_conf_t *cf, int *index);
 char *ngx_nitro_attest_written(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *nascf);
 char *ngx_nitro_attest_note(ngx_conf_t *cf, ngx_array_t **where);

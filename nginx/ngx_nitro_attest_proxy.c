@@ -227,18 +227,10 @@ ngx_nitro_attest_proxy_attach(ngx_conf_t *cf, SSL_CTX *ctx,
 {
     ngx_nitro_attest_proxy_ctx_t  *pctx;
 
-    if (ngx_nitro_attest_proxy_ctx_index == -1) {
-        ngx_nitro_attest_proxy_ctx_index = SSL_CTX_get_ex_new_index(0, NULL,
-                                                           NULL, NULL, NULL);
-        if (ngx_nitro_attest_proxy_ctx_index == -1) {
-            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                          "nitro_attest: SSL_CTX_get_ex_new_index() failed");
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_nitro_attest_ssl_index(cf, &ngx_nitro_attest_proxy_conn_index)
-        != NGX_OK)
+    if (ngx_nitro_attest_ssl_ctx_index(cf, &ngx_nitro_attest_proxy_ctx_index)
+           != NGX_OK
+        || ngx_nitro_attest_ssl_index(cf, &ngx_nitro_attest_proxy_conn_index)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
