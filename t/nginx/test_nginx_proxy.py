@@ -58,7 +58,8 @@ def upstream_body(names):
         "@port%d@ ssl" % i,
         "ssl_certificate %s;" % c.cert,
         "ssl_certificate_key %s;" % c.key,
-        'return 200 "%s $connection $connection_requests\\n";' % n)
+        'return 200 "%s $connection $connection_requests '
+        '$ssl_session_reused\\n";' % n)
         for i, (n, c) in enumerate(names))
 
 
@@ -81,7 +82,12 @@ class Enclaves:
     def __init__(self, d, pki, other_pki):
         self.certs = {"good": enclave(d, "good", pki),
                       "v43": enclave(d, "v43", pki,
-                                     pcrs={**forge.default_pcrs(), **V43})}
+                                     pcrs={**forge.default_pcrs(), **V43}),
+                      # documents of three PCRs: certificates small enough
+                      # for nginx to keep their sessions in a zone
+                      "small": enclave(d, "small", pki, pcrs=GOOD),
+                      "small_other": enclave(d, "small_other", pki,
+                                             pcrs={**GOOD, 0: OTHER_PCR0})}
         self.certs.update(fault_clients(d, pki, other_pki, server=NAME))
         self.names = list(self.certs)
         self.nginx = nginx.Nginx(
@@ -110,14 +116,13 @@ def front_body(w):
                           "proxy_ssl_trusted_certificate %s;"
                           % e.certs["good"].cert),
                  verified("/fallback", "https://fallback"),
-                 "location /plain { proxy_pass %s; }\n"
-                 % e.url("pcr_mismatch"),
-                 verified("/sess/a", e.url("good")),
-                 verified("/sess/b", e.url("good"),
+                 "location /plain { proxy_pass https://bad; }\n",
+                 verified("/sess/a", "https://good"),
+                 verified("/sess/b", "https://good",
                           "nitro_attest_proxy_policy %s;" % w.v43),
-                 "location /sess/off { proxy_pass %s; }\n" % e.url("good"),
-                 "location /sess/bad-off { proxy_pass %s; }\n"
-                 % e.url("pcr_mismatch")]
+                 "location /sess/off { proxy_pass https://good; }\n",
+                 "location /sess/bad-off { proxy_pass https://bad; }\n",
+                 verified("/sess/bad-on", "https://bad")]
     locations += [verified("/r/%s" % r, e.url(r)) for r in REASONS]
     keepalive = "proxy_http_version 1.1; proxy_set_header Connection \"\";"
     locations += [verified("/ka/a", "https://ka", keepalive),
@@ -135,11 +140,23 @@ def front_body(w):
         server 127.0.0.1:%d backup;
     }
     upstream ka {
+        zone ka 64k;
         server 127.0.0.1:%d;
         keepalive 4;
     }
+    # TLS sessions saved per upstream server, whatever the location (in
+    # the zone: nginx frees them there, not at exit)
+    upstream good {
+        zone good 64k;
+        server 127.0.0.1:%d;
+    }
+    upstream bad {
+        zone bad 64k;
+        server 127.0.0.1:%d;
+    }
 """ % (w.events, w.policy, w.pki.root_pem, e.port("pcr_mismatch"),
-       e.port("good"), e.port("good"))
+       e.port("good"), e.port("good"), e.port("small"),
+       e.port("small_other"))
         + nginx.server("@port0@", reporting() + "".join(locations),
                        name="front.test")
         + nginx.status_server("@port1@"))
@@ -232,7 +249,7 @@ def test_next_upstream_after_a_refused_one(world):
 
 def test_without_verification_nothing_is_reported(world):
     status, headers, body = get(world.port[0], "/plain")
-    assert status == 200 and body.startswith("pcr_mismatch "), body
+    assert status == 200 and body.startswith("small_other "), body
     assert proxy_vars(headers)["status"] == "NONE"
 
 
@@ -260,7 +277,7 @@ def test_keepalive_connection_judged_by_the_settings_that_use_it(world):
     verified_conn = body.split()[1]
     # the same settings reuse it, and report its verdict
     status, headers, body = get(port, "/ka/a")
-    assert status == 200 and body.split()[1:] == [verified_conn, "2"], body
+    assert status == 200 and body.split()[1:3] == [verified_conn, "2"], body
     assert proxy_vars(headers)["policy"] == "payments-v42"
     # another policy does not take it: the enclave is verified in full
     status, headers, body = get(port, "/ka/b")
@@ -269,17 +286,25 @@ def test_keepalive_connection_judged_by_the_settings_that_use_it(world):
 
 
 def test_sessions_never_carry_a_verdict_to_other_settings(world):
+    """nginx saves one TLS session per upstream server for every location
+    that proxies there, and resumes it without the certificate: where the
+    upstream is verified, no session is resumed (nor saved)."""
     port = world.port[0]
-    # a session saved where nothing is verified, for the refused build
+    # where nothing is verified, the session of the refused build resumes
     assert get(port, "/sess/bad-off")[0] == 200
-    assert get(port, "/r/pcr_mismatch")[0] == 502
-    # verified under one policy, then judged under another
+    status, _, body = get(port, "/sess/bad-off")
+    assert status == 200 and body.split()[3] == "r", body
+    status, headers, _ = get(port, "/sess/bad-on")
+    assert status == 502
+    assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
+    # verified under one policy, saved elsewhere, judged under another
     assert get(port, "/sess/a")[0] == 200
     assert get(port, "/sess/off")[0] == 200
     status, headers, _ = get(port, "/sess/b")
     assert status == 502
     assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
-    assert get(port, "/sess/a")[0] == 200
+    status, _, body = get(port, "/sess/a")
+    assert status == 200 and body.split()[3] == ".", body
 
 
 def test_event_line_per_upstream_verification(world):
@@ -363,12 +388,14 @@ class TlsServer(socketserver.ThreadingTCPServer):
     def __init__(self, enclave_cert, answer):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(enclave_cert.cert, enclave_cert.key)
+        self.resumed = []       # per handshake: was the session resumed
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(inner):
                 try:
                     with ctx.wrap_socket(inner.request,
                                          server_side=True) as s:
+                        self.resumed.append(s.session_reused)
                         answer(s)
                 except (ssl.SSLError, OSError):
                     pass
@@ -433,9 +460,9 @@ def kinds(tmp_path_factory, pki):
     genuine enclave and one of another build (pcr_mismatch)."""
     d = str(tmp_path_factory.mktemp("kinds"))
     w = type("Kinds", (), {})()
-    good = enclave(d, "good", pki)
-    other = enclave(d, "other", pki,
-                    pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
+    # three PCRs: certificates small enough for a zone to keep sessions
+    good = enclave(d, "good", pki, pcrs=GOOD)
+    other = enclave(d, "other", pki, pcrs={**GOOD, 0: OTHER_PCR0})
     w.policy = write(os.path.join(d, "policy.json"),
                      forge.policy([("payments-v42", GOOD)]))
     w.stream_log = os.path.join(d, "stream.log")
@@ -462,15 +489,17 @@ def kinds(tmp_path_factory, pki):
               "$nitro_attest_proxy_policy $nitro_attest_proxy_pcr0 "
               "$nitro_attest_proxy_kind';\n"
               "    access_log %s up;\n" % w.stream_log
+              + "    upstream good { zone good 64k; server 127.0.0.1:%d; }\n"
+              "    upstream other { zone other 64k; server 127.0.0.1:%d; }\n"
+              % (w.echo[0].port, w.echo[1].port)
               + "".join(nginx.server(
                   "@port%d@" % (2 + i), "proxy_ssl on;",
-                  "nitro_attest_proxy_verify on;",
-                  "proxy_pass 127.0.0.1:%d;" % e.port)
-                  for i, e in enumerate(w.echo))
-              # the same upstream as port3's, not verified: its TLS
-              # sessions are saved for that address
+                  "nitro_attest_proxy_verify on;", "proxy_pass %s;" % e)
+                  for i, e in enumerate(("good", "other")))
+              # port3's upstream, not verified: its TLS sessions are saved
+              # for that upstream server
               + nginx.server("@port4@", "proxy_ssl on;",
-                             "proxy_pass 127.0.0.1:%d;" % w.echo[1].port))
+                             "proxy_pass other;"))
     try:
         yield from nginx.serving(w, http, ports=5, main=stream_main(stream))
     finally:
@@ -537,6 +566,8 @@ def test_stream_session_never_resumed_where_verified(kinds):
     for _ in range(3):
         assert stream_exchange(kinds.port[4]) == b"echo:ping"
         assert stream_exchange(kinds.port[3]) == b""
+    # the server not verifying did resume its sessions
+    assert True in kinds.echo[1].resumed
 
 
 # -- nginx -t ----------------------------------------------------------------
