@@ -53,6 +53,9 @@ static void ngx_nitro_attest_proxy_refused(ngx_connection_t *c,
     ngx_nitro_attest_peer_t *peer, nitro_attest_verdict_t *v);
 static void ngx_nitro_attest_proxy_info(const ngx_ssl_conn_t *ssl_conn,
     int where, int ret);
+#if (nginx_version >= 1023004)
+static void ngx_nitro_attest_proxy_refused_error(nitro_attest_verdict_t *v);
+#endif
 
 
 static ngx_conf_enum_t  ngx_nitro_attest_proxy_modes[] = {
@@ -542,7 +545,6 @@ static void
 ngx_nitro_attest_proxy_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret)
 {
-    unsigned long                  err;
     ngx_connection_t              *c;
     ngx_nitro_attest_peer_t        peer;
     ngx_nitro_attest_upstream_t   *up;
@@ -571,23 +573,35 @@ ngx_nitro_attest_proxy_info(const ngx_ssl_conn_t *ssl_conn, int where,
         && (where & SSL_CB_ALERT) && (where & SSL_CB_WRITE)
         && (ret >> 8) == SSL3_AL_FATAL)
     {
-        err = ERR_peek_last_error();
-
-        if (ERR_GET_LIB(err) == ERR_LIB_SSL
-            && ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-        {
-            ngx_nitro_attest_client_error(
-                              nitro_attest_reason_name(up->verdict.reason));
-        }
+        ngx_nitro_attest_proxy_refused_error(&up->verdict);
     }
-#else
-    (void) err;
 #endif
 
     if (pctx->next_info != NULL) {
         pctx->next_info(ssl_conn, where, ret);
     }
 }
+
+
+#if (nginx_version >= 1023004)
+
+/* the fatal alert of a refused upstream: "callback failed" queued last */
+
+static void
+ngx_nitro_attest_proxy_refused_error(nitro_attest_verdict_t *v)
+{
+    unsigned long  err;
+
+    err = ERR_peek_last_error();
+
+    if (ERR_GET_LIB(err) == ERR_LIB_SSL
+        && ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+    {
+        ngx_nitro_attest_client_error(nitro_attest_reason_name(v->reason));
+    }
+}
+
+#endif
 
 
 /*
