@@ -196,6 +196,34 @@ static ngx_command_t  ngx_http_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_proxy_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nitro_attest_proxy_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nitro_attest_proxy_trusted_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nitro_attest_proxy_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nitro_attest_proxy_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nitro_attest_proxy_binding"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
+    { ngx_string("nitro_attest_proxy_extension"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_nitro_attest_proxy_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
+
       ngx_null_command
 };
 
@@ -248,6 +276,7 @@ ngx_http_nitro_attest_create_main_conf(ngx_conf_t *cf)
      *     namcf->headers = 0;
      *     namcf->jwks_location = 0;
      *     namcf->jwks = { 0, NULL };
+     *     namcf->upstreams = NULL;
      */
 
     if (ngx_nitro_attest_init_main(cf, &namcf->na, NGX_NITRO_ATTEST_HTTP)
@@ -342,6 +371,8 @@ ngx_http_nitro_attest_create_loc_conf(ngx_conf_t *cf)
     nalcf->upstream_headers = NGX_CONF_UNSET;
     nalcf->pcrs = 0xffffffff;
 
+    ngx_nitro_attest_init_srv(&nalcf->proxy);
+
     return nalcf;
 }
 
@@ -350,36 +381,9 @@ static char *
 ngx_http_nitro_attest_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child)
 {
-    ngx_http_nitro_attest_loc_conf_t *prev = parent;
-    ngx_http_nitro_attest_loc_conf_t *conf = child;
+    ngx_http_nitro_attest_headers_merge(cf, parent, child);
 
-    ngx_nitro_attest_srv_conf_t        *nascf;
-    ngx_http_nitro_attest_main_conf_t  *namcf;
-
-    /* the PCRs go with the "on" they were listed with */
-    if (conf->upstream_headers == NGX_CONF_UNSET) {
-        conf->pcrs = prev->pcrs;
-    }
-
-    ngx_conf_merge_value(conf->upstream_headers, prev->upstream_headers, 0);
-
-    /* checked where it is written, against the server it is in */
-    nascf = ngx_http_conf_get_module_srv_conf(cf,
-                                              ngx_http_nitro_attest_module);
-
-    if (conf->file && nascf->enable == NGX_NITRO_ATTEST_OFF) {
-        ngx_http_nitro_attest_headers_unused(cf, conf,
-                                        "\"nitro_attest\" is off in this "
-                                        "server");
-    }
-
-    if (conf->upstream_headers) {
-        namcf = ngx_http_conf_get_module_main_conf(cf,
-                                                ngx_http_nitro_attest_module);
-        namcf->headers = 1;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_nitro_attest_proxy_merge(cf, parent, child);
 }
 
 

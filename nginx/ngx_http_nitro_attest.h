@@ -34,6 +34,8 @@ typedef struct {
     ngx_flag_t                      headers;   /* upstream headers are on */
     ngx_flag_t                      jwks_location; /* a JWKS location */
     ngx_str_t                       jwks;      /* the block's JWK Set */
+    ngx_array_t                    *upstreams; /* upstream{} blocks whose
+                                                  peers are wrapped */
 } ngx_http_nitro_attest_main_conf_t;
 
 
@@ -42,6 +44,7 @@ typedef struct {
     uint32_t                        pcrs;      /* bit n: send PCRn */
     u_char                         *file;      /* where the block sets it */
     ngx_uint_t                      line;
+    ngx_nitro_attest_srv_conf_t     proxy;     /* nitro_attest_proxy_* */
 } ngx_http_nitro_attest_loc_conf_t;
 
 
@@ -57,7 +60,18 @@ char *ngx_http_nitro_attest_upstream_headers(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 void ngx_http_nitro_attest_headers_unused(ngx_conf_t *cf,
     ngx_http_nitro_attest_loc_conf_t *nalcf, const char *why);
+void ngx_http_nitro_attest_headers_merge(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *prev,
+    ngx_http_nitro_attest_loc_conf_t *conf);
 ngx_int_t ngx_http_nitro_attest_headers_handler(ngx_http_request_t *r);
+
+/* ngx_http_nitro_attest_proxy.c */
+char *ngx_http_nitro_attest_proxy_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_nitro_attest_proxy_merge(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *prev,
+    ngx_http_nitro_attest_loc_conf_t *conf);
+ngx_int_t ngx_http_nitro_attest_proxy_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_nitro_attest_jwks.c */
 ngx_int_t ngx_http_nitro_attest_jwks_handler(ngx_http_request_t *r);

@@ -159,6 +159,43 @@ ngx_http_nitro_attest_headers_unused(ngx_conf_t *cf,
 
 
 /*
+ * A location's setting merged: the PCRs go with the "on" they were listed
+ * with; a location that sends headers in a server that does not attest
+ * is warned about where it is written.
+ */
+
+void
+ngx_http_nitro_attest_headers_merge(ngx_conf_t *cf,
+    ngx_http_nitro_attest_loc_conf_t *prev,
+    ngx_http_nitro_attest_loc_conf_t *conf)
+{
+    ngx_nitro_attest_srv_conf_t        *nascf;
+    ngx_http_nitro_attest_main_conf_t  *namcf;
+
+    if (conf->upstream_headers == NGX_CONF_UNSET) {
+        conf->pcrs = prev->pcrs;
+    }
+
+    ngx_conf_merge_value(conf->upstream_headers, prev->upstream_headers, 0);
+
+    nascf = ngx_http_conf_get_module_srv_conf(cf,
+                                              ngx_http_nitro_attest_module);
+
+    if (conf->file && nascf->enable == NGX_NITRO_ATTEST_OFF) {
+        ngx_http_nitro_attest_headers_unused(cf, conf,
+                                        "\"nitro_attest\" is off in this "
+                                        "server");
+    }
+
+    if (conf->upstream_headers) {
+        namcf = ngx_http_conf_get_module_main_conf(cf,
+                                                ngx_http_nitro_attest_module);
+        namcf->headers = 1;
+    }
+}
+
+
+/*
  * nitro_attest_upstream_headers: the request headers every upstream module
  * forwards (proxy, grpc; fastcgi, uwsgi and scgi as HTTP_* parameters) are
  * rebuilt without any X-Nitro-Attest-* header of the client, then with the

@@ -216,7 +216,8 @@ ngx_http_nitro_attest_status_size(ngx_array_t *sets, ngx_array_t *enclaves,
     ngx_nitro_attest_service_t  **service;
     ngx_nitro_attest_enclave_t  **en;
 
-    size = 4096 + NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN)
+    /* the fixed text, each reason in the client and upstream families */
+    size = 8192 + 2 * NITRO_ATTEST_HANDSHAKE_REASONS * (256 + NGX_ATOMIC_T_LEN)
            + 6 * ngx_cycle->hostname.len
            + NGX_NITRO_ATTEST_REFUSED
              * (6 * 3 * NGX_NITRO_ATTEST_TEXT_KEPT + 512);

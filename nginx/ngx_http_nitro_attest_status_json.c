@@ -1,8 +1,9 @@
 
 /*
  * ngx_http_nitro_attest_status_json.c: the status endpoint as JSON: the
- * shared counters, the allow sets of the running configuration and the
- * inventory, when the http block has one.
+ * shared counters (clients, then upstreams verified), the allow sets of
+ * the running configuration and the inventory, when the http block has
+ * one.
  */
 
 
@@ -98,6 +99,21 @@ ngx_http_nitro_attest_status_json(u_char *p, ngx_nitro_attest_shctx_t *sh,
         p = ngx_sprintf(p, "\":%uA", service[i]->node->rollbacks);
     }
 
+    *p++ = '}';
+
+    p = ngx_sprintf(p, ",\"proxy\":{\"verified\":%uA,\"failed\":%uA,"
+                       "\"failures\":{", sh->proxy[0], sh->proxy[1]);
+
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
+        p = ngx_sprintf(p, "%s\"%s\":%uA",
+                        i == NITRO_ATTEST_NO_CERTIFICATE ? "" : ",",
+                        nitro_attest_reason_name(i), sh->proxy_failures[i]);
+    }
+
+    *p++ = '}';
     *p++ = '}';
 
     if (enclaves) {

@@ -68,6 +68,27 @@ ngx_http_nitro_attest_status_prometheus(u_char *p,
     }
 
     p = ngx_sprintf(p,
+        "# HELP nitro_attest_proxy_handshakes_total Full TLS handshakes "
+        "with upstreams whose attestation was verified or failed.\n"
+        "# TYPE nitro_attest_proxy_handshakes_total counter\n"
+        "nitro_attest_proxy_handshakes_total{result=\"verified\"} %uA\n"
+        "nitro_attest_proxy_handshakes_total{result=\"failed\"} %uA\n"
+        "# HELP nitro_attest_proxy_failures_total Failed upstream "
+        "attestations by reason code.\n"
+        "# TYPE nitro_attest_proxy_failures_total counter\n",
+        sh->proxy[0], sh->proxy[1]);
+
+    for (i = NITRO_ATTEST_NO_CERTIFICATE;
+         i < NITRO_ATTEST_HANDSHAKE_REASONS;
+         i++)
+    {
+        p = ngx_sprintf(p,
+                        "nitro_attest_proxy_failures_total{reason=\"%s\"} "
+                        "%uA\n",
+                        nitro_attest_reason_name(i), sh->proxy_failures[i]);
+    }
+
+    p = ngx_sprintf(p,
         "# HELP nitro_attest_cache_total Verdict cache lookups of full "
         "handshakes.\n"
         "# TYPE nitro_attest_cache_total counter\n"

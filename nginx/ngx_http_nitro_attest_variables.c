@@ -70,7 +70,7 @@ ngx_http_nitro_attest_add_variables(ngx_conf_t *cf)
 
     var->get_handler = ngx_http_nitro_attest_json_variable;
 
-    return NGX_OK;
+    return ngx_http_nitro_attest_proxy_add_variables(cf);
 }
 
 

@@ -13,6 +13,7 @@
  *   verify, session
  *   handshake, token, variables
  *   conf, whose postconfiguration both faces call
+ *   proxy, the upstream side, over the settings conf reads
  */
 
 
@@ -145,6 +146,10 @@ typedef struct {
     ngx_nitro_attest_minute_t       minutes[NGX_NITRO_ATTEST_MINUTES];
     ngx_uint_t                      nrefused;      /* ever, the ring's */
     ngx_nitro_attest_refusal_t      refused[NGX_NITRO_ATTEST_REFUSED];
+    /* upstreams verified: [0] verified, [1] failed; failures by reason */
+    ngx_atomic_t                    proxy[2];
+    ngx_atomic_t                    proxy_failures[
+                                        NITRO_ATTEST_HANDSHAKE_REASONS];
 } ngx_nitro_attest_shctx_t;
 
 
@@ -216,6 +221,8 @@ typedef struct {
     nitro_attest_token_key_t       *event_key;     /* chains them, or NULL */
     ngx_uint_t                      evidence;  /* a server logs evidence */
     ngx_event_t                     seal;      /* the checkpoint timer */
+    ngx_uint_t                      proxy;     /* a context verifies its
+                                                  upstreams */
 } ngx_nitro_attest_main_t;
 
 
@@ -288,6 +295,28 @@ typedef struct {
      + offsetof(nitro_attest_verdict_t, data))
 
 
+/*
+ * What an upstream connection serves, as the face that opened it finds it
+ * (ngx_nitro_attest_peer_pt): the proxy settings of the context that uses
+ * it (conf, NULL when none), the server whose client's request or session
+ * opened it (events go to its event log), that client's address, the
+ * upstream's address, and where the verdict of the request's or
+ * session's last upstream goes (last, in pool).
+ */
+typedef struct {
+    ngx_nitro_attest_srv_conf_t    *conf;
+    ngx_nitro_attest_srv_conf_t    *server;
+    ngx_str_t                      *client_addr;
+    struct sockaddr                *sockaddr;
+    socklen_t                       socklen;
+    ngx_pool_t                     *pool;
+    nitro_attest_verdict_t        **last;
+} ngx_nitro_attest_peer_t;
+
+typedef ngx_int_t (*ngx_nitro_attest_peer_pt)(ngx_connection_t *c,
+    ngx_nitro_attest_peer_t *peer);
+
+
 /* a $nitro_attest_* variable, for any protocol */
 typedef ngx_int_t (*ngx_nitro_attest_var_pt)(ngx_pool_t *pool,
     nitro_attest_verdict_t *verdict, ngx_variable_value_t *v, uintptr_t data);
@@ -307,6 +336,7 @@ typedef struct {
 int64_t ngx_nitro_attest_now(void);
 ngx_uint_t ngx_nitro_attest_retiring(void);
 ngx_int_t ngx_nitro_attest_ssl_index(ngx_conf_t *cf, int *index);
+ngx_int_t ngx_nitro_attest_ssl_ctx_index(ngx_conf_t *cf, int *index);
 char *ngx_nitro_attest_written(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *nascf);
 char *ngx_nitro_attest_note(ngx_conf_t *cf, ngx_array_t **where);
@@ -340,6 +370,8 @@ ngx_int_t ngx_nitro_attest_counters_zone(ngx_conf_t *cf,
     ngx_nitro_attest_main_t *nam);
 void ngx_nitro_attest_count(ngx_nitro_attest_main_t *nam,
     nitro_attest_verdict_t *v);
+void ngx_nitro_attest_count_proxy(ngx_nitro_attest_main_t *nam,
+    nitro_attest_verdict_t *v);
 ngx_uint_t ngx_nitro_attest_silent(ngx_nitro_attest_set_t *set, int64_t now);
 void ngx_nitro_attest_recent(ngx_nitro_attest_main_t *nam, ngx_str_t *addr,
     ngx_str_t *server, ngx_uint_t refused, nitro_attest_verdict_t *v);
@@ -362,6 +394,9 @@ void ngx_nitro_attest_event(ngx_log_t *log, ngx_str_t *addr,
     X509 *cert);
 void ngx_nitro_attest_client_where(nitro_attest_where_t *where,
     ngx_str_t *addr, ngx_nitro_attest_srv_conf_t *nascf);
+void ngx_nitro_attest_event_where(ngx_log_t *log,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    nitro_attest_where_t *where, X509 *cert);
 
 
 /* ngx_nitro_attest_cache.c */
@@ -434,6 +469,9 @@ int64_t ngx_nitro_attest_expiry(ngx_nitro_attest_srv_conf_t *nascf,
 ngx_int_t ngx_nitro_attest_handshake_init(ngx_conf_t *cf);
 ngx_int_t ngx_nitro_attest_attach(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *nascf);
+void ngx_nitro_attest_client_error(const char *why);
+u_char *ngx_nitro_attest_log_text(u_char *p, u_char *last,
+    const u_char *text, size_t len);
 
 
 /* ngx_nitro_attest_token.c */
@@ -489,10 +527,36 @@ ngx_int_t ngx_nitro_attest_init_main(ngx_conf_t *cf,
 void ngx_nitro_attest_init_srv(ngx_nitro_attest_srv_conf_t *nascf);
 char *ngx_nitro_attest_merge_srv(ngx_conf_t *cf,
     ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf);
+void ngx_nitro_attest_merge_settings(ngx_nitro_attest_srv_conf_t *prev,
+    ngx_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_nitro_attest_core_conf(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *conf);
 ngx_int_t ngx_nitro_attest_add_server(ngx_nitro_attest_srv_conf_t *nascf,
     SSL_CTX *ssl);
 ngx_int_t ngx_nitro_attest_postconfiguration(ngx_conf_t *cf,
     ngx_nitro_attest_main_t *nam, ngx_nitro_attest_srv_conf_t *block);
+
+
+/* ngx_nitro_attest_proxy.c */
+
+extern ngx_str_t  ngx_nitro_attest_proxy_vars[];
+
+char *ngx_nitro_attest_proxy_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_nitro_attest_srv_conf_t *pcf, ngx_nitro_attest_main_t *nam);
+char *ngx_nitro_attest_proxy_merge(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *prev, ngx_nitro_attest_srv_conf_t *conf,
+    ngx_nitro_attest_main_t *nam);
+ngx_int_t ngx_nitro_attest_proxy_attach(ngx_conf_t *cf, SSL_CTX *ctx,
+    ngx_nitro_attest_peer_pt peer);
+ngx_int_t ngx_nitro_attest_proxy_reuse(ngx_connection_t *c,
+    ngx_nitro_attest_peer_t *peer);
+void ngx_nitro_attest_proxy_close(ngx_connection_t *c);
+nitro_attest_verdict_t *ngx_nitro_attest_proxy_verdict(
+    nitro_attest_verdict_t *last);
+ngx_nitro_attest_var_t *ngx_nitro_attest_proxy_var(ngx_str_t *name);
+ngx_int_t ngx_nitro_attest_proxy_prefix_variable(ngx_pool_t *pool,
+    nitro_attest_verdict_t *verdict, ngx_variable_value_t *v,
+    ngx_str_t *name);
 
 
 #pragma GCC visibility pop

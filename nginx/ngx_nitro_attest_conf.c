@@ -298,15 +298,7 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
         conf->line = prev->line;
     }
 
-    ngx_conf_merge_ptr_value(conf->policy, prev->policy, NULL);
-    ngx_conf_merge_ptr_value(conf->root, prev->root, NULL);
-    ngx_conf_merge_msec_value(conf->max_age, prev->max_age,
-                              NITRO_ATTEST_DEFAULT_MAX_AGE_MS);
-    ngx_conf_merge_msec_value(conf->clock_skew, prev->clock_skew,
-                              NITRO_ATTEST_DEFAULT_CLOCK_SKEW_MS);
-    ngx_conf_merge_uint_value(conf->binding, prev->binding,
-                              NITRO_ATTEST_BINDING_PUBLIC_KEY);
-    ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
+    ngx_nitro_attest_merge_settings(prev, conf);
     ngx_conf_merge_ptr_value(conf->event_log, prev->event_log, NULL);
     ngx_conf_merge_ptr_value(conf->cache, prev->cache, NULL);
     ngx_conf_merge_msec_value(conf->reattest, prev->reattest, 0);
@@ -342,10 +334,50 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_nitro_attest_core_conf(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * What a verification is judged by, merged: the settings a client's
+ * ("nitro_attest_*") and an upstream's ("nitro_attest_proxy_*")
+ * verification both have.
+ */
+
+void
+ngx_nitro_attest_merge_settings(ngx_nitro_attest_srv_conf_t *prev,
+    ngx_nitro_attest_srv_conf_t *conf)
+{
+    ngx_conf_merge_ptr_value(conf->policy, prev->policy, NULL);
+    ngx_conf_merge_ptr_value(conf->root, prev->root, NULL);
+    ngx_conf_merge_msec_value(conf->max_age, prev->max_age,
+                              NITRO_ATTEST_DEFAULT_MAX_AGE_MS);
+    ngx_conf_merge_msec_value(conf->clock_skew, prev->clock_skew,
+                              NITRO_ATTEST_DEFAULT_CLOCK_SKEW_MS);
+    ngx_conf_merge_uint_value(conf->binding, prev->binding,
+                              NITRO_ATTEST_BINDING_PUBLIC_KEY);
+    ngx_conf_merge_ptr_value(conf->extension, prev->extension, NULL);
+}
+
+
+/*
+ * The core's configuration of a verifying context, its policy set: the
+ * built-in AWS root unless one is pinned, and the digest of it all, under
+ * which a verdict is cached and by which an upstream connection names the
+ * settings that verified it.
+ */
+
+ngx_int_t
+ngx_nitro_attest_core_conf(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *conf)
+{
     if (conf->root == NULL) {
-        conf->root = ngx_nitro_attest_default_root(cf, namcf);
+        conf->root = ngx_nitro_attest_default_root(cf, conf->main);
         if (conf->root == NULL) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
@@ -358,14 +390,13 @@ ngx_nitro_attest_merge_srv(ngx_conf_t *cf, ngx_nitro_attest_srv_conf_t *prev,
     conf->core.clock_skew_ms = conf->clock_skew;
     conf->core.binding = conf->binding;
 
-    /* a cached verdict is found only under the same configuration */
     if (nitro_attest_config_digest(&conf->core, conf->digest) != 0) {
         ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                       "nitro_attest: configuration digest failed");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

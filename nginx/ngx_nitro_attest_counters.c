@@ -427,6 +427,36 @@ ngx_nitro_attest_counters_zone(ngx_conf_t *cf, ngx_nitro_attest_main_t *nam)
 
 
 /*
+ * A full verification of an upstream: its own families, so that the
+ * client handshakes' keep counting clients only.
+ */
+
+void
+ngx_nitro_attest_count_proxy(ngx_nitro_attest_main_t *namcf,
+    nitro_attest_verdict_t *v)
+{
+    ngx_nitro_attest_shctx_t  *sh;
+
+    sh = namcf->sh;
+
+    if (sh == NULL) {
+        return;
+    }
+
+    if (v->status == NITRO_ATTEST_STATUS_SUCCESS) {
+        (void) ngx_atomic_fetch_add(&sh->proxy[0], 1);
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->proxy[1], 1);
+
+    if (v->reason < NITRO_ATTEST_HANDSHAKE_REASONS) {
+        (void) ngx_atomic_fetch_add(&sh->proxy_failures[v->reason], 1);
+    }
+}
+
+
+/*
  * Runs in the master for each configuration cycle, for the protocol
  * blocks of that cycle (the zone's data: their main states).  A reload
  * finds the zone of the previous cycle (same name and size) and keeps its

@@ -514,6 +514,24 @@ ngx_nitro_attest_event(ngx_log_t *log, ngx_str_t *addr,
 
 
 /*
+ * An event of another direction (an upstream's) to every destination of
+ * the server nascf, where says where; cert is the peer's certificate.
+ */
+
+void
+ngx_nitro_attest_event_where(ngx_log_t *log,
+    ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
+    nitro_attest_where_t *where, X509 *cert)
+{
+    if (nascf->event_log == NULL) {
+        return;
+    }
+
+    ngx_nitro_attest_write_event(log, nascf, v, where, cert);
+}
+
+
+/*
  * Where a client was verified, for its event: its address, the name of
  * the server it was verified for (http; null in stream, whose servers have
  * no name), and this node's host name ($hostname).

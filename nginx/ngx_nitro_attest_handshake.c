@@ -38,7 +38,6 @@ typedef struct {
 
 static int ngx_nitro_attest_verify(X509_STORE_CTX *store, void *arg);
 static void ngx_nitro_attest_refuse(X509_STORE_CTX *store, const char *why);
-static void ngx_nitro_attest_client_error(const char *why);
 static void ngx_nitro_attest_pend(ngx_connection_t *c,
     ngx_ssl_conn_t *ssl_conn, ngx_nitro_attest_srv_conf_t *nascf,
     ngx_nitro_attest_conn_t *nac, X509 *cert, u_char *key,
@@ -52,8 +51,6 @@ static void ngx_nitro_attest_account(ngx_log_t *log, ngx_str_t *addr,
 static void ngx_nitro_attest_log_refusal(ngx_log_t *log,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
     const char *outcome);
-static u_char *ngx_nitro_attest_log_text(u_char *p, u_char *last,
-    const u_char *text, size_t len);
 static void ngx_nitro_attest_info(const ngx_ssl_conn_t *ssl_conn, int where,
     int ret);
 static void ngx_nitro_attest_no_certificate(ngx_ssl_conn_t *ssl_conn);
@@ -522,7 +519,7 @@ ngx_nitro_attest_log_refusal(ngx_log_t *log,
  * backslash as \xHH.
  */
 
-static u_char *
+u_char *
 ngx_nitro_attest_log_text(u_char *p, u_char *last, const u_char *text,
     size_t len)
 {
@@ -602,7 +599,7 @@ ngx_nitro_attest_refused_error(const ngx_ssl_conn_t *ssl_conn,
  * client's: it is queued where the module refused a client.
  */
 
-static void
+void
 ngx_nitro_attest_client_error(const char *why)
 {
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)

@@ -47,19 +47,7 @@ ngx_nitro_attest_session_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_nitro_attest_ctx_index != -1) {
-        return NGX_OK;
-    }
-
-    ngx_nitro_attest_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL,
-                                                          NULL, NULL);
-    if (ngx_nitro_attest_ctx_index == -1) {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
-                      "nitro_attest: SSL_CTX_get_ex_new_index() failed");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_nitro_attest_ssl_ctx_index(cf, &ngx_nitro_attest_ctx_index);
 }
 
 

@@ -62,6 +62,27 @@ ngx_nitro_attest_ssl_index(ngx_conf_t *cf, int *index)
 }
 
 
+/* an SSL_CTX's ex_data index, made once per process */
+
+ngx_int_t
+ngx_nitro_attest_ssl_ctx_index(ngx_conf_t *cf, int *index)
+{
+    if (*index != -1) {
+        return NGX_OK;
+    }
+
+    *index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+
+    if (*index == -1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "nitro_attest: SSL_CTX_get_ex_new_index() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * Notes where the directive being read is written, for a directive that
  * only an attesting server uses: nginx -t warns about it where nothing is

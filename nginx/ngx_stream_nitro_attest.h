@@ -37,6 +37,7 @@ typedef struct {
     ngx_nitro_attest_srv_conf_t     attest;
     ngx_stream_content_handler_pt   content;    /* the one guarded */
     ngx_array_t                    *plaintext;  /* "listen"s without ssl */
+    ngx_nitro_attest_srv_conf_t     proxy;      /* nitro_attest_proxy_* */
 } ngx_stream_nitro_attest_srv_conf_t;
 
 
@@ -54,6 +55,16 @@ void ngx_stream_nitro_attest_watch_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_nitro_attest_watch_session(ngx_stream_session_t *s,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v);
 ngx_int_t ngx_stream_nitro_attest_log(ngx_stream_session_t *s);
+nitro_attest_verdict_t **ngx_stream_nitro_attest_upstream_slot(
+    ngx_stream_session_t *s);
+
+/* ngx_stream_nitro_attest_proxy.c */
+char *ngx_stream_nitro_attest_proxy_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_stream_nitro_attest_proxy_merge(ngx_conf_t *cf,
+    ngx_stream_nitro_attest_srv_conf_t *prev,
+    ngx_stream_nitro_attest_srv_conf_t *conf);
+ngx_int_t ngx_stream_nitro_attest_proxy_add_variables(ngx_conf_t *cf);
 
 
 #pragma GCC visibility pop

@@ -132,6 +132,55 @@ static ngx_command_t  ngx_stream_nitro_attest_commands[] = {
       0,
       NULL },
 
+    { ngx_string("nitro_attest_proxy_verify"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_proxy_policy"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_proxy_trusted_root"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_proxy_max_age"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_proxy_clock_skew"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_proxy_binding"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("nitro_attest_proxy_extension"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_nitro_attest_proxy_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -213,6 +262,7 @@ ngx_stream_nitro_attest_create_srv_conf(ngx_conf_t *cf)
      */
 
     ngx_nitro_attest_init_srv(&sscf->attest);
+    ngx_nitro_attest_init_srv(&sscf->proxy);
 
     return sscf;
 }
@@ -228,7 +278,13 @@ ngx_stream_nitro_attest_merge_srv_conf(ngx_conf_t *cf, void *parent,
     conf->attest.main = ngx_stream_conf_get_module_main_conf(cf,
                                                ngx_stream_nitro_attest_module);
 
-    return ngx_nitro_attest_merge_srv(cf, &prev->attest, &conf->attest);
+    if (ngx_nitro_attest_merge_srv(cf, &prev->attest, &conf->attest)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_stream_nitro_attest_proxy_merge(cf, prev, conf);
 }
 
 
@@ -326,7 +382,8 @@ ngx_stream_nitro_attest_init(ngx_conf_t *cf)
     }
 
     if (nam->servers.nelts == 0) {
-        return NGX_OK;
+        /* upstreams verified are counted with the clients of http */
+        return nam->proxy ? ngx_nitro_attest_counters_zone(cf, nam) : NGX_OK;
     }
 
     /*

@@ -58,7 +58,7 @@ ngx_stream_nitro_attest_add_variables(ngx_conf_t *cf)
 
     var->get_handler = ngx_stream_nitro_attest_json_variable;
 
-    return NGX_OK;
+    return ngx_stream_nitro_attest_proxy_add_variables(cf);
 }
 
 

@@ -28,6 +28,7 @@ typedef struct {
     ngx_queue_t                     queue;
     ngx_stream_session_t           *session;
     ngx_recv_pt                     recv;       /* the connection's own */
+    nitro_attest_verdict_t         *upstream;   /* of the last upstream */
 } ngx_stream_nitro_attest_ctx_t;
 
 
@@ -80,6 +81,8 @@ ngx_stream_nitro_attest_watch_session(ngx_stream_session_t *s,
         return NGX_STREAM_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_queue_init(&ctx->queue);
+
     ctx->session = s;
     ctx->expiry.handler = ngx_stream_nitro_attest_expire;
     ctx->expiry.data = s;
@@ -107,6 +110,34 @@ ngx_stream_nitro_attest_watch_session(ngx_stream_session_t *s,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Where the verdict of the session's last upstream goes: the session's
+ * context, made unwatched (its queue empty, no timer) when the session
+ * was not admitted by attestation, so that the log phase finds it as one.
+ */
+
+nitro_attest_verdict_t **
+ngx_stream_nitro_attest_upstream_slot(ngx_stream_session_t *s)
+{
+    ngx_stream_nitro_attest_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_nitro_attest_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(s->connection->pool,
+                          sizeof(ngx_stream_nitro_attest_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_queue_init(&ctx->queue);
+        ngx_stream_set_ctx(s, ctx, ngx_stream_nitro_attest_module);
+    }
+
+    return &ctx->upstream;
 }
 
 

@@ -41,6 +41,7 @@ typedef struct {
     const char                *device;
     const char                *key_type;
     const char                *exec;
+    const char                *server;      /* a server's, for this name */
     int64_t                    every_ms;
     long                       days;        /* of each certificate */
     nitro_attest_binding_e     binding;
@@ -99,7 +100,7 @@ cli_cmd_agent(int argc, char **argv)
         cli_opt_value("dir"), cli_opt_value("every"),
         cli_opt_value("key-type"), cli_opt_value("binding"),
         cli_opt_value("exec"), cli_opt_flag("once"),
-        cli_opt_value("device"),
+        cli_opt_value("device"), cli_opt_value("server"),
         cli_opt_end
     };
 
@@ -142,6 +143,7 @@ agent_options(cli_opt_t *opts, int nargs, agent_conf_t *conf)
     conf->exec = (conf->exec != NULL && conf->exec[0] != '\0') ? conf->exec
                                                                : NULL;
     conf->once = cli_opt(opts, "once")->count > 0;
+    conf->server = cli_opt(opts, "server")->value;
     conf->every_ms = AGENT_EVERY_MS;
     type = cli_opt(opts, "key-type")->value;
     conf->key_type = type ? type : "p256";
@@ -149,7 +151,7 @@ agent_options(cli_opt_t *opts, int nargs, agent_conf_t *conf)
     if (nargs != 0 || conf->dir == NULL || conf->dir[0] == '\0') {
         cli_error("usage: nitro-attest agent --dir DIR [--every TIME] "
                   "[--key-type p256|p384|ed25519] [--binding MODE] "
-                  "[--exec CMD] [--once] [--device PATH]");
+                  "[--exec CMD] [--once] [--server NAME] [--device PATH]");
         return -1;
     }
 
@@ -165,7 +167,8 @@ agent_options(cli_opt_t *opts, int nargs, agent_conf_t *conf)
     if (cli_duration("agent", "--every", cli_opt(opts, "every")->value,
                      &conf->every_ms) != 0
         || cli_key_binding("agent", cli_opt(opts, "binding")->value,
-                           &conf->binding) != 0)
+                           &conf->binding) != 0
+        || cli_server_name("agent", conf->server) != 0)
     {
         return -1;
     }
@@ -359,7 +362,7 @@ agent_renew(const agent_conf_t *conf, agent_status_t *st, char *err,
     }
 
     cert = cli_attested_cert(conf->device, key, doc, doc_len, conf->binding,
-                             conf->days, err, errlen);
+                             conf->days, conf->server, err, errlen);
     if (cert == NULL) {
         goto done;
     }

@@ -14,6 +14,7 @@
 typedef struct {
     const char                *doc;        /* a file, or NULL: the NSM */
     const char                *device;
+    const char                *server;     /* a server's, for this name */
     nitro_attest_binding_e     binding;
     long                       days;
     uint8_t                   *user_data;
@@ -45,6 +46,7 @@ cli_cmd_cert(int argc, char **argv)
         cli_opt_value("days"), cli_opt_value("out"),
         cli_opt_value("binding"), cli_opt_value("user-data"),
         cli_opt_value("nonce"), cli_opt_value("device"),
+        cli_opt_value("server"),
         cli_opt_end
     };
 
@@ -76,7 +78,7 @@ cli_cmd_cert(int argc, char **argv)
     /* a document that cannot attest this key leaves nothing written */
     rc = CLI_USAGE;
     cert = cli_attested_cert(c.doc ? c.doc : c.device, key, doc, doc_len,
-                             c.binding, c.days, err, sizeof(err));
+                             c.binding, c.days, c.server, err, sizeof(err));
 
     if (cert == NULL) {
         cli_error("cert: %s", err);
@@ -106,6 +108,7 @@ cert_options(cli_opt_t *opts, int nargs, cert_args_t *c)
 
     c->doc = cli_opt(opts, "doc")->value;
     c->device = cli_nsm_device(cli_opt(opts, "device")->value);
+    c->server = cli_opt(opts, "server")->value;
     c->user_data = NULL;
     c->nonce = NULL;
     nsm = cli_opt(opts, "nsm")->count > 0;
@@ -116,6 +119,10 @@ cert_options(cli_opt_t *opts, int nargs, cert_args_t *c)
     {
         cli_error("usage: nitro-attest cert --key KEY.pem (--doc DOC | "
                   "--nsm) [OPTIONS] --out CERT.pem");
+        return CLI_USAGE;
+    }
+
+    if (cli_server_name("cert", c->server) != 0) {
         return CLI_USAGE;
     }
 

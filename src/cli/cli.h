@@ -177,18 +177,26 @@ X509 *cli_cert_new(EVP_PKEY *key, const char *cn, time_t not_before,
 /* an extension in OpenSSL's configuration syntax: 0, or -1 */
 int cli_cert_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
 int cli_cert_sign(X509 *x, EVP_PKEY *key);
-/* a self-signed client certificate for key, carrying doc (default OID) */
-X509 *cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
-    const char *cn, long days);
 /*
- * The client certificate `cert` writes: doc (from what, a file or the
+ * A self-signed client certificate for key, carrying doc (default OID);
+ * with server, a TLS server's certificate for that name instead (its
+ * common name, a DNS subjectAltName, extended key usage serverAuth), as
+ * an enclave serving attested TLS presents.
+ */
+X509 *cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
+    const char *cn, long days, const char *server);
+/* --server NAME: 0 when NULL or a DNS name, else -1 after a message */
+int cli_server_name(const char *cmd, const char *name);
+/*
+ * The certificate `cert` writes (a client's, or with server a server's):
+ * doc (from what, a file or the
  * NSM's device, named in messages) wrapped for key, refused unless it
  * parses and attests key under binding, for such a certificate could
  * never verify.  NULL and err (one line) when refused or not built.
  */
 X509 *cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
-    size_t len, nitro_attest_binding_e binding, long days, char *err,
-    size_t errlen);
+    size_t len, nitro_attest_binding_e binding, long days, const char *server,
+    char *err, size_t errlen);
 
 
 /*

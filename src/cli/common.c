@@ -967,6 +967,34 @@ cli_kind(const char *cmd, const char *text, nitro_attest_kind_e *kind)
 
 
 int
+cli_server_name(const char *cmd, const char *name)
+{
+    size_t       i, len;
+    const char  *allowed;
+
+    if (name == NULL) {
+        return 0;
+    }
+
+    allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+              "0123456789.-*";
+    len = strlen(name);
+
+    for (i = 0; i < len && strchr(allowed, name[i]) != NULL; i++) {
+        /* void */
+    }
+
+    if (len == 0 || len > 253 || i != len) {
+        cli_error("%s: --server must be a DNS name (letters, digits, \"-\", "
+                  "\".\", a leading \"*.\"), not \"%s\"", cmd, name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
 cli_key_binding(const char *cmd, const char *text,
     nitro_attest_binding_e *binding)
 {
@@ -1134,8 +1162,9 @@ cli_sign_md(EVP_PKEY *key)
 
 X509 *
 cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
-    const char *cn, long days)
+    const char *cn, long days, const char *server)
 {
+    char                san[300];
     int                 ok;
     long                der_len;
     time_t              now;
@@ -1148,10 +1177,14 @@ cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
     X509_EXTENSION     *ext;
 
     now = time(NULL);
-    x = cli_cert_new(key, cn, now - 300, now + days * 86400);
+    x = cli_cert_new(key, server ? server : cn, now - 300,
+                     now + days * 86400);
     if (x == NULL) {
         return NULL;
     }
+
+    /* a server's: its name as a SAN (cli_server_name() checked it) */
+    snprintf(san, sizeof(san), "DNS:%s", server ? server : "");
 
     /* CMW record: [media type, document, evidence indicator] */
     cmw = cbor_new_definite_array(3);
@@ -1179,7 +1212,10 @@ cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
          && X509_add_ext(x, ext, -1) == 1
          && cli_cert_add_ext(x, x, NID_basic_constraints,
                              "critical,CA:FALSE") == 0
-         && cli_cert_add_ext(x, x, NID_ext_key_usage, "clientAuth") == 0
+         && cli_cert_add_ext(x, x, NID_ext_key_usage,
+                             server ? "serverAuth" : "clientAuth") == 0
+         && (server == NULL
+             || cli_cert_add_ext(x, x, NID_subject_alt_name, san) == 0)
          && cli_cert_sign(x, key) == 0;
 
     free(cbor);
@@ -1201,8 +1237,8 @@ cli_client_cert(EVP_PKEY *key, const uint8_t *doc, size_t len,
 
 X509 *
 cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
-    size_t len, nitro_attest_binding_e binding, long days, char *err,
-    size_t errlen)
+    size_t len, nitro_attest_binding_e binding, long days, const char *server,
+    char *err, size_t errlen)
 {
     char                   module_id[256];
     X509                  *cert;
@@ -1218,7 +1254,7 @@ cli_attested_cert(const char *what, EVP_PKEY *key, const uint8_t *doc,
         return NULL;
     }
 
-    cert = cli_client_cert(key, doc, len, module_id, days);
+    cert = cli_client_cert(key, doc, len, module_id, days, server);
     if (cert == NULL) {
         snprintf(err, errlen, "cannot build the certificate");
         return NULL;

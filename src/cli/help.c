@@ -147,6 +147,10 @@ static const char  help_cert[] =
     HELP_NSM_DEVICE
     "  --days N               the certificate's validity, 1..3650 days\n"
     "                         (default 1)\n"
+    "  --server NAME          a TLS server's certificate for NAME instead\n"
+    "                         (a DNS subjectAltName, serverAuth): an\n"
+    "                         enclave serving attested TLS, which nginx\n"
+    "                         verifies with nitro_attest_proxy_verify\n"
     "  --out CERT.pem         where to write the certificate\n"
     "  -h, --help             print this help\n"
     "\n"
@@ -297,6 +301,8 @@ static const char  help_agent[] =
     "                         (such as \"nginx -s reload\"); its failure is\n"
     "                         logged; \"\" runs nothing\n"
     "  --once                 renew once and exit\n"
+    "  --server NAME          keep a TLS server's certificate for NAME\n"
+    "                         instead, as cert --server makes\n"
     HELP_NSM_DEVICE
     "  -h, --help             print this help\n"
     "\n"
@@ -350,6 +356,9 @@ static const char  help_mock_cert[] =
     "                         whole seconds (default 3h)\n"
     "  --key-type TYPE        the client key: p256, p384 (default), p521,\n"
     "                         rsa2048, rsa4096 or ed25519\n"
+    "  --server NAME          a TLS server's certificate for NAME instead\n"
+    "                         (a DNS subjectAltName, serverAuth), as an\n"
+    "                         enclave behind nginx presents\n"
     "  -h, --help             print this help\n"
     "\n"
     "TIME is nginx time syntax (90, 90s, 5m, 1h30m) or seconds.\n";

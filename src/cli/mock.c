@@ -228,6 +228,7 @@ cli_cmd_mock_cert(int argc, char **argv)
         cli_opt_value("timestamp"), cli_opt_value("user-data"),
         cli_opt_value("nonce"), cli_opt_value("leaf-lifetime"),
         cli_opt_value("key-type"), cli_opt_value("kind"),
+        cli_opt_value("server"),
         cli_opt_end
     };
 
@@ -253,6 +254,7 @@ cli_cmd_mock_cert(int argc, char **argv)
     }
 
     if (mock_cert_options(opts, &m) != 0
+        || cli_server_name("mock cert", cli_opt(opts, "server")->value) != 0
         || (pki = cli_mock_pki_load("mock cert", dir)) == NULL
         || mock_client(cli_opt(opts, "key-type")->value, &m) != 0)
     {
@@ -264,9 +266,10 @@ cli_cmd_mock_cert(int argc, char **argv)
         goto done;
     }
 
-    client_cert = cli_client_cert(m.client, doc, doc_len, m.doc.module_id, 1);
+    client_cert = cli_client_cert(m.client, doc, doc_len, m.doc.module_id, 1,
+                                  cli_opt(opts, "server")->value);
     if (client_cert == NULL) {
-        cli_error("mock cert: cannot build the client certificate");
+        cli_error("mock cert: cannot build the certificate");
         goto done;
     }
 

@@ -1516,6 +1516,54 @@ def test_cert_wraps_a_document(nitro, verify, c, kind, tmp_path):
     assert ev["cert_sha256"] == sha256(der)
 
 
+def server_usage(cert, name):
+    """The certificate is a TLS server's for name: CN, DNS SAN, serverAuth,
+    and still carries its document."""
+    san = cert.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [name]
+    eku = cert.extensions.get_extension_for_class(
+        x509.ExtendedKeyUsage).value
+    assert list(eku) == [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    assert cn[0].value == name
+
+
+def test_cert_server_makes_a_server_certificate(nitro, verify, c, tmp_path):
+    ts = forge.now_ms()
+    d = c.doc(timestamp_ms=ts, public_key=c.spki("p384"))
+    out = tmp_path / "server.pem"
+    run = nitro("cert", "--key", c.file(forge.key_pem(c.keys["p384"])),
+                "--doc", c.file(d.cose), "--server", "enclave.example",
+                "--out", out)
+    assert run.code == 0, run.describe()
+    cert = x509.load_pem_x509_certificate(out.read_bytes())
+    server_usage(cert, "enclave.example")
+    check_extension(cert, d.cose)
+    expect_success(verify(str(out), at=ts + 1000))
+
+
+def test_mock_cert_server(nitro, verify, mock_pki, tmp_path):
+    _, _, cert = mock_cert(nitro, mock_pki, tmp_path, "--pcr",
+                           "0=" + "ab" * 48, "--server", "*.enclave.test")
+    server_usage(x509.load_pem_x509_certificate(cert.read_bytes()),
+                 "*.enclave.test")
+    expect_success(verify(cert, at=None,
+                          root=os.path.join(mock_pki, "root.pem")))
+
+
+@pytest.mark.parametrize("name", ["", "a,DNS:evil.test", "x y", "\u00e9.test"])
+def test_server_name_must_be_a_dns_name(nitro, mock_pki, c, tmp_path, name):
+    run, _, _ = mock_cert(nitro, mock_pki, tmp_path, "--server", name,
+                          code=2)
+    assert "--server must be a DNS name" in run.stderr
+    run = nitro("cert", "--key", c.file(forge.key_pem(c.keys["p384"])),
+                "--doc", c.file(c.cose(public_key=c.spki("p384"))),
+                "--server", name, "--out", tmp_path / "x.pem")
+    assert run.code == 2 and "--server must be a DNS name" in run.stderr
+    assert not (tmp_path / "x.pem").exists()
+
+
 @pytest.mark.parametrize("days", [1, 7, 30])
 def test_cert_days(nitro, c, tmp_path, days):
     out = tmp_path / "client.pem"

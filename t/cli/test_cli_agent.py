@@ -252,6 +252,24 @@ def test_agent_binding(agent, mock_pki, mode, field):
     assert v.returncode == 0, v
 
 
+def test_agent_server_keeps_a_server_certificate(agent, mock_pki):
+    """--server NAME: an enclave that serves attested TLS keeps a server
+    certificate for NAME, which still verifies."""
+    assert agent.run("--once", "--server", "enclave.test").returncode == 0
+    cert = check_pair(agent.files())
+    san = cert.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["enclave.test"]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert list(eku.value) == [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    v = subprocess.run([str(CLI), "verify", "--root",
+                        os.path.join(mock_pki, "root.pem"),
+                        str(agent.dir / "cert.pem")],
+                       capture_output=True, text=True, timeout=60)
+    assert v.returncode == 0, v
+    assert agent.run("--once", "--server", "a,b").returncode == 2
+
+
 def test_agent_a_new_key_each_renewal(agent):
     assert agent.run("--once").returncode == 0
     first = agent.files()

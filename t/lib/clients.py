@@ -63,43 +63,51 @@ def replay_of(directory, client, name="replay"):
     return replay
 
 
-def fault_clients(directory, pki, other_pki):
-    """reason code -> a client whose certificate fails with exactly it."""
+def fault_clients(directory, pki, other_pki, server=None):
+    """reason code -> a client whose certificate fails with exactly it;
+    with server, TLS server certificates for that name (forge.client_cert's
+    server) that fail so."""
     now = forge.now_ms()
     a = pki.cabundle()
     plain_key = forge.new_key()
+    kw = dict(server=server) if server else {}
+
+    def fault(directory, name, pki, cert_kw=None, **doc_kw):
+        return attested(directory, name, pki,
+                        cert_kw={**kw, **(cert_kw or {})}, **doc_kw)
+
     return {
         "no_extension": Client(directory, "no_extension",
-                               forge.client_cert(plain_key, None),
+                               forge.client_cert(plain_key, None, **kw),
                                plain_key),
-        "malformed_extension": attested(
+        "malformed_extension": fault(
             directory, "malformed_extension", pki,
             cert_kw=dict(twice=True)),
-        "malformed_document": attested(directory, "malformed_document",
-                                       pki, digest="SHA256"),
-        "unsupported_algorithm": attested(
+        "malformed_document": fault(directory, "malformed_document",
+                                    pki, digest="SHA256"),
+        "unsupported_algorithm": fault(
             directory, "unsupported_algorithm", pki,
             protected=bytes.fromhex("a10126")),
-        "bad_signature": attested(directory, "bad_signature", pki,
-                                  tamper_signature=True),
-        "untrusted_root": attested(directory, "untrusted_root", other_pki),
-        "chain_invalid": attested(directory, "chain_invalid", pki,
-                                  cabundle=[a[0], a[2], a[1], a[3]]),
-        "certificate_expired": attested(
+        "bad_signature": fault(directory, "bad_signature", pki,
+                               tamper_signature=True),
+        "untrusted_root": fault(directory, "untrusted_root", other_pki),
+        "chain_invalid": fault(directory, "chain_invalid", pki,
+                               cabundle=[a[0], a[2], a[1], a[3]]),
+        "certificate_expired": fault(
             directory, "certificate_expired", pki, timestamp_ms=now,
             leaf=pki.leaf(now, after_ms=-60 * 1000)),
-        "stale": attested(directory, "stale", pki,
-                          timestamp_ms=now - 10 * 60 * 1000),
-        "future": attested(directory, "future", pki,
-                           timestamp_ms=now + 10 * 60 * 1000),
-        "debug_enclave": attested(directory, "debug_enclave", pki,
-                                  pcrs=forge.debug_pcrs()),
-        "denied": attested(directory, "denied", pki,
-                           pcrs={**forge.default_pcrs(), 0: DENIED_PCR0}),
-        "pcr_mismatch": attested(directory, "pcr_mismatch", pki,
-                                 pcrs={**forge.default_pcrs(),
-                                       0: OTHER_PCR0}),
-        "binding_mismatch": attested(
+        "stale": fault(directory, "stale", pki,
+                       timestamp_ms=now - 10 * 60 * 1000),
+        "future": fault(directory, "future", pki,
+                        timestamp_ms=now + 10 * 60 * 1000),
+        "debug_enclave": fault(directory, "debug_enclave", pki,
+                               pcrs=forge.debug_pcrs()),
+        "denied": fault(directory, "denied", pki,
+                        pcrs={**forge.default_pcrs(), 0: DENIED_PCR0}),
+        "pcr_mismatch": fault(directory, "pcr_mismatch", pki,
+                              pcrs={**forge.default_pcrs(),
+                                    0: OTHER_PCR0}),
+        "binding_mismatch": fault(
             directory, "binding_mismatch", pki,
             public_key=forge.spki_der(forge.new_key())),
     }

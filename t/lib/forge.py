@@ -736,8 +736,13 @@ def client_cert(key, cose: Optional[bytes] = None, *,
                 twice: bool = False, second_value: Optional[bytes] = None,
                 not_before_ms: Optional[int] = None,
                 not_after_ms: Optional[int] = None,
-                cn: str = "enclave-client") -> bytes:
+                cn: str = "enclave-client",
+                server: Optional[str] = None) -> bytes:
     """Self-signed DER certificate for key carrying cose in an extension.
+
+    server: a TLS server's certificate for that name instead (its common
+    name, a dNSName SAN and the serverAuth extended key usage), as an
+    enclave serving attested TLS presents.
 
     fmt "cmw" (default) or "raw"; value gives the extnValue content
     directly (a malformed CMW); no cose and no value: no extension.
@@ -745,12 +750,19 @@ def client_cert(key, cose: Optional[bytes] = None, *,
     content), built by patching a placeholder OID and re-signing."""
     start = now_ms() - HOUR_MS if not_before_ms is None else not_before_ms
     end = start + 2 * DAY_MS if not_after_ms is None else not_after_ms
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                         server or cn)])
     b = (x509.CertificateBuilder()
          .subject_name(name).issuer_name(name)
          .public_key(key.public_key())
          .serial_number(x509.random_serial_number())
          .not_valid_before(utc(start)).not_valid_after(utc(end)))
+    if server:
+        b = (b.add_extension(x509.SubjectAlternativeName(
+                 [x509.DNSName(server)]), critical=False)
+             .add_extension(x509.ExtendedKeyUsage(
+                 [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                 critical=False))
     if value is None and cose is not None:
         value = cose if fmt == "raw" else cmw_extension(cose)
     placeholder = None

@@ -363,8 +363,9 @@ def example(path: str, policy: str, root: str,
     text = text.replace("listen 443 ", "listen 127.0.0.1:@port0@ ")
     text = text.replace("listen 5432 ", "listen 127.0.0.1:@port0@ ")
     text = text.replace("127.0.0.1:8081", "127.0.0.1:@port1@")
-    text = re.sub(r"(nitro_attest_policy\s+)/etc/nginx/nitro/policy.json;",
-                  r"\g<1>%s;\n        nitro_attest_trusted_root %s;"
+    text = re.sub(r"(nitro_attest_(proxy_)?policy\s+)"
+                  r"/etc/nginx/nitro/policy.json;",
+                  r"\g<1>%s;\n        nitro_attest_\g<2>trusted_root %s;"
                   % (policy, root), text)
     return text
 

@@ -1,0 +1,692 @@
+"""Upstream attestation inside a real nginx: nginx verifies the enclave
+behind it.  The enclaves are real servers presenting attested TLS server
+certificates forged by forge.py (or made by `nitro-attest mock cert
+--server`): a second nginx with one TLS port per certificate (a genuine
+enclave, another build, and one for each reason a document can fail
+with), a gRPC server (grpcio), a small uwsgi server over TLS and TLS echo
+servers for stream.
+
+world: the proxy's port0 serves locations that verify each enclave
+(/good, /r/REASON), fall back from a refused upstream to a genuine one
+(/fallback), combine with proxy_ssl_verify (/trusted, /untrusted), share a
+keepalive upstream block under different settings (/ka/*) and upstream
+addresses whose TLS sessions nginx would share (/sess/*); port1 is the
+status endpoint.  kinds: uwsgi (port0), gRPC over HTTP/2 (port1) and
+stream (port2, port3; port4 not verified) upstreams.  Other tests start their own nginx:
+keepalive across the verdict's end, the shipped example, nginx -t.
+"""
+
+import http.client
+import os
+import re
+import socket
+import socketserver
+import ssl
+import threading
+import time
+
+import pytest
+
+import forge
+import nginx
+from clients import DENIED_PCR0, OTHER_PCR0, attested, fault_clients
+from events import LogTail
+from files import write
+from forge import GOOD
+from nginx import nginx_t, stream_main
+from repo import EXAMPLES
+
+V43 = {0: bytes.fromhex("43" * 48)}
+REASONS = ["no_extension", "malformed_extension", "malformed_document",
+           "unsupported_algorithm", "bad_signature", "untrusted_root",
+           "chain_invalid", "certificate_expired", "stale", "future",
+           "debug_enclave", "denied", "pcr_mismatch", "binding_mismatch"]
+NAME = "enclave.test"
+HEADERS = ("status", "reason", "module_id", "policy", "pcr0", "kind")
+
+
+def enclave(directory, name, pki, **doc_kw):
+    """An enclave's attested TLS server certificate for NAME."""
+    return attested(directory, name, pki, cert_kw=dict(server=NAME),
+                    **doc_kw)
+
+
+def upstream_body(names):
+    """The enclaves' nginx: one TLS server per certificate, answering its
+    name, its connection and the requests served on it."""
+    return "".join(nginx.server(
+        "@port%d@ ssl" % i,
+        "ssl_certificate %s;" % c.cert,
+        "ssl_certificate_key %s;" % c.key,
+        'return 200 "%s $connection $connection_requests '
+        '$ssl_session_reused\\n";' % n)
+        for i, (n, c) in enumerate(names))
+
+
+def reporting():
+    """Response headers with the proxy's variables, whatever the status."""
+    return "".join("add_header X-Proxy-%s $nitro_attest_proxy_%s always;\n"
+                   % (h, h) for h in HEADERS)
+
+
+def verified(path, target, *directives, passing="proxy_pass"):
+    """A location that verifies its upstream (passing: the upstream
+    module's directive)."""
+    return ("location %s { nitro_attest_proxy_verify on; %s "
+            "%s %s; }\n" % (path, " ".join(directives), passing, target))
+
+
+class Enclaves:
+    """The enclaves' certificates and the nginx serving them."""
+
+    def __init__(self, d, pki, other_pki):
+        self.certs = {"good": enclave(d, "good", pki),
+                      "v43": enclave(d, "v43", pki,
+                                     pcrs={**forge.default_pcrs(), **V43}),
+                      # documents of three PCRs: certificates small enough
+                      # for nginx to keep their sessions in a zone
+                      "small": enclave(d, "small", pki, pcrs=GOOD),
+                      "small_other": enclave(d, "small_other", pki,
+                                             pcrs={**GOOD, 0: OTHER_PCR0})}
+        self.certs.update(fault_clients(d, pki, other_pki, server=NAME))
+        self.names = list(self.certs)
+        self.nginx = nginx.Nginx(
+            upstream_body([(n, self.certs[n]) for n in self.names]),
+            ports=len(self.names)).start()
+
+    def port(self, name):
+        return self.nginx.ports[self.names.index(name)]
+
+    def url(self, name, scheme="https"):
+        return "%s://127.0.0.1:%d" % (scheme, self.port(name))
+
+
+def front_body(w):
+    e = w.enclaves
+    locations = [verified("/good", e.url("good")),
+                 verified("/trusted", e.url("good"),
+                          "proxy_ssl_verify on;",
+                          "proxy_ssl_name %s;" % NAME,
+                          "proxy_ssl_trusted_certificate %s;"
+                          % e.certs["good"].cert),
+                 verified("/untrusted", e.url("v43"),
+                          "nitro_attest_proxy_policy %s;" % w.both,
+                          "proxy_ssl_verify on;",
+                          "proxy_ssl_name %s;" % NAME,
+                          "proxy_ssl_trusted_certificate %s;"
+                          % e.certs["good"].cert),
+                 verified("/fallback", "https://fallback"),
+                 "location /plain { proxy_pass https://bad; }\n",
+                 verified("/sess/a", "https://good"),
+                 verified("/sess/b", "https://good",
+                          "nitro_attest_proxy_policy %s;" % w.v43),
+                 "location /sess/off { proxy_pass https://good; }\n",
+                 "location /sess/bad-off { proxy_pass https://bad; }\n",
+                 verified("/sess/bad-on", "https://bad")]
+    locations += [verified("/r/%s" % r, e.url(r)) for r in REASONS]
+    keepalive = "proxy_http_version 1.1; proxy_set_header Connection \"\";"
+    locations += [verified("/ka/a", "https://ka", keepalive),
+                  verified("/ka/b", "https://ka", keepalive,
+                           "nitro_attest_proxy_policy %s;" % w.v43),
+                  "location /ka/off { %s proxy_pass https://ka; }\n"
+                  % keepalive]
+    return ("""
+    nitro_attest_event_log %s;
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    proxy_ssl_protocols TLSv1.2 TLSv1.3;
+    upstream fallback {
+        server 127.0.0.1:%d;
+        server 127.0.0.1:%d backup;
+    }
+    upstream ka {
+        zone ka 64k;
+        server 127.0.0.1:%d;
+        keepalive 4;
+    }
+    # TLS sessions saved per upstream server, whatever the location (in
+    # the zone: nginx frees them there, not at exit)
+    upstream good {
+        zone good 64k;
+        server 127.0.0.1:%d;
+    }
+    upstream bad {
+        zone bad 64k;
+        server 127.0.0.1:%d;
+    }
+""" % (w.events, w.policy, w.pki.root_pem, e.port("pcr_mismatch"),
+       e.port("good"), e.port("good"), e.port("small"),
+       e.port("small_other"))
+        + nginx.server("@port0@", reporting() + "".join(locations),
+                       name="front.test")
+        + nginx.status_server("@port1@"))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pki, other_pki):
+    d = str(tmp_path_factory.mktemp("proxy"))
+    w = type("World", (), {})()
+    w.dir, w.pki = d, pki
+    w.policy = write(os.path.join(d, "policy.json"),
+                     forge.policy([("payments-v42", GOOD)],
+                                  [("payments-v41", {0: DENIED_PCR0})]))
+    w.v43 = write(os.path.join(d, "v43.json"),
+                  forge.policy([("payments-v43", V43)]))
+    w.both = write(os.path.join(d, "both.json"),
+                   forge.policy([("payments-v42", GOOD),
+                                 ("payments-v43", V43)]))
+    w.events = os.path.join(d, "events.log")
+    w.enclaves = Enclaves(d, pki, other_pki)
+    try:
+        yield from nginx.serving(w, front_body(w), ports=2)
+    finally:
+        w.enclaves.nginx.stop()
+
+
+def get(port, path, headers=None):
+    """(status, headers, body) of a plain HTTP request to the proxy."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, \
+            r.read().decode()
+    finally:
+        conn.close()
+
+
+def proxy_vars(headers):
+    return {h: headers.get("x-proxy-%s" % h, "") for h in HEADERS}
+
+
+def severe(lines):
+    """Error log lines at error level or above."""
+    return [x for x in lines
+            if re.search(r"\[(error|crit|alert|emerg)\]", x)]
+
+
+def test_verified_enclave_serves_and_variables_report_it(world):
+    status, headers, body = get(world.port[0], "/good")
+    assert status == 200 and body.startswith("good "), (status, body)
+    assert proxy_vars(headers) == {
+        "status": "SUCCESS", "reason": "",
+        "module_id": forge.DEFAULT_MODULE_ID, "policy": "payments-v42",
+        "pcr0": GOOD[0].hex(), "kind": "enclave"}
+
+
+@pytest.mark.parametrize("reason", REASONS)
+def test_each_reason_fails_the_upstream_with_one_error_line(world, reason):
+    log = LogTail(world.nginx.error_log)
+    status, headers, body = get(world.port[0], "/r/%s" % reason)
+    assert status == 502, (status, body)
+    assert not body.startswith(reason)
+    v = proxy_vars(headers)
+    assert v["status"] == "FAILED:%s" % reason, v
+    assert v["reason"] == reason
+    lines = severe(log.lines())
+    assert len(lines) == 1, "\n".join(lines)
+    assert "[error]" in lines[0]
+    assert "upstream attestation failed: %s, upstream: \"127.0.0.1:%d\"" % (
+        reason, world.enclaves.port(reason)) in lines[0], lines[0]
+
+
+def test_measurements_reported_for_a_refused_build(world):
+    _, headers, _ = get(world.port[0], "/r/pcr_mismatch")
+    v = proxy_vars(headers)
+    assert v["pcr0"] == OTHER_PCR0.hex()
+    assert v["module_id"] == forge.DEFAULT_MODULE_ID
+    _, headers, _ = get(world.port[0], "/r/denied")
+    assert proxy_vars(headers)["policy"] == "payments-v41"
+    _, headers, _ = get(world.port[0], "/r/bad_signature")
+    assert proxy_vars(headers)["pcr0"] == ""
+
+
+def test_next_upstream_after_a_refused_one(world):
+    status, headers, body = get(world.port[0], "/fallback")
+    assert status == 200 and body.startswith("good "), (status, body)
+    assert proxy_vars(headers)["status"] == "SUCCESS"
+
+
+def test_without_verification_nothing_is_reported(world):
+    status, headers, body = get(world.port[0], "/plain")
+    assert status == 200 and body.startswith("small_other "), body
+    assert proxy_vars(headers)["status"] == "NONE"
+
+
+def test_with_proxy_ssl_verify_both_must_hold(world):
+    status, headers, body = get(world.port[0], "/trusted")
+    assert status == 200, (status, body)
+    assert proxy_vars(headers)["status"] == "SUCCESS"
+    # attested and allowed, but not the certificate nginx trusts
+    log = LogTail(world.nginx.error_log)
+    status, _, _ = get(world.port[0], "/untrusted")
+    assert status == 502
+    assert any("upstream SSL certificate verify error" in x
+               for x in severe(log.lines()))
+
+
+def test_keepalive_connection_judged_by_the_settings_that_use_it(world):
+    port = world.port[0]
+    # opened where nothing is verified: a verifying location opens its own
+    status, _, body = get(port, "/ka/off")
+    assert status == 200
+    first = body.split()[1]
+    status, headers, body = get(port, "/ka/a")
+    assert status == 200 and proxy_vars(headers)["status"] == "SUCCESS"
+    assert body.split()[1] != first and body.split()[2] == "1", body
+    verified_conn = body.split()[1]
+    # the same settings reuse it, and report its verdict
+    status, headers, body = get(port, "/ka/a")
+    assert status == 200 and body.split()[1:3] == [verified_conn, "2"], body
+    assert proxy_vars(headers)["policy"] == "payments-v42"
+    # another policy does not take it: the enclave is verified in full
+    status, headers, body = get(port, "/ka/b")
+    assert status == 502, body
+    assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
+
+
+def test_sessions_never_carry_a_verdict_to_other_settings(world):
+    """nginx saves one TLS session per upstream server for every location
+    that proxies there, and resumes it without the certificate: where the
+    upstream is verified, no session is resumed (nor saved)."""
+    port = world.port[0]
+    # where nothing is verified, the session of the refused build resumes
+    assert get(port, "/sess/bad-off")[0] == 200
+    status, _, body = get(port, "/sess/bad-off")
+    assert status == 200 and body.split()[3] == "r", body
+    status, headers, _ = get(port, "/sess/bad-on")
+    assert status == 502
+    assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
+    # verified under one policy, saved elsewhere, judged under another
+    assert get(port, "/sess/a")[0] == 200
+    assert get(port, "/sess/off")[0] == 200
+    status, headers, _ = get(port, "/sess/b")
+    assert status == 502
+    assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
+    status, _, body = get(port, "/sess/a")
+    assert status == 200 and body.split()[3] == ".", body
+
+
+def test_event_line_per_upstream_verification(world):
+    tail = LogTail(world.events)
+    get(world.port[0], "/good")
+    get(world.port[0], "/r/stale")
+    events = tail.events(expect=2)
+    assert [e["status"] for e in events] == ["SUCCESS", "FAILED"]
+    good, stale = events
+    assert good["direction"] == "upstream"
+    assert good["upstream_addr"] == "127.0.0.1:%d" % (
+        world.enclaves.port("good"))
+    assert good["client_addr"] == "127.0.0.1"
+    assert good["server_name"] == "front.test"
+    assert good["cert_sha256"] == world.enclaves.certs["good"].sha256
+    assert stale["reason"] == "stale"
+
+
+def test_metrics_count_upstreams_apart_from_clients(world):
+    before = nginx.metrics(world.port[1])
+    get(world.port[0], "/good")
+    get(world.port[0], "/r/debug_enclave")
+    after = nginx.metrics(world.port[1])
+    assert after["proxy"]["verified"] - before["proxy"]["verified"] == 1
+    assert after["proxy"]["failed"] - before["proxy"]["failed"] == 1
+    assert after["proxy"]["failures"]["debug_enclave"] - \
+        before["proxy"]["failures"].get("debug_enclave", 0) == 1
+    assert after["handshakes"] == before["handshakes"]
+    _, text = nginx.status(world.port[1], "?format=prometheus")
+    assert re.search(r'^nitro_attest_proxy_handshakes_total\{result='
+                     r'"verified"\} [1-9]', text, re.M), text
+    assert re.search(r'^nitro_attest_proxy_failures_total\{reason='
+                     r'"debug_enclave"\} [1-9]', text, re.M), text
+
+
+# -- keepalive across the end of a verdict ----------------------------------
+
+def test_keepalive_connection_not_reused_past_its_verdict(tmp_path, pki):
+    """A keepalive connection serves while the document is young enough;
+    past the location's max age, the next request verifies anew (and the
+    same document, now stale, is refused) rather than reuse it."""
+    d = str(tmp_path)
+    fresh = enclave(d, "fresh", pki)
+    policy = write(os.path.join(d, "policy.json"),
+                   forge.policy([("payments-v42", GOOD)]))
+    with nginx.Nginx(upstream_body([("fresh", fresh)])) as up:
+        front = nginx.server("@port0@", reporting() + verified(
+            "/", "https://ka",
+            "proxy_http_version 1.1; proxy_set_header Connection \"\";"))
+        body = """
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    nitro_attest_proxy_max_age 3s;
+    upstream ka {
+        server 127.0.0.1:%d;
+        keepalive 4;
+    }
+""" % (policy, pki.root_pem, up.ports[0]) + front
+        with nginx.Nginx(body) as n:
+            s1, _, b1 = get(n.ports[0], "/")
+            s2, h2, b2 = get(n.ports[0], "/")
+            assert (s1, s2) == (200, 200), (b1, b2)
+            # the same upstream connection served both
+            assert b2.split()[1] == b1.split()[1] and b2.split()[2] == "2"
+            assert proxy_vars(h2)["status"] == "SUCCESS"
+            time.sleep(max(0, fresh.doc.timestamp_ms / 1000 + 3.5
+                           - time.time()))
+            s3, h3, b3 = get(n.ports[0], "/")
+            assert s3 == 502, b3
+            assert proxy_vars(h3)["status"] == "FAILED:stale"
+
+
+# -- gRPC, uwsgi and stream upstreams ---------------------------------------
+
+class TlsServer(socketserver.ThreadingTCPServer):
+    """A TLS server on 127.0.0.1 presenting an enclave's certificate; each
+    connection is handed, wrapped, to answer(sock)."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, enclave_cert, answer):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(enclave_cert.cert, enclave_cert.key)
+        self.resumed = []       # per handshake: was the session resumed
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(inner):
+                try:
+                    with ctx.wrap_socket(inner.request,
+                                         server_side=True) as s:
+                        self.resumed.append(s.session_reused)
+                        answer(s)
+                except (ssl.SSLError, OSError):
+                    pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def echo(sock):
+    """A stream enclave: echoes what it reads, prefixed."""
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            return
+        sock.sendall(b"echo:" + data)
+
+
+def uwsgi(sock):
+    """A uwsgi enclave: reads one request's header and variables, answers
+    with a whole HTTP response, as uwsgi applications do."""
+    head = b""
+    while len(head) < 4:
+        chunk = sock.recv(4 - len(head))
+        if not chunk:
+            return
+        head += chunk
+    size = int.from_bytes(head[1:3], "little")
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return
+        data += chunk
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                 b"Content-Length: 14\r\n\r\nuwsgi enclave\n")
+
+
+def grpc_enclave(enclave_cert):
+    """A gRPC server over TLS with an enclave's certificate: services
+    test.Good and test.Bad each answer Say(x) with b"grpc:" + x."""
+    import grpc
+    from concurrent import futures
+
+    def say(request, context):
+        return b"grpc:" + request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    for service in ("test.Good", "test.Bad"):
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            service, {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    with open(enclave_cert.key, "rb") as k, open(enclave_cert.cert, "rb") as c:
+        creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+    server.port = server.add_secure_port("127.0.0.1:0", creds)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory, pki):
+    """A proxy in front of every other TLS upstream kind, each with a
+    genuine enclave and one of another build (pcr_mismatch)."""
+    d = str(tmp_path_factory.mktemp("kinds"))
+    w = type("Kinds", (), {})()
+    # three PCRs: certificates small enough for a zone to keep sessions
+    good = enclave(d, "good", pki, pcrs=GOOD)
+    other = enclave(d, "other", pki, pcrs={**GOOD, 0: OTHER_PCR0})
+    w.policy = write(os.path.join(d, "policy.json"),
+                     forge.policy([("payments-v42", GOOD)]))
+    w.stream_log = os.path.join(d, "stream.log")
+    w.grpc = [grpc_enclave(good), grpc_enclave(other)]
+    w.uwsgi = [TlsServer(good, uwsgi), TlsServer(other, uwsgi)]
+    w.echo = [TlsServer(good, echo), TlsServer(other, echo)]
+    trust = ("nitro_attest_proxy_policy %s;\n"
+             "    nitro_attest_proxy_trusted_root %s;\n"
+             % (w.policy, pki.root_pem))
+    http = ("    " + trust + nginx.server(
+        "@port0@", reporting(),
+        verified("/good", "suwsgi://127.0.0.1:%d" % w.uwsgi[0].port,
+                 passing="uwsgi_pass"),
+        verified("/other", "suwsgi://127.0.0.1:%d" % w.uwsgi[1].port,
+                 passing="uwsgi_pass"))
+        + nginx.server(
+            "@port1@ http2",
+            verified("/test.Good/", "grpcs://127.0.0.1:%d" % w.grpc[0].port,
+                     passing="grpc_pass"),
+            verified("/test.Bad/", "grpcs://127.0.0.1:%d" % w.grpc[1].port,
+                     passing="grpc_pass")))
+    stream = ("    " + trust
+              + "    log_format up '$nitro_attest_proxy_status "
+              "$nitro_attest_proxy_policy $nitro_attest_proxy_pcr0 "
+              "$nitro_attest_proxy_kind';\n"
+              "    access_log %s up;\n" % w.stream_log
+              + "    upstream good { zone good 64k; server 127.0.0.1:%d; }\n"
+              "    upstream other { zone other 64k; server 127.0.0.1:%d; }\n"
+              % (w.echo[0].port, w.echo[1].port)
+              + "".join(nginx.server(
+                  "@port%d@" % (2 + i), "proxy_ssl on;",
+                  "nitro_attest_proxy_verify on;", "proxy_pass %s;" % e)
+                  for i, e in enumerate(("good", "other")))
+              # port3's upstream, not verified: its TLS sessions are saved
+              # for that upstream server
+              + nginx.server("@port4@", "proxy_ssl on;",
+                             "proxy_pass other;"))
+    try:
+        yield from nginx.serving(w, http, ports=5, main=stream_main(stream))
+    finally:
+        for s in w.grpc:
+            s.stop(None)
+        for s in w.uwsgi + w.echo:
+            s.shutdown()
+
+
+def test_uwsgi_over_tls_is_verified(kinds):
+    status, headers, body = get(kinds.port[0], "/good")
+    assert (status, body) == (200, "uwsgi enclave\n")
+    assert proxy_vars(headers)["status"] == "SUCCESS"
+    status, headers, body = get(kinds.port[0], "/other")
+    assert status == 502 and "uwsgi enclave" not in body
+    assert proxy_vars(headers)["status"] == "FAILED:pcr_mismatch"
+
+
+def test_grpc_over_tls_is_verified(kinds):
+    import grpc
+    with grpc.insecure_channel("127.0.0.1:%d" % kinds.port[1]) as ch:
+        good = ch.unary_unary("/test.Good/Say")
+        assert good(b"hello", timeout=10) == b"grpc:hello"
+        bad = ch.unary_unary("/test.Bad/Say")
+        with pytest.raises(grpc.RpcError) as e:
+            bad(b"hello", timeout=10)
+        assert e.value.code() != grpc.StatusCode.OK
+
+
+def stream_exchange(port, data=b"ping"):
+    """What the proxy's stream server answers (b"" when it closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        deadline = time.time() + 5
+        while time.time() < deadline and not out.endswith(data):
+            try:
+                chunk = s.recv(4096)
+            except (ConnectionError, socket.timeout):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def test_stream_echo_through_a_verified_enclave(kinds):
+    tail = LogTail(kinds.stream_log)
+    assert stream_exchange(kinds.port[2]) == b"echo:ping"
+    # another build: the session ends before any byte reaches it
+    assert stream_exchange(kinds.port[3]) == b""
+    # each session's line, written when it ends, whatever the order
+    expected = {"SUCCESS payments-v42 %s enclave" % GOOD[0].hex(),
+                "FAILED:pcr_mismatch  %s enclave" % OTHER_PCR0.hex()}
+    deadline = time.time() + 5
+    while not expected <= set(tail.lines()) and time.time() < deadline:
+        time.sleep(0.05)
+    assert expected <= set(tail.lines()), tail.lines()
+
+
+def test_stream_session_never_resumed_where_verified(kinds):
+    """A session saved where the upstream is not verified is not resumed
+    by a server that verifies it: the handshake is a full one, refused."""
+    for _ in range(3):
+        assert stream_exchange(kinds.port[4]) == b"echo:ping"
+        assert stream_exchange(kinds.port[3]) == b""
+    # the server not verifying did resume its sessions
+    assert True in kinds.echo[1].resumed
+
+
+# -- nginx -t ----------------------------------------------------------------
+
+def line_of(conf, text):
+    """The line of the generated configuration that holds text."""
+    for n, line in enumerate(conf.text.splitlines(), 1):
+        if text in line:
+            return n
+    raise AssertionError(text)
+
+
+@pytest.mark.parametrize("where", ["http", "stream"])
+def test_nginx_t_fails_without_a_policy_naming_the_directive(where):
+    verify = "nitro_attest_proxy_verify on;"
+    if where == "http":
+        rc, out, conf = nginx_t(nginx.server(
+            "@port0@", "location / { %s proxy_pass https://127.0.0.1:1; }"
+            % verify))
+    else:
+        rc, out, conf = nginx_t("", main=stream_main(nginx.server(
+            "@port0@", verify, "proxy_ssl on;", "proxy_pass 127.0.0.1:1;")))
+    assert rc != 0, out
+    assert "\"nitro_attest_proxy_verify on\" in %s:%d requires " \
+           "\"nitro_attest_proxy_policy\"" % (conf, line_of(conf, verify)) \
+        in out, out
+
+
+def test_nginx_t_fails_on_a_malformed_policy_naming_file_and_line(files):
+    directive = "nitro_attest_proxy_policy %s;" % files["bad_json"]
+    rc, out, conf = nginx_t(nginx.server(
+        "@port0@", "location / { nitro_attest_proxy_verify on; %s "
+        "proxy_pass https://127.0.0.1:1; }" % directive))
+    assert rc != 0, out
+    assert files["bad_json"] in out
+    assert "%s:%d" % (conf, line_of(conf, directive)) in out, out
+
+
+def test_directives_in_every_context(files, pki):
+    trust = ("nitro_attest_proxy_policy %s; nitro_attest_proxy_trusted_root "
+             "%s;" % (files["policy"], files["root"]))
+    settings = ("nitro_attest_proxy_max_age 2m; "
+                "nitro_attest_proxy_clock_skew 10s; "
+                "nitro_attest_proxy_binding user_data_sha256; "
+                "nitro_attest_proxy_extension 1.2.3.4 raw;")
+    http = ("    %s %s\n" % (trust, settings) + nginx.server(
+        "@port0@", "nitro_attest_proxy_verify on;",
+        "location / { nitro_attest_proxy_verify off; "
+        "proxy_pass https://127.0.0.1:1; }",
+        "location /g { %s grpc_pass grpcs://127.0.0.1:1; }" % settings))
+    stream = "    %s\n" % trust + nginx.server(
+        "@port1@", settings, "nitro_attest_proxy_verify on;",
+        "proxy_ssl on;", "proxy_pass 127.0.0.1:1;")
+    rc, out, _ = nginx_t(http, ports=2, main=stream_main(stream))
+    assert rc == 0, out
+
+
+def test_enclave_certificate_made_by_the_cli(nitro, tmp_path):
+    """What the docs show: `nitro-attest mock cert --server NAME` (as
+    `cert --server` and `agent --server` make in an enclave) is served by
+    the enclave and verified by nginx, which checks its name too."""
+    pki = str(tmp_path / "pki")
+    assert nitro("mock", "pki", pki).code == 0
+    key, cert = tmp_path / "enclave.key", tmp_path / "enclave.pem"
+    run = nitro("mock", "cert", "--pki", pki, "--pcr", "0=" + "ab" * 48,
+                "--server", NAME, "--out-key", key, "--out-cert", cert)
+    assert run.code == 0, run.describe()
+    policy = write(str(tmp_path / "policy.json"), forge.policy(
+        [("app", {0: bytes.fromhex("ab" * 48)})]))
+    served = type("Served", (), {"cert": str(cert), "key": str(key)})
+    with nginx.Nginx(upstream_body([("enclave", served)])) as up:
+        body = ("    nitro_attest_proxy_policy %s;\n"
+                "    nitro_attest_proxy_trusted_root %s/root.pem;\n"
+                % (policy, pki)) + nginx.server("@port0@", reporting(),
+                                                verified(
+            "/", "https://127.0.0.1:%d" % up.ports[0],
+            "proxy_ssl_verify on;", "proxy_ssl_name %s;" % NAME,
+            "proxy_ssl_trusted_certificate %s;" % cert))
+        with nginx.Nginx(body) as n:
+            status, headers, text = get(n.ports[0], "/")
+            assert status == 200 and text.startswith("enclave "), text
+            assert proxy_vars(headers)["policy"] == "app"
+
+
+def test_upstream_example_verifies_its_enclave(world, files, tmp_path):
+    """conf-examples/upstream.conf as shipped, with the enclave (the
+    genuine one, then another build) where the example has its TLS port."""
+    front = nginx.Nginx(nginx.example(EXAMPLES / "upstream.conf",
+                                      files["policy"], files["root"]),
+                        ports=2, raw=True)
+    try:
+        for name, expect in (("good", 200), ("pcr_mismatch", 502)):
+            c = world.enclaves.certs[name]
+            with nginx.Nginx(nginx.server(
+                    "%d ssl" % front.ports[1], "ssl_certificate %s;" % c.cert,
+                    "ssl_certificate_key %s;" % c.key,
+                    'return 200 "%s\\n";' % name), ports=0):
+                front.start()
+                try:
+                    resp, conn = nginx.get(front.ports[0],
+                                           nginx.client_context(),
+                                           "api.example.com")
+                    conn.close()
+                finally:
+                    front.stop(keep=True)
+            assert resp.status == expect, resp
+            assert resp.headers["x-upstream-attestation"] == (
+                "SUCCESS" if expect == 200 else "FAILED:pcr_mismatch")
+    finally:
+        front.stop()
+
+
+def test_nginx_t_fails_on_a_trusted_root_that_is_no_ca(files, tmp_path):
+    leaf = write(str(tmp_path / "leaf.pem"), forge.cert_pem(
+        forge.client_cert(forge.new_key(), None)))
+    directive = "nitro_attest_proxy_trusted_root %s;" % leaf
+    rc, out, conf = nginx_t(nginx.server(
+        "@port0@", "nitro_attest_proxy_verify on;",
+        "nitro_attest_proxy_policy %s;" % files["policy"], directive,
+        "location / { proxy_pass https://127.0.0.1:1; }"))
+    assert rc != 0, out
+    assert leaf in out and "%s:%d" % (conf, line_of(conf, directive)) in out
