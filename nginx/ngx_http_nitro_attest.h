@@ -48,6 +48,9 @@ typedef struct {
 } ngx_http_nitro_attest_loc_conf_t;
 
 
+/* ngx_http_nitro_attest_directives.c */
+extern ngx_command_t  ngx_http_nitro_attest_commands[];
+
 /* ngx_http_nitro_attest_variables.c */
 ngx_int_t ngx_http_nitro_attest_add_variables(ngx_conf_t *cf);
 ngx_connection_t *ngx_http_nitro_attest_tls_connection(ngx_http_request_t *r);
