@@ -157,7 +157,8 @@ def test_stream_snippet_loads_the_stream_module_by_debian_path(root):
 LOADER_SYMBOLS = {"ngx_modules", "ngx_module_names", "ngx_module_order"}
 # the zone tags, shared so that http and stream find the same zones
 SHARED_TAGS = {"ngx_nitro_attest_counters_tag", "ngx_nitro_attest_cache_tag",
-               "ngx_nitro_attest_inventory_tag"}
+               "ngx_nitro_attest_inventory_tag",
+               "ngx_nitro_attest_rollback_tag"}
 
 
 def exported(so):
