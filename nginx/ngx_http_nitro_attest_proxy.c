@@ -339,8 +339,11 @@ ngx_http_nitro_attest_proxy_init_peer(ngx_http_request_t *r,
 
 
 /*
- * A cached connection that must not serve this request is closed, and the
- * peer the block chose is connected anew: a full handshake verifies it.
+ * Each attempt starts with no verdict, so that the request reports its
+ * last upstream's, not that of an earlier one (next upstream) when the
+ * last fails before its handshake.  A cached connection that must not
+ * serve this request is closed, and the peer the block chose is connected
+ * anew: a full handshake verifies it.
  */
 
 static ngx_int_t
@@ -348,9 +351,16 @@ ngx_http_nitro_attest_proxy_get(ngx_peer_connection_t *pc, void *data)
 {
     ngx_http_nitro_attest_peer_data_t *pd = data;
 
-    ngx_int_t                 rc;
-    ngx_connection_t         *c;
-    ngx_nitro_attest_peer_t   peer;
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_nitro_attest_peer_t       peer;
+    ngx_http_nitro_attest_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(pd->request, ngx_http_nitro_attest_module);
+
+    if (ctx != NULL) {
+        ctx->last = NULL;
+    }
 
     rc = pd->get(pc, pd->data);
 

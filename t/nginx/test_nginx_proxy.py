@@ -377,6 +377,42 @@ def test_keepalive_connection_not_reused_past_its_verdict(tmp_path, pki):
             assert proxy_vars(h3)["status"] == "FAILED:stale"
 
 
+def test_variables_after_a_verified_upstream_then_a_dead_one(tmp_path, pki):
+    """The first upstream, verified, answers 503; the next one refuses the
+    connection, before any TLS: the 502 nginx answers then comes from no
+    verified upstream, and the variables do not report the first one's
+    verdict as the request's."""
+    d = str(tmp_path)
+    good = enclave(d, "good", pki)
+    policy = write(os.path.join(d, "policy.json"),
+                   forge.policy([("payments-v42", GOOD)]))
+    busy = nginx.server("@port0@ ssl", "ssl_certificate %s;" % good.cert,
+                        "ssl_certificate_key %s;" % good.key,
+                        'return 503 "busy\\n";')
+    dead = nginx.free_ports(1)[0]
+    with nginx.Nginx(busy) as up:
+        body = """
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    upstream two {
+        server 127.0.0.1:%d;
+        server 127.0.0.1:%d backup;
+    }
+""" % (policy, pki.root_pem, up.ports[0], dead) + nginx.server(
+            "@port0@", reporting(),
+            verified("/", "https://two", "proxy_next_upstream error "
+                     "http_503;"),
+            verified("/once", "https://two", "proxy_next_upstream off;"))
+        with nginx.Nginx(body) as n:
+            status, headers, body = get(n.ports[0], "/once")
+            assert status == 503 and body == "busy\n", (status, body)
+            assert proxy_vars(headers)["status"] == "SUCCESS"
+            status, headers, body = get(n.ports[0], "/")
+            assert status == 502, (status, body)
+            v = proxy_vars(headers)
+            assert (v["status"], v["policy"], v["pcr0"]) == ("NONE", "", ""), v
+
+
 # -- gRPC, uwsgi and stream upstreams ---------------------------------------
 
 class TlsServer(socketserver.ThreadingTCPServer):
