@@ -632,6 +632,32 @@ def test_nginx_t_fails_without_a_policy_naming_the_directive(where):
         in out, out
 
 
+def test_nginx_t_warns_where_a_verifying_location_passes_in_plaintext(
+        files):
+    """A location under nitro_attest_proxy_verify on whose upstream is
+    plain http is not verified: nginx -t warns, naming the directive's
+    file and line and the location, rather than let it look protected.
+    TLS upstreams, and an "if" block within one, draw no warning."""
+    verify = "nitro_attest_proxy_verify on;"
+    rc, out, conf = nginx_t(nginx.server(
+        "@port0@", verify,
+        "nitro_attest_proxy_policy %s;" % files["policy"],
+        "location /plain { proxy_pass http://127.0.0.1:1; }",
+        "location /tls { if ($arg_x) { set $y 1; } "
+        "proxy_pass https://127.0.0.1:1; }",
+        "location /g { grpc_pass grpcs://127.0.0.1:1; }",
+        "location /u { uwsgi_pass 127.0.0.1:1; }",
+        "location /static { return 204; }"))
+    assert rc == 0, out
+    warnings = [x for x in out.splitlines() if "[warn]" in x]
+    assert len(warnings) == 2, out
+    for location, line in zip(("/plain", "/u"), warnings):
+        assert "\"%s\" in %s:%d applies to location \"%s\", whose " \
+               "upstream is not TLS" % (verify[:-1], conf,
+                                        line_of(conf, verify),
+                                        location) in line, line
+
+
 def test_nginx_t_fails_on_a_malformed_policy_naming_file_and_line(files):
     directive = "nitro_attest_proxy_policy %s;" % files["bad_json"]
     rc, out, conf = nginx_t(nginx.server(
