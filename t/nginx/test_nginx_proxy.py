@@ -658,6 +658,22 @@ def test_nginx_t_warns_where_a_verifying_location_passes_in_plaintext(
                                         location) in line, line
 
 
+def test_nginx_t_warns_where_a_verifying_stream_server_has_no_proxy_ssl(
+        files):
+    verify = "nitro_attest_proxy_verify on;"
+    stream = ("    nitro_attest_proxy_policy %s;\n" % files["policy"]
+              + nginx.server("@port0@", verify, "proxy_pass 127.0.0.1:1;")
+              + nginx.server("@port1@", verify, "proxy_ssl on;",
+                             "proxy_pass 127.0.0.1:1;"))
+    rc, out, conf = nginx_t("", ports=2, main=stream_main(stream))
+    assert rc == 0, out
+    warnings = [x for x in out.splitlines() if "[warn]" in x]
+    assert len(warnings) == 1, out
+    assert "\"%s\" in %s:%d applies to a server without \"proxy_ssl " \
+           "on\": its upstream is not verified" % (
+               verify[:-1], conf, line_of(conf, verify)) in warnings[0], out
+
+
 def test_nginx_t_fails_on_a_malformed_policy_naming_file_and_line(files):
     directive = "nitro_attest_proxy_policy %s;" % files["bad_json"]
     rc, out, conf = nginx_t(nginx.server(
