@@ -158,7 +158,8 @@ ngx_http_nitro_attest_proxy_merge(ngx_conf_t *cf,
  * flag "ssl", whether the location passes over TLS, comes just before
  * the field of "PREFIX_ssl_protocols".  A location that passes in
  * plaintext is not verified: nginx -t says so rather than let it look
- * protected.  An "if" or "limit_except" block takes its parent's pass.
+ * protected.  An "if" or "limit_except" block passes as its parent does
+ * (nginx 1.22 does not copy the flag there): its parent is the one said.
  */
 
 static ngx_int_t
@@ -221,7 +222,7 @@ ngx_http_nitro_attest_proxy_hook(ngx_conf_t *cf,
 }
 
 
-/* the directive PREFIX SUFFIX of module, or NULL, said */
+/* the location directive PREFIX SUFFIX of module; NULL, logged, if none */
 
 static ngx_command_t *
 ngx_http_nitro_attest_proxy_command(ngx_conf_t *cf, ngx_module_t *module,
