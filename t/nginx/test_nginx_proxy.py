@@ -413,6 +413,126 @@ def test_variables_after_a_verified_upstream_then_a_dead_one(tmp_path, pki):
             assert (v["status"], v["policy"], v["pcr0"]) == ("NONE", "", ""), v
 
 
+class RenegotiatingEnclave:
+    """A TLS 1.2 HTTP/1.1 server (pyOpenSSL) presenting one certificate
+    at the handshake; on a request for a path ending in /reneg it
+    renegotiates, full (no session resumes), with the second certificate
+    before it answers.  Answers "CONNECTION REQUEST-ON-IT PATH"."""
+
+    def __init__(self, first, second):
+        from OpenSSL import SSL
+        self.SSL = SSL
+        self.ctx, self.other = (self.context(c) for c in (first, second))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.renegotiated = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def context(self, enclave_cert):
+        ctx = self.SSL.Context(self.SSL.TLSv1_2_METHOD)
+        ctx.use_certificate_file(enclave_cert.cert)
+        ctx.use_privatekey_file(enclave_cert.key)
+        ctx.set_session_cache_mode(self.SSL.SESS_CACHE_OFF)
+        ctx.set_options(self.SSL.OP_NO_TICKET)
+        return ctx
+
+    def accept(self):
+        n = 0
+        while True:
+            sock, _ = self.sock.accept()
+            n += 1
+            threading.Thread(target=self.serve, args=(sock, n),
+                             daemon=True).start()
+
+    def pump(self, step, deadline):
+        """step() on the non-blocking socket until it stops asking to
+        read: what it returns."""
+        while time.time() < deadline:
+            try:
+                return step()
+            except self.SSL.WantReadError:
+                time.sleep(0.01)
+        raise TimeoutError
+
+    def serve(self, sock, number):
+        SSL = self.SSL
+        conn = SSL.Connection(self.ctx, sock)
+        conn.set_accept_state()
+        sock.setblocking(False)
+        requests, buf = 0, b""
+        try:
+            self.pump(conn.do_handshake, time.time() + 10)
+            while True:
+                data = self.pump(lambda: conn.recv(65536), time.time() + 10)
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    requests += 1
+                    path = head.split(b" ")[1].decode()
+                    if path.endswith("/reneg"):
+                        self.renegotiate(conn)
+                    body = ("%d %d %s\n" % (number, requests, path)).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: "
+                                 b"%d\r\n\r\n%s" % (len(body), body))
+        except (SSL.Error, OSError, TimeoutError):
+            pass
+
+    def renegotiate(self, conn):
+        conn.set_context(self.other)
+        conn.renegotiate()
+        deadline = time.time() + 5
+        try:
+            conn.do_handshake()
+        except self.SSL.WantReadError:
+            pass
+        while conn.renegotiate_pending() and time.time() < deadline:
+            try:
+                conn.recv(1)
+            except self.SSL.WantReadError:
+                time.sleep(0.01)
+        self.renegotiated.append(not conn.renegotiate_pending())
+
+
+def test_keepalive_connection_renegotiated_unverified_not_reused(tmp_path,
+                                                                  pki):
+    """A verified keepalive connection serves a location that does not
+    verify, where the upstream renegotiates (TLS 1.2) with a certificate
+    of another build: the verdict of its first handshake no longer
+    describes it, so a verifying location does not reuse it but connects
+    anew (where this upstream presents its first certificate again)."""
+    d = str(tmp_path)
+    good = enclave(d, "good", pki)
+    other = enclave(d, "other", pki,
+                    pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
+    policy = write(os.path.join(d, "policy.json"),
+                   forge.policy([("payments-v42", GOOD)]))
+    up = RenegotiatingEnclave(good, other)
+    keepalive = ("proxy_http_version 1.1; proxy_set_header Connection \"\"; "
+                 "proxy_ssl_protocols TLSv1.2;")
+    body = """
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    upstream ka {
+        server 127.0.0.1:%d;
+        keepalive 4;
+    }
+""" % (policy, pki.root_pem, up.port) + nginx.server(
+        "@port0@", reporting(), verified("/a", "https://ka", keepalive),
+        "location /off { %s proxy_pass https://ka; }\n" % keepalive)
+    with nginx.Nginx(body) as n:
+        status, headers, text = get(n.ports[0], "/a")
+        assert status == 200 and text.split()[:2] == ["1", "1"], text
+        assert proxy_vars(headers)["status"] == "SUCCESS"
+        status, _, text = get(n.ports[0], "/off/reneg")
+        assert status == 200 and text.split()[:2] == ["1", "2"], text
+        assert up.renegotiated == [True]
+        status, headers, text = get(n.ports[0], "/a")
+        assert status == 200 and text.split()[:2] == ["2", "1"], text
+        assert proxy_vars(headers)["status"] == "SUCCESS"
+
+
 # -- gRPC, uwsgi and stream upstreams ---------------------------------------
 
 class TlsServer(socketserver.ThreadingTCPServer):
