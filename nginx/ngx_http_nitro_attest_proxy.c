@@ -44,7 +44,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_nitro_attest_proxy_hook(ngx_conf_t *cf,
-    ngx_module_t *module, const char *reuse);
+    ngx_nitro_attest_srv_conf_t *pcf, ngx_module_t *module,
+    const char *prefix);
+static ngx_command_t *ngx_http_nitro_attest_proxy_command(ngx_conf_t *cf,
+    ngx_module_t *module, const char *prefix, const char *suffix);
 static ngx_int_t ngx_http_nitro_attest_proxy_peer(ngx_connection_t *c,
     ngx_nitro_attest_peer_t *peer);
 static ngx_int_t ngx_http_nitro_attest_proxy_wrap(ngx_conf_t *cf,
@@ -130,14 +133,14 @@ ngx_http_nitro_attest_proxy_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_nitro_attest_proxy_hook(cf, &ngx_http_proxy_module,
-                                         "proxy_ssl_session_reuse")
+    if (ngx_http_nitro_attest_proxy_hook(cf, &conf->proxy,
+                                         &ngx_http_proxy_module, "proxy")
            != NGX_OK
-        || ngx_http_nitro_attest_proxy_hook(cf, &ngx_http_grpc_module,
-                                            "grpc_ssl_session_reuse")
+        || ngx_http_nitro_attest_proxy_hook(cf, &conf->proxy,
+                                            &ngx_http_grpc_module, "grpc")
            != NGX_OK
-        || ngx_http_nitro_attest_proxy_hook(cf, &ngx_http_uwsgi_module,
-                                            "uwsgi_ssl_session_reuse")
+        || ngx_http_nitro_attest_proxy_hook(cf, &conf->proxy,
+                                            &ngx_http_uwsgi_module, "uwsgi")
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -150,44 +153,63 @@ ngx_http_nitro_attest_proxy_merge(ngx_conf_t *cf,
 /*
  * The upstream configuration of module in this location: the first member
  * of its location configuration in every nginx this module builds with.
- * Its directive "reuse" writes there at the offset of ssl_session_reuse
- * in ngx_http_upstream_conf_t, which checks it.
+ * Its directive "PREFIX_ssl_session_reuse" writes there at the offset of
+ * ssl_session_reuse in ngx_http_upstream_conf_t, which checks it; its
+ * flag "ssl", whether the location passes over TLS, comes just before
+ * the field of "PREFIX_ssl_protocols".  A location that passes in
+ * plaintext is not verified: nginx -t says so rather than let it look
+ * protected.  An "if" or "limit_except" block passes as its parent does
+ * (nginx 1.22 does not copy the flag there): its parent is the one said.
  */
 
 static ngx_int_t
-ngx_http_nitro_attest_proxy_hook(ngx_conf_t *cf, ngx_module_t *module,
-    const char *reuse)
+ngx_http_nitro_attest_proxy_hook(ngx_conf_t *cf,
+    ngx_nitro_attest_srv_conf_t *pcf, ngx_module_t *module,
+    const char *prefix)
 {
-    size_t                     len;
-    ngx_command_t             *cmd;
+    u_char                    *lcf;
+    ngx_command_t             *reuse, *protocols;
     ngx_http_upstream_conf_t  *ucf;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (module == NULL) {
         return NGX_OK;
     }
 
-    len = ngx_strlen(reuse);
+    reuse = ngx_http_nitro_attest_proxy_command(cf, module, prefix,
+                                                "_ssl_session_reuse");
+    protocols = ngx_http_nitro_attest_proxy_command(cf, module, prefix,
+                                                    "_ssl_protocols");
 
-    for (cmd = module->commands; cmd->name.len; cmd++) {
-        if (cmd->name.len == len
-            && ngx_strncmp(cmd->name.data, reuse, len) == 0)
-        {
-            break;
-        }
+    if (reuse == NULL || protocols == NULL) {
+        return NGX_ERROR;
     }
 
-    if (cmd->name.len == 0
-        || cmd->offset != offsetof(ngx_http_upstream_conf_t,
-                                   ssl_session_reuse))
+    if (reuse->offset != offsetof(ngx_http_upstream_conf_t,
+                                  ssl_session_reuse)
+        || protocols->offset < sizeof(ngx_http_upstream_conf_t)
+                               + sizeof(ngx_uint_t))
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "nitro_attest_proxy_verify: the upstream "
                       "configuration of this nginx's \"%s\" is not where "
-                      "this module was built to find it", reuse);
+                      "this module was built to find it", prefix);
         return NGX_ERROR;
     }
 
-    ucf = ngx_http_conf_get_module_loc_conf(cf, (*module));
+    lcf = ngx_http_conf_get_module_loc_conf(cf, (*module));
+    ucf = (ngx_http_upstream_conf_t *) lcf;
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (ucf->upstream != NULL && !clcf->noname
+        && !*(ngx_uint_t *) (lcf + protocols->offset - sizeof(ngx_uint_t)))
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"nitro_attest_proxy_verify on\" in %s:%ui applies "
+                      "to location \"%V\", whose upstream is not TLS: "
+                      "it is not verified", pcf->file, pcf->line,
+                      &clcf->name);
+    }
 
     if (ucf->ssl == NULL || ucf->ssl->ctx == NULL) {
         return NGX_OK;
@@ -197,6 +219,36 @@ ngx_http_nitro_attest_proxy_hook(ngx_conf_t *cf, ngx_module_t *module,
 
     return ngx_nitro_attest_proxy_attach(cf, ucf->ssl->ctx,
                                          ngx_http_nitro_attest_proxy_peer);
+}
+
+
+/* the location directive PREFIX SUFFIX of module; NULL, logged, if none */
+
+static ngx_command_t *
+ngx_http_nitro_attest_proxy_command(ngx_conf_t *cf, ngx_module_t *module,
+    const char *prefix, const char *suffix)
+{
+    u_char          name[32], *last;
+    size_t          len;
+    ngx_command_t  *cmd;
+
+    last = ngx_snprintf(name, sizeof(name), "%s%s", prefix, suffix);
+    len = last - name;
+
+    for (cmd = module->commands; cmd->name.len; cmd++) {
+        if (cmd->name.len == len
+            && ngx_strncmp(cmd->name.data, name, len) == 0
+            && cmd->conf == NGX_HTTP_LOC_CONF_OFFSET)
+        {
+            return cmd;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "nitro_attest_proxy_verify: this nginx's %s module has "
+                  "no \"%*s\" directive", prefix, len, name);
+
+    return NULL;
 }
 
 
@@ -339,8 +391,11 @@ ngx_http_nitro_attest_proxy_init_peer(ngx_http_request_t *r,
 
 
 /*
- * A cached connection that must not serve this request is closed, and the
- * peer the block chose is connected anew: a full handshake verifies it.
+ * Each attempt starts with no verdict, so that the request reports its
+ * last upstream's, not that of an earlier one (next upstream) when the
+ * last fails before its handshake.  A cached connection that must not
+ * serve this request is closed, and the peer the block chose is connected
+ * anew: a full handshake verifies it.
  */
 
 static ngx_int_t
@@ -348,9 +403,16 @@ ngx_http_nitro_attest_proxy_get(ngx_peer_connection_t *pc, void *data)
 {
     ngx_http_nitro_attest_peer_data_t *pd = data;
 
-    ngx_int_t                 rc;
-    ngx_connection_t         *c;
-    ngx_nitro_attest_peer_t   peer;
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_nitro_attest_peer_t       peer;
+    ngx_http_nitro_attest_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(pd->request, ngx_http_nitro_attest_module);
+
+    if (ctx != NULL) {
+        ctx->last = NULL;
+    }
 
     rc = pd->get(pc, pd->data);
 

@@ -310,7 +310,15 @@ ngx_nitro_attest_proxy_verify(X509_STORE_CTX *store, void *arg)
 
     pcf = peer.conf;
 
+    /*
+     * A certificate that nothing verifies: the verdict of an earlier
+     * handshake of this connection, which a renegotiation replaced, no
+     * longer describes the upstream, and goes.
+     */
+
     if (pcf == NULL || pcf->enable == NGX_NITRO_ATTEST_OFF) {
+        (void) SSL_set_ex_data(ssl_conn, ngx_nitro_attest_proxy_conn_index,
+                               NULL);
         (void) X509_verify_cert(store);
         ERR_clear_error();
         return 1;

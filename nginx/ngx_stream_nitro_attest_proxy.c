@@ -54,7 +54,9 @@ ngx_stream_nitro_attest_proxy_set(ngx_conf_t *cf, ngx_command_t *cmd,
  * saves them per upstream address, and a resumed session skips the
  * certificate.  In ngx_stream_proxy_srv_conf_t, "ssl_session_reuse"
  * follows "ssl_enable", and the SSL_CTX ("ngx_ssl_t *ssl") follows
- * "ssl_conf_commands", in every nginx this module builds with.
+ * "ssl_conf_commands", then what "proxy_pass" sets (the upstream, or its
+ * value with variables), in every nginx this module builds with.  A
+ * server that proxies without TLS is not verified: nginx -t says so.
  */
 
 char *
@@ -62,6 +64,7 @@ ngx_stream_nitro_attest_proxy_merge(ngx_conf_t *cf,
     ngx_stream_nitro_attest_srv_conf_t *prev,
     ngx_stream_nitro_attest_srv_conf_t *conf)
 {
+    void                    **pass;
     u_char                   *pscf;
     ngx_ssl_t                *ssl;
     ngx_uint_t                enable, reuse, commands;
@@ -102,9 +105,23 @@ ngx_stream_nitro_attest_proxy_merge(ngx_conf_t *cf,
 
     pscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_proxy_module);
     ssl = *(ngx_ssl_t **) (pscf + commands + sizeof(ngx_array_t *));
+    pass = (void **) (pscf + commands + sizeof(ngx_array_t *)
+                      + sizeof(ngx_ssl_t *));
 
-    if (!*(ngx_flag_t *) (pscf + enable) || ssl == NULL || ssl->ctx == NULL)
-    {
+    if (!*(ngx_flag_t *) (pscf + enable)) {
+
+        if (pass[0] != NULL || pass[1] != NULL) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "\"nitro_attest_proxy_verify on\" in %s:%ui "
+                          "applies to a server without \"proxy_ssl on\": "
+                          "its upstream is not verified",
+                          conf->proxy.file, conf->proxy.line);
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ssl == NULL || ssl->ctx == NULL) {
         return NGX_CONF_OK;
     }
 

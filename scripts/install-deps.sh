@@ -54,10 +54,11 @@ zlib1g-dev:arm64 libzstd-dev:arm64 qemu-user-static"
 # jsonschema for the OCSF events' schema),
 # make static's executables and file(1), which the static tests read them
 # with; socat, the forwarder of conf-examples/enclave/'s image, which its
-# test runs; grpcio, the gRPC enclave behind nginx in the upstream tests
+# test runs; grpcio, the gRPC enclave behind nginx in the upstream tests,
+# and pyOpenSSL, their enclave that renegotiates
 TEST="$DEMO $DEB $BENCH $STATIC ca-certificates python3-pytest python3-yaml \
 python3-jwt python3-jsonschema prometheus prometheus-node-exporter rsyslog \
-chromium logrotate groff-base man-db file socat python3-grpcio"
+chromium logrotate groff-base man-db file socat python3-grpcio python3-openssl"
 
 packages() {
     case "$1" in

@@ -377,6 +377,162 @@ def test_keepalive_connection_not_reused_past_its_verdict(tmp_path, pki):
             assert proxy_vars(h3)["status"] == "FAILED:stale"
 
 
+def test_variables_after_a_verified_upstream_then_a_dead_one(tmp_path, pki):
+    """The first upstream, verified, answers 503; the next one refuses the
+    connection, before any TLS: the 502 nginx answers then comes from no
+    verified upstream, and the variables do not report the first one's
+    verdict as the request's."""
+    d = str(tmp_path)
+    good = enclave(d, "good", pki)
+    policy = write(os.path.join(d, "policy.json"),
+                   forge.policy([("payments-v42", GOOD)]))
+    busy = nginx.server("@port0@ ssl", "ssl_certificate %s;" % good.cert,
+                        "ssl_certificate_key %s;" % good.key,
+                        'return 503 "busy\\n";')
+    dead = nginx.free_ports(1)[0]
+    with nginx.Nginx(busy) as up:
+        body = """
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    upstream two {
+        server 127.0.0.1:%d;
+        server 127.0.0.1:%d backup;
+    }
+""" % (policy, pki.root_pem, up.ports[0], dead) + nginx.server(
+            "@port0@", reporting(),
+            verified("/", "https://two", "proxy_next_upstream error "
+                     "http_503;"),
+            verified("/once", "https://two", "proxy_next_upstream off;"))
+        with nginx.Nginx(body) as n:
+            status, headers, body = get(n.ports[0], "/once")
+            assert status == 503 and body == "busy\n", (status, body)
+            assert proxy_vars(headers)["status"] == "SUCCESS"
+            status, headers, body = get(n.ports[0], "/")
+            assert status == 502, (status, body)
+            v = proxy_vars(headers)
+            assert (v["status"], v["policy"], v["pcr0"]) == ("NONE", "", ""), v
+
+
+class RenegotiatingEnclave:
+    """A TLS 1.2 HTTP/1.1 server (pyOpenSSL) presenting one certificate
+    at the handshake; on a request for a path ending in /reneg it
+    renegotiates, full (no session resumes), with the second certificate
+    before it answers.  Answers "CONNECTION REQUEST-ON-IT PATH"."""
+
+    def __init__(self, first, second):
+        from OpenSSL import SSL
+        self.SSL = SSL
+        self.ctx, self.other = (self.context(c) for c in (first, second))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.renegotiated = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def context(self, enclave_cert):
+        ctx = self.SSL.Context(self.SSL.TLSv1_2_METHOD)
+        ctx.use_certificate_file(enclave_cert.cert)
+        ctx.use_privatekey_file(enclave_cert.key)
+        ctx.set_session_cache_mode(self.SSL.SESS_CACHE_OFF)
+        ctx.set_options(self.SSL.OP_NO_TICKET)
+        return ctx
+
+    def accept(self):
+        n = 0
+        while True:
+            sock, _ = self.sock.accept()
+            n += 1
+            threading.Thread(target=self.serve, args=(sock, n),
+                             daemon=True).start()
+
+    def pump(self, step, deadline):
+        """step() on the non-blocking socket until it stops asking to
+        read: what it returns."""
+        while time.time() < deadline:
+            try:
+                return step()
+            except self.SSL.WantReadError:
+                time.sleep(0.01)
+        raise TimeoutError
+
+    def serve(self, sock, number):
+        SSL = self.SSL
+        conn = SSL.Connection(self.ctx, sock)
+        conn.set_accept_state()
+        sock.setblocking(False)
+        requests, buf = 0, b""
+        try:
+            self.pump(conn.do_handshake, time.time() + 10)
+            while True:
+                data = self.pump(lambda: conn.recv(65536), time.time() + 10)
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    requests += 1
+                    path = head.split(b" ")[1].decode()
+                    if path.endswith("/reneg"):
+                        self.renegotiate(conn)
+                    body = ("%d %d %s\n" % (number, requests, path)).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: "
+                                 b"%d\r\n\r\n%s" % (len(body), body))
+        except (SSL.Error, OSError, TimeoutError):
+            pass
+
+    def renegotiate(self, conn):
+        conn.set_context(self.other)
+        conn.renegotiate()
+        deadline = time.time() + 5
+        try:
+            conn.do_handshake()
+        except self.SSL.WantReadError:
+            pass
+        while conn.renegotiate_pending() and time.time() < deadline:
+            try:
+                conn.recv(1)
+            except self.SSL.WantReadError:
+                time.sleep(0.01)
+        self.renegotiated.append(not conn.renegotiate_pending())
+
+
+def test_keepalive_connection_renegotiated_unverified_not_reused(tmp_path,
+                                                                  pki):
+    """A verified keepalive connection serves a location that does not
+    verify, where the upstream renegotiates (TLS 1.2) with a certificate
+    of another build: the verdict of its first handshake no longer
+    describes it, so a verifying location does not reuse it but connects
+    anew (where this upstream presents its first certificate again)."""
+    d = str(tmp_path)
+    good = enclave(d, "good", pki)
+    other = enclave(d, "other", pki,
+                    pcrs={**forge.default_pcrs(), 0: OTHER_PCR0})
+    policy = write(os.path.join(d, "policy.json"),
+                   forge.policy([("payments-v42", GOOD)]))
+    up = RenegotiatingEnclave(good, other)
+    keepalive = ("proxy_http_version 1.1; proxy_set_header Connection \"\"; "
+                 "proxy_ssl_protocols TLSv1.2;")
+    body = """
+    nitro_attest_proxy_policy %s;
+    nitro_attest_proxy_trusted_root %s;
+    upstream ka {
+        server 127.0.0.1:%d;
+        keepalive 4;
+    }
+""" % (policy, pki.root_pem, up.port) + nginx.server(
+        "@port0@", reporting(), verified("/a", "https://ka", keepalive),
+        "location /off { %s proxy_pass https://ka; }\n" % keepalive)
+    with nginx.Nginx(body) as n:
+        status, headers, text = get(n.ports[0], "/a")
+        assert status == 200 and text.split()[:2] == ["1", "1"], text
+        assert proxy_vars(headers)["status"] == "SUCCESS"
+        status, _, text = get(n.ports[0], "/off/reneg")
+        assert status == 200 and text.split()[:2] == ["1", "2"], text
+        assert up.renegotiated == [True]
+        status, headers, text = get(n.ports[0], "/a")
+        assert status == 200 and text.split()[:2] == ["2", "1"], text
+        assert proxy_vars(headers)["status"] == "SUCCESS"
+
+
 # -- gRPC, uwsgi and stream upstreams ---------------------------------------
 
 class TlsServer(socketserver.ThreadingTCPServer):
@@ -594,6 +750,48 @@ def test_nginx_t_fails_without_a_policy_naming_the_directive(where):
     assert "\"nitro_attest_proxy_verify on\" in %s:%d requires " \
            "\"nitro_attest_proxy_policy\"" % (conf, line_of(conf, verify)) \
         in out, out
+
+
+def test_nginx_t_warns_where_a_verifying_location_passes_in_plaintext(
+        files):
+    """A location under nitro_attest_proxy_verify on whose upstream is
+    plain http is not verified: nginx -t warns, naming the directive's
+    file and line and the location, rather than let it look protected.
+    TLS upstreams, and an "if" block within one, draw no warning."""
+    verify = "nitro_attest_proxy_verify on;"
+    rc, out, conf = nginx_t(nginx.server(
+        "@port0@", verify,
+        "nitro_attest_proxy_policy %s;" % files["policy"],
+        "location /plain { proxy_pass http://127.0.0.1:1; }",
+        "location /tls { if ($arg_x) { set $y 1; } "
+        "proxy_pass https://127.0.0.1:1; }",
+        "location /g { grpc_pass grpcs://127.0.0.1:1; }",
+        "location /u { uwsgi_pass 127.0.0.1:1; }",
+        "location /static { return 204; }"))
+    assert rc == 0, out
+    warnings = [x for x in out.splitlines() if "[warn]" in x]
+    assert len(warnings) == 2, out
+    for location, line in zip(("/plain", "/u"), warnings):
+        assert "\"%s\" in %s:%d applies to location \"%s\", whose " \
+               "upstream is not TLS" % (verify[:-1], conf,
+                                        line_of(conf, verify),
+                                        location) in line, line
+
+
+def test_nginx_t_warns_where_a_verifying_stream_server_has_no_proxy_ssl(
+        files):
+    verify = "nitro_attest_proxy_verify on;"
+    stream = ("    nitro_attest_proxy_policy %s;\n" % files["policy"]
+              + nginx.server("@port0@", verify, "proxy_pass 127.0.0.1:1;")
+              + nginx.server("@port1@", verify, "proxy_ssl on;",
+                             "proxy_pass 127.0.0.1:1;"))
+    rc, out, conf = nginx_t("", ports=2, main=stream_main(stream))
+    assert rc == 0, out
+    warnings = [x for x in out.splitlines() if "[warn]" in x]
+    assert len(warnings) == 1, out
+    assert "\"%s\" in %s:%d applies to a server without \"proxy_ssl " \
+           "on\": its upstream is not verified" % (
+               verify[:-1], conf, line_of(conf, verify)) in warnings[0], out
 
 
 def test_nginx_t_fails_on_a_malformed_policy_naming_file_and_line(files):
