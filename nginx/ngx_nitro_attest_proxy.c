@@ -282,7 +282,6 @@ ngx_nitro_attest_proxy_verify(X509_STORE_CTX *store, void *arg)
     u_char                         key[SHA256_DIGEST_LENGTH];
     int64_t                        now;
     ngx_uint_t                     keyed;
-    struct timeval                 start, end;
     ngx_ssl_conn_t                *ssl_conn;
     ngx_connection_t              *c;
     nitro_attest_verdict_t        *v;
@@ -341,14 +340,7 @@ ngx_nitro_attest_proxy_verify(X509_STORE_CTX *store, void *arg)
     v = &ngx_nitro_attest_proxy_scratch;
     now = ngx_nitro_attest_now();
 
-    ngx_gettimeofday(&start);
-
     reason = ngx_nitro_attest_verify_cert(c, pcf, cert, now, v, key, &keyed);
-
-    ngx_gettimeofday(&end);
-
-    v->verify_us = (uint32_t) ((end.tv_sec - start.tv_sec) * 1000000
-                               + (end.tv_usec - start.tv_usec));
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->log, 0,
                    "nitro_attest: upstream verdict \"%s\", %uD us",

@@ -19,6 +19,9 @@
 #define NGX_NITRO_ATTEST_MEMO      1024
 
 
+static nitro_attest_reason_e ngx_nitro_attest_verdict_of(ngx_connection_t *c,
+    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
+    nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed);
 static void ngx_nitro_attest_caches(ngx_connection_t *c,
     ngx_nitro_attest_main_t *namcf, nitro_attest_config_t *core);
 
@@ -70,11 +73,33 @@ ngx_nitro_attest_chain_cache(ngx_conf_t *cf, ngx_command_t *cmd,
  * configuration and certificate (a client that proved its key before),
  * else verified by the core, with this worker's chain cache and memo,
  * without any lock held.  *keyed says whether key is the cache key under
- * which the verdict is remembered once this client proves its key.
+ * which the verdict is remembered once this client proves its key.  The
+ * time it took is the verdict's verify_us.
  */
 
 nitro_attest_reason_e
 ngx_nitro_attest_verify_cert(ngx_connection_t *c,
+    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
+    nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed)
+{
+    struct timeval         start, end;
+    nitro_attest_reason_e  reason;
+
+    ngx_gettimeofday(&start);
+
+    reason = ngx_nitro_attest_verdict_of(c, nascf, cert, now, v, key, keyed);
+
+    ngx_gettimeofday(&end);
+
+    v->verify_us = (uint32_t) ((end.tv_sec - start.tv_sec) * 1000000
+                               + (end.tv_usec - start.tv_usec));
+
+    return reason;
+}
+
+
+static nitro_attest_reason_e
+ngx_nitro_attest_verdict_of(ngx_connection_t *c,
     ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, int64_t now,
     nitro_attest_verdict_t *v, u_char *key, ngx_uint_t *keyed)
 {
