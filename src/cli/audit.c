@@ -536,6 +536,18 @@ audit_evidence(audit_t *a, json_t *event)
     a->cf.binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
     binding = json_string_value(json_object_get(event, "binding"));
 
+    /*
+     * A verdict on a certificate names the binding it checked: a line
+     * that carries a certificate, or the document one held, and names
+     * none would have its binding go unchecked.
+     */
+    if ((der != NULL && cert == NULL)
+        || (binding == NULL && (doc != NULL || der != NULL)))
+    {
+        why = "binding is not what the evidence's certificate needs";
+        goto done;
+    }
+
     if (binding != NULL
         && nitro_attest_binding_parse(binding, &a->cf.binding) != 0)
     {
@@ -572,7 +584,7 @@ static const char *
 audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
     const uint8_t *doc, size_t doc_len, X509 *cert)
 {
-    int                    measured;
+    int                    measured, agrees;
     char                   hex[2 * SHA384_DIGEST_LENGTH + 1];
     char                   key[4];
     json_t                *pcrs, *value;
@@ -580,6 +592,7 @@ audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
     uint8_t                digest[SHA384_DIGEST_LENGTH];
     unsigned char         *der;
     const char            *line_reason, *text;
+    const char            *status;
     nitro_attest_reason_e  said, found;
 
     /* the digests the line names are of the evidence it carries */
@@ -633,6 +646,36 @@ audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
 
     found = v->status == NITRO_ATTEST_STATUS_FAILED
             ? (nitro_attest_reason_e) v->reason : NITRO_ATTEST_OK;
+
+    /*
+     * A line names a reason exactly when it failed, succeeds only when
+     * its evidence does, and was not checked only when it carries no
+     * certificate: a success whose reason the evidence cannot decide (no
+     * document, say) is not what the evidence says.
+     */
+    status = json_string_value(json_object_get(event, "status"));
+
+    if (status == NULL) {
+        agrees = 0;
+
+    } else if (line_reason != NULL) {
+        agrees = strcmp(status, nitro_attest_status_name(
+                                    NITRO_ATTEST_STATUS_FAILED)) == 0;
+
+    } else if (strcmp(status, nitro_attest_status_name(
+                                  NITRO_ATTEST_STATUS_SUCCESS)) == 0)
+    {
+        agrees = v->status == NITRO_ATTEST_STATUS_SUCCESS;
+
+    } else {
+        agrees = strcmp(status, nitro_attest_status_name(
+                                    NITRO_ATTEST_STATUS_NONE)) == 0
+                 && doc == NULL && cert == NULL;
+    }
+
+    if (!agrees) {
+        return "status and reason are not what the evidence says";
+    }
 
     for (i = 0; i < sizeof(audit_decided) / sizeof(audit_decided[0])
                 + (a->policy ? sizeof(audit_judged) / sizeof(audit_judged[0])

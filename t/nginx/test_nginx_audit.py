@@ -494,6 +494,71 @@ def test_tamper_unsealed_tail_caught_by_evidence(world, tmp_path, log):
     assert "pcrs are not the evidence's" in r.stdout
 
 
+def unsealed_edit(log, edit):
+    """log with a chain's final seal removed and edit(event, events of the
+    chain) applied to one line of its unsealed tail, every link after it
+    recomputed: (lines, 1-based number of the edited line)."""
+    last = {}
+    for i, line in enumerate(log):
+        last[json.loads(line)["chain"]] = i
+    chain, ckpt = next((c, i) for c, i in last.items()
+                       if not is_event(json.loads(log[i])))
+    out = log[:ckpt] + log[ckpt + 1:]
+    mine = [json.loads(line) if json.loads(line)["chain"] == chain else None
+            for line in out]
+    i = edit(mine)
+    out[i] = json.dumps(mine[i], separators=(",", ":"))
+    return audit.relink(out, i), i + 1
+
+
+def last_where(events, pred):
+    return max(k for k, e in enumerate(events)
+               if e is not None and is_event(e) and pred(e))
+
+
+def lie_success_reason_kept(events):
+    i = last_where(events, lambda e: e["reason"] == "bad_signature")
+    events[i]["status"] = "SUCCESS"
+    return i
+
+
+def lie_failed_without_reason(events):
+    i = last_where(events, lambda e: e["status"] == "SUCCESS")
+    events[i]["status"] = "FAILED"
+    return i
+
+
+def lie_success_without_certificate(events):
+    i = last_where(events, lambda e: e["reason"] == "no_certificate")
+    events[i].update(status="SUCCESS", reason=None, severity="INFO")
+    return i
+
+
+def lie_binding_dropped(events):
+    """A success given another enclave's certificate, whose key its
+    document does not attest: a binding_mismatch, unless the line's
+    binding, now null, has the check skipped."""
+    i = last_where(events, lambda e: e["status"] == "SUCCESS")
+    j = last_where(events, lambda e: e["reason"] == "denied")
+    events[i]["evidence"]["certificate"] = \
+        events[j]["evidence"]["certificate"]
+    events[i].update(cert_sha256=events[j]["cert_sha256"], binding=None)
+    return i
+
+
+@pytest.mark.parametrize("edit", [
+    lie_success_reason_kept, lie_failed_without_reason,
+    lie_success_without_certificate, lie_binding_dropped])
+def test_tamper_status_lies_caught_by_evidence(world, tmp_path, log, edit):
+    """Evidence and digests left as they were, the outcome edited: the
+    status (and the binding it rests on) is what the evidence says."""
+    out, n = unsealed_edit(log, edit)
+    path = tampered(world, tmp_path, out)
+    r = run_audit("--key", world.pub, "--evidence", "--root",
+                  world.pki.root_pem, "--policy", world.policy, path)
+    broken(r, path, n)
+
+
 # ---------------------------------------------------------------------------
 # The checkpoint timer and the configuration.
 
