@@ -49,6 +49,11 @@ typedef struct {
     ngx_uint_t                      index;
     ngx_nitro_attest_main_t        *nam;
     nitro_attest_chain_t            chain;     /* this worker's */
+
+    /* the file's flush handler before ours (the other block's, say) */
+    void                          (*flush)(ngx_open_file_t *file,
+                                           ngx_log_t *log);
+    void                           *flush_data;
 } ngx_nitro_attest_dest_t;
 
 
@@ -417,7 +422,9 @@ ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
  * A chain's id names its writer: the node, when the master started, the
  * worker (its pid, and a random number as pids come back), the block and
  * the destination.  The file's flush handler, which nginx calls before
- * it reopens the file, seals the chain in the file being rotated.
+ * it reopens the file, seals the chain in the file being rotated; the
+ * handler it takes the place of (the other block's, when http and stream
+ * write one file) runs after it.
  */
 
 static ngx_int_t
@@ -456,9 +463,9 @@ ngx_nitro_attest_chain_init(ngx_cycle_t *cycle, ngx_nitro_attest_main_t *nam,
         return NGX_ERROR;
     }
 
-    if (dest->file != NULL && dest->file->flush == NULL
-        && dest->file->data == NULL)
-    {
+    if (dest->file != NULL) {
+        dest->flush = dest->file->flush;
+        dest->flush_data = dest->file->data;
         dest->file->flush = ngx_nitro_attest_reopen;
         dest->file->data = dest;
     }
@@ -755,12 +762,25 @@ ngx_nitro_attest_seal_timer(ngx_event_t *ev)
 }
 
 
-/* nginx is about to reopen the file: its chain sealed in the old one */
+/*
+ * nginx is about to reopen the file, or the worker exits: the chain
+ * sealed in it, then whoever else writes to it flushed.
+ */
 
 static void
 ngx_nitro_attest_reopen(ngx_open_file_t *file, ngx_log_t *log)
 {
-    ngx_nitro_attest_seal(log, file->data);
+    ngx_nitro_attest_dest_t  *dest;
+
+    dest = file->data;
+
+    ngx_nitro_attest_seal(log, dest);
+
+    if (dest->flush != NULL) {
+        file->data = dest->flush_data;
+        dest->flush(file, log);
+        file->data = dest;
+    }
 }
 
 

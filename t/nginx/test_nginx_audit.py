@@ -642,3 +642,46 @@ def test_stream_event_log_chained(tmp_path, pki):
     assert list(chains)[0].endswith(":stream0")
     e = json.loads(lines[0])
     assert "dst_endpoint" not in e and e["unmapped"]["evidence"]["document"]
+
+
+def test_reopen_seals_both_blocks_of_one_file(tmp_path, pki):
+    """http and stream chained into one file: before nginx reopens it,
+    each block's chain is sealed in it, not only the first block's."""
+    w = new_world(tmp_path, pki, [("payments-v42", GOOD)])
+    good = attested(w.dir, "good", pki, pcrs={**forge.default_pcrs()})
+    private, public = audit.new_key()
+    key = write(os.path.join(w.dir, "k.pem"), private)
+    pub = write(os.path.join(w.dir, "k.pub"), public)
+    chained = ("    nitro_attest_event_log_key %s;\n"
+               "    nitro_attest_event_log @prefix@/logs/both.log;\n" % key)
+    stream = nginx.stream_main(
+        chained + nginx.trust(w.policy, pki.root_pem)
+        + "    server { listen 127.0.0.1:@port1@ ssl; nitro_attest on;\n"
+          "             return \"ok\"; }\n")
+    n = nginx.Nginx(chained + nginx.trust(w.policy, pki.root_pem)
+                    + nginx.server("@port0@ ssl",
+                                   'location / { return 200 "ok"; }',
+                                   name="on.test", attest="on"),
+                    ports=2, main=stream).start()
+    logs = os.path.join(n.prefix, "logs")
+    both, rotated = (os.path.join(logs, "both.log"),
+                     os.path.join(logs, "both.log.1"))
+    try:
+        assert nginx.try_get(n.ports[0], context(good), "on.test")[0].status \
+            == 200
+        with socket.create_connection(("127.0.0.1", n.ports[1])) as s:
+            with context(good).wrap_socket(s, server_hostname="s") as t:
+                assert t.recv(16) == b"ok"
+        os.rename(both, rotated)
+        os.kill(n.master_pid(), signal.SIGUSR1)
+        deadline = time.time() + 10
+        while not os.path.exists(both) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        r = run_audit("--key", pub, rotated)
+    finally:
+        n.stop(keep=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.splitlines()
+    assert len(out) == 2 and all("sealed at seq 2" in x for x in out), \
+        r.stdout
