@@ -37,7 +37,7 @@ typedef struct {
     nitro_attest_policy_t     *policy;
     audit_chain_t             *chains;
     size_t                     nchains;
-    size_t                     last;         /* the chain found last */
+    json_t                    *index;        /* chain id: its index */
     unsigned long              unchained;    /* lines of no chain */
     unsigned long              checkpoints;
 } audit_t;
@@ -129,6 +129,13 @@ audit_setup(cli_opt_t *opts, audit_t *a)
 
     memset(a, 0, sizeof(*a));
     nitro_attest_config_init(&a->cf);
+
+    a->index = json_object();
+    if (a->index == NULL) {
+        cli_error("audit verify: out of memory");
+        return -1;
+    }
+
     a->evidence = cli_opt(opts, "evidence")->count > 0;
 
     path = cli_opt(opts, "key")->value;
@@ -137,6 +144,7 @@ audit_setup(cli_opt_t *opts, audit_t *a)
         a->key = audit_load_key(path);
 
         if (a->key == NULL) {
+            audit_cleanup(a);
             return -1;
         }
 
@@ -378,22 +386,19 @@ audit_line(audit_t *a, const char *path, unsigned long n, char *line,
 }
 
 
-/* the chain of that id, made when first seen; NULL when memory ran out */
+/*
+ * The chain of that id, made when first seen; NULL when memory ran out.
+ * Looked up by a hash of the ids: a log may name a chain on every line.
+ */
 static audit_chain_t *
 audit_find(audit_t *a, const char *id)
 {
-    size_t          i;
+    json_t         *i;
     audit_chain_t  *c;
 
-    if (a->nchains > 0 && strcmp(a->chains[a->last].id, id) == 0) {
-        return &a->chains[a->last];
-    }
-
-    for (i = 0; i < a->nchains; i++) {
-        if (strcmp(a->chains[i].id, id) == 0) {
-            a->last = i;
-            return &a->chains[i];
-        }
+    i = json_object_get(a->index, id);
+    if (i != NULL) {
+        return &a->chains[json_integer_value(i)];
     }
 
     c = realloc(a->chains, (a->nchains + 1) * sizeof(audit_chain_t));
@@ -407,11 +412,16 @@ audit_find(audit_t *a, const char *id)
     memset(c->prev, '0', 64);
 
     c->id = strdup(id);
-    if (c->id == NULL) {
+    if (c->id == NULL
+        || json_object_set_new(a->index, id,
+                               json_integer((json_int_t) a->nchains))
+           != 0)
+    {
+        free(c->id);
         return NULL;
     }
 
-    a->last = a->nchains++;
+    a->nchains++;
 
     return c;
 }
@@ -859,6 +869,7 @@ audit_cleanup(audit_t *a)
     }
 
     free(a->chains);
+    json_decref(a->index);
     EVP_PKEY_free(a->key);
     nitro_attest_chain_cache_free(a->cf.chain_cache);
     nitro_attest_memo_free(a->cf.memo);
