@@ -33,6 +33,9 @@
 #define NGX_NITRO_ATTEST_EVIDENCE_TEXT                                        \
     (2 * 4 * ((NGX_NITRO_ATTEST_EVIDENCE_MAX + 2) / 3) + 64)
 
+/* the largest UDP payload over IPv4: what one syslog message can carry */
+#define NGX_NITRO_ATTEST_DATAGRAM_MAX  65507
+
 /* a checkpoint at least every minute while a chain has unsealed lines */
 #define NGX_NITRO_ATTEST_SEAL_EVERY  60000
 
@@ -76,8 +79,8 @@ static void ngx_nitro_attest_write_event(ngx_log_t *log,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
     nitro_attest_where_t *where, X509 *cert);
 static size_t ngx_nitro_attest_evidence(ngx_log_t *log,
-    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, u_char *line,
-    size_t len, size_t tail);
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_nitro_attest_dest_t *dest,
+    X509 *cert, u_char *line, size_t len, size_t tail);
 static void ngx_nitro_attest_send(ngx_log_t *log,
     ngx_nitro_attest_dest_t *dest, u_char *line, size_t len,
     ngx_uint_t severity);
@@ -621,8 +624,8 @@ ngx_nitro_attest_write_event(ngx_log_t *log,
         }
 
         if (dest[i].evidence) {
-            len = ngx_nitro_attest_evidence(log, nascf, cert, line, len,
-                                            tail);
+            len = ngx_nitro_attest_evidence(log, nascf, dest[i].dest, cert,
+                                            line, len, tail);
         }
 
         if (nam->event_key != NULL) {
@@ -649,12 +652,15 @@ ngx_nitro_attest_write_event(ngx_log_t *log,
 /*
  * The evidence of the event at line: the document as the certificate
  * carried it and the certificate's DER, each null when absent or too
- * large to carry.
+ * large to carry.  A syslog message is one UDP datagram: evidence that
+ * would not fit one is left out, as a line that cannot be sent would be
+ * a gap in its chain.
  */
 
 static size_t
 ngx_nitro_attest_evidence(ngx_log_t *log, ngx_nitro_attest_srv_conf_t *nascf,
-    X509 *cert, u_char *line, size_t len, size_t tail)
+    ngx_nitro_attest_dest_t *dest, X509 *cert, u_char *line, size_t len,
+    size_t tail)
 {
     int             der_len;
     size_t          size, doc_len, n;
@@ -663,6 +669,13 @@ ngx_nitro_attest_evidence(ngx_log_t *log, ngx_nitro_attest_srv_conf_t *nascf,
 
     size = ngx_nitro_attest_line_size - NGX_NITRO_ATTEST_SYSLOG_HEAD
            - NGX_NITRO_ATTEST_CHAIN_KEYS - 1;
+
+    if (dest->syslog != NULL) {
+        size = ngx_min(size, NGX_NITRO_ATTEST_DATAGRAM_MAX
+                             - NGX_NITRO_ATTEST_SYSLOG_HEAD
+                             - NGX_NITRO_ATTEST_CHAIN_KEYS);
+    }
+
     doc = NULL;
     doc_len = 0;
     der = NULL;
@@ -698,6 +711,11 @@ ngx_nitro_attest_evidence(ngx_log_t *log, ngx_nitro_attest_srv_conf_t *nascf,
     n = nitro_attest_event_evidence((char *) line, len, size, tail, doc,
                                     doc_len, der, (size_t) der_len);
     if (n == 0) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "nitro_attest: evidence of %uz bytes too large for "
+                      "the line to \"%V\", left out",
+                      doc_len + (size_t) der_len, &dest->name);
+
         n = nitro_attest_event_evidence((char *) line, len, size, tail, NULL,
                                         0, NULL, 0);
     }

@@ -685,3 +685,38 @@ def test_reopen_seals_both_blocks_of_one_file(tmp_path, pki):
     out = r.stdout.splitlines()
     assert len(out) == 2 and all("sealed at seq 2" in x for x in out), \
         r.stdout
+
+
+def test_syslog_evidence_fits_a_datagram(tmp_path, pki):
+    """A client's certificate whose evidence would not fit one UDP
+    datagram: its line goes out without the evidence, not lost, so the
+    chain has no gap (which audit verify reports as lines removed)."""
+    w = new_world(tmp_path, pki, [("payments-v42", GOOD)])
+    good = attested(w.dir, "good", pki, pcrs={**forge.default_pcrs()})
+    big = attested(w.dir, "big", pki, cert_kw={"value": b"\x00" * 50000})
+    private, public = audit.new_key()
+    key = write(os.path.join(w.dir, "k.pem"), private)
+    pub = write(os.path.join(w.dir, "k.pub"), public)
+    receiver = SyslogReceiver(os.path.join(w.dir, "syslog.log"))
+    receiver.start()
+    n = nginx.Nginx(
+        "    nitro_attest_event_log_key %s;\n"
+        "    nitro_attest_event_log syslog:server=127.0.0.1:%d,tag=nitro "
+        "evidence;\n" % (key, receiver.port)
+        + nginx.trust(w.policy, pki.root_pem)
+        + nginx.server("@port0@ ssl", 'location / { return 200 "ok"; }',
+                       name="on.test", attest="on")).start()
+    try:
+        for client in (good, big, good):
+            nginx.try_get(n.ports[0], context(client), "on.test")
+    finally:
+        n.stop(keep=True)
+        time.sleep(0.3)
+        receiver.stop()
+    lines = lines_of(receiver.path)
+    assert len(lines) == 4, lines
+    e = json.loads(audit.message(lines[1]))
+    assert e["reason"] == "malformed_extension"
+    assert e["evidence"] == {"document": None, "certificate": None}
+    r = run_audit("--key", pub, receiver.path)
+    assert r.returncode == 0 and "sealed at seq 4" in r.stdout, r.stdout
