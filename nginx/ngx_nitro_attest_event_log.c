@@ -23,11 +23,12 @@
 #define NGX_NITRO_ATTEST_CHAIN_KEYS  (NITRO_ATTEST_CHAIN_ID_MAX + 128)
 
 /*
- * The largest certificate whose evidence a line carries; what nginx
- * accepts of a client's chain is bounded alike (OpenSSL's
- * max_cert_list is 100 KB for the whole chain).
+ * The largest certificate whose evidence a line carries: as large as
+ * OpenSSL takes from a peer (its default max_cert_list, 100 KB for the
+ * whole chain), so that no peer can have its line go without evidence,
+ * which an audit of the evidence could not tell from a forged line.
  */
-#define NGX_NITRO_ATTEST_EVIDENCE_MAX  (64 * 1024)
+#define NGX_NITRO_ATTEST_EVIDENCE_MAX  (100 * 1024)
 
 /* the base64 of the evidence, a document as large as its certificate */
 #define NGX_NITRO_ATTEST_EVIDENCE_TEXT                                        \

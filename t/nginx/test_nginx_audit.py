@@ -720,3 +720,30 @@ def test_syslog_evidence_fits_a_datagram(tmp_path, pki):
     assert e["evidence"] == {"document": None, "certificate": None}
     r = run_audit("--key", pub, receiver.path)
     assert r.returncode == 0 and "sealed at seq 4" in r.stdout, r.stdout
+
+
+def test_evidence_of_the_largest_certificate(tmp_path, pki):
+    """A certificate as large as OpenSSL takes from a client (100 KB for
+    the chain): its line still carries it, so audit verify --evidence
+    checks the line instead of finding a certificate it cannot see."""
+    w = new_world(tmp_path, pki, [("payments-v42", GOOD)])
+    big = attested(w.dir, "big", pki, cert_kw={"value": b"\x00" * 90000})
+    private, public = audit.new_key()
+    key = write(os.path.join(w.dir, "k.pem"), private)
+    pub = write(os.path.join(w.dir, "k.pub"), public)
+    n = nginx.Nginx(
+        "    nitro_attest_event_log_key %s;\n"
+        "    nitro_attest_event_log @prefix@/logs/e.log evidence;\n" % key
+        + nginx.trust(w.policy, pki.root_pem)
+        + nginx.server("@port0@ ssl", 'location / { return 200 "ok"; }',
+                       name="on.test", attest="on")).start()
+    try:
+        nginx.try_get(n.ports[0], context(big), "on.test")
+    finally:
+        n.stop(keep=True)
+    path = os.path.join(n.prefix, "logs", "e.log")
+    e = json.loads(lines_of(path)[0])
+    assert e["reason"] == "malformed_extension"
+    assert len(base64.b64decode(e["evidence"]["certificate"])) > 90000
+    r = run_audit("--key", pub, "--evidence", "--root", pki.root_pem, path)
+    assert r.returncode == 0, r.stdout
