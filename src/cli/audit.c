@@ -546,15 +546,18 @@ audit_evidence(audit_t *a, json_t *event)
     a->cf.binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
     binding = json_string_value(json_object_get(event, "binding"));
 
+    if (der != NULL && cert == NULL) {
+        why = "the evidence's certificate is not a certificate";
+        goto done;
+    }
+
     /*
      * A verdict on a certificate names the binding it checked: a line
      * that carries a certificate, or the document one held, and names
      * none would have its binding go unchecked.
      */
-    if ((der != NULL && cert == NULL)
-        || (binding == NULL && (doc != NULL || der != NULL)))
-    {
-        why = "binding is not what the evidence's certificate needs";
+    if (binding == NULL && (doc != NULL || der != NULL)) {
+        why = "binding is null though the evidence carries a certificate";
         goto done;
     }
 
@@ -601,8 +604,7 @@ audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
     size_t                 i, n;
     uint8_t                digest[SHA384_DIGEST_LENGTH];
     unsigned char         *der;
-    const char            *line_reason, *text;
-    const char            *status;
+    const char            *line_reason, *text, *status;
     nitro_attest_reason_e  said, found;
 
     /* the digests the line names are of the evidence it carries */
