@@ -23,15 +23,19 @@
 #define NGX_NITRO_ATTEST_CHAIN_KEYS  (NITRO_ATTEST_CHAIN_ID_MAX + 128)
 
 /*
- * The largest certificate whose evidence a line carries; what nginx
- * accepts of a client's chain is bounded alike (OpenSSL's
- * max_cert_list is 100 KB for the whole chain).
+ * The largest certificate whose evidence a line carries: as large as
+ * OpenSSL takes from a peer (its default max_cert_list, 100 KB for the
+ * whole chain), so that no peer can have its line go without evidence,
+ * which an audit of the evidence could not tell from a forged line.
  */
-#define NGX_NITRO_ATTEST_EVIDENCE_MAX  (64 * 1024)
+#define NGX_NITRO_ATTEST_EVIDENCE_MAX  (100 * 1024)
 
 /* the base64 of the evidence, a document as large as its certificate */
 #define NGX_NITRO_ATTEST_EVIDENCE_TEXT                                        \
     (2 * 4 * ((NGX_NITRO_ATTEST_EVIDENCE_MAX + 2) / 3) + 64)
+
+/* the largest UDP payload over IPv4: what one syslog message can carry */
+#define NGX_NITRO_ATTEST_DATAGRAM_MAX  65507
 
 /* a checkpoint at least every minute while a chain has unsealed lines */
 #define NGX_NITRO_ATTEST_SEAL_EVERY  60000
@@ -49,6 +53,11 @@ typedef struct {
     ngx_uint_t                      index;
     ngx_nitro_attest_main_t        *nam;
     nitro_attest_chain_t            chain;     /* this worker's */
+
+    /* the file's flush handler before ours (the other block's, say) */
+    void                          (*flush)(ngx_open_file_t *file,
+                                           ngx_log_t *log);
+    void                           *flush_data;
 } ngx_nitro_attest_dest_t;
 
 
@@ -71,8 +80,8 @@ static void ngx_nitro_attest_write_event(ngx_log_t *log,
     ngx_nitro_attest_srv_conf_t *nascf, nitro_attest_verdict_t *v,
     nitro_attest_where_t *where, X509 *cert);
 static size_t ngx_nitro_attest_evidence(ngx_log_t *log,
-    ngx_nitro_attest_srv_conf_t *nascf, X509 *cert, u_char *line,
-    size_t len, size_t tail);
+    ngx_nitro_attest_srv_conf_t *nascf, ngx_nitro_attest_dest_t *dest,
+    X509 *cert, u_char *line, size_t len, size_t tail);
 static void ngx_nitro_attest_send(ngx_log_t *log,
     ngx_nitro_attest_dest_t *dest, u_char *line, size_t len,
     ngx_uint_t severity);
@@ -417,7 +426,9 @@ ngx_nitro_attest_event_log_init(ngx_cycle_t *cycle,
  * A chain's id names its writer: the node, when the master started, the
  * worker (its pid, and a random number as pids come back), the block and
  * the destination.  The file's flush handler, which nginx calls before
- * it reopens the file, seals the chain in the file being rotated.
+ * it reopens the file, seals the chain in the file being rotated; the
+ * handler it takes the place of (the other block's, when http and stream
+ * write one file) runs after it.
  */
 
 static ngx_int_t
@@ -456,9 +467,9 @@ ngx_nitro_attest_chain_init(ngx_cycle_t *cycle, ngx_nitro_attest_main_t *nam,
         return NGX_ERROR;
     }
 
-    if (dest->file != NULL && dest->file->flush == NULL
-        && dest->file->data == NULL)
-    {
+    if (dest->file != NULL) {
+        dest->flush = dest->file->flush;
+        dest->flush_data = dest->file->data;
         dest->file->flush = ngx_nitro_attest_reopen;
         dest->file->data = dest;
     }
@@ -614,8 +625,8 @@ ngx_nitro_attest_write_event(ngx_log_t *log,
         }
 
         if (dest[i].evidence) {
-            len = ngx_nitro_attest_evidence(log, nascf, cert, line, len,
-                                            tail);
+            len = ngx_nitro_attest_evidence(log, nascf, dest[i].dest, cert,
+                                            line, len, tail);
         }
 
         if (nam->event_key != NULL) {
@@ -642,12 +653,15 @@ ngx_nitro_attest_write_event(ngx_log_t *log,
 /*
  * The evidence of the event at line: the document as the certificate
  * carried it and the certificate's DER, each null when absent or too
- * large to carry.
+ * large to carry.  A syslog message is one UDP datagram: evidence that
+ * would not fit one is left out, as a line that cannot be sent would be
+ * a gap in its chain.
  */
 
 static size_t
 ngx_nitro_attest_evidence(ngx_log_t *log, ngx_nitro_attest_srv_conf_t *nascf,
-    X509 *cert, u_char *line, size_t len, size_t tail)
+    ngx_nitro_attest_dest_t *dest, X509 *cert, u_char *line, size_t len,
+    size_t tail)
 {
     int             der_len;
     size_t          size, doc_len, n;
@@ -656,6 +670,13 @@ ngx_nitro_attest_evidence(ngx_log_t *log, ngx_nitro_attest_srv_conf_t *nascf,
 
     size = ngx_nitro_attest_line_size - NGX_NITRO_ATTEST_SYSLOG_HEAD
            - NGX_NITRO_ATTEST_CHAIN_KEYS - 1;
+
+    if (dest->syslog != NULL) {
+        size = ngx_min(size, NGX_NITRO_ATTEST_DATAGRAM_MAX
+                             - NGX_NITRO_ATTEST_SYSLOG_HEAD
+                             - NGX_NITRO_ATTEST_CHAIN_KEYS);
+    }
+
     doc = NULL;
     doc_len = 0;
     der = NULL;
@@ -691,6 +712,11 @@ ngx_nitro_attest_evidence(ngx_log_t *log, ngx_nitro_attest_srv_conf_t *nascf,
     n = nitro_attest_event_evidence((char *) line, len, size, tail, doc,
                                     doc_len, der, (size_t) der_len);
     if (n == 0) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "nitro_attest: evidence of %uz bytes too large for "
+                      "the line to \"%V\", left out",
+                      doc_len + (size_t) der_len, &dest->name);
+
         n = nitro_attest_event_evidence((char *) line, len, size, tail, NULL,
                                         0, NULL, 0);
     }
@@ -755,12 +781,25 @@ ngx_nitro_attest_seal_timer(ngx_event_t *ev)
 }
 
 
-/* nginx is about to reopen the file: its chain sealed in the old one */
+/*
+ * nginx is about to reopen the file, or the worker exits: the chain
+ * sealed in it, then whoever else writes to it flushed.
+ */
 
 static void
 ngx_nitro_attest_reopen(ngx_open_file_t *file, ngx_log_t *log)
 {
-    ngx_nitro_attest_seal(log, file->data);
+    ngx_nitro_attest_dest_t  *dest;
+
+    dest = file->data;
+
+    ngx_nitro_attest_seal(log, dest);
+
+    if (dest->flush != NULL) {
+        file->data = dest->flush_data;
+        dest->flush(file, log);
+        file->data = dest;
+    }
 }
 
 

@@ -37,7 +37,7 @@ typedef struct {
     nitro_attest_policy_t     *policy;
     audit_chain_t             *chains;
     size_t                     nchains;
-    size_t                     last;         /* the chain found last */
+    json_t                    *index;        /* chain id: its index */
     unsigned long              unchained;    /* lines of no chain */
     unsigned long              checkpoints;
 } audit_t;
@@ -129,6 +129,13 @@ audit_setup(cli_opt_t *opts, audit_t *a)
 
     memset(a, 0, sizeof(*a));
     nitro_attest_config_init(&a->cf);
+
+    a->index = json_object();
+    if (a->index == NULL) {
+        cli_error("audit verify: out of memory");
+        return -1;
+    }
+
     a->evidence = cli_opt(opts, "evidence")->count > 0;
 
     path = cli_opt(opts, "key")->value;
@@ -137,6 +144,7 @@ audit_setup(cli_opt_t *opts, audit_t *a)
         a->key = audit_load_key(path);
 
         if (a->key == NULL) {
+            audit_cleanup(a);
             return -1;
         }
 
@@ -378,22 +386,19 @@ audit_line(audit_t *a, const char *path, unsigned long n, char *line,
 }
 
 
-/* the chain of that id, made when first seen; NULL when memory ran out */
+/*
+ * The chain of that id, made when first seen; NULL when memory ran out.
+ * Looked up by a hash of the ids: a log may name a chain on every line.
+ */
 static audit_chain_t *
 audit_find(audit_t *a, const char *id)
 {
-    size_t          i;
+    json_t         *i;
     audit_chain_t  *c;
 
-    if (a->nchains > 0 && strcmp(a->chains[a->last].id, id) == 0) {
-        return &a->chains[a->last];
-    }
-
-    for (i = 0; i < a->nchains; i++) {
-        if (strcmp(a->chains[i].id, id) == 0) {
-            a->last = i;
-            return &a->chains[i];
-        }
+    i = json_object_get(a->index, id);
+    if (i != NULL) {
+        return &a->chains[json_integer_value(i)];
     }
 
     c = realloc(a->chains, (a->nchains + 1) * sizeof(audit_chain_t));
@@ -407,11 +412,16 @@ audit_find(audit_t *a, const char *id)
     memset(c->prev, '0', 64);
 
     c->id = strdup(id);
-    if (c->id == NULL) {
+    if (c->id == NULL
+        || json_object_set_new(a->index, id,
+                               json_integer((json_int_t) a->nchains))
+           != 0)
+    {
+        free(c->id);
         return NULL;
     }
 
-    a->last = a->nchains++;
+    a->nchains++;
 
     return c;
 }
@@ -536,6 +546,21 @@ audit_evidence(audit_t *a, json_t *event)
     a->cf.binding = NITRO_ATTEST_BINDING_PUBLIC_KEY;
     binding = json_string_value(json_object_get(event, "binding"));
 
+    if (der != NULL && cert == NULL) {
+        why = "the evidence's certificate is not a certificate";
+        goto done;
+    }
+
+    /*
+     * A verdict on a certificate names the binding it checked: a line
+     * that carries a certificate, or the document one held, and names
+     * none would have its binding go unchecked.
+     */
+    if (binding == NULL && (doc != NULL || der != NULL)) {
+        why = "binding is null though the evidence carries a certificate";
+        goto done;
+    }
+
     if (binding != NULL
         && nitro_attest_binding_parse(binding, &a->cf.binding) != 0)
     {
@@ -572,14 +597,14 @@ static const char *
 audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
     const uint8_t *doc, size_t doc_len, X509 *cert)
 {
-    int                    measured;
+    int                    measured, agrees;
     char                   hex[2 * SHA384_DIGEST_LENGTH + 1];
     char                   key[4];
     json_t                *pcrs, *value;
     size_t                 i, n;
     uint8_t                digest[SHA384_DIGEST_LENGTH];
     unsigned char         *der;
-    const char            *line_reason, *text;
+    const char            *line_reason, *text, *status;
     nitro_attest_reason_e  said, found;
 
     /* the digests the line names are of the evidence it carries */
@@ -633,6 +658,36 @@ audit_agree(audit_t *a, json_t *event, const nitro_attest_verdict_t *v,
 
     found = v->status == NITRO_ATTEST_STATUS_FAILED
             ? (nitro_attest_reason_e) v->reason : NITRO_ATTEST_OK;
+
+    /*
+     * A line names a reason exactly when it failed, succeeds only when
+     * its evidence does, and was not checked only when it carries no
+     * certificate: a success whose reason the evidence cannot decide (no
+     * document, say) is not what the evidence says.
+     */
+    status = json_string_value(json_object_get(event, "status"));
+
+    if (status == NULL) {
+        agrees = 0;
+
+    } else if (line_reason != NULL) {
+        agrees = strcmp(status, nitro_attest_status_name(
+                                    NITRO_ATTEST_STATUS_FAILED)) == 0;
+
+    } else if (strcmp(status, nitro_attest_status_name(
+                                  NITRO_ATTEST_STATUS_SUCCESS)) == 0)
+    {
+        agrees = v->status == NITRO_ATTEST_STATUS_SUCCESS;
+
+    } else {
+        agrees = strcmp(status, nitro_attest_status_name(
+                                    NITRO_ATTEST_STATUS_NONE)) == 0
+                 && doc == NULL && cert == NULL;
+    }
+
+    if (!agrees) {
+        return "status and reason are not what the evidence says";
+    }
 
     for (i = 0; i < sizeof(audit_decided) / sizeof(audit_decided[0])
                 + (a->policy ? sizeof(audit_judged) / sizeof(audit_judged[0])
@@ -816,6 +871,7 @@ audit_cleanup(audit_t *a)
     }
 
     free(a->chains);
+    json_decref(a->index);
     EVP_PKEY_free(a->key);
     nitro_attest_chain_cache_free(a->cf.chain_cache);
     nitro_attest_memo_free(a->cf.memo);

@@ -175,3 +175,18 @@ def test_throughput(nitro, keys, tmp_path):
     elapsed = time.time() - start
     assert r.code == 0
     assert len(lines) / elapsed > 5000, len(lines) / elapsed
+
+
+def test_a_chain_per_line_is_no_slower(nitro, tmp_path):
+    """Whoever can write the log can give every line a chain of its own:
+    finding a line's chain must not take longer the more chains there
+    are (200000 one-line chains, a minute and more when each was looked
+    for among all the others)."""
+    lines = ['{"event_type":"x","chain":"c%d","seq":1,"prev":"%s"}'
+             % (i, audit.ZERO) for i in range(200000)]
+    path = log_file(tmp_path, lines)
+    start = time.time()
+    r = nitro("audit", "verify", path)
+    elapsed = time.time() - start
+    assert r.code == 0 and r.stdout.count("unsealed tail") == 200000
+    assert elapsed < 20, elapsed

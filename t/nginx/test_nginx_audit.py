@@ -494,6 +494,71 @@ def test_tamper_unsealed_tail_caught_by_evidence(world, tmp_path, log):
     assert "pcrs are not the evidence's" in r.stdout
 
 
+def unsealed_edit(log, edit):
+    """log with a chain's final seal removed and edit(event, events of the
+    chain) applied to one line of its unsealed tail, every link after it
+    recomputed: (lines, 1-based number of the edited line)."""
+    last = {}
+    for i, line in enumerate(log):
+        last[json.loads(line)["chain"]] = i
+    chain, ckpt = next((c, i) for c, i in last.items()
+                       if not is_event(json.loads(log[i])))
+    out = log[:ckpt] + log[ckpt + 1:]
+    mine = [json.loads(line) if json.loads(line)["chain"] == chain else None
+            for line in out]
+    i = edit(mine)
+    out[i] = json.dumps(mine[i], separators=(",", ":"))
+    return audit.relink(out, i), i + 1
+
+
+def last_where(events, pred):
+    return max(k for k, e in enumerate(events)
+               if e is not None and is_event(e) and pred(e))
+
+
+def lie_success_reason_kept(events):
+    i = last_where(events, lambda e: e["reason"] == "bad_signature")
+    events[i]["status"] = "SUCCESS"
+    return i
+
+
+def lie_failed_without_reason(events):
+    i = last_where(events, lambda e: e["status"] == "SUCCESS")
+    events[i]["status"] = "FAILED"
+    return i
+
+
+def lie_success_without_certificate(events):
+    i = last_where(events, lambda e: e["reason"] == "no_certificate")
+    events[i].update(status="SUCCESS", reason=None, severity="INFO")
+    return i
+
+
+def lie_binding_dropped(events):
+    """A success given another enclave's certificate, whose key its
+    document does not attest: a binding_mismatch, unless the line's
+    binding, now null, has the check skipped."""
+    i = last_where(events, lambda e: e["status"] == "SUCCESS")
+    j = last_where(events, lambda e: e["reason"] == "denied")
+    events[i]["evidence"]["certificate"] = \
+        events[j]["evidence"]["certificate"]
+    events[i].update(cert_sha256=events[j]["cert_sha256"], binding=None)
+    return i
+
+
+@pytest.mark.parametrize("edit", [
+    lie_success_reason_kept, lie_failed_without_reason,
+    lie_success_without_certificate, lie_binding_dropped])
+def test_tamper_status_lies_caught_by_evidence(world, tmp_path, log, edit):
+    """Evidence and digests left as they were, the outcome edited: the
+    status (and the binding it rests on) is what the evidence says."""
+    out, n = unsealed_edit(log, edit)
+    path = tampered(world, tmp_path, out)
+    r = run_audit("--key", world.pub, "--evidence", "--root",
+                  world.pki.root_pem, "--policy", world.policy, path)
+    broken(r, path, n)
+
+
 # ---------------------------------------------------------------------------
 # The checkpoint timer and the configuration.
 
@@ -577,3 +642,108 @@ def test_stream_event_log_chained(tmp_path, pki):
     assert list(chains)[0].endswith(":stream0")
     e = json.loads(lines[0])
     assert "dst_endpoint" not in e and e["unmapped"]["evidence"]["document"]
+
+
+def test_reopen_seals_both_blocks_of_one_file(tmp_path, pki):
+    """http and stream chained into one file: before nginx reopens it,
+    each block's chain is sealed in it, not only the first block's."""
+    w = new_world(tmp_path, pki, [("payments-v42", GOOD)])
+    good = attested(w.dir, "good", pki, pcrs={**forge.default_pcrs()})
+    private, public = audit.new_key()
+    key = write(os.path.join(w.dir, "k.pem"), private)
+    pub = write(os.path.join(w.dir, "k.pub"), public)
+    chained = ("    nitro_attest_event_log_key %s;\n"
+               "    nitro_attest_event_log @prefix@/logs/both.log;\n" % key)
+    stream = nginx.stream_main(
+        chained + nginx.trust(w.policy, pki.root_pem)
+        + "    server { listen 127.0.0.1:@port1@ ssl; nitro_attest on;\n"
+          "             return \"ok\"; }\n")
+    n = nginx.Nginx(chained + nginx.trust(w.policy, pki.root_pem)
+                    + nginx.server("@port0@ ssl",
+                                   'location / { return 200 "ok"; }',
+                                   name="on.test", attest="on"),
+                    ports=2, main=stream).start()
+    logs = os.path.join(n.prefix, "logs")
+    both, rotated = (os.path.join(logs, "both.log"),
+                     os.path.join(logs, "both.log.1"))
+    try:
+        assert nginx.try_get(n.ports[0], context(good), "on.test")[0].status \
+            == 200
+        with socket.create_connection(("127.0.0.1", n.ports[1])) as s:
+            with context(good).wrap_socket(s, server_hostname="s") as t:
+                assert t.recv(16) == b"ok"
+        os.rename(both, rotated)
+        os.kill(n.master_pid(), signal.SIGUSR1)
+        deadline = time.time() + 10
+        while not os.path.exists(both) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        r = run_audit("--key", pub, rotated)
+    finally:
+        n.stop(keep=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.splitlines()
+    assert len(out) == 2 and all("sealed at seq 2" in x for x in out), \
+        r.stdout
+
+
+def test_syslog_evidence_fits_a_datagram(tmp_path, pki):
+    """A client's certificate whose evidence would not fit one UDP
+    datagram: its line goes out without the evidence, not lost, so the
+    chain has no gap (which audit verify reports as lines removed)."""
+    w = new_world(tmp_path, pki, [("payments-v42", GOOD)])
+    good = attested(w.dir, "good", pki, pcrs={**forge.default_pcrs()})
+    big = attested(w.dir, "big", pki, cert_kw={"value": b"\x00" * 50000})
+    private, public = audit.new_key()
+    key = write(os.path.join(w.dir, "k.pem"), private)
+    pub = write(os.path.join(w.dir, "k.pub"), public)
+    receiver = SyslogReceiver(os.path.join(w.dir, "syslog.log"))
+    receiver.start()
+    n = nginx.Nginx(
+        "    nitro_attest_event_log_key %s;\n"
+        "    nitro_attest_event_log syslog:server=127.0.0.1:%d,tag=nitro "
+        "evidence;\n" % (key, receiver.port)
+        + nginx.trust(w.policy, pki.root_pem)
+        + nginx.server("@port0@ ssl", 'location / { return 200 "ok"; }',
+                       name="on.test", attest="on")).start()
+    try:
+        for client in (good, big, good):
+            nginx.try_get(n.ports[0], context(client), "on.test")
+    finally:
+        n.stop(keep=True)
+        time.sleep(0.3)
+        receiver.stop()
+    lines = lines_of(receiver.path)
+    assert len(lines) == 4, lines
+    e = json.loads(audit.message(lines[1]))
+    assert e["reason"] == "malformed_extension"
+    assert e["evidence"] == {"document": None, "certificate": None}
+    r = run_audit("--key", pub, receiver.path)
+    assert r.returncode == 0 and "sealed at seq 4" in r.stdout, r.stdout
+
+
+def test_evidence_of_the_largest_certificate(tmp_path, pki):
+    """A certificate as large as OpenSSL takes from a client (100 KB for
+    the chain): its line still carries it, so audit verify --evidence
+    checks the line instead of finding a certificate it cannot see."""
+    w = new_world(tmp_path, pki, [("payments-v42", GOOD)])
+    big = attested(w.dir, "big", pki, cert_kw={"value": b"\x00" * 90000})
+    private, public = audit.new_key()
+    key = write(os.path.join(w.dir, "k.pem"), private)
+    pub = write(os.path.join(w.dir, "k.pub"), public)
+    n = nginx.Nginx(
+        "    nitro_attest_event_log_key %s;\n"
+        "    nitro_attest_event_log @prefix@/logs/e.log evidence;\n" % key
+        + nginx.trust(w.policy, pki.root_pem)
+        + nginx.server("@port0@ ssl", 'location / { return 200 "ok"; }',
+                       name="on.test", attest="on")).start()
+    try:
+        nginx.try_get(n.ports[0], context(big), "on.test")
+    finally:
+        n.stop(keep=True)
+    path = os.path.join(n.prefix, "logs", "e.log")
+    e = json.loads(lines_of(path)[0])
+    assert e["reason"] == "malformed_extension"
+    assert len(base64.b64decode(e["evidence"]["certificate"])) > 90000
+    r = run_audit("--key", pub, "--evidence", "--root", pki.root_pem, path)
+    assert r.returncode == 0, r.stdout
