@@ -286,6 +286,7 @@ ngx_http_nitro_attest_proxy_peer(ngx_connection_t *c,
     peer->client_addr = &r->connection->addr_text;
     peer->sockaddr = r->upstream->peer.sockaddr;
     peer->socklen = r->upstream->peer.socklen;
+    peer->pc = &r->upstream->peer;
     peer->pool = r->pool;
     peer->last = &ctx->last;
 

@@ -24,6 +24,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <ngx_event_connect.h>
 
 #include "nitro_attest.h"
 
@@ -300,8 +301,9 @@ typedef struct {
  * (ngx_nitro_attest_peer_pt): the proxy settings of the context that uses
  * it (conf, NULL when none), the server whose client's request or session
  * opened it (events go to its event log), that client's address, the
- * upstream's address, and where the verdict of the request's or
- * session's last upstream goes (last, in pool).
+ * upstream's address, the request's or session's peer connection, and
+ * where the verdict of the request's or session's last upstream goes
+ * (last, in pool).
  */
 typedef struct {
     ngx_nitro_attest_srv_conf_t    *conf;
@@ -309,6 +311,7 @@ typedef struct {
     ngx_str_t                      *client_addr;
     struct sockaddr                *sockaddr;
     socklen_t                       socklen;
+    ngx_peer_connection_t          *pc;
     ngx_pool_t                     *pool;
     nitro_attest_verdict_t        **last;
 } ngx_nitro_attest_peer_t;

@@ -22,13 +22,15 @@
 /*
  * What an upstream connection keeps: the digest of the settings that
  * verified it, until when its verdict serves, whether its handshake is
- * still to complete (the upstream has yet to prove its key), then the
- * verdict prefix.
+ * still to complete (the upstream has yet to prove its key) and, while it
+ * is, the peer's own free function (ngx_nitro_attest_proxy_free()), then
+ * the verdict prefix.
  */
 typedef struct {
     u_char                          digest[SHA256_DIGEST_LENGTH];
     int64_t                         expires;
     ngx_uint_t                      pending;
+    ngx_event_free_peer_pt          free;
     nitro_attest_verdict_t          verdict;
 } ngx_nitro_attest_upstream_t;
 
@@ -53,6 +55,8 @@ static void ngx_nitro_attest_proxy_refused(ngx_connection_t *c,
     ngx_nitro_attest_peer_t *peer, nitro_attest_verdict_t *v);
 static void ngx_nitro_attest_proxy_info(const ngx_ssl_conn_t *ssl_conn,
     int where, int ret);
+static void ngx_nitro_attest_proxy_free(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
 #if (nginx_version >= 1023004)
 static void ngx_nitro_attest_proxy_refused_error(nitro_attest_verdict_t *v);
 #endif
@@ -354,8 +358,18 @@ ngx_nitro_attest_proxy_verify(X509_STORE_CTX *store, void *arg)
     }
 
     if (reason == NITRO_ATTEST_OK) {
-        /* accounted once the upstream proved its key: the handshake ends */
+        /*
+         * Accounted once the upstream proved its key, when the handshake
+         * ends (ngx_nitro_attest_proxy_info()), or, if the connection ends
+         * before, as "key_not_proven" (ngx_nitro_attest_proxy_free()).
+         */
         up->pending = 1;
+
+        if (peer.pc->free != ngx_nitro_attest_proxy_free) {
+            up->free = peer.pc->free;
+            peer.pc->free = ngx_nitro_attest_proxy_free;
+        }
+
         return 1;
     }
 
@@ -398,7 +412,10 @@ ngx_nitro_attest_proxy_keep(ngx_connection_t *c,
 {
     int                           days, secs;
     int64_t                       expires, not_after;
-    ngx_nitro_attest_upstream_t  *up;
+    ngx_nitro_attest_upstream_t  *up, *prev;
+
+    prev = SSL_get_ex_data(c->ssl->connection,
+                           ngx_nitro_attest_proxy_conn_index);
 
     up = ngx_palloc(c->pool, offsetof(ngx_nitro_attest_upstream_t, verdict)
                              + nitro_attest_verdict_size(v));
@@ -409,6 +426,9 @@ ngx_nitro_attest_proxy_keep(ngx_connection_t *c,
     ngx_memcpy(up->digest, pcf->digest, SHA256_DIGEST_LENGTH);
     ngx_memcpy(&up->verdict, v, nitro_attest_verdict_size(v));
     up->pending = 0;
+
+    /* the peer's own free function, if a verdict before set it aside */
+    up->free = prev ? prev->free : NULL;
 
     expires = ngx_min(v->not_after_ms,
                       v->timestamp_ms + (int64_t) pcf->max_age);
@@ -562,6 +582,13 @@ ngx_nitro_attest_proxy_info(const ngx_ssl_conn_t *ssl_conn, int where,
         ngx_memzero(&peer, sizeof(ngx_nitro_attest_peer_t));
 
         if (pctx->peer(c, &peer) == NGX_OK && peer.conf != NULL) {
+
+            /* nothing is left to watch: the peer's free is its own again */
+
+            if (peer.pc->free == ngx_nitro_attest_proxy_free) {
+                peer.pc->free = up->free;
+            }
+
             ngx_nitro_attest_proxy_account(c, &peer, &up->verdict,
                                            SSL_get0_peer_certificate(ssl_conn));
             ngx_nitro_attest_proxy_last(&peer, &up->verdict);
@@ -580,6 +607,67 @@ ngx_nitro_attest_proxy_info(const ngx_ssl_conn_t *ssl_conn, int where,
 
     if (pctx->next_info != NULL) {
         pctx->next_info(ssl_conn, where, ret);
+    }
+}
+
+
+/*
+ * The peer's free function while a verified upstream has yet to prove its
+ * key.  Whatever ends such a connection before its handshake completes (a
+ * failed or closed handshake, a bad signature, a timeout, the request or
+ * session finalized because its client went away), nginx frees the peer
+ * first, while the connection, its SSL object and the request or session
+ * that opened it all live, and closes the connection after: the upstream
+ * never proved that it holds the certificate's key (a relay replaying a
+ * genuine enclave's certificate), and the verification is accounted here,
+ * once, as "key_not_proven".
+ *
+ * The free function is set on the request's or session's peer by the
+ * verification itself, only while its verdict waits (so the connection and
+ * its SSL object are there when it runs), and given back once the
+ * handshake completes or here: that covers both protocols and every way
+ * of passing (an upstream{} block or a variable), where a free function
+ * set per upstream{} block misses the others.  An OpenSSL ex_data free
+ * callback would see every SSL_free() too, but it stays registered with
+ * OpenSSL after this module is unloaded by a reload, and would have to
+ * tell the connections whose request is gone from the others.
+ */
+
+static void
+ngx_nitro_attest_proxy_free(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_ssl_conn_t                *ssl_conn;
+    ngx_connection_t              *c;
+    ngx_nitro_attest_peer_t        peer;
+    ngx_nitro_attest_upstream_t   *up;
+    ngx_nitro_attest_proxy_ctx_t  *pctx;
+
+    c = pc->connection;
+    ssl_conn = c->ssl->connection;
+    up = SSL_get_ex_data(ssl_conn, ngx_nitro_attest_proxy_conn_index);
+
+    pc->free = up->free;
+
+    if (up->pending) {
+        up->pending = 0;
+        up->verdict.status = NITRO_ATTEST_STATUS_FAILED;
+        up->verdict.reason = NITRO_ATTEST_KEY_NOT_PROVEN;
+
+        pctx = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl_conn),
+                                   ngx_nitro_attest_proxy_ctx_index);
+        ngx_memzero(&peer, sizeof(ngx_nitro_attest_peer_t));
+
+        if (pctx->peer(c, &peer) == NGX_OK && peer.conf != NULL) {
+            ngx_nitro_attest_proxy_refused(c, &peer, &up->verdict);
+            ngx_nitro_attest_proxy_account(c, &peer, &up->verdict,
+                                           SSL_get0_peer_certificate(ssl_conn));
+            ngx_nitro_attest_proxy_last(&peer, &up->verdict);
+        }
+    }
+
+    if (pc->free) {
+        pc->free(pc, data, state);
     }
 }
 

@@ -193,6 +193,7 @@ ngx_stream_nitro_attest_proxy_peer(ngx_connection_t *c,
     peer->client_addr = &s->connection->addr_text;
     peer->sockaddr = s->upstream->peer.sockaddr;
     peer->socklen = s->upstream->peer.socklen;
+    peer->pc = &s->upstream->peer;
     peer->pool = s->connection->pool;
 
     return NGX_OK;

@@ -60,7 +60,7 @@ typedef enum {
     NITRO_ATTEST_DENIED,
     NITRO_ATTEST_PCR_MISMATCH,
     NITRO_ATTEST_BINDING_MISMATCH,
-    NITRO_ATTEST_KEY_NOT_PROVEN,    /* the TLS client did not prove its key */
+    NITRO_ATTEST_KEY_NOT_PROVEN,    /* the TLS peer did not prove its key */
     NITRO_ATTEST_ROLLBACK,          /* an older version of a service than
                                        its instance proved before (a
                                        server's rule, nitro_attest_rollback) */

@@ -9,10 +9,12 @@ servers for stream.
 world: the proxy's port0 serves locations that verify each enclave
 (/good, /r/REASON), fall back from a refused upstream to a genuine one
 (/fallback), combine with proxy_ssl_verify (/trusted, /untrusted), share a
-keepalive upstream block under different settings (/ka/*) and upstream
-addresses whose TLS sessions nginx would share (/sess/*); port1 is the
-status endpoint.  kinds: uwsgi (port0), gRPC over HTTP/2 (port1) and
-stream (port2, port3; port4 not verified) upstreams.  Other tests start their own nginx:
+keepalive upstream block under different settings (/ka/*), upstream
+addresses whose TLS sessions nginx would share (/sess/*) and relays that
+replay the genuine enclave's certificate without its key (/unproven,
+/stall*); port1 is the status endpoint.  kinds: uwsgi (port0), gRPC over
+HTTP/2 (port1) and stream (port2, port3; port4 not verified; port5
+through a relay) upstreams, port6 the status endpoint.  Other tests start their own nginx:
 keepalive across the verdict's end, the shipped example, nginx -t.
 """
 
@@ -101,6 +103,83 @@ class Enclaves:
         return "%s://127.0.0.1:%d" % (scheme, self.port(name))
 
 
+class Relay:
+    """A relay in front of a genuine enclave that cannot prove the
+    enclave's key: it passes what nginx sends, and the enclave's first
+    flight up to and including its Certificate message (TLS 1.3: the
+    first encrypted record as long as the certificate), then drops the
+    rest (CertificateVerify, Finished) and closes both sides, or (hold)
+    stalls until nginx closes."""
+
+    def __init__(self, target, enclave_cert, hold=False):
+        with open(enclave_cert.cert) as f:
+            self.der = len(ssl.PEM_cert_to_DER_cert(f.read()))
+        self.target, self.hold = target, hold
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.relayed = 0        # connections cut after the Certificate
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.sock.accept()
+            threading.Thread(target=self.relay, args=(client,),
+                             daemon=True).start()
+
+    @staticmethod
+    def pass_through(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    @staticmethod
+    def record(sock):
+        """One TLS record, whole, or None at the end."""
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[3:5],
+                                                               "big"):
+            chunk = sock.recv(5 - len(data) if len(data) < 5 else
+                              5 + int.from_bytes(data[3:5], "big")
+                              - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def relay(self, client):
+        upstream = socket.create_connection(("127.0.0.1", self.target))
+        forward = threading.Thread(target=self.pass_through,
+                                   args=(client, upstream), daemon=True)
+        forward.start()
+        try:
+            while True:
+                rec = self.record(upstream)
+                if rec is None:
+                    return
+                client.sendall(rec)
+                if rec[0] == 23 and len(rec) - 5 >= self.der:
+                    self.relayed += 1
+                    if self.hold:
+                        forward.join()
+                    return
+        except OSError:
+            pass
+        finally:
+            for s in (client, upstream):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+
 def front_body(w):
     e = w.enclaves
     locations = [verified("/good", e.url("good")),
@@ -122,7 +201,15 @@ def front_body(w):
                           "nitro_attest_proxy_policy %s;" % w.v43),
                  "location /sess/off { proxy_pass https://good; }\n",
                  "location /sess/bad-off { proxy_pass https://bad; }\n",
-                 verified("/sess/bad-on", "https://bad")]
+                 verified("/sess/bad-on", "https://bad"),
+                 verified("/unproven", "https://127.0.0.1:%d" % w.relay.port,
+                          "proxy_ssl_protocols TLSv1.3;"),
+                 verified("/stall", "https://127.0.0.1:%d" % w.stall.port,
+                          "proxy_ssl_protocols TLSv1.3;",
+                          "proxy_connect_timeout 1s;"),
+                 verified("/stall-long", "https://127.0.0.1:%d"
+                          % w.stall.port, "proxy_ssl_protocols TLSv1.3;",
+                          "proxy_connect_timeout 60s;")]
     locations += [verified("/r/%s" % r, e.url(r)) for r in REASONS]
     keepalive = "proxy_http_version 1.1; proxy_set_header Connection \"\";"
     locations += [verified("/ka/a", "https://ka", keepalive),
@@ -177,6 +264,9 @@ def world(tmp_path_factory, pki, other_pki):
                                  ("payments-v43", V43)]))
     w.events = os.path.join(d, "events.log")
     w.enclaves = Enclaves(d, pki, other_pki)
+    w.relay = Relay(w.enclaves.port("good"), w.enclaves.certs["good"])
+    w.stall = Relay(w.enclaves.port("good"), w.enclaves.certs["good"],
+                    hold=True)
     try:
         yield from nginx.serving(w, front_body(w), ports=2)
     finally:
@@ -338,6 +428,91 @@ def test_metrics_count_upstreams_apart_from_clients(world):
                      r'"verified"\} [1-9]', text, re.M), text
     assert re.search(r'^nitro_attest_proxy_failures_total\{reason='
                      r'"debug_enclave"\} [1-9]', text, re.M), text
+
+
+def test_upstream_that_never_proves_its_key_is_recorded(world):
+    """A relay presents a genuine enclave's certificate, whose document
+    verifies, but cannot prove its key: the handshake never completes.
+    nginx answers 502, and records the attempt as a failed verification,
+    key_not_proven: one error line naming the reason and the upstream, an
+    event line, the counters and the request's variables."""
+    log = LogTail(world.nginx.error_log)
+    tail = LogTail(world.events)
+    before = nginx.metrics(world.port[1])
+    relayed = world.relay.relayed
+    status, headers, body = get(world.port[0], "/unproven")
+    assert status == 502, (status, body)
+    assert world.relay.relayed == relayed + 1
+    v = proxy_vars(headers)
+    assert (v["status"], v["reason"]) == ("FAILED:key_not_proven",
+                                          "key_not_proven"), v
+    assert v["module_id"] == forge.DEFAULT_MODULE_ID and \
+        v["pcr0"] == GOOD[0].hex(), v
+    ours = [x for x in log.lines() if "upstream attestation failed" in x]
+    assert len(ours) == 1, ours
+    assert "[error]" in ours[0]
+    assert "upstream attestation failed: key_not_proven, upstream: " \
+           "\"127.0.0.1:%d\"" % world.relay.port in ours[0], ours[0]
+    events = tail.events(expect=1)
+    assert len(events) == 1, events
+    e = events[0]
+    assert (e["status"], e["reason"], e["direction"]) == (
+        "FAILED", "key_not_proven", "upstream"), e
+    assert e["upstream_addr"] == "127.0.0.1:%d" % world.relay.port
+    assert e["cert_sha256"] == world.enclaves.certs["good"].sha256
+    after = nginx.metrics(world.port[1])
+    assert after["proxy"]["verified"] == before["proxy"]["verified"]
+    assert after["proxy"]["failed"] - before["proxy"]["failed"] == 1
+    assert after["proxy"]["failures"]["key_not_proven"] - \
+        before["proxy"]["failures"]["key_not_proven"] == 1
+    assert after["handshakes"] == before["handshakes"]
+    _, text = nginx.status(world.port[1], "?format=prometheus")
+    assert re.search(r'^nitro_attest_proxy_failures_total\{reason='
+                     r'"key_not_proven"\} [1-9]', text, re.M), text
+    # a verified upstream still counts once, as verified
+    status, _, _ = get(world.port[0], "/good")
+    assert status == 200
+    again = nginx.metrics(world.port[1])
+    assert again["proxy"]["verified"] - after["proxy"]["verified"] == 1
+    assert again["proxy"]["failed"] == after["proxy"]["failed"]
+
+
+def test_upstream_that_stalls_before_proving_its_key(world):
+    """The relay stalls after the certificate: the handshake times out
+    (504), and the attempt is recorded as key_not_proven, once."""
+    log = LogTail(world.nginx.error_log)
+    tail = LogTail(world.events)
+    status, headers, _ = get(world.port[0], "/stall")
+    assert status == 504
+    assert proxy_vars(headers)["status"] == "FAILED:key_not_proven"
+    assert len([x for x in log.lines()
+                if "failed: key_not_proven" in x]) == 1
+    events = tail.events(expect=1)
+    assert [(e["status"], e["reason"]) for e in events] == [
+        ("FAILED", "key_not_proven")], events
+
+
+def test_client_gone_while_the_upstream_has_yet_to_prove_its_key(world):
+    """The client closes while nginx waits for the stalled relay's proof:
+    nginx ends the upstream connection, records key_not_proven once, and
+    its worker lives on (the harness fails a crash when nginx stops)."""
+    log = LogTail(world.nginx.error_log)
+    tail = LogTail(world.events)
+    relayed = world.stall.relayed
+    with socket.create_connection(("127.0.0.1", world.port[0]), 5) as s:
+        s.sendall(b"GET /stall-long HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.time() + 5
+        while world.stall.relayed == relayed and time.time() < deadline:
+            time.sleep(0.05)
+        assert world.stall.relayed == relayed + 1
+        # nginx reads the certificate the relay just sent, then waits
+        time.sleep(0.5)
+    events = tail.events(expect=1)
+    assert [(e["status"], e["reason"]) for e in events] == [
+        ("FAILED", "key_not_proven")], events
+    assert len([x for x in log.lines()
+                if "failed: key_not_proven" in x]) == 1
+    assert get(world.port[0], "/good")[0] == 200
 
 
 # -- keepalive across the end of a verdict ----------------------------------
@@ -625,6 +800,8 @@ def kinds(tmp_path_factory, pki):
     w.grpc = [grpc_enclave(good), grpc_enclave(other)]
     w.uwsgi = [TlsServer(good, uwsgi), TlsServer(other, uwsgi)]
     w.echo = [TlsServer(good, echo), TlsServer(other, echo)]
+    w.relay = Relay(w.echo[0].port, good)
+    w.stream_events = os.path.join(d, "stream-events.log")
     trust = ("nitro_attest_proxy_policy %s;\n"
              "    nitro_attest_proxy_trusted_root %s;\n"
              % (w.policy, pki.root_pem))
@@ -639,8 +816,10 @@ def kinds(tmp_path_factory, pki):
             verified("/test.Good/", "grpcs://127.0.0.1:%d" % w.grpc[0].port,
                      passing="grpc_pass"),
             verified("/test.Bad/", "grpcs://127.0.0.1:%d" % w.grpc[1].port,
-                     passing="grpc_pass")))
+                     passing="grpc_pass"))
+        + nginx.status_server("@port6@"))
     stream = ("    " + trust
+              + "    nitro_attest_event_log %s;\n" % w.stream_events
               + "    log_format up '$nitro_attest_proxy_status "
               "$nitro_attest_proxy_policy $nitro_attest_proxy_pcr0 "
               "$nitro_attest_proxy_kind';\n"
@@ -655,9 +834,16 @@ def kinds(tmp_path_factory, pki):
               # port3's upstream, not verified: its TLS sessions are saved
               # for that upstream server
               + nginx.server("@port4@", "proxy_ssl on;",
-                             "proxy_pass other;"))
+                             "proxy_pass other;")
+              # port5: a relay before the genuine enclave; "ssl_preread"
+              # holds a session until its client sends, so that the
+              # harness's probe (connect, close) never reaches the relay
+              + nginx.server("@port5@", "ssl_preread on;", "proxy_ssl on;",
+                             "proxy_ssl_protocols TLSv1.3;",
+                             "nitro_attest_proxy_verify on;",
+                             "proxy_pass 127.0.0.1:%d;" % w.relay.port))
     try:
-        yield from nginx.serving(w, http, ports=5, main=stream_main(stream))
+        yield from nginx.serving(w, http, ports=7, main=stream_main(stream))
     finally:
         for s in w.grpc:
             s.stop(None)
@@ -724,6 +910,44 @@ def test_stream_session_never_resumed_where_verified(kinds):
         assert stream_exchange(kinds.port[3]) == b""
     # the server not verifying did resume its sessions
     assert True in kinds.echo[1].resumed
+
+
+def test_stream_upstream_that_never_proves_its_key_is_recorded(kinds):
+    """The stream face of the relay case: the session ends before any
+    byte reaches the enclave, and the attempt is recorded as a failed
+    verification, key_not_proven (error line, event line, counters, the
+    session's variables).  The harness's probes of the other ports may
+    log and count meanwhile: only what names the relay is counted."""
+    log = LogTail(kinds.nginx.error_log)
+    access = LogTail(kinds.stream_log)
+    events = LogTail(kinds.stream_events)
+    before = nginx.metrics(kinds.port[6])
+    relayed = kinds.relay.relayed
+    assert stream_exchange(kinds.port[5], b"hello, enclave") == b""
+    assert kinds.relay.relayed == relayed + 1
+    expected = "FAILED:key_not_proven payments-v42 %s enclave" % (
+        GOOD[0].hex())
+    deadline = time.time() + 5
+    while expected not in access.lines() and time.time() < deadline:
+        time.sleep(0.05)
+    assert expected in access.lines(), access.lines()
+    # the lines about this upstream (the harness's probes of the other
+    # ports may write theirs meanwhile)
+    ours = [x for x in log.lines()
+            if re.search(r'upstream attestation failed: \w+, upstream: '
+                         r'"127.0.0.1:%d"' % kinds.relay.port, x)]
+    assert len(ours) == 1, ours
+    assert "[error]" in ours[0]
+    assert "failed: key_not_proven, upstream" in ours[0], ours[0]
+    e = [x for x in events.events(expect=1)
+         if x["upstream_addr"] == "127.0.0.1:%d" % kinds.relay.port]
+    assert len(e) == 1, e
+    assert (e[0]["status"], e[0]["reason"], e[0]["direction"]) == (
+        "FAILED", "key_not_proven", "upstream"), e
+    after = nginx.metrics(kinds.port[6])
+    assert after["proxy"]["failures"]["key_not_proven"] - \
+        before["proxy"]["failures"]["key_not_proven"] == 1
+    assert after["proxy"]["failed"] > before["proxy"]["failed"]
 
 
 # -- nginx -t ----------------------------------------------------------------
