@@ -12,7 +12,7 @@ world: the proxy's port0 serves locations that verify each enclave
 keepalive upstream block under different settings (/ka/*), upstream
 addresses whose TLS sessions nginx would share (/sess/*) and relays that
 replay the genuine enclave's certificate without its key (/unproven,
-/stall*); port1 is the status endpoint.  kinds: uwsgi (port0), gRPC over
+/corrupt, /stall*); port1 is the status endpoint.  kinds: uwsgi (port0), gRPC over
 HTTP/2 (port1) and stream (port2, port3; port4 not verified; port5
 through a relay) upstreams, port6 the status endpoint.  Other tests start their own nginx:
 keepalive across the verdict's end, the shipped example, nginx -t.
@@ -107,14 +107,16 @@ class Relay:
     """A relay in front of a genuine enclave that cannot prove the
     enclave's key: it passes what nginx sends, and the enclave's first
     flight up to and including its Certificate message (TLS 1.3: the
-    first encrypted record as long as the certificate), then drops the
-    rest (CertificateVerify, Finished) and closes both sides, or (hold)
-    stalls until nginx closes."""
+    first encrypted record as long as the certificate), then (after)
+    drops the rest (CertificateVerify, Finished) and closes both sides
+    ("close"), or stalls until nginx closes ("hold"), or passes the next
+    record (CertificateVerify) with a byte changed, and the rest
+    ("corrupt")."""
 
-    def __init__(self, target, enclave_cert, hold=False):
+    def __init__(self, target, enclave_cert, after="close"):
         with open(enclave_cert.cert) as f:
             self.der = len(ssl.PEM_cert_to_DER_cert(f.read()))
-        self.target, self.hold = target, hold
+        self.target, self.after = target, after
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -166,7 +168,11 @@ class Relay:
                 client.sendall(rec)
                 if rec[0] == 23 and len(rec) - 5 >= self.der:
                     self.relayed += 1
-                    if self.hold:
+                    if self.after == "corrupt":
+                        rec = self.record(upstream)
+                        client.sendall(rec[:-1] + bytes([rec[-1] ^ 1]))
+                        self.pass_through(upstream, client)
+                    elif self.after == "hold":
                         forward.join()
                     return
         except OSError:
@@ -204,6 +210,8 @@ def front_body(w):
                  verified("/sess/bad-on", "https://bad"),
                  verified("/unproven", "https://127.0.0.1:%d" % w.relay.port,
                           "proxy_ssl_protocols TLSv1.3;"),
+                 verified("/corrupt", "https://127.0.0.1:%d"
+                          % w.corrupt.port, "proxy_ssl_protocols TLSv1.3;"),
                  verified("/stall", "https://127.0.0.1:%d" % w.stall.port,
                           "proxy_ssl_protocols TLSv1.3;",
                           "proxy_connect_timeout 1s;"),
@@ -266,7 +274,9 @@ def world(tmp_path_factory, pki, other_pki):
     w.enclaves = Enclaves(d, pki, other_pki)
     w.relay = Relay(w.enclaves.port("good"), w.enclaves.certs["good"])
     w.stall = Relay(w.enclaves.port("good"), w.enclaves.certs["good"],
-                    hold=True)
+                    after="hold")
+    w.corrupt = Relay(w.enclaves.port("good"), w.enclaves.certs["good"],
+                      after="corrupt")
     try:
         yield from nginx.serving(w, front_body(w), ports=2)
     finally:
@@ -475,6 +485,24 @@ def test_upstream_that_never_proves_its_key_is_recorded(world):
     again = nginx.metrics(world.port[1])
     assert again["proxy"]["verified"] - after["proxy"]["verified"] == 1
     assert again["proxy"]["failed"] == after["proxy"]["failed"]
+
+
+def test_upstream_whose_proof_of_its_key_fails(world):
+    """The relay passes the enclave's CertificateVerify with a byte
+    changed: nginx fails the handshake with an alert, and the attempt is
+    recorded as key_not_proven, once."""
+    log = LogTail(world.nginx.error_log)
+    tail = LogTail(world.events)
+    relayed = world.corrupt.relayed
+    status, headers, _ = get(world.port[0], "/corrupt")
+    assert status == 502
+    assert world.corrupt.relayed == relayed + 1
+    assert proxy_vars(headers)["status"] == "FAILED:key_not_proven"
+    assert len([x for x in log.lines()
+                if "failed: key_not_proven" in x]) == 1
+    events = tail.events(expect=1)
+    assert [(e["status"], e["reason"]) for e in events] == [
+        ("FAILED", "key_not_proven")], events
 
 
 def test_upstream_that_stalls_before_proving_its_key(world):
